@@ -1,0 +1,57 @@
+"""Runtime settings, read once from ``MADOGUCHI_*`` environment variables (and ``.env``).
+
+Everything that differs between a laptop demo and a production cluster lives here so that
+the code never reads ``os.environ`` itself and every knob is documented in one place
+(``docs/configuration.md``).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_DATA_DIR = Path("var")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="MADOGUCHI_", env_file=".env", extra="ignore")
+
+    database_url: str = Field(
+        default=f"sqlite+aiosqlite:///{DEFAULT_DATA_DIR / 'madoguchi.db'}",
+        description="SQLAlchemy async URL: sqlite+aiosqlite:///file.db or postgresql+asyncpg://…",
+    )
+    graph_api_url: str = Field(
+        default="https://graph.facebook.com",
+        description="Base URL of Meta's Graph API (or of the simulator).",
+    )
+    graph_api_version: str = Field(default="v26.0", description="Graph API version in paths.")
+    app_secret: SecretStr = Field(
+        default=SecretStr("dev-app-secret"),
+        description="Meta app secret: the HMAC key of X-Hub-Signature-256.",
+    )
+    verify_token: SecretStr = Field(
+        default=SecretStr("dev-verify-token"),
+        description="Token Meta echoes in the webhook verification handshake.",
+    )
+    secret_key: SecretStr = Field(
+        default=SecretStr("dev-secret-key-change-me"),
+        description="Key from which the at-rest encryption key for access tokens is derived.",
+    )
+    media_dir: Path = Field(
+        default=DEFAULT_DATA_DIR / "media", description="Where downloaded media is stored."
+    )
+    redis_url: str | None = Field(default=None, description="Enables Redis pub/sub fan-out.")
+    host: str = "127.0.0.1"
+    port: int = 8000
+    sender_enabled: bool = Field(
+        default=True, description="Run the outbox sender inside the web process."
+    )
+    http_timeout_seconds: float = 15.0
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()
