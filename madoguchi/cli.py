@@ -1,0 +1,225 @@
+"""The ``madoguchi`` command: serve, simulator, demo, migrate, token, apply."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import typer
+import uvicorn
+from rich.console import Console
+
+from madoguchi.settings import Settings, get_settings
+
+app = typer.Typer(help="Madoguchi — a self-hosted contact center for WhatsApp.", no_args_is_help=True)
+token_app = typer.Typer(help="API tokens for integrations.", no_args_is_help=True)
+app.add_typer(token_app, name="token")
+console = Console()
+err = Console(stderr=True)
+
+DEMO_PORT = 8000
+DEMO_SIM_PORT = 8001
+DEMO_TOKEN = "sim-token-demo"
+DEMO_CONFIG = """\
+workspace:
+  slug: demo
+  name: Madoguchi Demo
+whatsapp:
+  accounts:
+    - waba_id: "200000000000001"
+      name: Demo business
+      phone_numbers:
+        - phone_number_id: "100000000000001"
+          display_phone_number: "+1 555 0100"
+          verified_name: Madoguchi Demo
+          access_token: ${MADOGUCHI_DEMO_WA_TOKEN}
+"""
+
+
+def _run(coro):
+    return asyncio.run(coro)
+
+
+@app.command()
+def migrate() -> None:
+    """Create or upgrade the database schema to the latest version."""
+    from madoguchi.store.migrate import upgrade_sync
+
+    settings = get_settings()
+    upgrade_sync(settings.database_url)
+    console.print("[green]database is up to date[/green]")
+
+
+@app.command()
+def serve(
+    host: str = typer.Option(None, help="Bind address (default MADOGUCHI_HOST)"),
+    port: int = typer.Option(None, help="Port (default MADOGUCHI_PORT)"),
+    workers: bool = typer.Option(True, help="Run the sender and media workers in this process"),
+) -> None:
+    """Run the web app (webhook, REST API, workers)."""
+    from madoguchi.web.app import create_app
+
+    settings = get_settings()
+    uvicorn.run(
+        create_app(settings, workers=workers),
+        host=host or settings.host,
+        port=port or settings.port,
+        log_level="info",
+        access_log=False,
+    )
+
+
+@app.command()
+def simulator(
+    host: str = "127.0.0.1",
+    port: int = DEMO_SIM_PORT,
+    webhook_url: str = typer.Option(None, help="Where to POST webhooks (default: this machine's Madoguchi)"),
+    config_file: Path = typer.Option(None, "--config", help="A JSON SimulatorConfig"),
+) -> None:
+    """Run the WhatsApp simulator: Meta's Graph API plus the customers' phone page."""
+    from madoguchi.simulator.app import run
+    from madoguchi.simulator.config import SimulatorConfig
+
+    settings = get_settings()
+    data = json.loads(config_file.read_text()) if config_file else {}
+    data.setdefault("app_secret", settings.app_secret.get_secret_value())
+    data.setdefault("verify_token", settings.verify_token.get_secret_value())
+    data.setdefault("public_url", f"http://{host}:{port}")
+    data.setdefault("webhook_url", webhook_url or f"http://127.0.0.1:{settings.port}/webhooks/whatsapp")
+    run(SimulatorConfig.model_validate(data), host=host, port=port)
+
+
+@token_app.command("create")
+def token_create(
+    role: str = typer.Option("admin", help="admin, supervisor or agent"),
+    name: str = typer.Option("cli", help="A label to recognise the token by"),
+    workspace: str = typer.Option("default", help="Workspace slug (created if missing)"),
+) -> None:
+    """Create an API token and print it (it is shown only once)."""
+    from madoguchi.services.tokens import ROLES, create_token
+    from madoguchi.services.workspaces import get_or_create_workspace
+    from madoguchi.store.db import Database
+
+    if role not in ROLES:
+        err.print(f"[red]--role must be one of {', '.join(ROLES)}[/red]")
+        raise typer.Exit(2)
+
+    async def go() -> str:
+        db = Database(get_settings().database_url)
+        try:
+            async with db.write() as session:
+                ws, _ = await get_or_create_workspace(session, workspace)
+                return await create_token(session, ws.id, role, name)
+        finally:
+            await db.dispose()
+
+    typer.echo(_run(go()))
+
+
+@app.command()
+def apply(
+    file: Path = typer.Argument(..., help="The workspace YAML file"),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Show the changes without making them"),
+) -> None:
+    """Make the database match a workspace file (idempotent; all or nothing)."""
+    from madoguchi.security.secrets import SecretBox
+    from madoguchi.services.config_apply import ConfigError, apply_config, apply_file_text
+    from madoguchi.store.db import Database
+
+    settings = get_settings()
+
+    async def go():
+        db = Database(settings.database_url)
+        try:
+            return await apply_config(
+                db, SecretBox(settings.secret_key.get_secret_value()), apply_file_text(file),
+                dry_run=dry_run,
+            )
+        finally:
+            await db.dispose()
+
+    try:
+        result = _run(go())
+    except ConfigError as exc:
+        err.print(f"[red]{file}: nothing was changed[/red]")
+        for where, what in exc.problems:
+            err.print(f"  {where}: {what}")
+        raise typer.Exit(1) from exc
+    if not result.changed:
+        console.print("no changes: the database already matches the file")
+        return
+    for change in result.changes:
+        console.print(("would be " if dry_run else "") + change)
+
+
+@app.command()
+def demo(
+    port: int = DEMO_PORT,
+    simulator_port: int = DEMO_SIM_PORT,
+) -> None:
+    """Run Madoguchi with the simulator on SQLite, seeded so you can chat right away."""
+    import os
+
+    from madoguchi.security.secrets import SecretBox
+    from madoguchi.services.config_apply import apply_config
+    from madoguchi.services.tokens import create_token
+    from madoguchi.services.workspaces import get_or_create_workspace
+    from madoguchi.simulator.app import create_app as create_simulator
+    from madoguchi.simulator.config import SimulatorConfig
+    from madoguchi.store.db import Database
+    from madoguchi.store.migrate import upgrade
+    from madoguchi.web.app import create_app
+
+    base = get_settings()
+    settings = Settings(
+        **{
+            **base.model_dump(),
+            "graph_api_url": f"http://127.0.0.1:{simulator_port}",
+            "port": port,
+        }
+    )
+    sim_config = SimulatorConfig(
+        webhook_url=f"http://127.0.0.1:{port}/webhooks/whatsapp",
+        app_secret=settings.app_secret.get_secret_value(),
+        verify_token=settings.verify_token.get_secret_value(),
+        public_url=f"http://127.0.0.1:{simulator_port}",
+    )
+
+    async def seed() -> str:
+        await upgrade(settings.database_url)
+        db = Database(settings.database_url)
+        try:
+            await apply_config(
+                db,
+                SecretBox(settings.secret_key.get_secret_value()),
+                DEMO_CONFIG,
+                env={**os.environ, "MADOGUCHI_DEMO_WA_TOKEN": DEMO_TOKEN},
+            )
+            async with db.write() as session:
+                ws, _ = await get_or_create_workspace(session, "demo")
+                return await create_token(session, ws.id, "admin", "demo")
+        finally:
+            await db.dispose()
+
+    async def main() -> None:
+        token = await seed()
+        servers = [
+            uvicorn.Server(uvicorn.Config(create_simulator(sim_config), port=simulator_port, log_level="warning")),
+            uvicorn.Server(uvicorn.Config(create_app(settings), port=port, log_level="warning")),
+        ]
+        console.print(
+            "\n[bold]Madoguchi demo is running[/bold]\n"
+            f"  Customer phone (simulator): http://127.0.0.1:{simulator_port}/\n"
+            f"  Madoguchi API docs:         http://127.0.0.1:{port}/docs\n"
+            f"  Admin API token:            {token}\n"
+            f"  Try: curl -H 'Authorization: Bearer {token}' http://127.0.0.1:{port}/api/v1/conversations\n"
+            "  Press Ctrl+C to stop.\n"
+        )
+        await asyncio.gather(*(s.serve() for s in servers))
+
+    _run(main())
+
+
+if __name__ == "__main__":
+    app()

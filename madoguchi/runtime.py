@@ -1,0 +1,77 @@
+"""The composition root: builds every adapter and wires the event handlers.
+
+This is the one place that knows which capability listens to which event, so every other
+import points down the layers and each capability can be read, tested or removed alone.
+The web app, the CLI and the tests all build a ``Runtime`` the same way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Coroutine
+
+from madoguchi.bus.inprocess import InProcessBus
+from madoguchi.domain.events import MessageQueued, MessageReceived
+from madoguchi.metrics import Metrics
+from madoguchi.security.secrets import SecretBox
+from madoguchi.services.ingest import Ingestor
+from madoguchi.services.media import MediaDownloader
+from madoguchi.services.sender import Sender
+from madoguchi.settings import Settings
+from madoguchi.store.db import Database
+from madoguchi.store.media_store import LocalMediaStore
+from madoguchi.whatsapp.graph import GraphClient
+
+log = logging.getLogger(__name__)
+
+
+class Runtime:
+    def __init__(self, settings: Settings, *, db: Database | None = None) -> None:
+        self.settings = settings
+        self.db = db or Database(settings.database_url)
+        self.metrics = Metrics()
+        self.bus = InProcessBus()
+        self.secrets = SecretBox(settings.secret_key.get_secret_value())
+        self.media_store = LocalMediaStore(settings.media_dir)
+        self.graph = GraphClient(
+            settings.graph_api_url,
+            settings.graph_api_version,
+            timeout=settings.http_timeout_seconds,
+        )
+        self.ingestor = Ingestor(self.db, self.metrics)
+        self.media = MediaDownloader(self)
+        self.sender = Sender(self)
+        self._tasks: list[asyncio.Task] = []
+        self._wire()
+
+    def _wire(self) -> None:
+        async def wake_media(event: MessageReceived) -> None:
+            self.media.wake()
+
+        async def wake_sender(event: MessageQueued) -> None:
+            self.sender.wake()
+
+        self.bus.subscribe(MessageReceived, wake_media)
+        self.bus.subscribe(MessageQueued, wake_sender)
+
+    def _spawn(self, coro: Coroutine) -> None:
+        self._tasks.append(asyncio.create_task(coro))
+
+    async def start(self, *, workers: bool = True) -> None:
+        if workers:
+            self._spawn(self.media.run())
+            if self.settings.sender_enabled:
+                self._spawn(self.sender.run())
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
+        await self.ingestor.close()
+        await self.graph.aclose()
+        await self.db.dispose()

@@ -1,0 +1,254 @@
+"""``madoguchi apply FILE``: the workspace declared in YAML, made true in the database.
+
+Configuration under version control must be safe to apply again and again: the whole
+file is validated first (every error names its exact field), secrets come from
+``${ENV_VAR}`` references so the file itself holds none, the changes are computed as a
+plan, and the plan is applied in one transaction — an error anywhere changes nothing, and
+a second apply of the same file reports "no changes".
+
+Apply creates and updates what the file declares; it never deletes what the file omits
+(removing a number that still has conversations is a deliberate act, not a side effect of
+a missing line).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from sqlalchemy import select
+
+from madoguchi.security.secrets import SecretBox
+from madoguchi.services.workspaces import get_or_create_workspace
+from madoguchi.store.db import Database
+from madoguchi.store.models import PhoneNumber, WhatsAppAccount
+
+_ENV_REF = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
+_DIGITS = re.compile(r"^[0-9]{5,32}$")
+
+
+class ConfigError(Exception):
+    """A problem with the file, naming the field (``whatsapp.accounts[0].waba_id``)."""
+
+    def __init__(self, problems: list[tuple[str, str]]) -> None:
+        self.problems = problems
+        super().__init__("; ".join(f"{where}: {what}" for where, what in problems))
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class PhoneNumberConfig(_Strict):
+    phone_number_id: str = Field(description="Meta's phone number id (digits)")
+    display_phone_number: str
+    verified_name: str | None = None
+    access_token: str = Field(description="${ENV_VAR} reference to a system-user token")
+    rate_limit_per_second: int = Field(80, ge=1, le=1000)
+
+    @field_validator("phone_number_id")
+    @classmethod
+    def _digits(cls, value: str) -> str:
+        if not _DIGITS.match(value):
+            raise ValueError("must be Meta's numeric id (digits only), quoted in YAML")
+        return value
+
+    @field_validator("access_token")
+    @classmethod
+    def _env_reference(cls, value: str) -> str:
+        match = _ENV_REF.match(value)
+        if not match:
+            raise ValueError(
+                "must be an environment variable reference like ${WHATSAPP_TOKEN}; "
+                "tokens are never written in the file"
+            )
+        return value
+
+
+class AccountConfig(_Strict):
+    waba_id: str
+    name: str
+    phone_numbers: list[PhoneNumberConfig] = Field(default_factory=list)
+
+    @field_validator("waba_id")
+    @classmethod
+    def _digits(cls, value: str) -> str:
+        if not _DIGITS.match(value):
+            raise ValueError("must be Meta's numeric WABA id (digits only), quoted in YAML")
+        return value
+
+
+class WhatsAppConfig(_Strict):
+    accounts: list[AccountConfig] = Field(default_factory=list)
+
+
+class WorkspaceConfig(_Strict):
+    slug: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")
+    name: str
+
+
+class ConfigFile(_Strict):
+    workspace: WorkspaceConfig
+    whatsapp: WhatsAppConfig = Field(default_factory=WhatsAppConfig)
+
+
+@dataclass
+class ApplyResult:
+    changes: list[str] = field(default_factory=list)
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.changes)
+
+
+def _path(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def load_config(text: str, env: dict[str, str] | None = None) -> tuple[ConfigFile, dict[str, str]]:
+    """Parse and validate; returns the config and the resolved tokens by field path."""
+    env = os.environ if env is None else env
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError([("file", f"not valid YAML: {exc}")]) from exc
+    if not isinstance(data, dict):
+        raise ConfigError([("file", "must be a YAML mapping with a 'workspace' key")])
+    try:
+        config = ConfigFile.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(
+            [(_path(err["loc"]), err["msg"].removeprefix("Value error, ")) for err in exc.errors()]
+        ) from exc
+
+    problems: list[tuple[str, str]] = []
+    tokens: dict[str, str] = {}
+    seen_numbers: dict[str, str] = {}
+    seen_accounts: dict[str, str] = {}
+    for a, account in enumerate(config.whatsapp.accounts):
+        where = f"whatsapp.accounts[{a}]"
+        if account.waba_id in seen_accounts:
+            problems.append((f"{where}.waba_id", f"duplicates {seen_accounts[account.waba_id]}"))
+        seen_accounts.setdefault(account.waba_id, f"{where}.waba_id")
+        for n, number in enumerate(account.phone_numbers):
+            nwhere = f"{where}.phone_numbers[{n}]"
+            if number.phone_number_id in seen_numbers:
+                problems.append(
+                    (f"{nwhere}.phone_number_id", f"duplicates {seen_numbers[number.phone_number_id]}")
+                )
+            seen_numbers.setdefault(number.phone_number_id, f"{nwhere}.phone_number_id")
+            var = _ENV_REF.match(number.access_token).group(1)  # type: ignore[union-attr]
+            value = env.get(var)
+            if not value:
+                problems.append((f"{nwhere}.access_token", f"environment variable {var} is not set"))
+            else:
+                tokens[number.phone_number_id] = value
+    if problems:
+        raise ConfigError(problems)
+    return config, tokens
+
+
+def _fingerprint(token: str) -> str:
+    return hashlib.sha256(b"madoguchi-token-fingerprint:" + token.encode()).hexdigest()
+
+
+def _sync(obj: Any, values: dict[str, Any], label: str, changes: list[str]) -> None:
+    diffs = [k for k, v in values.items() if getattr(obj, k) != v]
+    for key in diffs:
+        setattr(obj, key, values[key])
+    if diffs:
+        changes.append(f"updated {label}: {', '.join(diffs)}")
+
+
+async def apply_config(
+    db: Database, secrets: SecretBox, text: str, *, env: dict[str, str] | None = None,
+    dry_run: bool = False,
+) -> ApplyResult:
+    config, tokens = load_config(text, env)
+    result = ApplyResult()
+
+    class _DryRun(Exception):
+        pass
+
+    try:
+        async with db.write() as session:
+            workspace, created = await get_or_create_workspace(
+                session, config.workspace.slug, config.workspace.name
+            )
+            if created:
+                result.changes.append(f"created workspace {workspace.slug}")
+            else:
+                _sync(workspace, {"name": config.workspace.name}, f"workspace {workspace.slug}", result.changes)
+            problems: list[tuple[str, str]] = []
+            for a, acc in enumerate(config.whatsapp.accounts):
+                where = f"whatsapp.accounts[{a}]"
+                account = await session.scalar(
+                    select(WhatsAppAccount).where(WhatsAppAccount.waba_id == acc.waba_id)
+                )
+                if account is not None and account.workspace_id != workspace.id:
+                    problems.append((f"{where}.waba_id", "belongs to another workspace"))
+                    continue
+                if account is None:
+                    account = WhatsAppAccount(workspace_id=workspace.id, waba_id=acc.waba_id, name=acc.name)
+                    session.add(account)
+                    await session.flush()
+                    result.changes.append(f"created WhatsApp account {acc.waba_id}")
+                else:
+                    _sync(account, {"name": acc.name}, f"WhatsApp account {acc.waba_id}", result.changes)
+                for n, num in enumerate(acc.phone_numbers):
+                    nwhere = f"{where}.phone_numbers[{n}]"
+                    token = tokens[num.phone_number_id]
+                    row = await session.scalar(
+                        select(PhoneNumber).where(PhoneNumber.phone_number_id == num.phone_number_id)
+                    )
+                    if row is not None and row.workspace_id != workspace.id:
+                        problems.append((f"{nwhere}.phone_number_id", "belongs to another workspace"))
+                        continue
+                    values = {
+                        "account_id": account.id,
+                        "display_phone_number": num.display_phone_number,
+                        "verified_name": num.verified_name,
+                        "rate_limit_per_second": num.rate_limit_per_second,
+                    }
+                    label = f"phone number {num.phone_number_id}"
+                    if row is None:
+                        session.add(
+                            PhoneNumber(
+                                workspace_id=workspace.id,
+                                phone_number_id=num.phone_number_id,
+                                access_token_encrypted=secrets.encrypt(token),
+                                access_token_fingerprint=_fingerprint(token),
+                                **values,
+                            )
+                        )
+                        result.changes.append(f"created {label}")
+                        continue
+                    _sync(row, values, label, result.changes)
+                    if row.access_token_fingerprint != _fingerprint(token):
+                        row.access_token_encrypted = secrets.encrypt(token)
+                        row.access_token_fingerprint = _fingerprint(token)
+                        result.changes.append(f"updated {label}: access_token")
+            if problems:
+                raise ConfigError(problems)
+            await session.flush()
+            if dry_run:
+                raise _DryRun
+    except _DryRun:
+        pass
+    return result
+
+
+def apply_file_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError([("file", f"cannot read {path}: {exc.strerror}")]) from exc

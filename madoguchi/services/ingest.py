@@ -1,0 +1,399 @@
+"""Ingest one webhook delivery: store everything it says in one transaction.
+
+The webhook endpoint acknowledges Meta only after this commit, so an acknowledged
+delivery is never lost, and Meta's retries of an unacknowledged one are harmless: a
+message is keyed on its wamid and a status on (wamid, status), so a duplicate delivery
+changes nothing but the raw-delivery log. Slow work (media download, flows, routing) is
+not done here: it is recorded as rows or published as events after the commit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from madoguchi.domain.events import (
+    AccountEventReceived,
+    Event,
+    MessageReceived,
+    MessageStatusChanged,
+)
+from madoguchi.domain.identity import ObservedIdentity
+from madoguchi.domain.message_status import MessageStatus as Status
+from madoguchi.domain.message_status import should_apply
+from madoguchi.services.contacts import apply_identity_change, resolve_contact
+from madoguchi.services.conversations import find_open_conversation
+from madoguchi.store.db import Database
+from madoguchi.store.models import (
+    AccountEventRecord,
+    Conversation,
+    Media,
+    Message,
+    MessageStatusEvent,
+    PhoneNumber,
+    WebhookDelivery,
+    WhatsAppAccount,
+)
+from madoguchi.whatsapp.errors import error_from_code
+from madoguchi.whatsapp.updates import (
+    AccountEvent,
+    InboundMessage,
+    MessageStatus,
+    MetaErrorInfo,
+    Update,
+    UserIdentity,
+)
+
+log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 3
+MEDIA_TYPES = frozenset({"image", "video", "audio", "document", "sticker"})
+
+
+@dataclass
+class IngestResult:
+    delivery_id: int = 0
+    messages_stored: int = 0
+    duplicate_messages: int = 0
+    statuses_applied: int = 0
+    statuses_recorded: int = 0
+    duplicate_statuses: int = 0
+    account_events: int = 0
+    unrouted: int = 0
+    events: list[Event] = field(default_factory=list)
+
+
+def _errors_json(errors: tuple[MetaErrorInfo, ...]) -> list[dict] | None:
+    if not errors:
+        return None
+    return [
+        {"code": e.code, "title": e.title, "message": e.message, "details": e.details}
+        for e in errors
+    ]
+
+
+def _observed(identity: UserIdentity) -> ObservedIdentity:
+    return ObservedIdentity(
+        user_id=identity.user_id,
+        wa_id=identity.wa_id,
+        username=identity.username,
+        profile_name=identity.profile_name,
+        parent_user_id=identity.parent_user_id,
+    )
+
+
+async def ingest_delivery(db: Database, body: bytes, updates: list[Update]) -> IngestResult:
+    """Store one delivery in its own transaction (the CLI and tests use this directly)."""
+    async with db.write() as session:
+        return await _ingest_with_retry(session, body, updates)
+
+
+async def _ingest_with_retry(
+    session: AsyncSession, body: bytes, updates: list[Update]
+) -> IngestResult:
+    """Ingest inside a savepoint, retrying on a unique-constraint race.
+
+    A concurrent delivery of the same message or contact (possible on PostgreSQL) makes an
+    insert fail; rolling back to the savepoint and running again sees the other delivery's
+    committed rows and treats them as duplicates.
+    """
+    for attempt in range(1, MAX_ATTEMPTS + 1):
+        try:
+            async with session.begin_nested():
+                return await _ingest(session, body, updates)
+        except IntegrityError:
+            if attempt == MAX_ATTEMPTS:
+                raise
+    raise AssertionError("unreachable")
+
+
+class Ingestor:
+    """Group commit: deliveries arriving together are committed in one transaction.
+
+    Each webhook request waits for the commit that contains its delivery, so the "200 only
+    after commit" rule holds, but a burst of N deliveries costs one commit instead of N —
+    on SQLite, whose single writer would otherwise be the bottleneck, that is the
+    difference between hundreds and thousands of deliveries per second. Each delivery runs
+    in its own savepoint: one that fails is answered with an error (and redelivered by
+    Meta) without taking the others down.
+    """
+
+    def __init__(self, db: Database, metrics=None, max_batch: int = 128) -> None:
+        self.db = db
+        self.metrics = metrics
+        self.max_batch = max_batch
+        self._queue: asyncio.Queue[tuple[bytes, list[Update], asyncio.Future]] = asyncio.Queue()
+        self._writer: asyncio.Task | None = None
+
+    async def submit(self, body: bytes, updates: list[Update]) -> IngestResult:
+        future: asyncio.Future[IngestResult] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait((body, updates, future))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write_batches())
+        return await future
+
+    async def _write_batches(self) -> None:
+        while not self._queue.empty():
+            batch = [self._queue.get_nowait()]
+            while len(batch) < self.max_batch and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            await self._commit(batch)
+
+    async def _commit(self, batch: list[tuple[bytes, list[Update], asyncio.Future]]) -> None:
+        outcomes: list[IngestResult | BaseException] = []
+        try:
+            async with self.db.write() as session:
+                for body, updates, _ in batch:
+                    try:
+                        outcomes.append(await _ingest_with_retry(session, body, updates))
+                    except Exception as exc:  # one bad delivery must not sink the batch
+                        log.exception("ingesting a webhook delivery failed")
+                        outcomes.append(exc)
+        except Exception as exc:  # the commit itself failed: nothing in the batch is stored
+            log.exception("committing %d webhook deliveries failed", len(batch))
+            outcomes = [exc] * len(batch)
+        if self.metrics is not None:
+            self.metrics.ingest_batch_size.observe(len(batch))
+        for (_, _, future), outcome in zip(batch, outcomes, strict=True):
+            if future.done():
+                continue
+            if isinstance(outcome, BaseException):
+                future.set_exception(outcome)
+            else:
+                future.set_result(outcome)
+
+    async def close(self) -> None:
+        if self._writer is not None:
+            await asyncio.gather(self._writer, return_exceptions=True)
+
+
+class _Ingest:
+    def __init__(self, session: AsyncSession, delivery: WebhookDelivery) -> None:
+        self.session = session
+        self.delivery = delivery
+        self.result = IngestResult()
+        self.numbers: dict[str, PhoneNumber] = {}
+        self.accounts: dict[str, WhatsAppAccount] = {}
+
+    async def load_routing(self, updates: list[Update]) -> None:
+        number_ids = {u.phone_number_id for u in updates if not isinstance(u, AccountEvent)}
+        if number_ids:
+            rows = await self.session.scalars(
+                select(PhoneNumber).where(PhoneNumber.phone_number_id.in_(number_ids))
+            )
+            self.numbers = {n.phone_number_id: n for n in rows}
+        waba_ids = {u.waba_id for u in updates if isinstance(u, AccountEvent)}
+        if waba_ids:
+            rows = await self.session.scalars(
+                select(WhatsAppAccount).where(WhatsAppAccount.waba_id.in_(waba_ids))
+            )
+            self.accounts = {a.waba_id: a for a in rows}
+
+    def attribute(self, workspace_id: int) -> None:
+        if self.delivery.workspace_id is None:
+            self.delivery.workspace_id = workspace_id
+
+    async def message(self, update: InboundMessage) -> None:
+        number = self.numbers.get(update.phone_number_id)
+        if number is None:
+            self.result.unrouted += 1
+            return
+        self.attribute(number.workspace_id)
+        existing = await self.session.scalar(select(Message.id).where(Message.wamid == update.wamid))
+        if existing is not None:
+            self.result.duplicate_messages += 1
+            return
+
+        contact, _ = await resolve_contact(
+            self.session, number.workspace_id, _observed(update.sender)
+        )
+        change = update.identity_change
+        if change is not None:
+            await apply_identity_change(self.session, contact, change.new_wa_id, change.new_user_id)
+
+        conversation = await find_open_conversation(self.session, contact.id, number.id)
+        new_conversation = conversation is None
+        if conversation is None:
+            conversation = Conversation(
+                workspace_id=number.workspace_id, contact_id=contact.id, phone_number_id=number.id
+            )
+            self.session.add(conversation)
+            await self.session.flush()
+
+        media = None
+        if update.media is not None and update.type in MEDIA_TYPES:
+            media = Media(
+                workspace_id=number.workspace_id,
+                phone_number_id=number.id,
+                direction="inbound",
+                kind=update.type,
+                meta_media_id=update.media.media_id,
+                mime_type=update.media.mime_type,
+                sha256=update.media.sha256,
+                filename=update.media.filename,
+                status="pending",
+            )
+            self.session.add(media)
+            await self.session.flush()
+
+        context = update.context
+        message = Message(
+            workspace_id=number.workspace_id,
+            conversation_id=conversation.id,
+            wamid=update.wamid,
+            direction="inbound",
+            type=update.type,
+            status=Status.RECEIVED,
+            text=update.text,
+            content=update.content,
+            context_wamid=context.message_id if context else None,
+            forwarded=bool(context and context.forwarded),
+            frequently_forwarded=bool(context and context.frequently_forwarded),
+            referral=update.referral,
+            errors=_errors_json(update.errors),
+            error_code=update.errors[0].code if update.errors else None,
+            media_id=media.id if media else None,
+            timestamp=update.timestamp,
+        )
+        self.session.add(message)
+        if conversation.last_inbound_at is None or update.timestamp > conversation.last_inbound_at:
+            conversation.last_inbound_at = update.timestamp
+        if update.referral and conversation.free_entry_point_at is None:
+            conversation.free_entry_point_at = update.timestamp
+        if conversation.last_message_at is None or update.timestamp > conversation.last_message_at:
+            conversation.last_message_at = update.timestamp
+        await self.session.flush()
+        self.result.messages_stored += 1
+        self.result.events.append(
+            MessageReceived(
+                workspace_id=number.workspace_id,
+                conversation_id=conversation.id,
+                message_id=message.id,
+                contact_id=contact.id,
+                new_conversation=new_conversation,
+            )
+        )
+
+    async def status(self, update: MessageStatus) -> None:
+        message = await self.session.scalar(select(Message).where(Message.wamid == update.wamid))
+        number = self.numbers.get(update.phone_number_id)
+        workspace_id = message.workspace_id if message else number.workspace_id if number else None
+        if workspace_id is None:
+            self.result.unrouted += 1
+            return
+        self.attribute(workspace_id)
+        duplicate = await self.session.scalar(
+            select(MessageStatusEvent.id).where(
+                MessageStatusEvent.wamid == update.wamid,
+                MessageStatusEvent.status == update.status,
+            )
+        )
+        if duplicate is not None:
+            self.result.duplicate_statuses += 1
+            return
+        record = MessageStatusEvent(
+            workspace_id=workspace_id,
+            message_id=message.id if message else None,
+            wamid=update.wamid,
+            status=update.status,
+            timestamp=update.timestamp,
+            errors=_errors_json(update.errors),
+            pricing=update.pricing,
+            meta_conversation=update.conversation,
+            raw=update.raw,
+            delivery_id=self.delivery.id,
+        )
+        self.session.add(record)
+        self.result.statuses_recorded += 1
+        if message is not None:
+            event = apply_status(message, record)
+            if event is not None:
+                self.result.statuses_applied += 1
+                self.result.events.append(event)
+        await self.session.flush()
+
+    async def account_event(self, update: AccountEvent) -> None:
+        account = self.accounts.get(update.waba_id)
+        if account is None:
+            self.result.unrouted += 1
+            return
+        self.attribute(account.workspace_id)
+        record = AccountEventRecord(
+            workspace_id=account.workspace_id,
+            account_id=account.id,
+            field=update.field,
+            kind=type(update).__name__,
+            value=update.value,
+            delivery_id=self.delivery.id,
+        )
+        self.session.add(record)
+        await self.session.flush()
+        self.result.account_events += 1
+        self.result.events.append(
+            AccountEventReceived(
+                workspace_id=account.workspace_id,
+                account_id=account.id,
+                record_id=record.id,
+                field=update.field,
+                kind=record.kind,
+                value=update.value,
+            )
+        )
+
+
+def apply_status(message: Message, record: MessageStatusEvent) -> MessageStatusChanged | None:
+    """Apply a recorded status to its message when it moves the message forward.
+
+    Pricing and Meta's conversation object are kept whenever a status carries them, even
+    when the status itself is stale: the figures are facts about the send either way.
+    """
+    if record.pricing:
+        message.pricing = record.pricing
+    if record.meta_conversation:
+        message.meta_conversation = record.meta_conversation
+    record.message_id = message.id
+    if not should_apply(message.status, record.status):
+        return None
+    record.applied = True
+    message.status = record.status
+    message.status_updated_at = record.timestamp
+    if record.status == Status.FAILED and record.errors:
+        first = record.errors[0]
+        error = error_from_code(
+            first["code"], title=first.get("title"), message=first.get("message"),
+            details=first.get("details"),
+        )
+        message.errors = record.errors
+        message.error_code = first["code"]
+        message.error_message = error.agent_message
+    return MessageStatusChanged(
+        workspace_id=message.workspace_id,
+        conversation_id=message.conversation_id,
+        message_id=message.id,
+        status=message.status,
+        error_code=message.error_code,
+        error_message=message.error_message,
+    )
+
+
+async def _ingest(session: AsyncSession, body: bytes, updates: list[Update]) -> IngestResult:
+    delivery = WebhookDelivery(body=body, update_count=len(updates))
+    session.add(delivery)
+    await session.flush()
+    run = _Ingest(session, delivery)
+    await run.load_routing(updates)
+    for update in updates:
+        if isinstance(update, InboundMessage):
+            await run.message(update)
+        elif isinstance(update, MessageStatus):
+            await run.status(update)
+        elif isinstance(update, AccountEvent):
+            await run.account_event(update)
+    delivery.unrouted_count = run.result.unrouted
+    run.result.delivery_id = delivery.id
+    return run.result

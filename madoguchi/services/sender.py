@@ -1,0 +1,309 @@
+"""The sender: turns committed outbox rows into Graph API calls, within Meta's limits.
+
+- Claiming: due rows are moved to ``sending`` in a short transaction (``FOR UPDATE SKIP
+  LOCKED`` on PostgreSQL, so several processes never claim the same row; SQLite has a
+  single claimer by construction). Only about a second's worth of sends is claimed at a
+  time, so a crash leaves few rows in doubt.
+- Limits: each number has a moving-window limiter (never more than its rate in any one
+  second, the way Meta counts); each recipient is paced against the pair rate limit;
+  messages to one recipient leave in order.
+- Outcomes: a wamid is stored and the message moves to ``accepted``; a retryable Meta
+  error (130429, 131056, 5xx, network before a response) goes back to ``pending`` with
+  exponential backoff and jitter; a final error fails the message with a sentence for the
+  agent. An ambiguous outcome (the request may have reached Meta) is never retried: a
+  duplicate to a customer is worse than a visible "may not have been sent".
+- A row left in ``sending`` by a dead process is failed as ambiguous after its lease.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+
+from limits import RateLimitItem, RateLimitItemPerSecond, parse_many
+from limits.aio.storage import MemoryStorage
+from limits.aio.strategies import MovingWindowRateLimiter
+from sqlalchemy import select, update
+
+from madoguchi.domain.events import Event, MessageStatusChanged
+from madoguchi.domain.message_status import MessageStatus as Status
+from madoguchi.services.ingest import apply_status
+from madoguchi.store.models import Message, MessageStatusEvent, OutboxEntry, PhoneNumber
+from madoguchi.whatsapp.errors import GraphTransportError, MetaApiError
+
+if TYPE_CHECKING:
+    from madoguchi.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 8
+BASE_BACKOFF_SECONDS = 1.0
+MAX_BACKOFF_SECONDS = 300.0
+LEASE = timedelta(minutes=2)
+POLL_SECONDS = 1.0
+# Pair rate: short bursts are tolerated, about one message per 6 s is the sustained pace.
+PAIR_RATE = "45/6 seconds;60/6 minutes"
+AMBIGUOUS_MESSAGE = (
+    "The connection to WhatsApp broke while sending; the message may or may not have been "
+    "delivered, so it was not sent again. Check with the customer before resending."
+)
+
+
+def backoff_seconds(attempt: int, suggested: float | None = None) -> float:
+    """Exponential backoff with full jitter, starting from Meta's suggested delay."""
+    base = suggested or BASE_BACKOFF_SECONDS
+    ceiling = min(MAX_BACKOFF_SECONDS, base * 2 ** (attempt - 1))
+    return random.uniform(base, max(base, ceiling))
+
+
+@dataclass(slots=True)
+class _Claimed:
+    outbox_id: int
+    message_id: int
+    number_id: int
+    phone_number_id: str
+    token: str
+    recipient_key: str
+    body: dict
+    attempts: int
+
+
+class _Limiter:
+    """Moving-window limits per number and per recipient (the ``limits`` library)."""
+
+    def __init__(self) -> None:
+        self._limiter = MovingWindowRateLimiter(MemoryStorage())
+        self._pair = parse_many(PAIR_RATE)
+
+    async def _wait(self, items: list[RateLimitItem], key: str) -> None:
+        while True:
+            for item in items:
+                if not await self._limiter.test(item, key):
+                    stats = await self._limiter.get_window_stats(item, key)
+                    delay = max(0.0, stats.reset_time - time.time())
+                    await asyncio.sleep(min(delay, 1.0) + 0.0005)
+                    break
+            else:
+                for item in items:
+                    await self._limiter.hit(item, key)
+                return
+
+    async def number(self, phone_number_id: str, per_second: int) -> None:
+        await self._wait([RateLimitItemPerSecond(per_second)], f"number:{phone_number_id}")
+
+    async def recipient(self, phone_number_id: str, recipient_key: str) -> None:
+        await self._wait(self._pair, f"pair:{phone_number_id}:{recipient_key}")
+
+
+class Sender:
+    def __init__(self, runtime: Runtime, *, concurrency: int = 64) -> None:
+        self.runtime = runtime
+        self.concurrency = concurrency
+        self._wake = asyncio.Event()
+        self._limiter = _Limiter()
+        self._recipient_locks: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._rates: dict[int, int] = {}
+        self._in_flight = 0
+        self._slots = asyncio.Semaphore(concurrency)
+        self._tasks: set[asyncio.Task] = set()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def run(self) -> None:
+        await self.recover(startup=True)
+        while True:
+            try:
+                claimed = await self.claim()
+            except Exception:
+                log.exception("claiming outbox rows failed")
+                claimed = []
+            for row in claimed:
+                await self._slots.acquire()
+                task = asyncio.create_task(self._send_and_release(row))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+            if claimed:
+                continue
+            self._wake.clear()
+            try:
+                await asyncio.wait_for(self._wake.wait(), POLL_SECONDS)
+            except TimeoutError:
+                await self.recover(startup=False)
+
+    async def drain(self) -> None:
+        """Send everything due now and wait for the outcomes (used by the CLI and tests)."""
+        while True:
+            claimed = await self.claim()
+            if not claimed:
+                break
+            await asyncio.gather(*(self.send(row) for row in claimed))
+        if self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    async def _send_and_release(self, row: _Claimed) -> None:
+        try:
+            await self.send(row)
+        finally:
+            self._slots.release()
+
+    async def recover(self, *, startup: bool) -> int:
+        """Fail rows stuck in ``sending`` whose claimer is gone (their outcome is unknown)."""
+        runtime = self.runtime
+        cutoff = datetime.now(UTC) - (timedelta(0) if startup and runtime.db.sqlite else LEASE)
+        async with runtime.db.write() as session:
+            stuck = (
+                await session.scalars(
+                    select(OutboxEntry).where(
+                        OutboxEntry.state == "sending", OutboxEntry.claimed_at <= cutoff
+                    )
+                )
+            ).all()
+            events: list[Event] = []
+            for row in stuck:
+                row.state, row.last_error = "failed", "interrupted mid-send (outcome unknown)"
+                row.finished_at = datetime.now(UTC)
+                events.append(await self._fail_message(session, row.message_id, None, AMBIGUOUS_MESSAGE))
+        if events:
+            await runtime.bus.publish(events)
+        return len(stuck)
+
+    async def claim(self, limit: int | None = None) -> list[_Claimed]:
+        runtime = self.runtime
+        limit = limit or max(1, self.concurrency * 4 - len(self._tasks))
+        now = datetime.now(UTC)
+        async with runtime.db.write() as session:
+            rows = (
+                await session.scalars(
+                    select(OutboxEntry)
+                    .where(OutboxEntry.state == "pending", OutboxEntry.next_attempt_at <= now)
+                    .order_by(OutboxEntry.id)
+                    .limit(limit)
+                    .with_for_update(skip_locked=True)
+                )
+            ).all()
+            if not rows:
+                return []
+            number_ids = {r.phone_number_id for r in rows}
+            numbers = {
+                n.id: n
+                for n in await session.scalars(select(PhoneNumber).where(PhoneNumber.id.in_(number_ids)))
+            }
+            claimed = []
+            for row in rows:
+                row.state, row.claimed_at, row.attempts = "sending", now, row.attempts + 1
+                number = numbers[row.phone_number_id]
+                self._rates[number.id] = number.rate_limit_per_second
+                claimed.append(
+                    _Claimed(
+                        outbox_id=row.id,
+                        message_id=row.message_id,
+                        number_id=number.id,
+                        phone_number_id=number.phone_number_id,
+                        token=runtime.secrets.decrypt(number.access_token_encrypted),
+                        recipient_key=row.recipient_key,
+                        body=row.body,
+                        attempts=row.attempts,
+                    )
+                )
+        return claimed
+
+    async def send(self, row: _Claimed) -> str:
+        """Send one claimed row and record the outcome; returns the row's new state."""
+        lock = self._recipient_locks[f"{row.number_id}:{row.recipient_key}"]
+        async with lock:
+            await self._limiter.recipient(row.phone_number_id, row.recipient_key)
+            await self._limiter.number(row.phone_number_id, self._rates.get(row.number_id, 80))
+            try:
+                sent = await self.runtime.graph.send_message(row.phone_number_id, row.token, row.body)
+            except MetaApiError as exc:
+                return await self._record_error(row, exc.retryable, exc.code, exc.agent_message, exc)
+            except GraphTransportError as exc:
+                if exc.ambiguous:
+                    return await self._record_error(row, False, None, AMBIGUOUS_MESSAGE, exc)
+                return await self._record_error(row, True, None, exc.agent_message, exc)
+            return await self._record_success(row, sent.wamid)
+
+    async def _record_success(self, row: _Claimed, wamid: str) -> str:
+        runtime = self.runtime
+        now = datetime.now(UTC)
+        events: list[Event] = []
+        async with runtime.db.write() as session:
+            await session.execute(
+                update(OutboxEntry)
+                .where(OutboxEntry.id == row.outbox_id)
+                .values(state="done", finished_at=now, last_error=None)
+            )
+            message = await session.get(Message, row.message_id)
+            message.wamid = wamid
+            message.status = Status.ACCEPTED
+            message.status_updated_at = now
+            events.append(_status_event(message))
+            # Status webhooks can overtake the send's own response: apply any already here.
+            early = (
+                await session.scalars(
+                    select(MessageStatusEvent)
+                    .where(MessageStatusEvent.wamid == wamid, MessageStatusEvent.message_id.is_(None))
+                    .order_by(MessageStatusEvent.timestamp, MessageStatusEvent.id)
+                )
+            ).all()
+            for record in early:
+                event = apply_status(message, record)
+                if event is not None:
+                    events.append(event)
+        runtime.metrics.sends.labels("accepted").inc()
+        await runtime.bus.publish(events)
+        return "done"
+
+    async def _record_error(
+        self, row: _Claimed, retryable: bool, code: int | None, agent_message: str, exc: Exception
+    ) -> str:
+        runtime = self.runtime
+        now = datetime.now(UTC)
+        retry = retryable and row.attempts < MAX_ATTEMPTS
+        events: list[Event] = []
+        async with runtime.db.write() as session:
+            entry = await session.get(OutboxEntry, row.outbox_id)
+            entry.last_error = f"{type(exc).__name__}: {exc}"
+            if retry:
+                delay = backoff_seconds(row.attempts, getattr(exc, "suggested_delay", None))
+                entry.state = "pending"
+                entry.next_attempt_at = now + timedelta(seconds=delay)
+            else:
+                entry.state, entry.finished_at = "failed", now
+                events.append(await self._fail_message(session, row.message_id, code, agent_message))
+        runtime.metrics.sends.labels("retry" if retry else "failed").inc()
+        if events:
+            await runtime.bus.publish(events)
+        elif retry:
+            asyncio.get_running_loop().call_later(
+                (entry.next_attempt_at - now).total_seconds(), self.wake
+            )
+        return entry.state
+
+    async def _fail_message(
+        self, session, message_id: int, code: int | None, agent_message: str
+    ) -> MessageStatusChanged:
+        message = await session.get(Message, message_id)
+        message.status = Status.FAILED
+        message.status_updated_at = datetime.now(UTC)
+        message.error_code = code
+        message.error_message = agent_message
+        return _status_event(message)
+
+
+def _status_event(message: Message) -> MessageStatusChanged:
+    return MessageStatusChanged(
+        workspace_id=message.workspace_id,
+        conversation_id=message.conversation_id,
+        message_id=message.id,
+        status=message.status,
+        error_code=message.error_code,
+        error_message=message.error_message,
+    )

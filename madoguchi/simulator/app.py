@@ -1,0 +1,63 @@
+"""The simulator's web app: `create_app(config)`, and `run(...)` to serve it."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import uvicorn
+from fastapi import FastAPI, Request
+from fastapi.responses import Response
+from fastapi.staticfiles import StaticFiles
+
+from . import control, graph_api, phone
+from .config import SimulatorConfig
+from .core import Simulator
+from .validation import GraphError
+
+
+def create_app(config: SimulatorConfig | None = None) -> FastAPI:
+    """A WhatsApp Cloud API + customers' phones, in one app. Needs no Meta account."""
+    config = config or SimulatorConfig()
+    sim = Simulator(config)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        await sim.start()
+        try:
+            yield
+        finally:
+            await sim.stop()
+
+    app = FastAPI(
+        title="Madoguchi WhatsApp simulator",
+        description="Meta's WhatsApp Cloud API and customers' phones, locally.",
+        lifespan=lifespan,
+        docs_url="/_sim/docs",
+        redoc_url=None,
+        openapi_url="/_sim/openapi.json",
+    )
+    app.state.sim = sim
+
+    @app.exception_handler(GraphError)
+    async def _graph_error(_request: Request, exc: GraphError) -> Response:
+        return graph_api.graph_error_response(exc)
+
+    # Order matters: fixed prefixes before the Graph API's catch-all `/{version}/{id}`.
+    app.include_router(control.router)
+    app.include_router(phone.router)
+    app.mount("/static", StaticFiles(directory=str(phone.STATIC_DIR)), name="static")
+    app.include_router(graph_api.router)
+    app.add_middleware(graph_api.RequestRecorder, sim=sim)
+    return app
+
+
+def run(
+    config: SimulatorConfig | None = None,
+    host: str = "127.0.0.1",
+    port: int = 8001,
+    *,
+    log_level: str = "info",
+) -> None:
+    """Serve the simulator with uvicorn until interrupted."""
+    uvicorn.run(create_app(config), host=host, port=port, log_level=log_level)

@@ -1,0 +1,47 @@
+"""Schema migrations (Alembic), callable from the CLI, the app and the tests.
+
+The Alembic scripts ship inside the package so ``madoguchi migrate`` works from an
+installed wheel, with no alembic.ini to find.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from madoguchi.store.db import _ensure_sqlite_dir, is_sqlite
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+
+
+def alembic_config(url: str) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.set_main_option("sqlalchemy.url", url)
+    return config
+
+
+async def upgrade(url: str, revision: str = "head") -> None:
+    """Bring the database at ``url`` to ``revision`` (works inside a running event loop)."""
+    if is_sqlite(url):
+        _ensure_sqlite_dir(url)
+    engine = create_async_engine(url)
+    try:
+        async with engine.begin() as connection:
+
+            def _upgrade(sync_connection) -> None:
+                config = alembic_config(url)
+                config.attributes["connection"] = sync_connection
+                command.upgrade(config, revision)
+
+            await connection.run_sync(_upgrade)
+    finally:
+        await engine.dispose()
+
+
+def upgrade_sync(url: str, revision: str = "head") -> None:
+    asyncio.run(upgrade(url, revision))

@@ -1,0 +1,128 @@
+"""The public JSON shapes of the REST API (``/api/v1``)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from madoguchi.domain.service_window import service_window
+from madoguchi.store.models import Contact, Conversation, Media, Message
+
+
+class ContactOut(BaseModel):
+    id: int
+    user_id: str | None = Field(description="Business-scoped user id (BSUID)")
+    wa_id: str | None = Field(description="Phone number, absent for username-only users")
+    username: str | None
+    profile_name: str | None
+
+    @classmethod
+    def of(cls, c: Contact) -> ContactOut:
+        return cls(
+            id=c.id, user_id=c.user_id, wa_id=c.wa_id, username=c.username, profile_name=c.profile_name
+        )
+
+
+class ConversationOut(BaseModel):
+    id: int
+    status: str
+    contact: ContactOut
+    phone_number_id: str
+    display_phone_number: str
+    last_inbound_at: datetime | None
+    last_message_at: datetime | None
+    service_window_closes_at: datetime | None
+    created_at: datetime
+    closed_at: datetime | None
+
+    @classmethod
+    def of(cls, c: Conversation) -> ConversationOut:
+        return cls(
+            id=c.id,
+            status=c.status,
+            contact=ContactOut.of(c.contact),
+            phone_number_id=c.phone_number.phone_number_id,
+            display_phone_number=c.phone_number.display_phone_number,
+            last_inbound_at=c.last_inbound_at,
+            last_message_at=c.last_message_at,
+            service_window_closes_at=service_window(
+                c.last_inbound_at, c.free_entry_point_at
+            ).closes_at,
+            created_at=c.created_at,
+            closed_at=c.closed_at,
+        )
+
+
+class MediaOut(BaseModel):
+    id: int
+    kind: str
+    status: str = Field(description="pending | stored | failed")
+    mime_type: str | None
+    file_size: int | None
+    filename: str | None
+    error: str | None
+    download_url: str | None
+
+    @classmethod
+    def of(cls, m: Media) -> MediaOut:
+        return cls(
+            id=m.id,
+            kind=m.kind,
+            status=m.status,
+            mime_type=m.mime_type,
+            file_size=m.file_size,
+            filename=m.filename,
+            error=m.error,
+            download_url=f"/api/v1/media/{m.id}/content" if m.storage_key else None,
+        )
+
+
+class MessageOut(BaseModel):
+    id: int
+    conversation_id: int
+    wamid: str | None
+    direction: str = Field(description="inbound | outbound")
+    type: str
+    status: str = Field(description="received | queued | accepted | sent | delivered | read | failed")
+    text: str | None = Field(description="Plain-text rendering, or null")
+    content: dict[str, Any] = Field(description="The message type's own object")
+    reply_to_wamid: str | None
+    forwarded: bool
+    frequently_forwarded: bool
+    referral: dict[str, Any] | None
+    errors: list[dict[str, Any]] | None
+    error_code: int | None
+    error_message: str | None
+    pricing: dict[str, Any] | None
+    media: MediaOut | None
+    timestamp: datetime
+    status_updated_at: datetime | None
+    created_at: datetime
+
+    @classmethod
+    def of(cls, m: Message) -> MessageOut:
+        return cls(
+            id=m.id,
+            conversation_id=m.conversation_id,
+            wamid=m.wamid,
+            direction=m.direction,
+            type=m.type,
+            status=m.status,
+            text=m.text,
+            content=m.content or {},
+            reply_to_wamid=m.context_wamid,
+            forwarded=m.forwarded,
+            frequently_forwarded=m.frequently_forwarded,
+            referral=m.referral,
+            errors=m.errors,
+            error_code=m.error_code,
+            error_message=m.error_message,
+            pricing=m.pricing,
+            media=MediaOut.of(m.media) if m.media else None,
+            timestamp=m.timestamp,
+            status_updated_at=m.status_updated_at,
+            created_at=m.created_at,
+        )
+

@@ -1,0 +1,84 @@
+"""``/webhooks/whatsapp``: Meta's (or the simulator's) door into Madoguchi.
+
+Order matters: the signature is checked over the exact bytes before anything is parsed,
+the whole delivery is parsed before anything is stored, and 200 is returned only after
+the commit. Events are published after the response, so a slow listener never delays
+Meta's acknowledgement (Meta treats a slow answer as a failure and redelivers).
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+
+from fastapi import APIRouter, BackgroundTasks, Query, Request
+from fastapi.responses import JSONResponse, PlainTextResponse
+
+from madoguchi.web.deps import get_runtime
+from madoguchi.whatsapp.signature import SignatureInvalid, SignatureMissing, verify_signature
+from madoguchi.whatsapp.updates import WebhookFormatError, parse_delivery
+
+router = APIRouter(tags=["webhooks"])
+
+MAX_BODY_BYTES = 3 * 1024 * 1024
+
+
+def _problem(status: int, detail: str) -> JSONResponse:
+    return JSONResponse({"detail": detail}, status_code=status)
+
+
+@router.get("/webhooks/whatsapp", response_class=PlainTextResponse)
+async def verify_subscription(
+    request: Request,
+    mode: str | None = Query(None, alias="hub.mode"),
+    verify_token: str | None = Query(None, alias="hub.verify_token"),
+    challenge: str | None = Query(None, alias="hub.challenge"),
+):
+    """Meta's subscription handshake: echo the challenge when the token matches."""
+    expected = get_runtime(request).settings.verify_token.get_secret_value()
+    if mode != "subscribe" or challenge is None:
+        return PlainTextResponse("expected hub.mode=subscribe and a hub.challenge", 400)
+    if verify_token is None or not secrets.compare_digest(verify_token.encode(), expected.encode()):
+        return PlainTextResponse("hub.verify_token does not match MADOGUCHI_VERIFY_TOKEN", 403)
+    return PlainTextResponse(challenge)
+
+
+@router.post("/webhooks/whatsapp")
+async def receive_delivery(request: Request, background: BackgroundTasks):
+    runtime = get_runtime(request)
+    body = await request.body()
+    if len(body) > MAX_BODY_BYTES:
+        return _problem(413, f"delivery is {len(body)} bytes; the limit is {MAX_BODY_BYTES}")
+    try:
+        verify_signature(
+            body,
+            request.headers.get("x-hub-signature-256"),
+            runtime.settings.app_secret.get_secret_value(),
+        )
+    except SignatureMissing as exc:
+        runtime.metrics.webhook_rejected.labels("signature_missing").inc()
+        return _problem(401, f"X-Hub-Signature-256 is required: {exc.reason}")
+    except SignatureInvalid as exc:
+        runtime.metrics.webhook_rejected.labels("signature_invalid").inc()
+        return _problem(403, f"X-Hub-Signature-256 does not match this body: {exc.reason}")
+    try:
+        payload = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        runtime.metrics.webhook_rejected.labels("malformed_json").inc()
+        return _problem(400, f"body is not valid JSON: {exc}")
+    try:
+        updates = parse_delivery(payload)
+    except WebhookFormatError as exc:
+        runtime.metrics.webhook_rejected.labels("bad_envelope").inc()
+        return _problem(400, f"not a WhatsApp webhook delivery: {exc}")
+
+    result = await runtime.ingestor.submit(body, updates)
+    runtime.metrics.webhook_accepted.inc()
+    if result.events:
+        background.add_task(runtime.bus.publish, result.events)
+    return {
+        "received": len(updates),
+        "stored_messages": result.messages_stored,
+        "duplicates": result.duplicate_messages + result.duplicate_statuses,
+        "unrouted": result.unrouted,
+    }
