@@ -12,7 +12,9 @@ from rich.console import Console
 
 from madoguchi.settings import Settings, get_settings
 
-app = typer.Typer(help="Madoguchi — a self-hosted contact center for WhatsApp.", no_args_is_help=True)
+app = typer.Typer(
+    help="Madoguchi — a self-hosted contact center for WhatsApp.", no_args_is_help=True
+)
 token_app = typer.Typer(help="API tokens for integrations.", no_args_is_help=True)
 app.add_typer(token_app, name="token")
 console = Console()
@@ -74,7 +76,9 @@ def serve(
 def simulator(
     host: str = "127.0.0.1",
     port: int = DEMO_SIM_PORT,
-    webhook_url: str = typer.Option(None, help="Where to POST webhooks (default: this machine's Madoguchi)"),
+    webhook_url: str = typer.Option(
+        None, help="Where to POST webhooks (default: this machine's Madoguchi)"
+    ),
     config_file: Path = typer.Option(None, "--config", help="A JSON SimulatorConfig"),
 ) -> None:
     """Run the WhatsApp simulator: Meta's Graph API plus the customers' phone page."""
@@ -86,7 +90,9 @@ def simulator(
     data.setdefault("app_secret", settings.app_secret.get_secret_value())
     data.setdefault("verify_token", settings.verify_token.get_secret_value())
     data.setdefault("public_url", f"http://{host}:{port}")
-    data.setdefault("webhook_url", webhook_url or f"http://127.0.0.1:{settings.port}/webhooks/whatsapp")
+    data.setdefault(
+        "webhook_url", webhook_url or f"http://127.0.0.1:{settings.port}/webhooks/whatsapp"
+    )
     run(SimulatorConfig.model_validate(data), host=host, port=port)
 
 
@@ -133,7 +139,9 @@ def apply(
         db = Database(settings.database_url)
         try:
             return await apply_config(
-                db, SecretBox(settings.secret_key.get_secret_value()), apply_file_text(file),
+                db,
+                SecretBox(settings.secret_key.get_secret_value()),
+                apply_file_text(file),
                 dry_run=dry_run,
             )
         finally:
@@ -205,7 +213,11 @@ def demo(
     async def main() -> None:
         token = await seed()
         servers = [
-            uvicorn.Server(uvicorn.Config(create_simulator(sim_config), port=simulator_port, log_level="warning")),
+            uvicorn.Server(
+                uvicorn.Config(
+                    create_simulator(sim_config), port=simulator_port, log_level="warning"
+                )
+            ),
             uvicorn.Server(uvicorn.Config(create_app(settings), port=port, log_level="warning")),
         ]
         console.print(

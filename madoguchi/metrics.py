@@ -9,7 +9,9 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         self.webhook_accepted = Counter(
-            "madoguchi_webhook_deliveries_total", "Webhook deliveries committed", registry=self.registry
+            "madoguchi_webhook_deliveries_total",
+            "Webhook deliveries committed",
+            registry=self.registry,
         )
         self.webhook_rejected = Counter(
             "madoguchi_webhook_rejected_total",

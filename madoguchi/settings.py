@@ -49,6 +49,10 @@ class Settings(BaseSettings):
     sender_enabled: bool = Field(
         default=True, description="Run the outbox sender inside the web process."
     )
+    sender_backoff_scale: float = Field(
+        default=1.0,
+        description="Multiplies every retry delay of the sender (tests and demos shorten it).",
+    )
     http_timeout_seconds: float = 15.0
 
 

@@ -163,7 +163,9 @@ class ServedApp:
         self.sock.close()
 
 
-def make_settings(db_url: str, tmp_path: Path, graph_api_url: str = "http://127.0.0.1:9") -> Settings:
+def make_settings(
+    db_url: str, tmp_path: Path, graph_api_url: str = "http://127.0.0.1:9"
+) -> Settings:
     return Settings(
         database_url=db_url,
         graph_api_url=graph_api_url,
@@ -171,6 +173,7 @@ def make_settings(db_url: str, tmp_path: Path, graph_api_url: str = "http://127.
         verify_token=VERIFY_TOKEN,
         secret_key=SECRET_KEY,
         media_dir=tmp_path / "media",
+        sender_backoff_scale=0.01,
         _env_file=None,
     )
 
@@ -210,7 +213,9 @@ class Stack:
     def auth(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token}"}
 
-    async def post_webhook(self, payload: dict | bytes, headers: dict | None = None) -> httpx.Response:
+    async def post_webhook(
+        self, payload: dict | bytes, headers: dict | None = None
+    ) -> httpx.Response:
         body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
         return await self.client.post(
             "/webhooks/whatsapp", content=body, headers=headers or signed_headers(body)
@@ -221,8 +226,13 @@ class Stack:
 
 
 async def start_stack(
-    db_url: str, tmp_path: Path, *, graph_api_url: str = "http://127.0.0.1:9", workers: bool = False,
-    workspace_file: str = WORKSPACE_FILE, served: ServedApp | None = None,
+    db_url: str,
+    tmp_path: Path,
+    *,
+    graph_api_url: str = "http://127.0.0.1:9",
+    workers: bool = False,
+    workspace_file: str = WORKSPACE_FILE,
+    served: ServedApp | None = None,
 ) -> Stack:
     settings = make_settings(db_url, tmp_path, graph_api_url)
     runtime = Runtime(settings)
@@ -260,7 +270,9 @@ class SimStack(Stack):
         self.sim_client = httpx.AsyncClient(base_url=sim.url, timeout=30)
 
 
-async def start_sim_stack(db_url: str, tmp_path: Path, *, workers: bool = True, **sim_options) -> SimStack:
+async def start_sim_stack(
+    db_url: str, tmp_path: Path, *, workers: bool = True, **sim_options
+) -> SimStack:
     """The product and the simulator, each knowing the other's real URL."""
     product, sim = ServedApp(), ServedApp()
     sim_config = SimulatorConfig(
@@ -274,7 +286,9 @@ async def start_sim_stack(db_url: str, tmp_path: Path, *, workers: bool = True, 
         **sim_options,
     )
     await sim.start(create_simulator_app(sim_config))
-    base = await start_stack(db_url, tmp_path, graph_api_url=sim.url, workers=workers, served=product)
+    base = await start_stack(
+        db_url, tmp_path, graph_api_url=sim.url, workers=workers, served=product
+    )
     return SimStack(base, sim)
 
 

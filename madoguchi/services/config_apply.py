@@ -143,13 +143,18 @@ def load_config(text: str, env: dict[str, str] | None = None) -> tuple[ConfigFil
             nwhere = f"{where}.phone_numbers[{n}]"
             if number.phone_number_id in seen_numbers:
                 problems.append(
-                    (f"{nwhere}.phone_number_id", f"duplicates {seen_numbers[number.phone_number_id]}")
+                    (
+                        f"{nwhere}.phone_number_id",
+                        f"duplicates {seen_numbers[number.phone_number_id]}",
+                    )
                 )
             seen_numbers.setdefault(number.phone_number_id, f"{nwhere}.phone_number_id")
             var = _ENV_REF.match(number.access_token).group(1)  # type: ignore[union-attr]
             value = env.get(var)
             if not value:
-                problems.append((f"{nwhere}.access_token", f"environment variable {var} is not set"))
+                problems.append(
+                    (f"{nwhere}.access_token", f"environment variable {var} is not set")
+                )
             else:
                 tokens[number.phone_number_id] = value
     if problems:
@@ -170,7 +175,11 @@ def _sync(obj: Any, values: dict[str, Any], label: str, changes: list[str]) -> N
 
 
 async def apply_config(
-    db: Database, secrets: SecretBox, text: str, *, env: dict[str, str] | None = None,
+    db: Database,
+    secrets: SecretBox,
+    text: str,
+    *,
+    env: dict[str, str] | None = None,
     dry_run: bool = False,
 ) -> ApplyResult:
     config, tokens = load_config(text, env)
@@ -187,7 +196,12 @@ async def apply_config(
             if created:
                 result.changes.append(f"created workspace {workspace.slug}")
             else:
-                _sync(workspace, {"name": config.workspace.name}, f"workspace {workspace.slug}", result.changes)
+                _sync(
+                    workspace,
+                    {"name": config.workspace.name},
+                    f"workspace {workspace.slug}",
+                    result.changes,
+                )
             problems: list[tuple[str, str]] = []
             for a, acc in enumerate(config.whatsapp.accounts):
                 where = f"whatsapp.accounts[{a}]"
@@ -198,20 +212,31 @@ async def apply_config(
                     problems.append((f"{where}.waba_id", "belongs to another workspace"))
                     continue
                 if account is None:
-                    account = WhatsAppAccount(workspace_id=workspace.id, waba_id=acc.waba_id, name=acc.name)
+                    account = WhatsAppAccount(
+                        workspace_id=workspace.id, waba_id=acc.waba_id, name=acc.name
+                    )
                     session.add(account)
                     await session.flush()
                     result.changes.append(f"created WhatsApp account {acc.waba_id}")
                 else:
-                    _sync(account, {"name": acc.name}, f"WhatsApp account {acc.waba_id}", result.changes)
+                    _sync(
+                        account,
+                        {"name": acc.name},
+                        f"WhatsApp account {acc.waba_id}",
+                        result.changes,
+                    )
                 for n, num in enumerate(acc.phone_numbers):
                     nwhere = f"{where}.phone_numbers[{n}]"
                     token = tokens[num.phone_number_id]
                     row = await session.scalar(
-                        select(PhoneNumber).where(PhoneNumber.phone_number_id == num.phone_number_id)
+                        select(PhoneNumber).where(
+                            PhoneNumber.phone_number_id == num.phone_number_id
+                        )
                     )
                     if row is not None and row.workspace_id != workspace.id:
-                        problems.append((f"{nwhere}.phone_number_id", "belongs to another workspace"))
+                        problems.append(
+                            (f"{nwhere}.phone_number_id", "belongs to another workspace")
+                        )
                         continue
                     values = {
                         "account_id": account.id,

@@ -22,7 +22,9 @@ from madoguchi.store.models import Contact, Conversation
 _IDENTITY_FIELDS = ("user_id", "wa_id", "username", "profile_name", "parent_user_id")
 
 
-async def _by(session: AsyncSession, workspace_id: int, column, value: str | None) -> Contact | None:
+async def _by(
+    session: AsyncSession, workspace_id: int, column, value: str | None
+) -> Contact | None:
     if not value:
         return None
     return await session.scalar(
@@ -61,7 +63,9 @@ async def resolve_contact(
 
     contact = choose_contact(by_user_id, by_wa_id)
     if contact is None:
-        contact = Contact(workspace_id=workspace_id, **{f: getattr(seen, f) for f in _IDENTITY_FIELDS})
+        contact = Contact(
+            workspace_id=workspace_id, **{f: getattr(seen, f) for f in _IDENTITY_FIELDS}
+        )
         session.add(contact)
         await session.flush()
         return contact, True

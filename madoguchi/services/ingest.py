@@ -204,7 +204,9 @@ class _Ingest:
             self.result.unrouted += 1
             return
         self.attribute(number.workspace_id)
-        existing = await self.session.scalar(select(Message.id).where(Message.wamid == update.wamid))
+        existing = await self.session.scalar(
+            select(Message.id).where(Message.wamid == update.wamid)
+        )
         if existing is not None:
             self.result.duplicate_messages += 1
             return
@@ -365,7 +367,9 @@ def apply_status(message: Message, record: MessageStatusEvent) -> MessageStatusC
     if record.status == Status.FAILED and record.errors:
         first = record.errors[0]
         error = error_from_code(
-            first["code"], title=first.get("title"), message=first.get("message"),
+            first["code"],
+            title=first.get("title"),
+            message=first.get("message"),
             details=first.get("details"),
         )
         message.errors = record.errors

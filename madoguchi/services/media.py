@@ -9,6 +9,7 @@ for the kind, and marks the row ``stored`` or ``failed``. Pending rows survive a
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 from typing import TYPE_CHECKING
@@ -53,22 +54,24 @@ class MediaDownloader:
             if busy:
                 continue
             self._wake.clear()
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), POLL_SECONDS)
-            except TimeoutError:
-                pass
 
     async def download_pending(self, limit: int = 20) -> int:
         """Download up to ``limit`` pending inbound media; return how many were tried."""
         async with self.runtime.db.read() as session:
             rows = (
-                await session.execute(
-                    select(Media.id)
-                    .where(Media.status == "pending", Media.direction == "inbound")
-                    .order_by(Media.id)
-                    .limit(limit)
+                (
+                    await session.execute(
+                        select(Media.id)
+                        .where(Media.status == "pending", Media.direction == "inbound")
+                        .order_by(Media.id)
+                        .limit(limit)
+                    )
                 )
-            ).scalars().all()
+                .scalars()
+                .all()
+            )
         semaphore = asyncio.Semaphore(self.concurrency)
 
         async def one(media_id: int) -> None:
@@ -98,7 +101,9 @@ class MediaDownloader:
             data = await runtime.graph.download_media(info.url, token, limit)
             mime_type = info.mime_type or media.mime_type
             if media.kind != "document":  # customers may send any file as a document
-                check_media(media.kind, mime_type or "", len(data), animated=media.kind == "sticker")
+                check_media(
+                    media.kind, mime_type or "", len(data), animated=media.kind == "sticker"
+                )
         except MediaLimitError as exc:
             data, error = None, f"not stored: {exc}"
         except MetaApiError as exc:

@@ -102,6 +102,7 @@ async def queue_message(
             content=message.model_dump(mode="json", exclude_none=True),
             context_wamid=reply_wamid,
             timestamp=now,
+            media=None,
         )
         session.add(stored)
         await session.flush()

@@ -20,20 +20,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-import time
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from limits import RateLimitItem, RateLimitItemPerSecond, parse_many
-from limits.aio.storage import MemoryStorage
-from limits.aio.strategies import MovingWindowRateLimiter
 from sqlalchemy import select, update
 
 from madoguchi.domain.events import Event, MessageStatusChanged
 from madoguchi.domain.message_status import MessageStatus as Status
 from madoguchi.services.ingest import apply_status
+from madoguchi.services.send_window import SendWindow
 from madoguchi.store.models import Message, MessageStatusEvent, OutboxEntry, PhoneNumber
 from madoguchi.whatsapp.errors import GraphTransportError, MetaApiError
 
@@ -48,7 +45,7 @@ MAX_BACKOFF_SECONDS = 300.0
 LEASE = timedelta(minutes=2)
 POLL_SECONDS = 1.0
 # Pair rate: short bursts are tolerated, about one message per 6 s is the sustained pace.
-PAIR_RATE = "45/6 seconds;60/6 minutes"
+PAIR_RATE = ((45, 6.0), (60, 360.0))
 AMBIGUOUS_MESSAGE = (
     "The connection to WhatsApp broke while sending; the message may or may not have been "
     "delivered, so it was not sent again. Check with the customer before resending."
@@ -74,31 +71,29 @@ class _Claimed:
     attempts: int
 
 
-class _Limiter:
-    """Moving-window limits per number and per recipient (the ``limits`` library)."""
+class _Windows:
+    """The send windows of every number and of every (number, recipient) pair."""
+
+    PRUNE_AT = 10_000
 
     def __init__(self) -> None:
-        self._limiter = MovingWindowRateLimiter(MemoryStorage())
-        self._pair = parse_many(PAIR_RATE)
+        self._numbers: dict[int, SendWindow] = {}
+        self._pairs: dict[tuple[int, str], tuple[SendWindow, ...]] = {}
 
-    async def _wait(self, items: list[RateLimitItem], key: str) -> None:
-        while True:
-            for item in items:
-                if not await self._limiter.test(item, key):
-                    stats = await self._limiter.get_window_stats(item, key)
-                    delay = max(0.0, stats.reset_time - time.time())
-                    await asyncio.sleep(min(delay, 1.0) + 0.0005)
-                    break
-            else:
-                for item in items:
-                    await self._limiter.hit(item, key)
-                return
+    def number(self, number_id: int, per_second: int) -> SendWindow:
+        window = self._numbers.get(number_id)
+        if window is None or window.limit != per_second:
+            window = self._numbers[number_id] = SendWindow(per_second)
+        return window
 
-    async def number(self, phone_number_id: str, per_second: int) -> None:
-        await self._wait([RateLimitItemPerSecond(per_second)], f"number:{phone_number_id}")
-
-    async def recipient(self, phone_number_id: str, recipient_key: str) -> None:
-        await self._wait(self._pair, f"pair:{phone_number_id}:{recipient_key}")
+    def pair(self, number_id: int, recipient_key: str) -> tuple[SendWindow, ...]:
+        key = (number_id, recipient_key)
+        windows = self._pairs.get(key)
+        if windows is None:
+            if len(self._pairs) >= self.PRUNE_AT:
+                self._pairs = {k: w for k, w in self._pairs.items() if not all(x.idle for x in w)}
+            windows = self._pairs[key] = tuple(SendWindow(n, s) for n, s in PAIR_RATE)
+        return windows
 
 
 class Sender:
@@ -106,7 +101,7 @@ class Sender:
         self.runtime = runtime
         self.concurrency = concurrency
         self._wake = asyncio.Event()
-        self._limiter = _Limiter()
+        self._windows = _Windows()
         self._recipient_locks: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._rates: dict[int, int] = {}
         self._in_flight = 0
@@ -169,7 +164,9 @@ class Sender:
             for row in stuck:
                 row.state, row.last_error = "failed", "interrupted mid-send (outcome unknown)"
                 row.finished_at = datetime.now(UTC)
-                events.append(await self._fail_message(session, row.message_id, None, AMBIGUOUS_MESSAGE))
+                events.append(
+                    await self._fail_message(session, row.message_id, None, AMBIGUOUS_MESSAGE)
+                )
         if events:
             await runtime.bus.publish(events)
         return len(stuck)
@@ -193,7 +190,9 @@ class Sender:
             number_ids = {r.phone_number_id for r in rows}
             numbers = {
                 n.id: n
-                for n in await session.scalars(select(PhoneNumber).where(PhoneNumber.id.in_(number_ids)))
+                for n in await session.scalars(
+                    select(PhoneNumber).where(PhoneNumber.id.in_(number_ids))
+                )
             }
             claimed = []
             for row in rows:
@@ -217,13 +216,17 @@ class Sender:
     async def send(self, row: _Claimed) -> str:
         """Send one claimed row and record the outcome; returns the row's new state."""
         lock = self._recipient_locks[f"{row.number_id}:{row.recipient_key}"]
-        async with lock:
-            await self._limiter.recipient(row.phone_number_id, row.recipient_key)
-            await self._limiter.number(row.phone_number_id, self._rates.get(row.number_id, 80))
+        burst, sustained = self._windows.pair(row.number_id, row.recipient_key)
+        number = self._windows.number(row.number_id, self._rates.get(row.number_id, 80))
+        async with lock, burst.slot(), sustained.slot(), number.slot():
             try:
-                sent = await self.runtime.graph.send_message(row.phone_number_id, row.token, row.body)
+                sent = await self.runtime.graph.send_message(
+                    row.phone_number_id, row.token, row.body
+                )
             except MetaApiError as exc:
-                return await self._record_error(row, exc.retryable, exc.code, exc.agent_message, exc)
+                return await self._record_error(
+                    row, exc.retryable, exc.code, exc.agent_message, exc
+                )
             except GraphTransportError as exc:
                 if exc.ambiguous:
                     return await self._record_error(row, False, None, AMBIGUOUS_MESSAGE, exc)
@@ -249,7 +252,9 @@ class Sender:
             early = (
                 await session.scalars(
                     select(MessageStatusEvent)
-                    .where(MessageStatusEvent.wamid == wamid, MessageStatusEvent.message_id.is_(None))
+                    .where(
+                        MessageStatusEvent.wamid == wamid, MessageStatusEvent.message_id.is_(None)
+                    )
                     .order_by(MessageStatusEvent.timestamp, MessageStatusEvent.id)
                 )
             ).all()
@@ -272,12 +277,16 @@ class Sender:
             entry = await session.get(OutboxEntry, row.outbox_id)
             entry.last_error = f"{type(exc).__name__}: {exc}"
             if retry:
-                delay = backoff_seconds(row.attempts, getattr(exc, "suggested_delay", None))
+                delay = runtime.settings.sender_backoff_scale * backoff_seconds(
+                    row.attempts, getattr(exc, "suggested_delay", None)
+                )
                 entry.state = "pending"
                 entry.next_attempt_at = now + timedelta(seconds=delay)
             else:
                 entry.state, entry.finished_at = "failed", now
-                events.append(await self._fail_message(session, row.message_id, code, agent_message))
+                events.append(
+                    await self._fail_message(session, row.message_id, code, agent_message)
+                )
         runtime.metrics.sends.labels("retry" if retry else "failed").inc()
         if events:
             await runtime.bus.publish(events)

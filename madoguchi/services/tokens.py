@@ -47,10 +47,10 @@ async def authenticate(session: AsyncSession, token: str) -> Principal | None:
     if not token.startswith(TOKEN_PREFIX):
         return None
     row = await session.scalar(
-        select(ApiToken).where(ApiToken.token_hash == hash_token(token), ApiToken.revoked_at.is_(None))
+        select(ApiToken).where(
+            ApiToken.token_hash == hash_token(token), ApiToken.revoked_at.is_(None)
+        )
     )
     if row is None:
         return None
     return Principal(workspace_id=row.workspace_id, role=row.role, token_id=row.id)
-
-

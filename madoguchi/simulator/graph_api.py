@@ -418,6 +418,7 @@ class RequestRecorder:
         if scope["type"] != "http" or path == "/" or path.startswith(NOT_RECORDED):
             await self.app(scope, receive, send)
             return
+        arrived = self.sim.state.clock.now()  # Meta counts rates by arrival, so do we
         body = bytearray()
         size = 0
         response = bytearray()
@@ -448,9 +449,11 @@ class RequestRecorder:
         try:
             await self.app(scope, receive_wrapper, send_wrapper)
         finally:
-            self._record(scope, bytes(body), size, bytes(response), meta)
+            self._record(scope, arrived, bytes(body), size, bytes(response), meta)
 
-    def _record(self, scope: Scope, body: bytes, size: int, response: bytes, meta: dict) -> None:
+    def _record(
+        self, scope: Scope, arrived: float, body: bytes, size: int, response: bytes, meta: dict
+    ) -> None:
         state = self.sim.state
         headers = {
             k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])
@@ -464,7 +467,7 @@ class RequestRecorder:
         state.sent.append(
             {
                 "seq": state.sent_seq,
-                "at": state.clock.now(),
+                "at": arrived,
                 "method": scope.get("method"),
                 "path": path,
                 "query": scope.get("query_string", b"").decode("latin-1"),

@@ -150,7 +150,9 @@ class Conversation(Base):
     """A thread between one contact and one business number, from first message to close."""
 
     __tablename__ = "conversations"
-    __table_args__ = (Index("ix_conversations_open_lookup", "contact_id", "phone_number_id", "status"),)
+    __table_args__ = (
+        Index("ix_conversations_open_lookup", "contact_id", "phone_number_id", "status"),
+    )
 
     id: Mapped[int] = _pk()
     workspace_id: Mapped[int] = _workspace_fk()
@@ -305,7 +307,9 @@ class OutboxEntry(Base):
 
     id: Mapped[int] = _pk()
     workspace_id: Mapped[int] = _workspace_fk()
-    message_id: Mapped[int] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"), unique=True)
+    message_id: Mapped[int] = mapped_column(
+        ForeignKey("messages.id", ondelete="CASCADE"), unique=True
+    )
     phone_number_id: Mapped[int] = mapped_column(ForeignKey("phone_numbers.id", ondelete="CASCADE"))
     recipient_key: Mapped[str] = mapped_column(String(160))
     body: Mapped[dict] = mapped_column(JSONType)

@@ -22,7 +22,8 @@ async def current_principal(
 ) -> Principal:
     if credentials is None:
         raise HTTPException(
-            401, "an API token is required (Authorization: Bearer …)",
+            401,
+            "an API token is required (Authorization: Bearer …)",
             headers={"WWW-Authenticate": "Bearer"},
         )
     runtime = get_runtime(request)
@@ -30,7 +31,9 @@ async def current_principal(
         principal = await authenticate(session, credentials.credentials)
     if principal is None:
         raise HTTPException(
-            401, "this API token is not valid or was revoked", headers={"WWW-Authenticate": "Bearer"}
+            401,
+            "this API token is not valid or was revoked",
+            headers={"WWW-Authenticate": "Bearer"},
         )
     return principal
 

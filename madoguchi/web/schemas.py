@@ -21,7 +21,11 @@ class ContactOut(BaseModel):
     @classmethod
     def of(cls, c: Contact) -> ContactOut:
         return cls(
-            id=c.id, user_id=c.user_id, wa_id=c.wa_id, username=c.username, profile_name=c.profile_name
+            id=c.id,
+            user_id=c.user_id,
+            wa_id=c.wa_id,
+            username=c.username,
+            profile_name=c.profile_name,
         )
 
 
@@ -85,7 +89,9 @@ class MessageOut(BaseModel):
     wamid: str | None
     direction: str = Field(description="inbound | outbound")
     type: str
-    status: str = Field(description="received | queued | accepted | sent | delivered | read | failed")
+    status: str = Field(
+        description="received | queued | accepted | sent | delivered | read | failed"
+    )
     text: str | None = Field(description="Plain-text rendering, or null")
     content: dict[str, Any] = Field(description="The message type's own object")
     reply_to_wamid: str | None
@@ -125,4 +131,3 @@ class MessageOut(BaseModel):
             status_updated_at=m.status_updated_at,
             created_at=m.created_at,
         )
-

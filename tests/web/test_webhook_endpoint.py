@@ -38,7 +38,11 @@ async def messages(stack) -> list[dict]:
 async def test_verification_handshake(stack):
     ok = await stack.client.get(
         "/webhooks/whatsapp",
-        params={"hub.mode": "subscribe", "hub.verify_token": "test-verify-token", "hub.challenge": "1158201444"},
+        params={
+            "hub.mode": "subscribe",
+            "hub.verify_token": "test-verify-token",
+            "hub.challenge": "1158201444",
+        },
     )
     assert ok.status_code == 200 and ok.text == "1158201444"
     wrong = await stack.client.get(
@@ -115,7 +119,9 @@ async def test_reaction_removal_has_no_text(stack):
 
 
 async def test_username_only_user_becomes_a_contact_without_phone(stack):
-    assert (await stack.post_webhook(fixture_payload("message_username_only.json"))).status_code == 200
+    assert (
+        await stack.post_webhook(fixture_payload("message_username_only.json"))
+    ).status_code == 200
     [conv] = (await stack.api("GET", "/api/v1/conversations")).json()
     assert conv["contact"]["wa_id"] is None
     assert conv["contact"]["user_id"] == "JP.80311440023456"
@@ -229,8 +235,14 @@ async def test_other_fields_are_stored_as_typed_events(stack):
         assert (await stack.post_webhook(fixture_payload(name))).status_code == 200
     async with stack.runtime.db.read() as session:
         kinds = set((await session.scalars(select(AccountEventRecord.kind))).all())
-    assert {"TemplateStatusUpdate", "TemplateQualityUpdate", "PhoneNumberQualityUpdate",
-            "AccountUpdate", "UserIdUpdate", "UnknownFieldEvent"} <= kinds
+    assert {
+        "TemplateStatusUpdate",
+        "TemplateQualityUpdate",
+        "PhoneNumberQualityUpdate",
+        "AccountUpdate",
+        "UserIdUpdate",
+        "UnknownFieldEvent",
+    } <= kinds
     await _settle()
     assert {e.kind for e in seen if e.name == "account.event"} >= {"TemplateStatusUpdate"}
 

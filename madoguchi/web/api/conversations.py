@@ -38,7 +38,7 @@ router = APIRouter(prefix="/api/v1", tags=["conversations"])
 
 class SendRequest(BaseModel):
     message: dict[str, Any] = Field(
-        description="A Cloud API message object, e.g. {\"type\": \"text\", \"text\": {\"body\": \"Hi\"}}"
+        description='A Cloud API message object, e.g. {"type": "text", "text": {"body": "Hi"}}'
     )
     reply_to_message_id: int | None = Field(None, description="Our id of the message replied to")
 
@@ -57,7 +57,8 @@ def _validated(message: dict[str, Any]):
         return validate_outbound(message)
     except OutboundValidationError as exc:
         raise HTTPException(
-            422, {"code": "invalid_message", "field": f"message.{exc.field}", "message": exc.message}
+            422,
+            {"code": "invalid_message", "field": f"message.{exc.field}", "message": exc.message},
         ) from exc
 
 
@@ -83,7 +84,9 @@ async def get_conversation(
     runtime: Runtime = Depends(get_runtime),
 ):
     async with runtime.db.read() as session:
-        conversation = await queries.get_conversation(session, principal.workspace_id, conversation_id)
+        conversation = await queries.get_conversation(
+            session, principal.workspace_id, conversation_id
+        )
         if conversation is None:
             raise HTTPException(404, f"conversation {conversation_id} not found")
         return ConversationOut.of(conversation)
@@ -164,7 +167,9 @@ async def send_to_contact(
         conversation_id = await open_conversation_for_contact(
             runtime.db, principal.workspace_id, contact_id, number_pk
         )
-        stored, event = await queue_message(runtime.db, principal.workspace_id, conversation_id, message)
+        stored, event = await queue_message(
+            runtime.db, principal.workspace_id, conversation_id, message
+        )
     except OutboundRefused as exc:
         raise _refused(exc) from exc
     background.add_task(runtime.bus.publish, [event])
@@ -207,7 +212,9 @@ async def download_media(
 ):
     media = await _media(runtime, principal, media_id)
     if media.storage_key is None:
-        raise HTTPException(409, f"media {media_id} is {media.status}: {media.error or 'not stored yet'}")
+        raise HTTPException(
+            409, f"media {media_id} is {media.status}: {media.error or 'not stored yet'}"
+        )
     return FileResponse(
         runtime.media_store.path(media.storage_key),
         media_type=media.mime_type or "application/octet-stream",
@@ -227,11 +234,20 @@ async def upload_media(
     mime = file.content_type or "application/octet-stream"
     kind = kind_for_mime(mime)
     if kind is None:
-        raise HTTPException(422, {"code": "media_type", "field": "file", "message": f"{mime} cannot be sent on WhatsApp"})
+        raise HTTPException(
+            422,
+            {
+                "code": "media_type",
+                "field": "file",
+                "message": f"{mime} cannot be sent on WhatsApp",
+            },
+        )
     try:
         check_media(kind, mime, len(data))
     except MediaLimitError as exc:
-        raise HTTPException(422, {"code": "media_limit", "field": "file", "message": str(exc)}) from exc
+        raise HTTPException(
+            422, {"code": "media_limit", "field": "file", "message": str(exc)}
+        ) from exc
     async with runtime.db.read() as session:
         number = await session.scalar(
             select(PhoneNumber).where(
