@@ -259,10 +259,7 @@ class Run:
 
     async def main(self) -> dict:
         spec = self.spec
-        if spec["mode"] == "rate":
-            count = int(spec["rate"] * spec["duration"])
-        else:
-            count = int(spec["n"])
+        count = int(spec["rate"] * spec["duration"]) if spec["mode"] == "rate" else int(spec["n"])
         conc = int(spec["concurrency"])
         kind = spec.get("client", "raw")
         client = (HttpxClient if kind == "httpx" else RawClient)(spec["url"], conc)

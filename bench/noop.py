@@ -51,7 +51,11 @@ def main() -> None:
     args = parser.parse_args()
     # The same call as `madoguchi serve` (madoguchi/cli.py).
     uvicorn.run(
-        create_app(args.app_secret), host=args.host, port=args.port, log_level="info", access_log=False
+        create_app(args.app_secret),
+        host=args.host,
+        port=args.port,
+        log_level="info",
+        access_log=False,
     )
 
 

@@ -48,7 +48,9 @@ def base_env() -> dict[str, str]:
     return env
 
 
-def product_env(database_url: str, workdir: Path, port: int, graph_api_url: str | None = None) -> dict:
+def product_env(
+    database_url: str, workdir: Path, port: int, graph_api_url: str | None = None
+) -> dict:
     env = base_env()
     env.update(
         MADOGUCHI_DATABASE_URL=database_url,
@@ -85,7 +87,9 @@ def prepare_product(
     path.write_text(workspace_yaml)
     run_cli(["migrate"], env, workdir)
     run_cli(["apply", str(path)], env, workdir)
-    out = run_cli(["token", "create", "--role", "admin", "--workspace", slug, "--name", "bench"], env, workdir)
+    out = run_cli(
+        ["token", "create", "--role", "admin", "--workspace", slug, "--name", "bench"], env, workdir
+    )
     return out.strip().splitlines()[-1].strip()
 
 
@@ -108,22 +112,31 @@ class Proc:
         log = open(self.log_path, "ab")  # noqa: SIM115 - closed by the child's exit
         try:
             self.popen = subprocess.Popen(
-                self.args, env=self.env, cwd=self.cwd, stdout=log, stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL, start_new_session=True,
+                self.args,
+                env=self.env,
+                cwd=self.cwd,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
             )
         finally:
             log.close()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.popen.poll() is not None:
-                raise RuntimeError(f"{self.name} exited with {self.popen.returncode}:\n{self.log_tail()}")
+                raise RuntimeError(
+                    f"{self.name} exited with {self.popen.returncode}:\n{self.log_tail()}"
+                )
             try:
                 if httpx.get(self.health_url, timeout=1.0).status_code == 200:
                     return self
             except httpx.HTTPError:
                 pass
             time.sleep(0.1)
-        raise RuntimeError(f"{self.name} did not answer {self.health_url} in {timeout:.0f} s:\n{self.log_tail()}")
+        raise RuntimeError(
+            f"{self.name} did not answer {self.health_url} in {timeout:.0f} s:\n{self.log_tail()}"
+        )
 
     @property
     def pid(self) -> int | None:
@@ -196,7 +209,9 @@ class Cleanup:
         self.close()
 
 
-def product_proc(name: str, database_url: str, workdir: Path, graph_api_url: str | None = None) -> Proc:
+def product_proc(
+    name: str, database_url: str, workdir: Path, graph_api_url: str | None = None
+) -> Proc:
     port = free_port()
     env = product_env(database_url, workdir, port, graph_api_url)
     args = [*MADOGUCHI, "serve", "--host", "127.0.0.1", "--port", str(port)]

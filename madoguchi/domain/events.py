@@ -59,7 +59,79 @@ class AccountEventReceived(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class ConversationChanged(Event):
+    """A lifecycle step: queued, offered, assigned, transferred, wrap-up, closed…
+
+    ``agent_id`` is the agent the step concerns (offered to, assigned to); ``previous_agent_id``
+    the one who lost it (transfer, timeout, decline), so both their desktops can update.
+    """
+
+    name: ClassVar[str] = "conversation.changed"
+    conversation_id: int
+    status: str
+    step: str
+    queue_id: int | None = None
+    agent_id: int | None = None
+    previous_agent_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OfferMade(Event):
+    """A conversation is offered to one agent, who must accept or decline before expiry."""
+
+    name: ClassVar[str] = "conversation.offer"
+    conversation_id: int
+    agent_id: int
+    queue_id: int
+    expires_at: str
+
+
+@dataclass(frozen=True, slots=True)
+class PresenceChanged(Event):
+    name: ClassVar[str] = "agent.presence"
+    user_id: int
+    status: str
+    away_reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class QueueChanged(Event):
+    """Waiting counts of a queue changed (for wallboards and agents' queue views)."""
+
+    name: ClassVar[str] = "queue.changed"
+    queue_id: int
+    waiting: int
+
+
+@dataclass(frozen=True, slots=True)
+class NoteAdded(Event):
+    name: ClassVar[str] = "conversation.note"
+    conversation_id: int
+    note_id: int
+    author_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class MediaStored(Event):
     name: ClassVar[str] = "media.stored"
     media_id: int
     status: str
+
+
+def _all_event_types() -> dict[str, type[Event]]:
+    found: dict[str, type[Event]] = {}
+    stack = list(Event.__subclasses__())
+    while stack:
+        cls = stack.pop()
+        found[cls.name] = cls
+        stack.extend(cls.__subclasses__())
+    return found
+
+
+def event_from_dict(data: dict[str, Any]) -> Event:
+    """Rebuild an event from ``Event.to_dict()`` (events crossing processes through Redis)."""
+    fields = dict(data)
+    cls = _all_event_types().get(fields.pop("event", None))
+    if cls is None:
+        raise ValueError(f"unknown event {data.get('event')!r}")
+    return cls(**fields)

@@ -8,6 +8,8 @@ from sqlalchemy.orm import selectinload
 
 from madoguchi.store.models import Conversation, Message
 
+CLOSED_STATUSES = ("closed", "abandoned")
+
 
 async def find_open_conversation(
     session: AsyncSession, contact_id: int, phone_number_id: int
@@ -18,7 +20,7 @@ async def find_open_conversation(
         .where(
             Conversation.contact_id == contact_id,
             Conversation.phone_number_id == phone_number_id,
-            Conversation.status != "closed",
+            Conversation.status.not_in(CLOSED_STATUSES),
         )
         .order_by(Conversation.id.desc())
         .limit(1)

@@ -26,6 +26,7 @@ class Principal:
     workspace_id: int
     role: str
     token_id: int | None = None
+    user_id: int | None = None  # the signed-in user (None for a workspace-level API token)
 
 
 def hash_token(token: str) -> str:
@@ -53,4 +54,6 @@ async def authenticate(session: AsyncSession, token: str) -> Principal | None:
     )
     if row is None:
         return None
-    return Principal(workspace_id=row.workspace_id, role=row.role, token_id=row.id)
+    return Principal(
+        workspace_id=row.workspace_id, role=row.role, token_id=row.id, user_id=row.user_id
+    )

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-import madoguchi.store.models
+import madoguchi.store.models.core
 ${imports if imports else ""}
 
 revision = ${repr(up_revision)}

@@ -29,6 +29,27 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+__all__ = [
+    "AccountEventRecord",
+    "ApiToken",
+    "Base",
+    "Contact",
+    "Conversation",
+    "IdType",
+    "JSONType",
+    "Media",
+    "Message",
+    "MessageStatusEvent",
+    "NAMING_CONVENTION",
+    "OutboxEntry",
+    "PhoneNumber",
+    "UTCDateTime",
+    "WebhookDelivery",
+    "WhatsAppAccount",
+    "Workspace",
+    "utcnow",
+]
+
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",
@@ -118,6 +139,10 @@ class PhoneNumber(Base):
     # Fingerprint of the plaintext token, so `apply` can tell "unchanged" without decrypting.
     access_token_fingerprint: Mapped[str] = mapped_column(String(64))
     rate_limit_per_second: Mapped[int] = mapped_column(Integer, default=80)
+    # Where new conversations go when no flow is bound to the number.
+    default_queue_id: Mapped[int | None] = mapped_column(
+        ForeignKey("queues.id", ondelete="SET NULL")
+    )
     status: Mapped[str] = mapped_column(String(32), default="connected")
     quality_rating: Mapped[str | None] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -160,7 +185,29 @@ class Conversation(Base):
     phone_number_id: Mapped[int] = mapped_column(
         ForeignKey("phone_numbers.id", ondelete="CASCADE"), index=True
     )
-    status: Mapped[str] = mapped_column(String(32), default="open")
+    # new | in_flow | queued | offered | active | wrap_up | closed | abandoned
+    status: Mapped[str] = mapped_column(String(32), default="new", index=True)
+    queue_id: Mapped[int | None] = mapped_column(
+        ForeignKey("queues.id", ondelete="SET NULL"), index=True
+    )
+    priority: Mapped[int] = mapped_column(Integer, default=0)
+    assigned_agent_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), index=True
+    )
+    offered_agent_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), index=True
+    )
+    queued_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    offered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    assigned_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    first_response_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    wrap_up_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    disposition_code: Mapped[str | None] = mapped_column(String(64))
+    closed_reason: Mapped[str | None] = mapped_column(String(64))
+    # The conversation this one continues (the customer wrote again after a close).
+    previous_conversation_id: Mapped[int | None] = mapped_column(
+        ForeignKey("conversations.id", ondelete="SET NULL")
+    )
     last_inbound_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # First message from a click-to-WhatsApp ad (or page CTA): opens a 72 h free window.
     free_entry_point_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -293,6 +340,7 @@ class ApiToken(Base):
     workspace_id: Mapped[int] = _workspace_fk()
     name: Mapped[str] = mapped_column(String(100))
     role: Mapped[str] = mapped_column(String(16))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

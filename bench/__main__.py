@@ -1,0 +1,110 @@
+"""``python -m bench`` (``make bench``): print Madoguchi's performance figures.
+
+Options: ``--only ingest|sender`` runs one section, ``--no-postgres`` skips the
+PostgreSQL figures, ``--quick`` shrinks every load (for trying the harness, not for
+figures), ``--keep`` leaves the temporary directory (databases, server logs) behind.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bench import ingest, procs, sender
+
+
+def _say(line: str = "") -> None:
+    print(line, flush=True)
+
+
+def _commit() -> str:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=procs.REPO,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=procs.REPO,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return out.stdout.strip() + (" (with uncommitted changes)" if dirty.stdout.strip() else "")
+
+
+def _on_sigterm(signum, frame) -> None:
+    raise SystemExit(128 + signum)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--only", choices=["ingest", "sender"])
+    parser.add_argument("--no-postgres", action="store_true")
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--keep", action="store_true")
+    args = parser.parse_args(argv)
+    signal.signal(signal.SIGTERM, _on_sigterm)
+
+    started = time.monotonic()
+    _say(
+        f"Madoguchi benchmarks — {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, commit {_commit()}, "
+        f"{os.cpu_count()} CPUs, Python {platform.python_version()}, {platform.system()}"
+    )
+    _say("All figures are printed, never asserted; targets are from the issues.")
+    workdir = Path(tempfile.mkdtemp(prefix="madoguchi-bench-"))
+    failures = 0
+    icfg = ingest.IngestConfig()
+    scfg = sender.SenderConfig()
+    if args.quick:
+        icfg = ingest.IngestConfig(n=1000, duration=2.0, warmup=100)
+        scfg = sender.SenderConfig(bulk=1000, customers=200, under=50)
+    sections = []
+    if args.only in (None, "ingest"):
+        sections.append(("ingest sqlite", lambda c: ingest.run_backend("sqlite", icfg, workdir / "ingest-sqlite", c)))
+        if not args.no_postgres:
+            sections.append(("ingest postgres", lambda c: ingest.run_backend("postgres", icfg, workdir / "ingest-pg", c)))
+        sections.append(("load generator check", lambda c: ingest.httpx_check(icfg, workdir / "httpx", c)))
+    if args.only in (None, "sender"):
+        sections.append(("sender", lambda c: sender.run(scfg, workdir / "sender", c, _say)))
+    try:
+        for title, section in sections:
+            _say(f"\n== {title}")
+            t0 = time.monotonic()
+            with procs.Cleanup() as cleanup:
+                try:
+                    for line in section(cleanup) or []:
+                        _say(line)
+                except KeyboardInterrupt:
+                    raise
+                except Exception as exc:
+                    failures += 1
+                    _say(f"{title}: FAILED — {type(exc).__name__}: {exc}")
+                    traceback.print_exc(file=sys.stderr)
+            _say(f"   ({title}: {time.monotonic() - t0:.0f} s)")
+    finally:
+        if args.keep:
+            _say(f"\nkept {workdir} (databases and server logs)")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+    _say(f"\nbenchmarks done in {time.monotonic() - started:.0f} s; {failures} section(s) failed")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

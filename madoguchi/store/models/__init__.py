@@ -1,0 +1,10 @@
+"""All tables, one module per capability; importing this package registers every model.
+
+``core`` holds the WhatsApp channel (workspaces, numbers, contacts, conversations,
+messages, media, outbox); each later capability adds its own module here and its own
+Alembic migration.
+"""
+
+from madoguchi.store.models.core import *  # noqa: F403
+from madoguchi.store.models.core import Base, utcnow  # noqa: F401
+from madoguchi.store.models.contact_center import *  # noqa: E402,F403
