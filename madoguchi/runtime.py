@@ -12,13 +12,16 @@ import contextlib
 import logging
 from collections.abc import Coroutine
 
+from madoguchi.bus.fanout import FanOut, LocalFanOut
 from madoguchi.bus.inprocess import InProcessBus
 from madoguchi.domain.events import MessageQueued, MessageReceived
 from madoguchi.metrics import Metrics
 from madoguchi.security.secrets import SecretBox
 from madoguchi.services.ingest import Ingestor
 from madoguchi.services.media import MediaDownloader
+from madoguchi.services.routing_engine import RoutingEngine
 from madoguchi.services.sender import Sender
+from madoguchi.services.timers import TimerWorker
 from madoguchi.settings import Settings
 from madoguchi.store.db import Database
 from madoguchi.store.media_store import LocalMediaStore
@@ -33,6 +36,7 @@ class Runtime:
         self.db = db or Database(settings.database_url)
         self.metrics = Metrics()
         self.bus = InProcessBus()
+        self.fanout = self._make_fanout(settings)
         self.secrets = SecretBox(settings.secret_key.get_secret_value())
         self.media_store = LocalMediaStore(settings.media_dir)
         self.graph = GraphClient(
@@ -43,6 +47,8 @@ class Runtime:
         self.ingestor = Ingestor(self.db, self.metrics)
         self.media = MediaDownloader(self)
         self.sender = Sender(self)
+        self.timers = TimerWorker(self.db)
+        self.routing = RoutingEngine(self)
         self._tasks: list[asyncio.Task] = []
         self._wire()
 
@@ -55,13 +61,27 @@ class Runtime:
 
         self.bus.subscribe(MessageReceived, wake_media)
         self.bus.subscribe(MessageQueued, wake_sender)
+        self.routing.wire()
+        # Realtime: every event reaches the websocket hub of every process.
+        self.bus.subscribe(None, self.fanout.publish)
+
+    @staticmethod
+    def _make_fanout(settings: Settings) -> FanOut:
+        if settings.redis_url:
+            from madoguchi.bus.redis_fanout import RedisFanOut
+
+            return RedisFanOut(settings.redis_url, settings.redis_channel)
+        return LocalFanOut()
 
     def _spawn(self, coro: Coroutine) -> None:
         self._tasks.append(asyncio.create_task(coro))
 
     async def start(self, *, workers: bool = True) -> None:
+        await self.fanout.start()
         if workers:
             self._spawn(self.media.run())
+            self._spawn(self.timers.run())
+            self._spawn(self.routing.run())
             if self.settings.sender_enabled:
                 self._spawn(self.sender.run())
 
@@ -72,6 +92,7 @@ class Runtime:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks.clear()
+        await self.fanout.stop()
         await self.ingestor.close()
         await self.graph.aclose()
         await self.db.dispose()

@@ -44,6 +44,17 @@ class Settings(BaseSettings):
         default=DEFAULT_DATA_DIR / "media", description="Where downloaded media is stored."
     )
     redis_url: str | None = Field(default=None, description="Enables Redis pub/sub fan-out.")
+    redis_channel: str = Field(
+        default="madoguchi",
+        description="Prefix of the Redis pub/sub channels (deployments sharing a Redis differ).",
+    )
+    ws_send_queue: int = Field(
+        default=256,
+        description="Frames buffered per websocket before a slow client is disconnected.",
+    )
+    ws_heartbeat_seconds: float = Field(
+        default=25.0, description="A websocket idle this long gets a ping frame (0: never)."
+    )
     host: str = "127.0.0.1"
     port: int = 8000
     sender_enabled: bool = Field(

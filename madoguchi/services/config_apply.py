@@ -18,16 +18,17 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from sqlalchemy import select
 
 from madoguchi.security.secrets import SecretBox
+from madoguchi.services.queues import QueueError, QueueSpec, upsert_queue
 from madoguchi.services.workspaces import get_or_create_workspace
 from madoguchi.store.db import Database
-from madoguchi.store.models import PhoneNumber, WhatsAppAccount
+from madoguchi.store.models import PhoneNumber, Queue, User, WhatsAppAccount
 
 _ENV_REF = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
 _DIGITS = re.compile(r"^[0-9]{5,32}$")
@@ -51,6 +52,7 @@ class PhoneNumberConfig(_Strict):
     verified_name: str | None = None
     access_token: str = Field(description="${ENV_VAR} reference to a system-user token")
     rate_limit_per_second: int = Field(80, ge=1, le=1000)
+    default_queue: str | None = Field(None, description="Queue for new conversations")
 
     @field_validator("phone_number_id")
     @classmethod
@@ -93,8 +95,17 @@ class WorkspaceConfig(_Strict):
     name: str
 
 
+class UserConfig(_Strict):
+    email: str = Field(pattern=r"^[^@\s]+@[^@\s]+$")
+    name: str = Field(min_length=1, max_length=200)
+    role: Literal["admin", "supervisor", "agent"] = "agent"
+    locale: Literal["en", "ja"] = "en"
+
+
 class ConfigFile(_Strict):
     workspace: WorkspaceConfig
+    users: list[UserConfig] = Field(default_factory=list)
+    queues: list[QueueSpec] = Field(default_factory=list)
     whatsapp: WhatsAppConfig = Field(default_factory=WhatsAppConfig)
 
 
@@ -157,6 +168,35 @@ def load_config(text: str, env: dict[str, str] | None = None) -> tuple[ConfigFil
                 )
             else:
                 tokens[number.phone_number_id] = value
+    emails: dict[str, int] = {}
+    for u, user in enumerate(config.users):
+        key = user.email.lower()
+        if key in emails:
+            problems.append((f"users[{u}].email", f"duplicates users[{emails[key]}].email"))
+        emails.setdefault(key, u)
+    queue_names: dict[str, int] = {}
+    for q, queue in enumerate(config.queues):
+        if queue.name in queue_names:
+            problems.append(
+                (f"queues[{q}].name", f"duplicates queues[{queue_names[queue.name]}].name")
+            )
+        queue_names.setdefault(queue.name, q)
+    for q, queue in enumerate(config.queues):
+        for field_name in ("closed_target", "overflow_target"):
+            target = getattr(queue, field_name)
+            if target is not None and target not in queue_names:
+                problems.append(
+                    (f"queues[{q}].{field_name}", f"no queue named {target!r} in the file")
+                )
+    for a, account in enumerate(config.whatsapp.accounts):
+        for n, number in enumerate(account.phone_numbers):
+            if number.default_queue is not None and number.default_queue not in queue_names:
+                problems.append(
+                    (
+                        f"whatsapp.accounts[{a}].phone_numbers[{n}].default_queue",
+                        f"no queue named {number.default_queue!r} in the file",
+                    )
+                )
     if problems:
         raise ConfigError(problems)
     return config, tokens
@@ -203,6 +243,8 @@ async def apply_config(
                     result.changes,
                 )
             problems: list[tuple[str, str]] = []
+            await _apply_users(session, workspace.id, config.users, result, problems)
+            queue_ids = await _apply_queues(session, workspace.id, config.queues, result, problems)
             for a, acc in enumerate(config.whatsapp.accounts):
                 where = f"whatsapp.accounts[{a}]"
                 account = await session.scalar(
@@ -243,6 +285,7 @@ async def apply_config(
                         "display_phone_number": num.display_phone_number,
                         "verified_name": num.verified_name,
                         "rate_limit_per_second": num.rate_limit_per_second,
+                        "default_queue_id": queue_ids.get(num.default_queue),
                     }
                     label = f"phone number {num.phone_number_id}"
                     if row is None:
@@ -270,6 +313,76 @@ async def apply_config(
     except _DryRun:
         pass
     return result
+
+
+async def _apply_users(
+    session,
+    workspace_id: int,
+    users: list[UserConfig],
+    result: ApplyResult,
+    problems: list[tuple[str, str]],
+) -> None:
+    """Users are created without a password: they set one with ``madoguchi user set-password``."""
+    for u, spec in enumerate(users):
+        email = spec.email.lower()
+        user = await session.scalar(select(User).where(User.email == email))
+        if user is not None and user.workspace_id != workspace_id:
+            problems.append((f"users[{u}].email", "belongs to a user of another workspace"))
+            continue
+        values = {"name": spec.name, "role": spec.role, "locale": spec.locale}
+        if user is None:
+            session.add(User(workspace_id=workspace_id, email=email, **values))
+            result.changes.append(f"created user {email}")
+        else:
+            _sync(user, values, f"user {email}", result.changes)
+    await session.flush()
+
+
+async def _apply_queues(
+    session,
+    workspace_id: int,
+    queues: list[QueueSpec],
+    result: ApplyResult,
+    problems: list[tuple[str, str]],
+) -> dict[str, int]:
+    """Queues in two passes: all of them exist before any targets another."""
+    ids: dict[str, int] = {}
+    created: set[str] = set()
+    for spec in queues:
+        queue = await session.scalar(
+            select(Queue).where(Queue.workspace_id == workspace_id, Queue.name == spec.name)
+        )
+        if queue is None:
+            bare = spec.model_copy(
+                update={
+                    "closed_target": None,
+                    "overflow_target": None,
+                    "max_wait_seconds": None,
+                    "members": [],
+                    "dispositions": [],
+                }
+            )
+            queue, _ = await upsert_queue(session, workspace_id, bare)
+            result.changes.append(f"created queue {spec.name}")
+            created.add(spec.name)
+        ids[spec.name] = queue.id
+    for q, spec in enumerate(queues):
+        queue = await session.get(Queue, ids[spec.name])
+        try:
+            _, changes = await upsert_queue(session, workspace_id, spec, queue)
+        except QueueError as exc:
+            problems.append((f"queues[{q}].{exc.field}", exc.message))
+            continue
+        if spec.name in created:  # its settings are part of "created queue …"
+            changes = [
+                c
+                for c in changes
+                if not c.startswith(
+                    (f"updated queue {spec.name}:", f"updated dispositions of queue {spec.name}")
+                )
+            ]
+        result.changes.extend(changes)
+    return ids
 
 
 def apply_file_text(path: Path) -> str:

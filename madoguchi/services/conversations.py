@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
@@ -27,6 +27,21 @@ async def find_open_conversation(
     )
 
 
+async def latest_conversation_id(
+    session: AsyncSession, contact_id: int, phone_number_id: int
+) -> int | None:
+    """The contact's most recent conversation with a number (to link a new one to it)."""
+    return await session.scalar(
+        select(Conversation.id)
+        .where(
+            Conversation.contact_id == contact_id,
+            Conversation.phone_number_id == phone_number_id,
+        )
+        .order_by(Conversation.id.desc())
+        .limit(1)
+    )
+
+
 async def list_conversations(
     session: AsyncSession,
     workspace_id: int,
@@ -34,6 +49,8 @@ async def list_conversations(
     status: str | None = None,
     limit: int = 50,
     before_id: int | None = None,
+    contact_id: int | None = None,
+    principal=None,
 ) -> list[Conversation]:
     query = (
         select(Conversation)
@@ -46,7 +63,34 @@ async def list_conversations(
         query = query.where(Conversation.status == status)
     if before_id:
         query = query.where(Conversation.id < before_id)
+    if contact_id:
+        query = query.where(Conversation.contact_id == contact_id)
+    if principal is not None and principal.role == "agent":
+        query = query.where(_agent_scope(principal))
     return list((await session.scalars(query)).all())
+
+
+def _agent_scope(principal):
+    """What an agent may see: conversations offered or assigned to them, and the
+    conversations of the queues they belong to (their team's work)."""
+    from madoguchi.store.models import QueueMember
+
+    user_id = principal.user_id or -1
+    my_queues = select(QueueMember.queue_id).where(QueueMember.user_id == user_id)
+    return or_(
+        Conversation.assigned_agent_id == user_id,
+        Conversation.offered_agent_id == user_id,
+        Conversation.queue_id.in_(my_queues),
+    )
+
+
+async def visible_to(session: AsyncSession, principal, conversation: Conversation) -> bool:
+    if principal.role != "agent":
+        return conversation.workspace_id == principal.workspace_id
+    found = await session.scalar(
+        select(Conversation.id).where(Conversation.id == conversation.id, _agent_scope(principal))
+    )
+    return found is not None
 
 
 async def get_conversation(

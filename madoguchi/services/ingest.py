@@ -27,7 +27,7 @@ from madoguchi.domain.identity import ObservedIdentity
 from madoguchi.domain.message_status import MessageStatus as Status
 from madoguchi.domain.message_status import should_apply
 from madoguchi.services.contacts import apply_identity_change, resolve_contact
-from madoguchi.services.conversations import find_open_conversation
+from madoguchi.services.conversations import find_open_conversation, latest_conversation_id
 from madoguchi.store.db import Database
 from madoguchi.store.models import (
     AccountEventRecord,
@@ -222,7 +222,12 @@ class _Ingest:
         new_conversation = conversation is None
         if conversation is None:
             conversation = Conversation(
-                workspace_id=number.workspace_id, contact_id=contact.id, phone_number_id=number.id
+                workspace_id=number.workspace_id,
+                contact_id=contact.id,
+                phone_number_id=number.id,
+                previous_conversation_id=await latest_conversation_id(
+                    self.session, contact.id, number.id
+                ),
             )
             self.session.add(conversation)
             await self.session.flush()

@@ -11,8 +11,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from madoguchi import __version__
 from madoguchi.runtime import Runtime
 from madoguchi.settings import Settings, get_settings
-from madoguchi.web import webhooks
-from madoguchi.web.api import conversations
+from madoguchi.web import realtime, webhooks
+from madoguchi.web.api import contact_center, conversations
 
 
 def create_app(
@@ -28,7 +28,8 @@ def create_app(
         app.state.runtime = rt
         await rt.start(workers=workers)
         try:
-            yield
+            async with realtime.hub_running(app, rt):
+                yield
         finally:
             await rt.stop()
 
@@ -39,7 +40,9 @@ def create_app(
         lifespan=lifespan,
     )
     app.include_router(webhooks.router)
+    app.include_router(realtime.router)
     app.include_router(conversations.router)
+    app.include_router(contact_center.router)
 
     @app.get("/healthz", tags=["ops"])
     async def healthz():

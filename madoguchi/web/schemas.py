@@ -31,8 +31,16 @@ class ContactOut(BaseModel):
 
 class ConversationOut(BaseModel):
     id: int
-    status: str
+    status: str = Field(
+        description="new | in_flow | queued | offered | active | wrap_up | closed | abandoned"
+    )
     contact: ContactOut
+    queue_id: int | None
+    priority: int
+    assigned_agent_id: int | None
+    offered_agent_id: int | None
+    previous_conversation_id: int | None
+    disposition_code: str | None
     phone_number_id: str
     display_phone_number: str
     last_inbound_at: datetime | None
@@ -47,6 +55,12 @@ class ConversationOut(BaseModel):
             id=c.id,
             status=c.status,
             contact=ContactOut.of(c.contact),
+            queue_id=c.queue_id,
+            priority=c.priority,
+            assigned_agent_id=c.assigned_agent_id,
+            offered_agent_id=c.offered_agent_id,
+            previous_conversation_id=c.previous_conversation_id,
+            disposition_code=c.disposition_code,
             phone_number_id=c.phone_number.phone_number_id,
             display_phone_number=c.phone_number.display_phone_number,
             last_inbound_at=c.last_inbound_at,

@@ -14,22 +14,11 @@ from sqlalchemy import select, update
 
 from madoguchi.store.models import Message, OutboxEntry
 from tests.conftest import PHONE_NUMBER_ID, start_sim_stack
+from tests.helpers import eventually
 
 PNG = base64.b64decode(
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
 )
-
-
-async def eventually(check, within: float = 10.0, interval: float = 0.05):
-    """Poll ``check`` (async, returns a truthy value when done) until it passes."""
-    deadline = time.monotonic() + within
-    while True:
-        value = await check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {within}s (last value {value!r})")
-        await asyncio.sleep(interval)
 
 
 async def customer(s, **fields) -> dict:

@@ -212,6 +212,22 @@ class Conversation(Base):
     # First message from a click-to-WhatsApp ad (or page CTA): opens a 72 h free window.
     free_entry_point_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_message_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    # Meta refused a free-form send with 131047 at this time: the window is closed until
+    # the customer writes again, whatever our clock says.
+    window_closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Business-initiated (outbound template): who started it, and where the customer's
+    # reply goes until ``route_back_until`` (see ``domain.route_back``).
+    started_by_user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL")
+    )
+    outbound_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    route_back_agent_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL")
+    )
+    route_back_queue_id: Mapped[int | None] = mapped_column(
+        ForeignKey("queues.id", ondelete="SET NULL")
+    )
+    route_back_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
@@ -242,6 +258,9 @@ class Message(Base):
     error_message: Mapped[str | None] = mapped_column(Text)
     pricing: Mapped[dict | None] = mapped_column(JSONType)
     meta_conversation: Mapped[dict | None] = mapped_column(JSONType)
+    # A template send's category as we knew it when queued (MARKETING | UTILITY |
+    # AUTHENTICATION); Meta's own verdict arrives later in ``pricing.category``.
+    template_category: Mapped[str | None] = mapped_column(String(32))
     media_id: Mapped[int | None] = mapped_column(ForeignKey("media.id", ondelete="SET NULL"))
     # When Meta says the message happened (inbound) / was first accepted (outbound).
     timestamp: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

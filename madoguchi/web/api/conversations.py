@@ -62,6 +62,13 @@ def _validated(message: dict[str, Any]):
         ) from exc
 
 
+async def _visible(session, principal: Principal, conversation_id: int):
+    conversation = await queries.get_conversation(session, principal.workspace_id, conversation_id)
+    if conversation is None or not await queries.visible_to(session, principal, conversation):
+        raise HTTPException(404, f"conversation {conversation_id} not found")
+    return conversation
+
+
 @router.get("/conversations", response_model=list[ConversationOut])
 async def list_conversations(
     status: str | None = None,
@@ -72,7 +79,12 @@ async def list_conversations(
 ):
     async with runtime.db.read() as session:
         rows = await queries.list_conversations(
-            session, principal.workspace_id, status=status, limit=limit, before_id=before_id
+            session,
+            principal.workspace_id,
+            status=status,
+            limit=limit,
+            before_id=before_id,
+            principal=principal,
         )
         return [ConversationOut.of(c) for c in rows]
 
@@ -84,12 +96,7 @@ async def get_conversation(
     runtime: Runtime = Depends(get_runtime),
 ):
     async with runtime.db.read() as session:
-        conversation = await queries.get_conversation(
-            session, principal.workspace_id, conversation_id
-        )
-        if conversation is None:
-            raise HTTPException(404, f"conversation {conversation_id} not found")
-        return ConversationOut.of(conversation)
+        return ConversationOut.of(await _visible(session, principal, conversation_id))
 
 
 @router.get("/conversations/{conversation_id}/messages", response_model=list[MessageOut])
@@ -101,8 +108,7 @@ async def list_messages(
     runtime: Runtime = Depends(get_runtime),
 ):
     async with runtime.db.read() as session:
-        if await queries.get_conversation(session, principal.workspace_id, conversation_id) is None:
-            raise HTTPException(404, f"conversation {conversation_id} not found")
+        await _visible(session, principal, conversation_id)
         rows = await queries.list_messages(
             session, principal.workspace_id, conversation_id, after_id=after_id, limit=limit
         )
@@ -121,6 +127,10 @@ async def send_message(
 ):
     """Queue a message; it is sent by the outbox and its status follows by events."""
     message = _validated(request.message)
+    async with runtime.db.read() as session:
+        conversation = await _visible(session, principal, conversation_id)
+    if principal.role == "agent" and conversation.assigned_agent_id != principal.user_id:
+        raise HTTPException(403, "only the agent handling this conversation may write in it")
     try:
         stored, event = await queue_message(
             runtime.db,

@@ -1,0 +1,146 @@
+"""Drives the routing use cases from events, timers and a periodic sweep.
+
+The use cases in ``routing`` each do one step; this engine decides *when*: a new
+conversation on a number with a default queue is queued; whenever a queue may have work
+and an agent may have room (something was queued, an agent became available, a
+conversation ended or was declined) the queue is "kicked" and offers are made until
+nobody has room. A sweep every few seconds kicks every queue with waiting conversations,
+so nothing depends on a single event being seen (a restart, a lost timer).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from madoguchi.domain.events import (
+    ConversationChanged,
+    MessageReceived,
+    PresenceChanged,
+)
+from madoguchi.domain.lifecycle import Status
+from madoguchi.services import routing, timers
+from madoguchi.services.routing import Outcome
+from madoguchi.store.models import Conversation, PhoneNumber, Queue, Timer
+
+if TYPE_CHECKING:
+    from madoguchi.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+SWEEP_SECONDS = 2.0
+MAX_OFFERS_PER_KICK = 500
+
+
+class RoutingEngine:
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self._locks: dict[int, asyncio.Lock] = {}
+
+    def wire(self) -> None:
+        bus, worker = self.runtime.bus, self.runtime.timers
+        bus.subscribe(MessageReceived, self.on_message)
+        bus.subscribe(PresenceChanged, self.on_presence)
+        bus.subscribe(ConversationChanged, self.on_conversation_changed)
+        worker.register(routing.OFFER_TIMEOUT, self.on_offer_timeout)
+        worker.register(routing.MAX_WAIT, self.on_max_wait)
+        worker.register(routing.AUTO_CLOSE, self.on_auto_close)
+
+    async def publish(self, outcome: Outcome | None) -> None:
+        if outcome is not None and outcome.events:
+            await self.runtime.bus.publish(outcome.events)
+
+    async def kick(self, queue_id: int) -> int:
+        """Offer waiting conversations of a queue until nobody has room; returns offers made."""
+        lock = self._locks.setdefault(queue_id, asyncio.Lock())
+        if lock.locked():
+            return 0  # a kick of this queue is running in this process and will see it
+        made = 0
+        async with lock:
+            while made < MAX_OFFERS_PER_KICK:
+                outcome = await routing.offer_next(self.runtime.db, queue_id)
+                if outcome is None:
+                    break
+                made += 1
+                await self.publish(outcome)
+        return made
+
+    async def on_message(self, event: MessageReceived) -> None:
+        db = self.runtime.db
+        async with db.write() as session:
+            conversation = await session.get(Conversation, event.conversation_id)
+            number = await session.get(PhoneNumber, conversation.phone_number_id)
+            queue = (
+                await session.get(Queue, conversation.queue_id) if conversation.queue_id else None
+            )
+            if queue and queue.auto_close_after_seconds and conversation.last_inbound_at:
+                await timers.schedule(
+                    session,
+                    conversation.workspace_id,
+                    routing.AUTO_CLOSE,
+                    conversation.id,
+                    conversation.last_inbound_at
+                    + timedelta(seconds=queue.auto_close_after_seconds),
+                )
+            route_to = number.default_queue_id if conversation.status == Status.NEW else None
+        if route_to is None:
+            return
+        outcome, landed = await routing.enqueue(
+            db, event.workspace_id, event.conversation_id, route_to, reason="number's default queue"
+        )
+        await self.publish(outcome)
+        await self.kick(landed.id)
+
+    async def on_presence(self, event: PresenceChanged) -> None:
+        if event.status == "available":
+            for queue_id in await routing.queues_of_agent(self.runtime.db, event.user_id):
+                await self.kick(queue_id)
+
+    async def on_conversation_changed(self, event: ConversationChanged) -> None:
+        # Capacity freed (close, wrap-up, decline, requeue…) or work queued: try to offer.
+        if event.step == "offered" or event.queue_id is None:
+            return
+        await self.kick(event.queue_id)
+        if event.step in ("closed", "abandoned", "wrap_up", "accepted") and event.previous_agent_id:
+            for queue_id in await routing.queues_of_agent(self.runtime.db, event.previous_agent_id):
+                if queue_id != event.queue_id:
+                    await self.kick(queue_id)
+
+    async def on_offer_timeout(self, timer: Timer) -> None:
+        agent_id = (timer.payload or {}).get("agent_id")
+        outcome = await routing.decline(
+            self.runtime.db,
+            timer.workspace_id,
+            timer.ref_id,
+            agent_id,
+            timed_out=True,
+            reason="offer not answered in time",
+        )
+        await self.publish(outcome)
+
+    async def on_max_wait(self, timer: Timer) -> None:
+        outcome = await routing.overflow(
+            self.runtime.db, timer.workspace_id, timer.ref_id, (timer.payload or {}).get("queue_id")
+        )
+        await self.publish(outcome)
+
+    async def on_auto_close(self, timer: Timer) -> None:
+        await self.publish(
+            await routing.auto_close_if_idle(self.runtime.db, timer.workspace_id, timer.ref_id)
+        )
+
+    async def sweep(self) -> int:
+        made = 0
+        for queue_id in await routing.queues_with_waiting(self.runtime.db):
+            made += await self.kick(queue_id)
+        return made
+
+    async def run(self) -> None:
+        while True:
+            try:
+                await self.sweep()
+            except Exception:
+                log.exception("routing sweep failed")
+            await asyncio.sleep(SWEEP_SECONDS)

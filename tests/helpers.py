@@ -1,0 +1,18 @@
+"""Small helpers shared by tests."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+
+async def eventually(check, within: float = 10.0, interval: float = 0.02):
+    """Poll ``check`` (async, returns a truthy value when done) until it passes."""
+    deadline = time.monotonic() + within
+    while True:
+        value = await check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {within}s (last value {value!r})")
+        await asyncio.sleep(interval)
