@@ -19,7 +19,7 @@ demo: $(STAMP)  ## run the product + the WhatsApp simulator on SQLite, seeded
 	$(BIN)/madoguchi demo
 
 serve: $(STAMP)
-	$(BIN)/madoguchi migrate && $(BIN)/madoguchi serve
+	$(BIN)/madoguchi migrate && $(BIN)/madoguchi serve --dev
 
 migrate: $(STAMP)
 	$(BIN)/madoguchi migrate

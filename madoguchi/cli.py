@@ -58,11 +58,20 @@ def serve(
     host: str = typer.Option(None, help="Bind address (default MADOGUCHI_HOST)"),
     port: int = typer.Option(None, help="Port (default MADOGUCHI_PORT)"),
     workers: bool = typer.Option(True, help="Run the sender and media workers in this process"),
+    dev: bool = typer.Option(False, "--dev", help="Allow the public development secrets"),
 ) -> None:
     """Run the web app (webhook, REST API, workers)."""
+    from madoguchi.settings import dev_secrets_in_use
     from madoguchi.web.app import create_app
 
     settings = get_settings()
+    unsafe = dev_secrets_in_use(settings)
+    if unsafe and not dev:
+        err.print(
+            f"[red]{', '.join(unsafe)} still have their public development values.[/red]\n"
+            "Set them (see docs/configuration.md), or pass --dev on a machine of your own."
+        )
+        raise typer.Exit(2)
     uvicorn.run(
         create_app(settings, workers=workers),
         host=host or settings.host,
@@ -121,6 +130,116 @@ def token_create(
             await db.dispose()
 
     typer.echo(_run(go()))
+
+
+user_app = typer.Typer(help="People who sign in (admin, supervisor, agent).", no_args_is_help=True)
+app.add_typer(user_app, name="user")
+
+
+def _read_password(password_stdin: bool) -> str | None:
+    """The first line of stdin, or asked twice at a terminal; None when neither is possible."""
+    import sys
+
+    if password_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    if sys.stdin.isatty():
+        return typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    return None
+
+
+@user_app.command("create")
+def user_create(
+    email: str = typer.Option(..., help="Sign-in e-mail (unique across workspaces)"),
+    name: str = typer.Option(..., help="Display name"),
+    role: str = typer.Option(..., help="admin, supervisor or agent"),
+    workspace: str = typer.Option("default", help="Workspace slug (created if missing)"),
+    locale: str = typer.Option("en", help="en or ja"),
+    password_stdin: bool = typer.Option(
+        False, "--password-stdin", help="Read the password from the first line of stdin"
+    ),
+) -> None:
+    """Create a user; asks for the password twice when run at a terminal."""
+    from madoguchi.services.users import UserError, check_password, create_user
+    from madoguchi.services.workspaces import get_or_create_workspace
+    from madoguchi.store.db import Database
+
+    password = _read_password(password_stdin)
+    try:
+        if password is not None:
+            check_password(password)
+
+        async def go():
+            db = Database(get_settings().database_url)
+            try:
+                async with db.write() as session:
+                    ws, _ = await get_or_create_workspace(session, workspace)
+                    user = await create_user(
+                        session,
+                        ws.id,
+                        email=email,
+                        name=name,
+                        role=role,
+                        locale=locale,
+                        password=password,
+                    )
+                    return user.id, user.email
+            finally:
+                await db.dispose()
+
+        user_id, normalized = _run(go())
+    except UserError as exc:
+        err.print(f"[red]{exc.field}: {exc.message}[/red]")
+        raise typer.Exit(1) from exc
+    console.print(f"created {role} {normalized} (user {user_id}) in workspace {workspace}")
+    if password is None:
+        err.print(
+            "[yellow]no password set: the user cannot sign in until "
+            f"`madoguchi user set-password --email {normalized}`[/yellow]"
+        )
+
+
+@user_app.command("set-password")
+def user_set_password(
+    email: str = typer.Option(..., help="The user's e-mail"),
+    password_stdin: bool = typer.Option(
+        False, "--password-stdin", help="Read the password from the first line of stdin"
+    ),
+) -> None:
+    """Set a user's password (signs them out everywhere); asks twice at a terminal."""
+    from madoguchi.services.users import (
+        UserError,
+        check_password,
+        find_user_by_email,
+        set_password,
+    )
+    from madoguchi.store.db import Database
+
+    password = _read_password(password_stdin)
+    if password is None:
+        err.print("[red]no password given: use --password-stdin or run at a terminal[/red]")
+        raise typer.Exit(2)
+    try:
+        check_password(password)
+    except UserError as exc:
+        err.print(f"[red]{exc.field}: {exc.message}[/red]")
+        raise typer.Exit(1) from exc
+
+    async def go() -> bool:
+        db = Database(get_settings().database_url)
+        try:
+            async with db.write() as session:
+                user = await find_user_by_email(session, email)
+                if user is None:
+                    return False
+                await set_password(session, user, password)
+                return True
+        finally:
+            await db.dispose()
+
+    if not _run(go()):
+        err.print(f"[red]no user with the e-mail {email}[/red]")
+        raise typer.Exit(1)
+    console.print(f"password set for {email.strip().lower()}; their sessions were ended")
 
 
 @app.command()
@@ -226,7 +345,8 @@ def demo(
             f"  Madoguchi API docs:         http://127.0.0.1:{port}/docs\n"
             f"  Admin API token:            {token}\n"
             f"  Try: curl -H 'Authorization: Bearer {token}' http://127.0.0.1:{port}/api/v1/conversations\n"
-            "  Press Ctrl+C to stop.\n"
+            "  Press Ctrl+C to stop.\n",
+            soft_wrap=True,
         )
         await asyncio.gather(*(s.serve() for s in servers))
 

@@ -67,6 +67,22 @@ class Settings(BaseSettings):
     http_timeout_seconds: float = 15.0
 
 
+DEV_SECRETS = {
+    "app_secret": "dev-app-secret",
+    "verify_token": "dev-verify-token",
+    "secret_key": "dev-secret-key-change-me",
+}
+
+
+def dev_secrets_in_use(settings: Settings) -> list[str]:
+    """The secret settings still at their public development defaults."""
+    return [
+        f"MADOGUCHI_{name.upper()}"
+        for name, default in DEV_SECRETS.items()
+        if getattr(settings, name).get_secret_value() == default
+    ]
+
+
 @lru_cache
 def get_settings() -> Settings:
     return Settings()

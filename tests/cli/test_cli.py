@@ -73,3 +73,13 @@ def test_token_refuses_unknown_role(run):
     assert run("migrate").returncode == 0
     result = run("token", "create", "--role", "root")
     assert result.returncode == 2
+
+
+def test_serve_refuses_the_public_development_secrets(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MADOGUCHI_")}
+    result = subprocess.run(
+        [sys.executable, "-m", "madoguchi.cli", "serve"],
+        env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode == 2
+    assert "MADOGUCHI_APP_SECRET" in result.stderr and "MADOGUCHI_SECRET_KEY" in result.stderr
