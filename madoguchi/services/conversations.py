@@ -129,3 +129,12 @@ async def get_message(session: AsyncSession, workspace_id: int, message_id: int)
         .where(Message.id == message_id, Message.workspace_id == workspace_id)
         .options(selectinload(Message.media))
     )
+
+
+async def latest_inbound_wamid(session: AsyncSession, conversation_id: int) -> str | None:
+    return await session.scalar(
+        select(Message.wamid)
+        .where(Message.conversation_id == conversation_id, Message.direction == "inbound")
+        .order_by(Message.id.desc())
+        .limit(1)
+    )

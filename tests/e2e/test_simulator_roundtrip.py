@@ -97,6 +97,26 @@ async def test_customer_text_reaches_the_api_and_the_agent_reply_reaches_the_pho
     await message_status(s, reply.json()["id"], "read")
 
 
+async def test_agent_reading_marks_the_customer_messages_read_with_typing(s):
+    rin = await customer(s, wa_id="819012340020")
+    sent = await customer_says(s, rin, {"type": "text", "text": "are you there?"})
+    conv = await conversation_of(s, sent["wamid"])
+    response = await s.api(
+        "POST", f"/api/v1/conversations/{conv['id']}/read", json={"typing_indicator": True}
+    )
+    assert response.status_code == 200 and response.json()["read_up_to"] == sent["wamid"]
+    [request] = await sent_requests(s)
+    assert request["body"] == {
+        "messaging_product": "whatsapp",
+        "status": "read",
+        "message_id": sent["wamid"],
+        "typing_indicator": {"type": "text"},
+    }
+    thread = (await s.sim_client.get(f"/_sim/customers/{rin['user_id']}/thread")).json()
+    assert thread["typing"] is True
+    assert [m["status"] for m in thread["messages"] if m["direction"] == "in"] == ["read"]
+
+
 async def test_username_only_customer_is_answered_by_bsuid(s):
     hana = await customer(s, username="hanako_k", name="Hanako")
     sent = await customer_says(s, hana, {"type": "text", "text": "konnichiwa"})

@@ -145,6 +145,38 @@ async def send_message(
     return MessageOut.of(stored)
 
 
+class ReadRequest(BaseModel):
+    typing_indicator: bool = Field(
+        False, description="Also show the customer a typing indicator (up to 25 s)"
+    )
+
+
+@router.post("/conversations/{conversation_id}/read")
+async def mark_read(
+    conversation_id: int,
+    request: ReadRequest | None = None,
+    principal: Principal = Depends(any_role),
+    runtime: Runtime = Depends(get_runtime),
+):
+    """Tell the customer their messages were read (blue ticks), optionally typing."""
+    async with runtime.db.read() as session:
+        conversation = await _visible(session, principal, conversation_id)
+        wamid = await queries.latest_inbound_wamid(session, conversation.id)
+        token = runtime.secrets.decrypt(conversation.phone_number.access_token_encrypted)
+        phone_number_id = conversation.phone_number.phone_number_id
+    if wamid is None:
+        raise HTTPException(409, "the customer has not written in this conversation")
+    try:
+        await runtime.graph.mark_read(
+            phone_number_id, token, wamid, bool(request and request.typing_indicator)
+        )
+    except (MetaApiError, GraphTransportError) as exc:
+        raise HTTPException(
+            502, {"code": "mark_read_failed", "message": exc.agent_message}
+        ) from exc
+    return {"read_up_to": wamid}
+
+
 @router.post("/contacts/{contact_id}/messages", response_model=MessageOut, status_code=202)
 async def send_to_contact(
     contact_id: int,
