@@ -32,7 +32,9 @@ class InProcessBus:
 
     async def publish(self, events: list[Event] | tuple[Event, ...]) -> None:
         for event in events:
-            for handler in (*self._handlers.get(type(event), ()), *self._catch_all):
+            # Catch-all handlers (the realtime fan-out) first: browsers see an event before
+            # the work it triggers (routing, flows) publishes its own.
+            for handler in (*self._catch_all, *self._handlers.get(type(event), ())):
                 try:
                     await handler(event)
                 except Exception:

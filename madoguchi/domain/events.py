@@ -7,6 +7,7 @@ process boundaries (Redis) as JSON.
 
 from __future__ import annotations
 
+import sys
 from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar
 
@@ -123,7 +124,10 @@ def _all_event_types() -> dict[str, type[Event]]:
     stack = list(Event.__subclasses__())
     while stack:
         cls = stack.pop()
-        found[cls.name] = cls
+        # ``slots=True`` makes dataclass build a new class; the one it replaced still shows
+        # in ``__subclasses__``. Keep the class the module exports, or isinstance fails.
+        if getattr(sys.modules.get(cls.__module__), cls.__qualname__, None) is cls:
+            found[cls.name] = cls
         stack.extend(cls.__subclasses__())
     return found
 

@@ -76,8 +76,9 @@ async def test_concurrent_assigners_respect_capacity_and_uniqueness(db_url):
     for cid in ids:
         await routing.enqueue(db, number.workspace_id, cid, queue.id)
 
-    # Each assigner has its own engine and pool, like a separate app process.
-    assigners = [Database(db_url) for _ in range(ASSIGNERS)]
+    # On PostgreSQL each assigner has its own engine and pool, like a separate app process;
+    # the embedded SQLite mode is one process, whose assigners share its single writer.
+    assigners = [db if db.sqlite else Database(db_url) for _ in range(ASSIGNERS)]
 
     async def assign(worker: Database) -> int:
         made = 0
@@ -87,7 +88,8 @@ async def test_concurrent_assigners_respect_capacity_and_uniqueness(db_url):
 
     made = await asyncio.gather(*(assign(w) for w in assigners))
     for w in assigners:
-        await w.dispose()
+        if w is not db:
+            await w.dispose()
 
     async with db.read() as session:
         per_agent = dict(

@@ -1,0 +1,108 @@
+"""Who may see a live event: the audience policy of the websocket hub.
+
+The rules, deny by default:
+
+- nothing ever crosses workspaces;
+- admins and supervisors see every event of their workspace;
+- an agent sees the message, conversation and note events of a conversation that is
+  assigned or offered to them right now, or that the event itself names them in
+  (``agent_id``, ``previous_agent_id``: the agent who just lost it to a transfer, timeout
+  or decline still hears about it once); a ``conversation.offer`` only when it is theirs;
+  their own presence; ``queue.changed`` of the queues they are a member of; nothing else
+  (account events, media, other agents' presence, any event type added later).
+
+``audience_of`` resolves one event with at most one small indexed query and caches
+nothing, so a transfer takes effect from the next event on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from madoguchi.domain.events import (
+    ConversationChanged,
+    Event,
+    MessageQueued,
+    MessageReceived,
+    MessageStatusChanged,
+    NoteAdded,
+    OfferMade,
+    PresenceChanged,
+    QueueChanged,
+)
+from madoguchi.store.models import Conversation, QueueMember
+
+STAFF_ROLES = frozenset({"admin", "supervisor"})
+
+# Events about one conversation that its agent follows live. OfferMade is not here: an
+# offer is for the offered agent only.
+CONVERSATION_EVENTS: tuple[type[Event], ...] = (
+    MessageReceived,
+    MessageStatusChanged,
+    MessageQueued,
+    ConversationChanged,
+    NoteAdded,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Audience:
+    """The workspace's staff always; of its agents, only ``agent_ids``."""
+
+    workspace_id: int
+    agent_ids: frozenset[int] = frozenset()
+
+    def admits(self, workspace_id: int, role: str, user_id: int | None) -> bool:
+        if workspace_id != self.workspace_id:
+            return False
+        if role in STAFF_ROLES:
+            return True
+        return role == "agent" and user_id is not None and user_id in self.agent_ids
+
+
+def agents_may_see(event: Event) -> bool:
+    """Whether any agent at all can be in this event's audience (else: staff only)."""
+    return isinstance(event, (OfferMade, PresenceChanged, QueueChanged, *CONVERSATION_EVENTS))
+
+
+def needs_lookup(event: Event) -> bool:
+    """Whether resolving the agents of this event takes a query."""
+    return isinstance(event, (QueueChanged, *CONVERSATION_EVENTS))
+
+
+async def audience_of(session: AsyncSession | None, event: Event) -> Audience:
+    """The audience of ``event``: at most one query, nothing cached.
+
+    ``session`` may be None for events that need no lookup (see ``needs_lookup``).
+    """
+    ws = event.workspace_id
+    if isinstance(event, OfferMade):
+        return Audience(ws, frozenset({event.agent_id}))
+    if isinstance(event, PresenceChanged):
+        return Audience(ws, frozenset({event.user_id}))
+    if isinstance(event, QueueChanged):
+        members = await session.scalars(
+            select(QueueMember.user_id).where(
+                QueueMember.queue_id == event.queue_id, QueueMember.workspace_id == ws
+            )
+        )
+        return Audience(ws, frozenset(members))
+    if isinstance(event, CONVERSATION_EVENTS):
+        ids: set[int | None] = set()
+        row = (
+            await session.execute(
+                select(Conversation.assigned_agent_id, Conversation.offered_agent_id).where(
+                    Conversation.id == event.conversation_id, Conversation.workspace_id == ws
+                )
+            )
+        ).first()
+        if row is not None:
+            ids.update(row)
+        if isinstance(event, ConversationChanged):
+            ids.update((event.agent_id, event.previous_agent_id))
+        ids.discard(None)
+        return Audience(ws, frozenset(ids))
+    return Audience(ws)

@@ -1,0 +1,239 @@
+"""The websocket hub of one process: who is connected, and which frames each one gets.
+
+Connections are indexed by workspace, and a workspace's agents by user id, so an event
+costs work proportional to its audience, not to the number of sockets: staff of the
+workspace get everything, the agents named by the audience policy
+(``services/realtime.py``) get theirs, and the policy's one query runs only when some
+agent of that workspace is connected here.
+
+Each connection has a small bounded outbox drained by its own writer; a client that falls
+``queue_limit`` frames behind is dropped (close 1013), so one slow browser never delays
+the others or grows memory. Every frame carries ``seq``, contiguous per connection from 1
+(the ``hello``): a gap means frames were lost, and the client re-reads state over REST.
+The hub knows nothing of HTTP: the endpoint in ``web/realtime.py`` moves frames.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import uuid
+from collections import deque
+
+from madoguchi.domain.events import Event
+from madoguchi.services.realtime import STAFF_ROLES, agents_may_see, audience_of, needs_lookup
+from madoguchi.services.tokens import Principal
+from madoguchi.store.db import Database
+
+log = logging.getLogger(__name__)
+
+CLOSE_GOING_AWAY = 1001
+CLOSE_TOO_SLOW = 1013  # "try again later": reconnect, then re-read state
+
+
+def frame_body(payload: dict) -> str:
+    """A JSON object without its closing brace, so each connection appends its seq."""
+    return json.dumps(payload, separators=(",", ":"), default=str)[:-1]
+
+
+class Connection:
+    """One socket's state in the hub; a few hundred bytes when idle."""
+
+    __slots__ = (
+        "principal",
+        "seq",
+        "limit",
+        "frames",
+        "waiter",
+        "active",
+        "closed",
+        "close_code",
+        "close_reason",
+    )
+
+    def __init__(self, principal: Principal, limit: int) -> None:
+        self.principal = principal
+        self.seq = 0
+        self.limit = limit
+        self.frames: deque[str] = deque()
+        self.waiter: asyncio.Future | None = None
+        self.active = False  # something was sent since the last heartbeat tick
+        self.closed = False
+        self.close_code = CLOSE_GOING_AWAY
+        self.close_reason = ""
+
+    @property
+    def staff(self) -> bool:
+        return self.principal.role in STAFF_ROLES
+
+    def push(self, body: str) -> bool:
+        """Queue one frame (``body`` from ``frame_body``); False if the connection is gone."""
+        if self.closed:
+            return False
+        if len(self.frames) >= self.limit:
+            self.close(CLOSE_TOO_SLOW, "client too slow; reconnect and re-read state")
+            return False
+        self.seq += 1
+        self.frames.append(f'{body},"seq":{self.seq}}}')
+        self.active = True
+        self._wake()
+        return True
+
+    def close(self, code: int, reason: str = "") -> None:
+        if self.closed:
+            return
+        self.closed = True
+        self.close_code = code
+        self.close_reason = reason
+        self.frames.clear()
+        self._wake()
+
+    async def next_frame(self) -> str | None:
+        """The next frame to send, waiting for one; None once the hub closed this."""
+        while not self.frames:
+            if self.closed:
+                return None
+            self.waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self.waiter
+            finally:
+                self.waiter = None
+        return self.frames.popleft()
+
+    def _wake(self) -> None:
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_result(None)
+
+
+class Hub:
+    def __init__(
+        self, db: Database, *, queue_limit: int = 256, heartbeat_seconds: float = 25.0
+    ) -> None:
+        self.db = db
+        self.queue_limit = queue_limit
+        self.heartbeat_seconds = heartbeat_seconds
+        self.instance = uuid.uuid4().hex[:12]
+        self._staff: dict[int, set[Connection]] = {}
+        self._agents: dict[int, dict[int, set[Connection]]] = {}
+        self._all: set[Connection] = set()
+        self._ticker: asyncio.Task | None = None
+        self.dispatched = 0
+
+    # ------------------------------------------------------------------ connections
+
+    def connect(self, principal: Principal) -> Connection:
+        conn = Connection(principal, self.queue_limit)
+        ws = principal.workspace_id
+        if conn.staff:
+            self._staff.setdefault(ws, set()).add(conn)
+        elif principal.role == "agent" and principal.user_id is not None:
+            self._agents.setdefault(ws, {}).setdefault(principal.user_id, set()).add(conn)
+        # Anything else (an agent token bound to no user) is connected but sees no event.
+        self._all.add(conn)
+        conn.push(
+            frame_body(
+                {
+                    "event": "hello",
+                    "role": principal.role,
+                    "user_id": principal.user_id,
+                    "workspace_id": ws,
+                    "instance": self.instance,
+                    "heartbeat_seconds": self.heartbeat_seconds,
+                }
+            )
+        )
+        return conn
+
+    def disconnect(self, conn: Connection) -> None:
+        conn.close(conn.close_code, conn.close_reason)
+        self._all.discard(conn)
+        ws = conn.principal.workspace_id
+        staff = self._staff.get(ws)
+        if staff is not None:
+            staff.discard(conn)
+            if not staff:
+                del self._staff[ws]
+        agents = self._agents.get(ws)
+        user_id = conn.principal.user_id
+        if agents is not None and user_id in agents:
+            agents[user_id].discard(conn)
+            if not agents[user_id]:
+                del agents[user_id]
+            if not agents:
+                del self._agents[ws]
+
+    @property
+    def connection_count(self) -> int:
+        return len(self._all)
+
+    # ------------------------------------------------------------------ events
+
+    async def dispatch(self, event: Event) -> None:
+        """Send ``event`` to every connection of this process allowed to see it."""
+        ws = event.workspace_id
+        staff = self._staff.get(ws)
+        agents = self._agents.get(ws) if agents_may_see(event) else None
+        if not staff and not agents:
+            return
+        targets: list[Connection] = list(staff or ())
+        if agents:
+            try:
+                if needs_lookup(event):
+                    async with self.db.read() as session:
+                        audience = await audience_of(session, event)
+                else:
+                    audience = await audience_of(None, event)
+            except Exception:
+                # Fail closed for agents, but staff still get the event.
+                log.exception("audience of %s could not be resolved", event.name)
+                audience = None
+            # Re-read the index: sockets may have come or gone during the query.
+            agents = self._agents.get(ws) or {}
+            for user_id in audience.agent_ids if audience else ():
+                targets.extend(agents.get(user_id, ()))
+        if not targets:
+            return
+        body = frame_body(event.to_dict())
+        self.dispatched += 1
+        for conn in targets:
+            self._send(conn, body)
+
+    def _send(self, conn: Connection, body: str) -> None:
+        if not conn.push(body) and conn in self._all:
+            self.disconnect(conn)  # too slow: out of the index now, its writer closes it
+
+    def resync(self, reason: str) -> None:
+        """Events may have been missed: every client should re-read state over REST."""
+        body = frame_body({"event": "resync", "reason": reason})
+        for conn in tuple(self._all):
+            self._send(conn, body)
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        if self._ticker is None and self.heartbeat_seconds > 0:
+            self._ticker = asyncio.create_task(self._heartbeat(), name="ws-heartbeat")
+
+    async def stop(self) -> None:
+        if self._ticker is not None:
+            self._ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._ticker
+            self._ticker = None
+        for conn in tuple(self._all):
+            conn.close(CLOSE_GOING_AWAY, "server shutting down")
+
+    async def _heartbeat(self) -> None:
+        """One task for all sockets: a ``ping`` frame to each that was idle for a tick,
+        so a browser (which cannot see protocol pings) can tell a dead link from silence."""
+        ping = frame_body({"event": "ping"})
+        while True:
+            await asyncio.sleep(self.heartbeat_seconds)
+            for conn in tuple(self._all):
+                if conn.active:
+                    conn.active = False
+                else:
+                    self._send(conn, ping)
+                    conn.active = False
