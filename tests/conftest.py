@@ -30,6 +30,7 @@ from madoguchi.runtime import Runtime
 from madoguchi.security.secrets import SecretBox
 from madoguchi.services.config_apply import apply_config
 from madoguchi.services.tokens import create_token
+from madoguchi.services.users import use_cheapest_hashing_for_tests
 from madoguchi.services.workspaces import get_or_create_workspace
 from madoguchi.settings import Settings
 from madoguchi.simulator.app import create_app as create_simulator_app
@@ -39,6 +40,8 @@ from madoguchi.store.migrate import upgrade
 from madoguchi.store.models import Base
 from madoguchi.web.app import create_app
 from madoguchi.whatsapp.signature import sign
+
+use_cheapest_hashing_for_tests()
 
 POSTGRES_URL = os.environ.get(
     "MADOGUCHI_TEST_POSTGRES_URL", "postgresql+asyncpg://root@127.0.0.1:5432/test"
