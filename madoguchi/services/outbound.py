@@ -8,14 +8,18 @@ outbox row that will send it, so an accepted request is never lost.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from madoguchi.domain.events import MessageQueued
 from madoguchi.domain.message_status import MessageStatus as Status
-from madoguchi.domain.service_window import service_window
 from madoguchi.services.conversations import find_open_conversation
+from madoguchi.services.templates import template_send_check
+from madoguchi.services.window import carry_window, window_facts
 from madoguchi.store.db import Database
 from madoguchi.store.models import Contact, Conversation, Message, OutboxEntry, PhoneNumber
 from madoguchi.whatsapp.outbound import (
@@ -41,6 +45,15 @@ def recipient_of(contact: Contact) -> Recipient:
     return Recipient(wa_id=contact.wa_id, user_id=contact.user_id)
 
 
+@asynccontextmanager
+async def _transaction(db: Database, session: AsyncSession | None) -> AsyncIterator[AsyncSession]:
+    if session is not None:
+        yield session
+    else:
+        async with db.write() as own:
+            yield own
+
+
 def _recipient_key(contact: Contact) -> str:
     return contact.user_id or contact.wa_id or f"contact:{contact.id}"
 
@@ -53,10 +66,15 @@ async def queue_message(
     *,
     reply_to_message_id: int | None = None,
     now: datetime | None = None,
+    session: AsyncSession | None = None,
 ) -> tuple[Message, MessageQueued]:
-    """Queue ``message`` in a conversation; returns the stored message and its event."""
+    """Queue ``message`` in a conversation; returns the stored message and its event.
+
+    With ``session``, the message joins that open transaction (a flow step commits its
+    replies with its new position, all or nothing) instead of committing on its own.
+    """
     now = now or datetime.now(UTC)
-    async with db.write() as session:
+    async with _transaction(db, session) as session:
         conversation = await session.scalar(
             select(Conversation).where(
                 Conversation.id == conversation_id, Conversation.workspace_id == workspace_id
@@ -66,7 +84,8 @@ async def queue_message(
             raise OutboundRefused("not_found", f"conversation {conversation_id} not found", 404)
         contact = await session.get(Contact, conversation.contact_id)
         is_template = isinstance(message, TemplateMessage)
-        window = service_window(conversation.last_inbound_at, conversation.free_entry_point_at)
+        # The window belongs to the contact and number, across their conversations.
+        window = (await window_facts(session, contact.id, conversation.phone_number_id)).window
         if not is_template and not window.is_open(now):
             raise OutboundRefused(
                 "window_closed",
@@ -74,6 +93,13 @@ async def queue_message(
                 "template can be sent (WhatsApp's customer service window is closed).",
                 409,
             )
+        template_category = None
+        if is_template:  # known here: approved? marketing to an opted-out customer?
+            template_category, refusal = await template_send_check(
+                session, conversation.phone_number_id, contact, message.template
+            )
+            if refusal is not None:
+                raise OutboundRefused(*refusal)
         reply_wamid = None
         if reply_to_message_id is not None:
             reply_wamid = await session.scalar(
@@ -101,6 +127,7 @@ async def queue_message(
             text=render_text(message),
             content=message.model_dump(mode="json", exclude_none=True),
             context_wamid=reply_wamid,
+            template_category=template_category,
             timestamp=now,
             media=None,
         )
@@ -147,6 +174,7 @@ async def open_conversation_for_contact(
             conversation = Conversation(
                 workspace_id=workspace_id, contact_id=contact.id, phone_number_id=number.id
             )
+            carry_window(conversation, await window_facts(session, contact.id, number.id))
             session.add(conversation)
             await session.flush()
         return conversation.id
