@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo serve test test-sqlite bench lint format migrate clean
+.PHONY: install frontend chromium demo serve test test-sqlite bench lint format migrate clean
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -15,19 +15,46 @@ $(STAMP): pyproject.toml requirements.lock
 
 install: $(STAMP)
 
-demo: $(STAMP)  ## run the product + the WhatsApp simulator on SQLite, seeded
+# The web app (frontend/) is built into the Python package, which serves it at "/".
+# The build is not committed; it is redone only when a source file changed.
+WEB_BUILD := madoguchi/web/static/app/.built
+NODE_STAMP := frontend/node_modules/.installed
+WEB_SOURCES := $(shell find frontend/src -type f 2>/dev/null) frontend/index.html \
+	frontend/vite.config.ts frontend/tsconfig.json
+
+$(NODE_STAMP): frontend/package.json frontend/package-lock.json
+	cd frontend && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+$(WEB_BUILD): $(NODE_STAMP) $(WEB_SOURCES)
+	cd frontend && npm run build
+	touch $@
+
+frontend: $(WEB_BUILD)  ## build the web app (npm ci && npm run build in frontend/)
+
+# Browser tests drive Debian's Chromium (Playwright cannot download its own here).
+CHROMIUM := /usr/bin/chromium
+SUDO := $(shell test "$$(id -u)" -eq 0 || echo sudo)
+
+$(CHROMIUM):
+	$(SUDO) apt-get update -qq
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk fonts-noto-color-emoji
+
+chromium: $(CHROMIUM)
+
+demo: $(STAMP) $(WEB_BUILD)  ## run the product + the WhatsApp simulator on SQLite, seeded
 	$(BIN)/madoguchi demo
 
-serve: $(STAMP)
+serve: $(STAMP) $(WEB_BUILD)
 	$(BIN)/madoguchi migrate && $(BIN)/madoguchi serve --dev
 
 migrate: $(STAMP)
 	$(BIN)/madoguchi migrate
 
-test: $(STAMP)  ## every test, on SQLite and PostgreSQL
+test: $(STAMP) $(WEB_BUILD) $(CHROMIUM)  ## every test, on SQLite and PostgreSQL
 	$(BIN)/pytest -q
 
-test-sqlite: $(STAMP)
+test-sqlite: $(STAMP) $(WEB_BUILD) $(CHROMIUM)
 	$(BIN)/pytest -q -m "not postgres"
 
 bench: $(STAMP)  ## performance figures (printed, never asserted)
@@ -42,4 +69,4 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix madoguchi tests bench
 
 clean:
-	rm -rf $(VENV) var
+	rm -rf $(VENV) var frontend/node_modules madoguchi/web/static/app

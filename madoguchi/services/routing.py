@@ -33,6 +33,8 @@ from madoguchi.store.models import (
     AgentPresence,
     Conversation,
     ConversationEvent,
+    DispositionCode,
+    Note,
     Queue,
     QueueMember,
     User,
@@ -230,8 +232,14 @@ async def enqueue(
     actor_id: int | None = None,
     priority: int | None = None,
     reason: str | None = None,
+    prefer_agent_id: int | None = None,
 ) -> tuple[Outcome, Queue]:
-    """Queue a new (or in-flow) conversation; returns the queue it landed in."""
+    """Queue a new (or in-flow) conversation; returns the queue it landed in.
+
+    ``prefer_agent_id`` (a reply to that agent's outbound contact) is offered the
+    conversation in the same transaction when they can take it, so no other assigner
+    can give it to someone else in between.
+    """
     outcome = Outcome()
     async with db.write() as session:
         conversation = await _conversation(session, workspace_id, conversation_id)
@@ -249,6 +257,10 @@ async def enqueue(
             )
         except InvalidTransition as exc:
             raise RoutingError(str(exc)) from exc
+        if prefer_agent_id is not None:
+            await _try_offer_to(
+                session, conversation, landed, prefer_agent_id, outcome, reason or "preferred agent"
+            )
     return outcome, landed
 
 
@@ -417,6 +429,45 @@ async def _offer(
     )
 
 
+async def _try_offer_to(
+    session: AsyncSession,
+    conversation: Conversation,
+    queue: Queue,
+    agent_id: int,
+    outcome: Outcome,
+    reason: str,
+) -> bool:
+    """Offer a queued conversation to one named agent if they are available with room."""
+    presence = await session.scalar(
+        select(AgentPresence)
+        .where(
+            AgentPresence.user_id == agent_id,
+            AgentPresence.workspace_id == conversation.workspace_id,
+        )
+        .with_for_update()
+    )
+    if presence is None or presence.status != "available":
+        return False
+    load = await session.scalar(
+        select(func.count())
+        .select_from(Conversation)
+        .where(
+            (
+                (Conversation.assigned_agent_id == agent_id)
+                & Conversation.status.in_((Status.ACTIVE, Status.WRAP_UP))
+            )
+            | (
+                (Conversation.offered_agent_id == agent_id)
+                & (Conversation.status == Status.OFFERED)
+            )
+        )
+    )
+    if load >= queue.max_per_agent:
+        return False
+    await _offer(session, conversation, queue, agent_id, now_utc(), outcome, reason=reason)
+    return True
+
+
 async def accept(db: Database, workspace_id: int, conversation_id: int, agent_id: int) -> Outcome:
     outcome = Outcome()
     async with db.write() as session:
@@ -492,8 +543,6 @@ async def transfer(
     """Move a conversation to another queue (it waits there) or offer it to a named agent."""
     if (queue_id is None) == (agent_id is None):
         raise RoutingError("transfer to exactly one of: a queue, an agent", 422)
-    from madoguchi.store.models import Note
-
     outcome = Outcome()
     async with db.write() as session:
         conversation = await _conversation(session, workspace_id, conversation_id)
@@ -595,8 +644,6 @@ async def close(
     A person closing an answered conversation of a queue with disposition codes must pick
     one (``require_disposition``); automatic closes (flow End, inactivity) need none.
     """
-    from madoguchi.store.models import DispositionCode
-
     outcome = Outcome()
     async with db.write() as session:
         conversation = await _conversation(session, workspace_id, conversation_id)

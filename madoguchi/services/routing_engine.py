@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from madoguchi.domain.events import (
@@ -21,6 +21,7 @@ from madoguchi.domain.events import (
     PresenceChanged,
 )
 from madoguchi.domain.lifecycle import Status
+from madoguchi.domain.route_back import route_back_target
 from madoguchi.services import routing, timers
 from madoguchi.services.routing import Outcome
 from madoguchi.store.models import Conversation, PhoneNumber, Queue, Timer
@@ -84,11 +85,23 @@ class RoutingEngine:
                     conversation.last_inbound_at
                     + timedelta(seconds=queue.auto_close_after_seconds),
                 )
-            route_to = number.default_queue_id if conversation.status == Status.NEW else None
+            if conversation.status != Status.NEW:
+                return
+            back = route_back_target(conversation, datetime.now(UTC))
+            back_agent, route_to = back if back else (None, None)
+            reason = "reply to an outbound contact" if back else "number's default queue"
+            route_to = route_to or number.default_queue_id
+            if route_to is None and back_agent is not None:
+                route_to = next(iter(await routing.queues_of_agent(db, back_agent)), None)
         if route_to is None:
             return
         outcome, landed = await routing.enqueue(
-            db, event.workspace_id, event.conversation_id, route_to, reason="number's default queue"
+            db,
+            event.workspace_id,
+            event.conversation_id,
+            route_to,
+            reason=reason,
+            prefer_agent_id=back_agent,
         )
         await self.publish(outcome)
         await self.kick(landed.id)

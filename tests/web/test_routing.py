@@ -358,3 +358,51 @@ async def test_routing_methods_end_to_end(db_url, tmp_path, method):
     finally:
         await cc.stack.client.aclose()
         await cc.stack.served.stop()
+
+
+async def test_reply_to_an_outbound_contact_is_offered_back_to_its_agent(cc):
+    await cc.presence("aiko", "available")
+    await cc.presence("ben", "available")  # longest idle would pick Aiko (lower id) first
+    phone = str(next(_phones))
+    started = await cc.as_(
+        "ben",
+        "POST",
+        "/api/v1/outbound",
+        json={
+            "phone_number_id": PHONE_NUMBER_ID,
+            "to": {"wa_id": phone},
+            "template": {"name": "order_update", "language": "en_US", "components": []},
+        },
+    )
+    assert started.status_code == 202, started.text
+    cid = started.json()["conversation"]["id"]
+    assert (await cc.customer_writes("thanks, when?", phone)) == cid
+    conv = await cc.wait_status(cid, "offered", "ben")
+    assert conv["queue_id"] is not None
+    events = (await cc.as_("admin", "GET", f"/api/v1/conversations/{cid}/events")).json()
+    assert events[0]["reason"] == "reply to an outbound contact"
+
+
+async def test_reply_after_the_route_back_time_goes_to_the_queue(cc):
+    await cc.presence("aiko", "available")
+    await cc.presence("ben", "available")
+    phone = str(next(_phones))
+    started = await cc.as_(
+        "ben",
+        "POST",
+        "/api/v1/outbound",
+        json={
+            "phone_number_id": PHONE_NUMBER_ID,
+            "to": {"wa_id": phone},
+            "template": {"name": "order_update", "language": "en_US", "components": []},
+        },
+    )
+    cid = started.json()["conversation"]["id"]
+    async with cc.stack.runtime.db.write() as session:
+        await session.execute(
+            update(Conversation)
+            .where(Conversation.id == cid)
+            .values(route_back_until=datetime.now(UTC) - timedelta(seconds=1))
+        )
+    await cc.customer_writes("late reply", phone)
+    await cc.wait_status(cid, "offered", "aiko")  # routed like any other: longest idle

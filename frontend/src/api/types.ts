@@ -1,0 +1,198 @@
+// The JSON shapes of Madoguchi's REST API (/openapi.json), as the web app uses them.
+
+export type Role = "admin" | "supervisor" | "agent";
+export type Locale = "en" | "ja";
+
+export interface User {
+  id: number;
+  email: string;
+  name: string;
+  role: Role;
+  locale: Locale;
+  disabled: boolean;
+  has_password: boolean;
+  created_at: string;
+  last_login_at: string | null;
+}
+
+export interface Me {
+  user: User | null;
+  role: Role;
+  workspace: { id: number; slug: string; name: string; timezone?: string };
+  via: "session" | "token";
+}
+
+export interface Contact {
+  id: number;
+  user_id: string | null;
+  wa_id: string | null;
+  username: string | null;
+  profile_name: string | null;
+}
+
+export type ConversationStatus =
+  | "new"
+  | "in_flow"
+  | "queued"
+  | "offered"
+  | "active"
+  | "wrap_up"
+  | "closed"
+  | "abandoned";
+
+export interface Conversation {
+  id: number;
+  status: ConversationStatus;
+  contact: Contact;
+  queue_id: number | null;
+  priority: number;
+  assigned_agent_id: number | null;
+  offered_agent_id: number | null;
+  previous_conversation_id: number | null;
+  disposition_code: string | null;
+  phone_number_id: string;
+  display_phone_number: string;
+  last_inbound_at: string | null;
+  last_message_at: string | null;
+  service_window_closes_at: string | null;
+  created_at: string;
+  closed_at: string | null;
+}
+
+export interface Media {
+  id: number;
+  kind: string;
+  status: "pending" | "stored" | "failed" | string;
+  mime_type: string | null;
+  file_size: number | null;
+  filename: string | null;
+  error: string | null;
+  download_url: string | null;
+}
+
+export type MessageStatus =
+  | "received"
+  | "queued"
+  | "accepted"
+  | "sent"
+  | "delivered"
+  | "read"
+  | "failed";
+
+export interface Message {
+  id: number;
+  conversation_id: number;
+  wamid: string | null;
+  direction: "inbound" | "outbound";
+  type: string;
+  status: MessageStatus;
+  text: string | null;
+  content: Record<string, unknown>;
+  reply_to_wamid: string | null;
+  forwarded: boolean;
+  frequently_forwarded: boolean;
+  referral: Record<string, unknown> | null;
+  errors: Array<Record<string, unknown>> | null;
+  error_code: number | null;
+  error_message: string | null;
+  pricing: Record<string, unknown> | null;
+  media: Media | null;
+  timestamp: string;
+  status_updated_at: string | null;
+  created_at: string;
+}
+
+export interface Note {
+  id: number;
+  author_id: number | null;
+  body: string;
+  created_at: string;
+}
+
+export interface QueueMember {
+  user_id?: number | null;
+  email?: string | null;
+  priority: number;
+}
+
+export interface Disposition {
+  code: string;
+  label: string;
+}
+
+export interface QueueSpec {
+  name: string;
+  routing_method: string;
+  max_per_agent: number;
+  offer_timeout_seconds: number;
+  timezone: string;
+  hours: Record<string, string[][]> | null;
+  holidays: string[];
+  closed_message: string | null;
+  closed_target: string | null;
+  max_wait_seconds: number | null;
+  overflow_target: string | null;
+  auto_close_after_seconds: number | null;
+  members: QueueMember[];
+  dispositions: Disposition[];
+}
+
+export interface Queue extends QueueSpec {
+  id: number;
+  waiting?: number;
+}
+
+export interface Agent {
+  user_id: number;
+  name: string;
+  email: string;
+  role: Role;
+  presence: Presence;
+  away_reason: string | null;
+  open_conversations: number;
+}
+
+export type Presence = "offline" | "available" | "away";
+
+export interface ApiToken {
+  id: number;
+  name: string;
+  role: Role;
+  user_id: number | null;
+  created_at: string;
+  last_used_at: string | null;
+  revoked_at: string | null;
+}
+
+export interface Template {
+  id?: number;
+  name: string;
+  language: string;
+  category?: string;
+  status?: string;
+  components?: Array<Record<string, unknown>>;
+  parameters?: Array<{ key: string; component: string; kind: string; example: string | null; required: boolean }>;
+  parameter_format?: string;
+  quality_score?: string | null;
+  rejected_reason?: string | null;
+}
+
+/** A frame of the live stream (/api/v1/ws). */
+export interface LiveEvent {
+  event: string;
+  seq?: number;
+  conversation_id?: number;
+  message_id?: number;
+  status?: string;
+  step?: string;
+  agent_id?: number;
+  previous_agent_id?: number | null;
+  queue_id?: number;
+  user_id?: number;
+  waiting?: number;
+  expires_at?: string;
+  error_code?: number | null;
+  error_message?: string | null;
+  new_conversation?: boolean;
+  [key: string]: unknown;
+}

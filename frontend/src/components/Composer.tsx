@@ -1,0 +1,237 @@
+import { useEffect, useRef, useState } from "react";
+import {
+  ActionIcon,
+  Alert,
+  Button,
+  CloseButton,
+  FileButton,
+  Group,
+  Popover,
+  Stack,
+  Text,
+  Textarea,
+  Tooltip,
+} from "@mantine/core";
+import { useTranslation } from "react-i18next";
+import { api, ApiError } from "../api/client";
+import type { Conversation, Message } from "../api/types";
+import { formatDateTime } from "../format";
+import { preview, windowOpen } from "./messages";
+import { rememberUpload } from "./uploads";
+import { TemplateSender } from "./TemplateSender";
+import { QuickReplies } from "./QuickReplies";
+
+const EMOJI = "😀 😊 😂 🙂 😉 😍 🤔 😅 😢 😮 🙏 👍 👎 👌 👏 🙌 🎉 ❤️ 💯 ✅ ❌ ⚠️ ⏰ 📦 🚚 💳 📞 📧 📍 🔧 ☕ 🌸".split(" ");
+
+function mediaKind(mime: string): "image" | "video" | "audio" | "document" {
+  if (mime.startsWith("image/") && mime !== "image/webp") return "image";
+  if (mime.startsWith("video/")) return "video";
+  if (mime.startsWith("audio/")) return "audio";
+  return "document";
+}
+
+interface Props {
+  conversation: Conversation;
+  canWrite: boolean;
+  replyTo: Message | null;
+  onClearReply: () => void;
+  onSent: (m: Message) => void;
+  now: number;
+}
+
+export function Composer({ conversation, canWrite, replyTo, onClearReply, onSent, now }: Props) {
+  const { t } = useTranslation();
+  const [text, setText] = useState("");
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+  const [emojiOpen, setEmojiOpen] = useState(false);
+  const input = useRef<HTMLTextAreaElement>(null);
+  const open = windowOpen(conversation, now);
+
+  useEffect(() => {
+    setText("");
+    setError(null);
+  }, [conversation.id]);
+
+  useEffect(() => {
+    if (replyTo) input.current?.focus();
+  }, [replyTo]);
+
+  async function send(message: Record<string, unknown>) {
+    setBusy(true);
+    setError(null);
+    try {
+      const sent = await api.post<Message>(`/conversations/${conversation.id}/messages`, {
+        message,
+        reply_to_message_id: replyTo?.id ?? null,
+      });
+      onSent(sent);
+      onClearReply();
+      return true;
+    } catch (err) {
+      setError(err instanceof ApiError ? err.message : String(err));
+      return false;
+    } finally {
+      setBusy(false);
+    }
+  }
+
+  async function sendText() {
+    // the field itself: a key pressed right after typing may beat the re-render
+    const body = (input.current?.value ?? text).trim();
+    if (!body || busy) return;
+    if (await send({ type: "text", text: { body, preview_url: /https?:\/\//.test(body) } })) {
+      setText("");
+    }
+    input.current?.focus();
+  }
+
+  async function attach(file: File | null) {
+    if (!file) return;
+    setBusy(true);
+    setError(null);
+    try {
+      const form = new FormData();
+      form.append("phone_number_id", conversation.phone_number_id);
+      form.append("file", file);
+      const uploaded = await api.post<{ media_id: string; media: { download_url: string | null } }>(
+        "/media",
+        form,
+      );
+      if (uploaded.media.download_url) rememberUpload(uploaded.media_id, uploaded.media.download_url);
+      const kind = mediaKind(file.type);
+      const object: Record<string, unknown> = { id: uploaded.media_id };
+      const caption = text.trim();
+      if (caption && kind !== "audio") object.caption = caption;
+      if (kind === "document") object.filename = file.name;
+      setBusy(false);
+      if (await send({ type: kind, [kind]: object })) setText("");
+    } catch (err) {
+      setError(err instanceof ApiError ? err.message : String(err));
+      setBusy(false);
+    }
+  }
+
+  if (!canWrite) {
+    return (
+      <div className="composer">
+        <Text size="sm" c="dimmed" data-testid="composer-readonly">
+          {conversation.status === "closed" || conversation.status === "abandoned"
+            ? t("composer.closed")
+            : t("composer.notYours")}
+        </Text>
+      </div>
+    );
+  }
+
+  if (!open) {
+    return (
+      <div className="composer" data-testid="composer-window-closed">
+        <Alert color="orange" title={t("composer.windowClosedTitle")} mb="xs" role="status">
+          {conversation.service_window_closes_at
+            ? t("composer.windowClosedSince", { when: formatDateTime(conversation.service_window_closes_at) })
+            : t("composer.windowNeverOpened")}{" "}
+          {t("composer.windowClosedWhy")}
+        </Alert>
+        <TemplateSender onSend={send} busy={busy} />
+        {error && (
+          <Text c="red" size="sm" role="alert" mt={4}>
+            {error}
+          </Text>
+        )}
+      </div>
+    );
+  }
+
+  return (
+    <div className="composer">
+      {replyTo && (
+        <Group justify="space-between" mb={4} className="quote" data-testid="replying-to">
+          <Text size="xs" lineClamp={1}>
+            {t("composer.replyingTo")}: {preview(replyTo)}
+          </Text>
+          <CloseButton size="sm" aria-label={t("composer.cancelReply")} onClick={onClearReply} />
+        </Group>
+      )}
+      <Stack gap={4}>
+        <Textarea
+          ref={input}
+          aria-label={t("composer.label")}
+          placeholder={t("composer.placeholder")}
+          autosize
+          minRows={1}
+          maxRows={6}
+          value={text}
+          data-testid="composer-input"
+          onChange={(e) => setText(e.currentTarget.value)}
+          onKeyDown={(e) => {
+            if (e.key === "Enter" && !e.shiftKey && !e.nativeEvent.isComposing) {
+              e.preventDefault();
+              void sendText();
+            }
+            if (e.key === "Escape" && replyTo) onClearReply();
+          }}
+        />
+        <Group justify="space-between">
+          <Group gap={4}>
+            <Popover opened={emojiOpen} onChange={setEmojiOpen} position="top-start" trapFocus>
+              <Popover.Target>
+                <Tooltip label={t("composer.emoji")}>
+                  <ActionIcon variant="subtle" aria-label={t("composer.emoji")} onClick={() => setEmojiOpen((o) => !o)}>
+                    🙂
+                  </ActionIcon>
+                </Tooltip>
+              </Popover.Target>
+              <Popover.Dropdown>
+                <div className="emoji-grid" role="group" aria-label={t("composer.emoji")}>
+                  {EMOJI.map((e) => (
+                    <button
+                      type="button"
+                      key={e}
+                      aria-label={e}
+                      onClick={() => {
+                        setText((v) => v + e);
+                        setEmojiOpen(false);
+                        input.current?.focus();
+                      }}
+                    >
+                      {e}
+                    </button>
+                  ))}
+                </div>
+              </Popover.Dropdown>
+            </Popover>
+            <FileButton onChange={(f) => void attach(f)}>
+              {(props) => (
+                <Tooltip label={t("composer.attach")}>
+                  <ActionIcon variant="subtle" aria-label={t("composer.attach")} {...props} disabled={busy}>
+                    📎
+                  </ActionIcon>
+                </Tooltip>
+              )}
+            </FileButton>
+            <QuickReplies
+              onPick={(body) => {
+                setText(body);
+                input.current?.focus();
+              }}
+            />
+          </Group>
+          <Group gap={6}>
+            <Text size="xs" c="dimmed" visibleFrom="md">
+              {t("composer.hint")}
+            </Text>
+            <Button size="xs" onClick={() => void sendText()} loading={busy} disabled={!text.trim()} data-testid="send-button">
+              {t("composer.send")}
+            </Button>
+          </Group>
+        </Group>
+        {error && (
+          <Text c="red" size="sm" role="alert" data-testid="composer-error">
+            {error}
+          </Text>
+        )}
+      </Stack>
+    </div>
+  );
+}

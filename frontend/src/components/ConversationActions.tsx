@@ -1,0 +1,215 @@
+import { useEffect, useState } from "react";
+import { Alert, Button, Group, Modal, SegmentedControl, Select, Stack, Textarea } from "@mantine/core";
+import { useTranslation } from "react-i18next";
+import { api, ApiError } from "../api/client";
+import type { Agent, Conversation, Queue } from "../api/types";
+import { nextTicket } from "../pages/useDesktop";
+
+interface Props {
+  conversation: Conversation;
+  queues: Queue[];
+  canAct: boolean;
+  onChanged: (c: Conversation, ticket: number) => void;
+}
+
+export function ConversationActions({ conversation: c, queues, canAct, onChanged }: Props) {
+  const { t } = useTranslation();
+  const [dialog, setDialog] = useState<"transfer" | "close" | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
+
+  async function run(path: string, body: Record<string, unknown> = {}) {
+    setBusy(true);
+    setError(null);
+    const ticket = nextTicket();
+    try {
+      onChanged(await api.post<Conversation>(`/conversations/${c.id}/${path}`, body), ticket);
+      setDialog(null);
+    } catch (err) {
+      setError(err instanceof ApiError ? err.message : String(err));
+    } finally {
+      setBusy(false);
+    }
+  }
+
+  if (!canAct) return null;
+  return (
+    <>
+      <Group gap={4} wrap="nowrap">
+        {c.status === "active" && (
+          <Button size="xs" variant="default" onClick={() => { setError(null); setDialog("transfer"); }} data-testid="transfer-button">
+            {t("actions.transfer")}
+          </Button>
+        )}
+        {c.status === "active" && (
+          <Button size="xs" variant="default" onClick={() => void run("wrap-up")} loading={busy && !dialog} data-testid="wrapup-button">
+            {t("actions.wrapUp")}
+          </Button>
+        )}
+        <Button size="xs" color="gray" onClick={() => { setError(null); setDialog("close"); }} data-testid="close-button">
+          {t("actions.close")}
+        </Button>
+      </Group>
+      {error && !dialog && (
+        <Alert color="red" role="alert" p={4}>
+          {error}
+        </Alert>
+      )}
+      <Modal opened={dialog === "transfer"} onClose={() => setDialog(null)} title={t("actions.transferTitle")}>
+        <TransferForm queues={queues} busy={busy} error={error} onSubmit={(body) => void run("transfer", body)} />
+      </Modal>
+      <Modal opened={dialog === "close"} onClose={() => setDialog(null)} title={t("actions.closeTitle")}>
+        <CloseForm
+          conversation={c}
+          busy={busy}
+          error={error}
+          onSubmit={(body) => void run("close", body)}
+        />
+      </Modal>
+    </>
+  );
+}
+
+function TransferForm({
+  queues,
+  busy,
+  error,
+  onSubmit,
+}: {
+  queues: Queue[];
+  busy: boolean;
+  error: string | null;
+  onSubmit: (body: Record<string, unknown>) => void;
+}) {
+  const { t } = useTranslation();
+  const [kind, setKind] = useState<"queue" | "agent">("queue");
+  const [target, setTarget] = useState<string | null>(null);
+  const [note, setNote] = useState("");
+  const [agents, setAgents] = useState<Agent[] | null>(null);
+
+  useEffect(() => {
+    api
+      .get<Agent[]>("/agents")
+      .then(setAgents)
+      .catch(() => setAgents(null));
+  }, []);
+
+  return (
+    <form
+      onSubmit={(e) => {
+        e.preventDefault();
+        if (!target) return;
+        onSubmit({ [kind === "queue" ? "queue_id" : "agent_id"]: Number(target), note: note || null });
+      }}
+    >
+      <Stack>
+        {agents && (
+          <SegmentedControl
+            value={kind}
+            onChange={(v) => {
+              setKind(v as "queue" | "agent");
+              setTarget(null);
+            }}
+            data={[
+              { value: "queue", label: t("actions.toQueue") },
+              { value: "agent", label: t("actions.toAgent") },
+            ]}
+          />
+        )}
+        {kind === "queue" ? (
+          <Select
+            label={t("actions.queue")}
+            data-testid="transfer-queue"
+            data={queues.map((q) => ({ value: String(q.id), label: q.name }))}
+            value={target}
+            onChange={setTarget}
+            required
+            comboboxProps={{ withinPortal: false }}
+          />
+        ) : (
+          <Select
+            label={t("actions.agent")}
+            data={(agents ?? []).map((a) => ({
+              value: String(a.user_id),
+              label: `${a.name} · ${t(`presence.${a.presence}`)} · ${a.open_conversations}`,
+            }))}
+            value={target}
+            onChange={setTarget}
+            required
+            comboboxProps={{ withinPortal: false }}
+          />
+        )}
+        <Textarea label={t("actions.transferNote")} value={note} onChange={(e) => setNote(e.currentTarget.value)} maxLength={4000} />
+        {error && (
+          <Alert color="red" role="alert">
+            {error}
+          </Alert>
+        )}
+        <Group justify="flex-end">
+          <Button type="submit" loading={busy} disabled={!target} data-testid="transfer-submit">
+            {t("actions.transfer")}
+          </Button>
+        </Group>
+      </Stack>
+    </form>
+  );
+}
+
+function CloseForm({
+  conversation,
+  busy,
+  error,
+  onSubmit,
+}: {
+  conversation: Conversation;
+  busy: boolean;
+  error: string | null;
+  onSubmit: (body: Record<string, unknown>) => void;
+}) {
+  const { t } = useTranslation();
+  const [codes, setCodes] = useState<{ value: string; label: string }[]>([]);
+  const [disposition, setDisposition] = useState<string | null>(null);
+  const [reason, setReason] = useState("");
+
+  useEffect(() => {
+    if (!conversation.queue_id) return;
+    api
+      .get<Queue>(`/queues/${conversation.queue_id}`)
+      .then((q) => setCodes(q.dispositions.map((d) => ({ value: d.code, label: d.label }))))
+      .catch(() => setCodes([]));
+  }, [conversation.queue_id]);
+
+  return (
+    <form
+      onSubmit={(e) => {
+        e.preventDefault();
+        onSubmit({ disposition, reason: reason || null });
+      }}
+    >
+      <Stack>
+        <Select
+          label={t("actions.disposition")}
+          description={codes.length ? undefined : t("actions.noDispositions")}
+          data={codes}
+          value={disposition}
+          onChange={setDisposition}
+          required={codes.length > 0}
+          disabled={!codes.length}
+          data-testid="disposition-select"
+          comboboxProps={{ withinPortal: false }}
+        />
+        <Textarea label={t("actions.closeReason")} value={reason} onChange={(e) => setReason(e.currentTarget.value)} maxLength={200} />
+        {error && (
+          <Alert color="red" role="alert">
+            {error}
+          </Alert>
+        )}
+        <Group justify="flex-end">
+          <Button type="submit" loading={busy} data-testid="close-submit">
+            {t("actions.close")}
+          </Button>
+        </Group>
+      </Stack>
+    </form>
+  );
+}

@@ -1,0 +1,142 @@
+import { useEffect, useState } from "react";
+import { Badge, Button, Divider, Group, Stack, TagsInput, Text, Textarea, Title, UnstyledButton } from "@mantine/core";
+import { useTranslation } from "react-i18next";
+import { api, ApiError } from "../api/client";
+import type { Conversation, Note } from "../api/types";
+import { formatDateTime } from "../format";
+
+interface Props {
+  conversation: Conversation;
+  noteTick: number;
+  onOpen: (conversationId: number) => void;
+}
+
+export function SidePanel({ conversation: c, noteTick, onOpen }: Props) {
+  const { t } = useTranslation();
+  const [history, setHistory] = useState<Conversation[]>([]);
+  const [notes, setNotes] = useState<Note[]>([]);
+  const [tags, setTags] = useState<string[]>([]);
+  const [draft, setDraft] = useState("");
+  const [error, setError] = useState<string | null>(null);
+
+  useEffect(() => {
+    api.get<Conversation[]>(`/contacts/${c.contact.id}/conversations`).then(setHistory).catch(() => setHistory([]));
+    api.get<{ tags: string[] }>(`/conversations/${c.id}/tags`).then((r) => setTags(r.tags)).catch(() => setTags([]));
+  }, [c.id, c.contact.id]);
+
+  useEffect(() => {
+    api.get<Note[]>(`/conversations/${c.id}/notes`).then(setNotes).catch(() => setNotes([]));
+  }, [c.id, noteTick]);
+
+  async function addNote(event: React.FormEvent) {
+    event.preventDefault();
+    if (!draft.trim()) return;
+    setError(null);
+    try {
+      const note = await api.post<Note>(`/conversations/${c.id}/notes`, { body: draft.trim() });
+      setNotes((n) => (n.some((x) => x.id === note.id) ? n : [...n, note]));
+      setDraft("");
+    } catch (err) {
+      setError(err instanceof ApiError ? err.message : String(err));
+    }
+  }
+
+  async function saveTags(next: string[]) {
+    setTags(next);
+    try {
+      setTags((await api.put<{ tags: string[] }>(`/conversations/${c.id}/tags`, { tags: next })).tags);
+    } catch (err) {
+      setError(err instanceof ApiError ? err.message : String(err));
+    }
+  }
+
+  const k = c.contact;
+  return (
+    <Stack p="md" gap="sm" data-testid="side-panel">
+      <Title order={3} size="h6">
+        {t("side.customer")}
+      </Title>
+      <dl className="profile" style={{ margin: 0, fontSize: 13 }}>
+        <Field label={t("side.name")} value={k.profile_name} />
+        <Field label={t("side.phone")} value={k.wa_id ? `+${k.wa_id}` : null} />
+        <Field label={t("side.username")} value={k.username} />
+        <Field label={t("side.bsuid")} value={k.user_id} />
+      </dl>
+      <TagsInput label={t("side.tags")} value={tags} onChange={(v) => void saveTags(v)} size="xs" clearable />
+      <Divider />
+      <Title order={3} size="h6">
+        {t("side.notes")}
+      </Title>
+      <Stack gap={6} data-testid="notes">
+        {notes.length === 0 && (
+          <Text size="xs" c="dimmed">
+            {t("side.noNotes")}
+          </Text>
+        )}
+        {notes.map((n) => (
+          <div key={n.id} style={{ background: "var(--mantine-color-yellow-0)", padding: 6, borderRadius: 4 }}>
+            <Text size="sm" style={{ whiteSpace: "pre-wrap" }}>
+              {n.body}
+            </Text>
+            <Text size="xs" c="dimmed">
+              {formatDateTime(n.created_at)}
+            </Text>
+          </div>
+        ))}
+      </Stack>
+      <form onSubmit={addNote}>
+        <Stack gap={4}>
+          <Textarea
+            size="xs"
+            label={t("side.addNote")}
+            description={t("side.noteHint")}
+            value={draft}
+            onChange={(e) => setDraft(e.currentTarget.value)}
+            maxLength={4000}
+            error={error}
+            autosize
+            minRows={2}
+          />
+          <Group justify="flex-end">
+            <Button type="submit" size="xs" variant="light" disabled={!draft.trim()}>
+              {t("side.saveNote")}
+            </Button>
+          </Group>
+        </Stack>
+      </form>
+      <Divider />
+      <Title order={3} size="h6">
+        {t("side.history")}
+      </Title>
+      <Stack gap={4} data-testid="history">
+        {history.map((h) => (
+          <UnstyledButton key={h.id} onClick={() => onOpen(h.id)} aria-current={h.id === c.id}>
+            <Group justify="space-between" wrap="nowrap">
+              <Text size="xs">
+                #{h.id} · {formatDateTime(h.created_at)}
+              </Text>
+              <Badge size="xs" variant={h.id === c.id ? "filled" : "light"}>
+                {t(`status.conversation.${h.status}`)}
+              </Badge>
+            </Group>
+            {h.disposition_code && (
+              <Text size="xs" c="dimmed">
+                {h.disposition_code}
+              </Text>
+            )}
+          </UnstyledButton>
+        ))}
+      </Stack>
+    </Stack>
+  );
+}
+
+function Field({ label, value }: { label: string; value: string | null }) {
+  if (!value) return null;
+  return (
+    <>
+      <dt style={{ color: "var(--mantine-color-gray-6)", fontSize: 11 }}>{label}</dt>
+      <dd style={{ margin: "0 0 6px" }}>{value}</dd>
+    </>
+  );
+}

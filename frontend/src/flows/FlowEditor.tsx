@@ -1,0 +1,372 @@
+import { useCallback, useEffect, useMemo, useRef, useState } from "react";
+import {
+  Background,
+  Controls,
+  ReactFlow,
+  addEdge,
+  applyEdgeChanges,
+  applyNodeChanges,
+  type Connection,
+  type Edge,
+  type EdgeChange,
+  type NodeChange,
+  type ReactFlowInstance,
+} from "@xyflow/react";
+import { Alert, Badge, Button, Group, Select, Stack, Text, Title } from "@mantine/core";
+import { notifications } from "@mantine/notifications";
+import { useTranslation } from "react-i18next";
+import { api, ApiError } from "../api/client";
+import type { Queue } from "../api/types";
+import { navigate } from "../router";
+import { exitsOf, newWidget, newWidgetId, WIDGET_TYPES, type FlowDefinition, type FlowDetail, type Problem, type Widget } from "./model";
+import { WidgetNode, type WidgetFlowNode } from "./WidgetNode";
+import { WidgetSettings } from "./WidgetSettings";
+
+const nodeTypes = { widget: WidgetNode };
+
+/** Where to draw widgets that have no position yet: one column per step from Start. */
+function autoLayout(def: FlowDefinition): Map<string, { x: number; y: number }> {
+  const depth = new Map<string, number>();
+  const start = def.nodes.find((w) => w.type === "start") ?? def.nodes[0];
+  const queue = start ? [start.id] : [];
+  if (start) depth.set(start.id, 0);
+  while (queue.length) {
+    const id = queue.shift()!;
+    for (const e of def.edges) {
+      if (e.from === id && !depth.has(e.to)) {
+        depth.set(e.to, (depth.get(id) ?? 0) + 1);
+        queue.push(e.to);
+      }
+    }
+  }
+  const last = Math.max(0, ...depth.values());
+  const rows = new Map<number, number>();
+  const out = new Map<string, { x: number; y: number }>();
+  for (const w of def.nodes) {
+    const column = depth.get(w.id) ?? last + 1;
+    const row = rows.get(column) ?? 0;
+    rows.set(column, row + 1);
+    out.set(w.id, { x: 60 + column * 290, y: 60 + row * 190 });
+  }
+  return out;
+}
+
+function toNodes(def: FlowDefinition): WidgetFlowNode[] {
+  const layout = def.nodes.some((w) => !w.position) ? autoLayout(def) : null;
+  return def.nodes.map((w) => ({
+    id: w.id,
+    type: "widget",
+    position: w.position ?? layout?.get(w.id) ?? { x: 60, y: 60 },
+    data: { widget: w, problems: [] },
+  }));
+}
+
+function edgeId(source: string, exit: string): string {
+  return `${source}:${exit}`;
+}
+
+function toEdges(def: FlowDefinition): Edge[] {
+  return def.edges.map((e) => ({ id: edgeId(e.from, e.exit), source: e.from, sourceHandle: e.exit, target: e.to, label: e.exit }));
+}
+
+function toDefinition(base: FlowDefinition, nodes: WidgetFlowNode[], edges: Edge[]): FlowDefinition {
+  return {
+    ...(base.variables ? { variables: base.variables } : {}),
+    nodes: nodes.map((n) => ({ ...n.data.widget, position: { x: Math.round(n.position.x), y: Math.round(n.position.y) } })),
+    edges: edges.map((e) => ({ from: e.source, exit: e.sourceHandle ?? "next", to: e.target })),
+  };
+}
+
+function problemsFrom(err: unknown): Problem[] | null {
+  if (!(err instanceof ApiError)) return null;
+  const detail = (err.body as { detail?: { problems?: Problem[] } } | null)?.detail;
+  return detail?.problems ?? null;
+}
+
+export function FlowEditor({ flowId }: { flowId: number }) {
+  const { t } = useTranslation();
+  const [flow, setFlow] = useState<FlowDetail | null>(null);
+  const [nodes, setNodes] = useState<WidgetFlowNode[]>([]);
+  const [edges, setEdges] = useState<Edge[]>([]);
+  const [problems, setProblems] = useState<Problem[]>([]);
+  const [selected, setSelected] = useState<string | null>(null);
+  const [dirty, setDirty] = useState(false);
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+  const [queues, setQueues] = useState<string[]>([]);
+  const base = useRef<FlowDefinition>({ nodes: [], edges: [] });
+  const [viewport, setViewport] = useState<ReactFlowInstance<WidgetFlowNode, Edge> | null>(null);
+
+  const load = useCallback(async () => {
+    const detail = await api.get<FlowDetail>(`/flows/${flowId}`);
+    base.current = detail.draft ?? { nodes: [], edges: [] };
+    setFlow(detail);
+    setNodes(toNodes(base.current));
+    setEdges(toEdges(base.current));
+    setProblems(detail.problems);
+    setDirty(false);
+  }, [flowId]);
+
+  useEffect(() => {
+    void load();
+    void api.get<Queue[]>("/queues").then((q) => setQueues(q.map((x) => x.name))).catch(() => setQueues([]));
+  }, [load]);
+
+  const definition = useMemo(() => toDefinition(base.current, nodes, edges), [nodes, edges]);
+
+  // Live check by the server, a moment after the last change.
+  const structure = JSON.stringify({ n: definition.nodes.map(({ position: _p, ...w }) => w), e: definition.edges });
+  useEffect(() => {
+    if (!flow || !dirty) return;
+    const timer = window.setTimeout(() => {
+      api
+        .post<{ valid: boolean; problems: Problem[] }>("/flows/validate", { definition, name: flow.name })
+        .then((r) => setProblems(r.problems))
+        .catch(() => undefined);
+    }, 500);
+    return () => window.clearTimeout(timer);
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [structure, flow?.name]);
+
+  const byNode = useMemo(() => {
+    const map = new Map<string, Problem[]>();
+    for (const p of problems) if (p.node) map.set(p.node, [...(map.get(p.node) ?? []), p]);
+    return map;
+  }, [problems]);
+  const flowProblems = problems.filter((p) => !p.node || !nodes.some((n) => n.id === p.node));
+
+  const shown = useMemo(
+    () => nodes.map((n) => ({ ...n, selected: n.id === selected, data: { ...n.data, problems: byNode.get(n.id) ?? [] } })),
+    [nodes, byNode, selected],
+  );
+
+  const onNodesChange = useCallback((changes: NodeChange<WidgetFlowNode>[]) => {
+    for (const c of changes) {
+      if (c.type === "select" && c.selected) setSelected(c.id);
+      if (c.type === "remove") setSelected((s) => (s === c.id ? null : s));
+    }
+    if (changes.some((c) => c.type === "position" || c.type === "remove")) setDirty(true);
+    setNodes((ns) => applyNodeChanges(changes, ns));
+  }, []);
+
+  const onEdgesChange = useCallback((changes: EdgeChange[]) => {
+    if (changes.some((c) => c.type === "remove")) setDirty(true);
+    setEdges((es) => applyEdgeChanges(changes, es));
+  }, []);
+
+  const connect = useCallback((c: Connection) => {
+    if (!c.source || !c.target) return;
+    const exit = c.sourceHandle ?? "next";
+    setEdges((es) =>
+      addEdge(
+        { id: edgeId(c.source, exit), source: c.source, sourceHandle: exit, target: c.target, label: exit },
+        es.filter((e) => !(e.source === c.source && e.sourceHandle === exit)),
+      ),
+    );
+    setDirty(true);
+  }, []);
+
+  function addWidget(type: string) {
+    const taken = new Set(nodes.map((n) => n.id));
+    const id = type === "start" && !taken.has("start") ? "start" : newWidgetId(type, taken);
+    // Next to the last widget, three to a row, so a new widget never hides another.
+    const last = nodes[nodes.length - 1];
+    const lowest = Math.max(60, ...nodes.map((n) => n.position.y + (n.measured?.height ?? 120)));
+    const position = !last
+      ? { x: 80, y: 60 }
+      : last.position.x < 80 + 2 * 300
+        ? { x: last.position.x + 300, y: last.position.y }
+        : { x: 80, y: lowest + 80 };
+    const widget = newWidget(type, id, position);
+    setNodes((ns) => [...ns, { id, type: "widget", position, data: { widget, problems: [] } }]);
+    setSelected(id);
+    setDirty(true);
+    window.setTimeout(() => void viewport?.fitView({ maxZoom: 1, padding: 0.15 }), 50);
+  }
+
+  function updateWidget(w: Widget) {
+    setNodes((ns) => ns.map((n) => (n.id === w.id ? { ...n, data: { ...n.data, widget: w } } : n)));
+    const exits = exitsOf(w);
+    setEdges((es) => es.filter((e) => e.source !== w.id || exits.includes(e.sourceHandle ?? "next")));
+    setDirty(true);
+  }
+
+  function deleteWidget(id: string) {
+    setNodes((ns) => ns.filter((n) => n.id !== id));
+    setEdges((es) => es.filter((e) => e.source !== id && e.target !== id));
+    setSelected(null);
+    setDirty(true);
+  }
+
+  function setExit(source: string, exit: string, target: string | null) {
+    setEdges((es) => {
+      const rest = es.filter((e) => !(e.source === source && e.sourceHandle === exit));
+      return target ? [...rest, { id: edgeId(source, exit), source, sourceHandle: exit, target, label: exit }] : rest;
+    });
+    setDirty(true);
+  }
+
+  async function save(): Promise<boolean> {
+    setBusy(true);
+    setError(null);
+    try {
+      const detail = await api.put<FlowDetail>(`/flows/${flowId}`, { definition });
+      base.current = detail.draft;
+      setFlow(detail);
+      setProblems(detail.problems);
+      setDirty(false);
+      return true;
+    } catch (err) {
+      const found = problemsFrom(err);
+      if (found) setProblems(found);
+      setError(err instanceof ApiError ? err.message : String(err));
+      return false;
+    } finally {
+      setBusy(false);
+    }
+  }
+
+  async function publish() {
+    if (dirty && !(await save())) return;
+    setBusy(true);
+    setError(null);
+    try {
+      const version = await api.post<{ version: number }>(`/flows/${flowId}/publish`);
+      notifications.show({ color: "teal", message: `${t("flows.publishedOk")} (v${version.version})` });
+      await load();
+    } catch (err) {
+      const found = problemsFrom(err);
+      if (found) setProblems(found);
+      setError(found?.length ? t("flows.invalid") : err instanceof ApiError ? err.message : String(err));
+    } finally {
+      setBusy(false);
+    }
+  }
+
+  const current = nodes.find((n) => n.id === selected);
+
+  if (!flow) return null;
+  return (
+    <div>
+      <Group justify="space-between" px="md" h={56} style={{ borderBottom: "1px solid var(--mantine-color-gray-3)" }}>
+        <Group gap="sm">
+          <Button size="xs" variant="subtle" onClick={() => navigate("/flows")}>
+            ← {t("flows.back")}
+          </Button>
+          <Title order={1} size="h4" data-testid="flow-name">
+            {flow.name}
+          </Title>
+          {flow.published_version ? (
+            <Badge color="teal" data-testid="flow-status">
+              {t("flows.published")} v{flow.published_version}
+            </Badge>
+          ) : (
+            <Badge color="gray" data-testid="flow-status">
+              {t("flows.draft")}
+            </Badge>
+          )}
+          {(dirty || flow.draft_differs) && flow.published_version ? <Badge variant="outline">{t("flows.unpublishedChanges")}</Badge> : null}
+        </Group>
+        <Group gap="xs">
+          <Text size="xs" c={problems.length ? "red" : "teal"} data-testid="flow-problem-count">
+            {problems.length ? t("flows.problems", { count: problems.length }) : t("flows.valid")}
+          </Text>
+          <Button size="xs" variant="default" onClick={() => void save()} loading={busy} disabled={!dirty} data-testid="flow-save">
+            {t("flows.saveDraft")}
+          </Button>
+          <Button size="xs" onClick={() => void publish()} loading={busy} data-testid="flow-publish">
+            {t("flows.publish")}
+          </Button>
+        </Group>
+      </Group>
+      <div className="flow-editor">
+        <Stack gap={4} p="xs" style={{ borderRight: "1px solid var(--mantine-color-gray-3)", overflowY: "auto" }} aria-label={t("flows.widgets")}>
+          <Text size="sm" fw={600}>
+            {t("flows.addWidget")}
+          </Text>
+          {WIDGET_TYPES.map((type) => (
+            <Button key={type} size="xs" variant="light" justify="flex-start" onClick={() => addWidget(type)} data-testid={`add-${type}`}>
+              + {t(`widgets.${type}`)}
+            </Button>
+          ))}
+          <Text size="xs" c="dimmed" mt="sm">
+            {t("flows.dragHint")}
+          </Text>
+        </Stack>
+        <div data-testid="flow-canvas" style={{ position: "relative" }}>
+          <ReactFlow
+            nodes={shown}
+            edges={edges}
+            nodeTypes={nodeTypes}
+            onNodesChange={onNodesChange}
+            onEdgesChange={onEdgesChange}
+            onConnect={connect}
+            onPaneClick={() => setSelected(null)}
+            onInit={setViewport}
+            fitView
+            fitViewOptions={{ maxZoom: 1 }}
+            defaultEdgeOptions={{ type: "smoothstep" }}
+            proOptions={{ hideAttribution: false }}
+          >
+            <Background />
+            <Controls />
+          </ReactFlow>
+        </div>
+        <div style={{ borderLeft: "1px solid var(--mantine-color-gray-3)", overflowY: "auto", padding: 12 }} aria-label={t("flows.settings")}>
+          {error && (
+            <Alert color="red" mb="sm" role="alert" data-testid="flow-error">
+              {error}
+            </Alert>
+          )}
+          {flowProblems.length > 0 && (
+            <Alert color="orange" mb="sm" data-testid="flow-problems">
+              {flowProblems.map((p, i) => (
+                <div key={i}>
+                  {p.node ? `${p.node}: ` : ""}
+                  {p.field ? `${p.field}: ` : ""}
+                  {p.message}
+                </div>
+              ))}
+            </Alert>
+          )}
+          {current ? (
+            <Stack gap="sm">
+              <WidgetSettings
+                key={current.id}
+                widget={current.data.widget}
+                problems={byNode.get(current.id) ?? []}
+                queues={queues}
+                onChange={updateWidget}
+                onDelete={() => deleteWidget(current.id)}
+              />
+              {exitsOf(current.data.widget).length > 0 && (
+                <Stack gap={4}>
+                  <Text size="sm" fw={600}>
+                    {t("flows.exits")}
+                  </Text>
+                  {exitsOf(current.data.widget).map((exit) => (
+                    <Select
+                      key={exit}
+                      size="xs"
+                      label={`${exit} →`}
+                      data={nodes.filter((n) => n.id !== current.id && n.data.widget.type !== "start").map((n) => ({ value: n.id, label: n.data.widget.label || n.id }))}
+                      value={edges.find((e) => e.source === current.id && e.sourceHandle === exit)?.target ?? null}
+                      onChange={(v) => setExit(current.id, exit, v)}
+                      clearable
+                      comboboxProps={{ withinPortal: false }}
+                      data-testid={`exit-${exit}`}
+                    />
+                  ))}
+                </Stack>
+              )}
+            </Stack>
+          ) : (
+            <Text size="sm" c="dimmed">
+              {t("flows.noSelection")}
+            </Text>
+          )}
+        </div>
+      </div>
+    </div>
+  );
+}

@@ -1,0 +1,332 @@
+import { useCallback, useEffect, useMemo, useRef, useState } from "react";
+import { ActionIcon, Badge, Button, Group, SegmentedControl, Stack, Text, Title, Tooltip } from "@mantine/core";
+import { useInterval } from "@mantine/hooks";
+import { notifications } from "@mantine/notifications";
+import { useTranslation } from "react-i18next";
+import { api, ApiError } from "../api/client";
+import type { Conversation, Message } from "../api/types";
+import { formatDuration, formatTime, secondsSince } from "../format";
+import { isStaff, useSession } from "../session";
+import { contactName, waitingSince } from "../components/messages";
+import { MessageBubble } from "../components/MessageBubble";
+import { Composer } from "../components/Composer";
+import { SidePanel } from "../components/SidePanel";
+import { ConversationActions } from "../components/ConversationActions";
+import { nextTicket, useDesktop, type Offer } from "./useDesktop";
+import { alertOffer } from "../components/alerts";
+
+const OPEN = new Set(["new", "in_flow", "queued", "offered", "active", "wrap_up"]);
+
+export function DesktopPage() {
+  const { t } = useTranslation();
+  const { me } = useSession();
+  const myId = me.user?.id ?? null;
+  const staff = isStaff(me);
+  const [selectedId, setSelectedId] = useState<number | null>(null);
+  const [scope, setScope] = useState<"mine" | "all">(staff ? "all" : "mine");
+  const [replyTo, setReplyTo] = useState<Message | null>(null);
+  const [noteTick, setNoteTick] = useState(0);
+  const [sideOpen, setSideOpen] = useState(false);
+  const [now, setNow] = useState(Date.now());
+  useInterval(() => setNow(Date.now()), 15_000, { autoInvoke: true });
+
+  const onOffer = useCallback(
+    (offer: Offer) => alertOffer(t("offer.notificationTitle"), t("offer.notificationBody", { id: offer.conversationId })),
+    [t],
+  );
+  const onNote = useCallback((id: number) => {
+    if (id === selectedIdRef.current) setNoteTick((n) => n + 1);
+  }, []);
+  const selectedIdRef = useRef(selectedId);
+  selectedIdRef.current = selectedId;
+
+  const { state, putConversation, putMessage } = useDesktop(selectedId, { myId, onOffer, onNote });
+
+  const list = useMemo(() => {
+    const rows = Object.values(state.conversations).filter((c) => {
+      if (!OPEN.has(c.status)) return c.id === selectedId;
+      if (scope === "all") return true;
+      return c.assigned_agent_id === myId || (c.status === "offered" && c.offered_agent_id === myId);
+    });
+    const rank = (c: Conversation) => (state.offers[c.id] ? 0 : 1);
+    return rows.sort(
+      (a, b) =>
+        rank(a) - rank(b) ||
+        new Date(b.last_message_at ?? b.created_at).getTime() - new Date(a.last_message_at ?? a.created_at).getTime(),
+    );
+  }, [state.conversations, state.offers, scope, myId, selectedId]);
+
+  const offers = Object.values(state.offers);
+  const selected = selectedId !== null ? state.conversations[selectedId] : undefined;
+  const messages = selectedId !== null ? (state.messages[selectedId] ?? []) : [];
+
+  async function accept(id: number) {
+    const ticket = nextTicket();
+    try {
+      putConversation(await api.post<Conversation>(`/conversations/${id}/accept`), ticket);
+      setSelectedId(id);
+    } catch (err) {
+      notifications.show({ color: "red", message: err instanceof ApiError ? err.message : String(err) });
+    }
+  }
+
+  async function decline(id: number) {
+    const ticket = nextTicket();
+    try {
+      putConversation(await api.post<Conversation>(`/conversations/${id}/decline`), ticket);
+    } catch (err) {
+      notifications.show({ color: "red", message: err instanceof ApiError ? err.message : String(err) });
+    }
+  }
+
+  // Keyboard: Alt+↑/↓ switch conversation, Alt+A accept / Alt+D decline the first offer.
+  useEffect(() => {
+    function onKey(e: KeyboardEvent) {
+      if (!e.altKey || e.ctrlKey || e.metaKey) return;
+      if (e.key === "ArrowDown" || e.key === "ArrowUp") {
+        if (!list.length) return;
+        const index = list.findIndex((c) => c.id === selectedId);
+        const next = e.key === "ArrowDown" ? Math.min(list.length - 1, index + 1) : Math.max(0, index - 1);
+        setSelectedId(list[index < 0 ? 0 : next].id);
+        e.preventDefault();
+      } else if ((e.code === "KeyA" || e.key === "a") && offers.length) {
+        void accept(offers[0].conversationId);
+        e.preventDefault();
+      } else if ((e.code === "KeyD" || e.key === "d") && offers.length) {
+        void decline(offers[0].conversationId);
+        e.preventDefault();
+      }
+    }
+    window.addEventListener("keydown", onKey);
+    return () => window.removeEventListener("keydown", onKey);
+  });
+
+  useEffect(() => setReplyTo(null), [selectedId]);
+
+  const byWamid = useMemo(() => {
+    const map = new Map<string, Message>();
+    for (const m of messages) if (m.wamid) map.set(m.wamid, m);
+    return map;
+  }, [messages]);
+
+  const reactions = useMemo(() => {
+    const map = new Map<string, string[]>();
+    for (const m of messages) {
+      if (m.type !== "reaction") continue;
+      const target = (m.content.reaction as Record<string, unknown> | undefined)?.message_id ?? m.content.message_id;
+      const emoji = (m.content.reaction as Record<string, unknown> | undefined)?.emoji ?? m.content.emoji;
+      if (typeof target === "string" && typeof emoji === "string" && byWamid.has(target)) {
+        map.set(target, [...(map.get(target) ?? []), emoji]);
+      }
+    }
+    return map;
+  }, [messages, byWamid]);
+
+  // Follow new messages (and a late error line) while the agent is at the bottom; jump
+  // to the bottom when another conversation is opened.
+  const scroller = useRef<HTMLDivElement>(null);
+  const atBottom = useRef(true);
+  useEffect(() => {
+    atBottom.current = true;
+  }, [selectedId]);
+  useEffect(() => {
+    const el = scroller.current;
+    if (el && atBottom.current) el.scrollTop = el.scrollHeight;
+  }, [messages, selectedId]);
+
+  const canWrite =
+    !!selected &&
+    (selected.status === "active" || selected.status === "wrap_up") &&
+    (selected.assigned_agent_id === myId || me.role !== "agent");
+
+  return (
+    <div className={`desktop${sideOpen ? " side-open" : ""}`}>
+      <nav className="conv-list" aria-label={t("desktop.conversations")}>
+        {offers.length > 0 && (
+          <Stack gap={4} p="xs" bg="yellow.0" data-testid="offers" aria-live="assertive">
+            {offers.map((offer) => {
+              const c = state.conversations[offer.conversationId];
+              return (
+                <div key={offer.conversationId} data-testid="offer" data-conversation-id={offer.conversationId}>
+                  <Text size="sm" fw={600}>
+                    {t("offer.title")}: {c ? contactName(c) : `#${offer.conversationId}`}
+                  </Text>
+                  {c?.queue_id && state.queues[c.queue_id] && (
+                    <Text size="xs" c="dimmed">
+                      {t("offer.fromQueue", { queue: state.queues[c.queue_id].name })}
+                    </Text>
+                  )}
+                  <OfferCountdown expiresAt={offer.expiresAt} now={now} />
+                  <Group gap={4} mt={4}>
+                    <Button size="xs" onClick={() => void accept(offer.conversationId)} data-testid="offer-accept">
+                      {t("offer.accept")}
+                    </Button>
+                    <Button size="xs" variant="default" onClick={() => void decline(offer.conversationId)}>
+                      {t("offer.decline")}
+                    </Button>
+                  </Group>
+                </div>
+              );
+            })}
+            <Text size="xs" c="dimmed">
+              {t("offer.keys")}
+            </Text>
+          </Stack>
+        )}
+        {staff && (
+          <SegmentedControl
+            fullWidth
+            size="xs"
+            m="xs"
+            value={scope}
+            onChange={(v) => setScope(v as "mine" | "all")}
+            data={[
+              { value: "mine", label: t("desktop.mine") },
+              { value: "all", label: t("desktop.allOpen") },
+            ]}
+          />
+        )}
+        {list.length === 0 && (
+          <Text size="sm" c="dimmed" p="md" data-testid="no-conversations">
+            {t("desktop.empty")}
+          </Text>
+        )}
+        <ul style={{ listStyle: "none", margin: 0, padding: 0 }}>
+          {list.map((c) => {
+            const unread = state.unread[c.id] ?? 0;
+            const since = waitingSince(c);
+            return (
+              <li key={c.id}>
+                <button
+                  type="button"
+                  className="conv-item"
+                  aria-current={c.id === selectedId}
+                  data-testid="conversation-item"
+                  data-conversation-id={c.id}
+                  onClick={() => setSelectedId(c.id)}
+                  aria-label={`${contactName(c)}, ${t(`status.conversation.${c.status}`)}${unread ? `, ${t("desktop.unread", { count: unread })}` : ""}`}
+                >
+                  <Group justify="space-between" wrap="nowrap" gap={4}>
+                    <Text size="sm" fw={unread ? 700 : 500} truncate>
+                      {contactName(c)}
+                    </Text>
+                    {unread > 0 && (
+                      <Badge size="sm" circle data-testid="unread">
+                        {unread}
+                      </Badge>
+                    )}
+                  </Group>
+                  <Group justify="space-between" wrap="nowrap" gap={4}>
+                    <Text size="xs" c="dimmed" truncate>
+                      {t(`status.conversation.${c.status}`)}
+                      {c.queue_id && state.queues[c.queue_id] ? ` · ${state.queues[c.queue_id].name}` : ""}
+                    </Text>
+                    {since ? (
+                      <Text size="xs" c={secondsSince(since, now) > 300 ? "red" : "orange"} data-testid="waiting">
+                        {t("desktop.waiting", { time: formatDuration(secondsSince(since, now)) })}
+                      </Text>
+                    ) : (
+                      <Text size="xs" c="dimmed">
+                        {formatTime(c.last_message_at)}
+                      </Text>
+                    )}
+                  </Group>
+                </button>
+              </li>
+            );
+          })}
+        </ul>
+        <Text size="xs" c="dimmed" p="xs">
+          {t("desktop.keys")}
+        </Text>
+      </nav>
+
+      <main className="chat" aria-label={t("desktop.chat")}>
+        {selected ? (
+          <>
+            <Group justify="space-between" p="xs" px="md" style={{ borderBottom: "1px solid var(--mantine-color-gray-3)" }} wrap="nowrap">
+              <div style={{ minWidth: 0 }}>
+                <Title order={2} size="h5" data-testid="chat-title" lineClamp={1}>
+                  {contactName(selected)}
+                </Title>
+                <Text size="xs" c="dimmed">
+                  {t(`status.conversation.${selected.status}`)} · {selected.display_phone_number}
+                  {selected.queue_id && state.queues[selected.queue_id] ? ` · ${state.queues[selected.queue_id].name}` : ""}
+                </Text>
+              </div>
+              <Group gap={4} wrap="nowrap">
+                <ConversationActions
+                  conversation={selected}
+                  queues={Object.values(state.queues)}
+                  canAct={canWrite}
+                  onChanged={putConversation}
+                />
+                <Tooltip label={t("desktop.customerPanel")}>
+                  <ActionIcon className="side-toggle" variant="default" aria-label={t("desktop.customerPanel")} aria-expanded={sideOpen} onClick={() => setSideOpen((o) => !o)}>
+                    👤
+                  </ActionIcon>
+                </Tooltip>
+              </Group>
+            </Group>
+            <div
+              className="chat-messages"
+              ref={scroller}
+              onScroll={(e) => {
+                const el = e.currentTarget;
+                atBottom.current = el.scrollHeight - el.scrollTop - el.clientHeight < 80;
+              }}
+              aria-live="polite" aria-label={t("desktop.messages")} data-testid="messages">
+              {messages.map((m) =>
+                m.type === "reaction" && m.content && reactionTargetKnown(m, byWamid) ? null : (
+                  <MessageBubble
+                    key={m.id}
+                    message={m}
+                    quoted={m.reply_to_wamid ? byWamid.get(m.reply_to_wamid) : null}
+                    reactions={m.wamid ? reactions.get(m.wamid) : undefined}
+                    onReply={canWrite ? setReplyTo : undefined}
+                  />
+                ),
+              )}
+            </div>
+            <Composer
+              conversation={selected}
+              canWrite={canWrite}
+              replyTo={replyTo}
+              onClearReply={() => setReplyTo(null)}
+              onSent={putMessage}
+              now={now}
+            />
+          </>
+        ) : (
+          <Stack align="center" justify="center" h="100%" c="dimmed">
+            <Text>{t("desktop.pick")}</Text>
+          </Stack>
+        )}
+      </main>
+
+      <aside className="side" aria-label={t("desktop.customerPanel")}>
+        {selected && (
+          <SidePanel conversation={selected} noteTick={noteTick} onOpen={(id) => setSelectedId(id)} />
+        )}
+      </aside>
+    </div>
+  );
+}
+
+function reactionTargetKnown(m: Message, byWamid: Map<string, Message>): boolean {
+  const r = (m.content.reaction as Record<string, unknown> | undefined) ?? m.content;
+  return typeof r.message_id === "string" && byWamid.has(r.message_id) && typeof r.emoji === "string" && !!r.emoji;
+}
+
+function OfferCountdown({ expiresAt, now }: { expiresAt: string; now: number }) {
+  const { t } = useTranslation();
+  const [, force] = useState(0);
+  useInterval(() => force((n) => n + 1), 1000, { autoInvoke: true });
+  if (!expiresAt) return null;
+  const left = Math.max(0, (new Date(expiresAt).getTime() - Math.max(now, Date.now())) / 1000);
+  return (
+    <Text size="xs" c="dimmed">
+      {t("offer.expiresIn", { time: formatDuration(left) })}
+    </Text>
+  );
+}

@@ -1,0 +1,272 @@
+// The agent desktop's state: conversations, their messages, unread counts and offers,
+// kept live by the websocket and re-read over REST whenever the link was interrupted.
+import { useCallback, useEffect, useRef, useState } from "react";
+import { api, ApiError } from "../api/client";
+import type { Conversation, LiveEvent, Message, Queue } from "../api/types";
+import { mergeMessages } from "../components/messages";
+import { useLive } from "../live";
+
+let tickets = 0;
+
+/** Take a ticket before reading or changing a conversation: of two answers about one
+ * conversation, the one whose request started later wins, whatever order they arrive in. */
+export function nextTicket(): number {
+  tickets += 1;
+  return tickets;
+}
+
+export interface Offer {
+  conversationId: number;
+  expiresAt: string;
+}
+
+export interface DesktopState {
+  conversations: Record<number, Conversation>;
+  messages: Record<number, Message[]>;
+  unread: Record<number, number>;
+  offers: Record<number, Offer>;
+  queues: Record<number, Queue>;
+}
+
+interface Options {
+  myId: number | null;
+  onOffer: (offer: Offer) => void;
+  onNote: (conversationId: number) => void;
+}
+
+export function useDesktop(selectedId: number | null, { myId, onOffer, onNote }: Options) {
+  const [state, setState] = useState<DesktopState>({
+    conversations: {},
+    messages: {},
+    unread: {},
+    offers: {},
+    queues: {},
+  });
+  const stateRef = useRef(state);
+  stateRef.current = state;
+  const selectedRef = useRef(selectedId);
+  selectedRef.current = selectedId;
+  const inflight = useRef(new Map<number, Promise<void>>());
+  const again = useRef(new Set<number>());
+  const applied = useRef(new Map<number, number>());
+
+  const putConversation = useCallback((c: Conversation, ticket: number = nextTicket()) => {
+    if ((applied.current.get(c.id) ?? 0) > ticket) return;
+    applied.current.set(c.id, ticket);
+    setState((s) => {
+      const offers = { ...s.offers };
+      if (c.status !== "offered" || c.offered_agent_id !== myId) delete offers[c.id];
+      return { ...s, conversations: { ...s.conversations, [c.id]: c }, offers };
+    });
+  }, [myId]);
+
+  const dropConversation = useCallback((id: number) => {
+    setState((s) => {
+      const conversations = { ...s.conversations };
+      const offers = { ...s.offers };
+      delete conversations[id];
+      delete offers[id];
+      return { ...s, conversations, offers };
+    });
+  }, []);
+
+  const fetchConversation = useCallback(
+    async (id: number) => {
+      const ticket = nextTicket();
+      try {
+        putConversation(await api.get<Conversation>(`/conversations/${id}`), ticket);
+      } catch (err) {
+        if (err instanceof ApiError && err.status === 404 && selectedRef.current !== id) dropConversation(id);
+      }
+    },
+    [putConversation, dropConversation],
+  );
+
+  const putMessage = useCallback((m: Message) => {
+    setState((s) => ({
+      ...s,
+      messages: s.messages[m.conversation_id]
+        ? { ...s.messages, [m.conversation_id]: mergeMessages(s.messages[m.conversation_id], [m]) }
+        : s.messages,
+    }));
+  }, []);
+
+  const pendingMedia = useRef(new Set<number>());
+
+  /** A received file is downloaded from WhatsApp after its message arrives: re-read the
+   * message (1 s, 2 s, 4 s… for about a minute) until its media is stored or failed. */
+  const watchMedia = useCallback(
+    (m: Message) => {
+      if (m.media?.status !== "pending" || pendingMedia.current.has(m.id)) return;
+      pendingMedia.current.add(m.id);
+      const check = async (attempt: number) => {
+        try {
+          const fresh = await api.get<Message>(`/messages/${m.id}`);
+          putMessage(fresh);
+          if (fresh.media?.status !== "pending" || attempt >= 6) {
+            pendingMedia.current.delete(m.id);
+            return;
+          }
+        } catch {
+          pendingMedia.current.delete(m.id);
+          return;
+        }
+        window.setTimeout(() => void check(attempt + 1), 1000 * 2 ** attempt);
+      };
+      window.setTimeout(() => void check(0), 500);
+    },
+    [putMessage],
+  );
+
+  /** New messages of one conversation (all of them the first time, then after the last). */
+  const loadMessages = useCallback((id: number): Promise<void> => {
+    const running = inflight.current.get(id);
+    if (running) {
+      again.current.add(id);
+      return running;
+    }
+    const run = (async () => {
+      try {
+        for (;;) {
+          const known = stateRef.current.messages[id];
+          const after = known?.length ? known[known.length - 1].id : null;
+          const rows = await api.get<Message[]>(
+            `/conversations/${id}/messages?limit=500${after ? `&after_id=${after}` : ""}`,
+          );
+          setState((s) => ({ ...s, messages: { ...s.messages, [id]: mergeMessages(s.messages[id], rows) } }));
+          stateRef.current = {
+            ...stateRef.current,
+            messages: { ...stateRef.current.messages, [id]: mergeMessages(stateRef.current.messages[id], rows) },
+          };
+          rows.forEach(watchMedia);
+          if (rows.length < 500 && !again.current.has(id)) break;
+          again.current.delete(id);
+        }
+      } catch {
+        // the conversation is gone from view (transferred away); the list update says so
+      } finally {
+        inflight.current.delete(id);
+      }
+    })();
+    inflight.current.set(id, run);
+    return run;
+  }, [watchMedia]);
+
+  const refreshAll = useCallback(async () => {
+    const ticket = nextTicket();
+    const [rows, queues] = await Promise.all([
+      api.get<Conversation[]>("/conversations?limit=200"),
+      api.get<Queue[]>("/queues").catch(() => [] as Queue[]),
+    ]);
+    setState((s) => {
+      const conversations: Record<number, Conversation> = {};
+      for (const c of rows) {
+        // a newer answer about this conversation already arrived: keep it
+        const fresher = (applied.current.get(c.id) ?? 0) > ticket && s.conversations[c.id];
+        conversations[c.id] = fresher ? s.conversations[c.id] : c;
+      }
+      // keep what is on screen even if it fell out of the newest 200
+      const sel = selectedRef.current;
+      if (sel && s.conversations[sel] && !conversations[sel]) conversations[sel] = s.conversations[sel];
+      const offers: Record<number, Offer> = {};
+      for (const c of Object.values(conversations)) {
+        if (c.status === "offered" && c.offered_agent_id === myId) {
+          offers[c.id] = s.offers[c.id] ?? { conversationId: c.id, expiresAt: "" };
+        }
+      }
+      return {
+        ...s,
+        conversations,
+        offers,
+        queues: Object.fromEntries(queues.map((q) => [q.id, q])),
+      };
+    });
+    // Messages that arrived while we were away: fetched after the last one we hold.
+    await Promise.all(Object.keys(stateRef.current.messages).map((id) => loadMessages(Number(id))));
+  }, [loadMessages, myId]);
+
+  useEffect(() => {
+    void refreshAll();
+  }, [refreshAll]);
+
+  useEffect(() => {
+    if (selectedId !== null) {
+      void loadMessages(selectedId);
+      setState((s) => ({ ...s, unread: { ...s.unread, [selectedId]: 0 } }));
+      if (!stateRef.current.conversations[selectedId]) void fetchConversation(selectedId);
+    }
+  }, [selectedId, loadMessages, fetchConversation]);
+
+  const onEvent = useCallback(
+    (e: LiveEvent) => {
+      const id = e.conversation_id;
+      switch (e.event) {
+        case "message.received":
+        case "message.queued": {
+          if (!id) return;
+          if (e.event === "message.received" && (id !== selectedRef.current || document.hidden)) {
+            setState((s) => ({ ...s, unread: { ...s.unread, [id]: (s.unread[id] ?? 0) + 1 } }));
+          }
+          if (stateRef.current.messages[id]) void loadMessages(id);
+          void fetchConversation(id);
+          return;
+        }
+        case "message.status": {
+          if (!id || !e.message_id) return;
+          const known = stateRef.current.messages[id]?.find((m) => m.id === e.message_id);
+          if (known) {
+            putMessage({
+              ...known,
+              status: e.status as Message["status"],
+              error_code: e.error_code ?? known.error_code,
+              error_message: e.error_message ?? known.error_message,
+            });
+            // Sent at last: WhatsApp's id (wamid) is known now, which replies and
+            // reactions of the customer point at.
+            if (!known.wamid) void api.get<Message>(`/messages/${known.id}`).then(putMessage).catch(() => undefined);
+          } else if (stateRef.current.messages[id]) {
+            void loadMessages(id);
+          }
+          return;
+        }
+        case "conversation.offer": {
+          if (!id || e.agent_id !== myId) return;
+          const offer = { conversationId: id, expiresAt: e.expires_at ?? "" };
+          setState((s) => ({ ...s, offers: { ...s.offers, [id]: offer } }));
+          void fetchConversation(id);
+          onOffer(offer);
+          return;
+        }
+        case "conversation.changed": {
+          if (!id) return;
+          void fetchConversation(id);
+          return;
+        }
+        case "conversation.note": {
+          if (id) onNote(id);
+          return;
+        }
+        case "media.stored": {
+          for (const list of Object.values(stateRef.current.messages)) {
+            const m = list.find((x) => x.media?.id === e.media_id);
+            if (m) void api.get<Message>(`/messages/${m.id}`).then(putMessage).catch(() => undefined);
+          }
+          return;
+        }
+        case "queue.changed": {
+          const qid = e.queue_id;
+          if (!qid) return;
+          setState((s) =>
+            s.queues[qid] ? { ...s, queues: { ...s.queues, [qid]: { ...s.queues[qid], waiting: e.waiting } } } : s,
+          );
+          return;
+        }
+      }
+    },
+    [fetchConversation, loadMessages, putMessage, myId, onOffer, onNote],
+  );
+
+  useLive({ onEvent, onResync: () => void refreshAll() });
+
+  return { state, putConversation, putMessage, loadMessages, fetchConversation, dropConversation, refreshAll };
+}
