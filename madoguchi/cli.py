@@ -27,6 +27,12 @@ DEMO_CONFIG = """\
 workspace:
   slug: demo
   name: Madoguchi Demo
+users:
+  - {email: admin@demo.test, name: Demo Admin, role: admin}
+  - {email: agent@demo.test, name: Demo Agent, role: agent}
+queues:
+  - {name: Sales, members: [{email: agent@demo.test}]}
+  - {name: Support, members: [{email: agent@demo.test}]}
 whatsapp:
   accounts:
     - waba_id: "200000000000001"
@@ -35,6 +41,10 @@ whatsapp:
         - phone_number_id: "100000000000001"
           display_phone_number: "+1 555 0100"
           verified_name: Madoguchi Demo
+          access_token: ${MADOGUCHI_DEMO_WA_TOKEN}
+        - phone_number_id: "100000000000002"
+          display_phone_number: "+81 50 5555 0100"
+          verified_name: 窓口デモ
           access_token: ${MADOGUCHI_DEMO_WA_TOKEN}
 """
 
@@ -78,6 +88,7 @@ def serve(
         port=port or settings.port,
         log_level="info",
         access_log=False,
+        ws_per_message_deflate=False,  # small JSON frames: compression halves sockets per GB
     )
 
 
@@ -159,33 +170,32 @@ def user_create(
     ),
 ) -> None:
     """Create a user; asks for the password twice when run at a terminal."""
-    from madoguchi.services.users import UserError, check_password, create_user
+    from madoguchi.services.users import UserError, create_user, new_password
     from madoguchi.services.workspaces import get_or_create_workspace
     from madoguchi.store.db import Database
 
     password = _read_password(password_stdin)
+
+    async def go():
+        hashed = await new_password(password) if password is not None else None
+        db = Database(get_settings().database_url)
+        try:
+            async with db.write() as session:
+                ws, _ = await get_or_create_workspace(session, workspace)
+                user = await create_user(
+                    session,
+                    ws.id,
+                    email=email,
+                    name=name,
+                    role=role,
+                    locale=locale,
+                    password=hashed,
+                )
+                return user.id, user.email
+        finally:
+            await db.dispose()
+
     try:
-        if password is not None:
-            check_password(password)
-
-        async def go():
-            db = Database(get_settings().database_url)
-            try:
-                async with db.write() as session:
-                    ws, _ = await get_or_create_workspace(session, workspace)
-                    user = await create_user(
-                        session,
-                        ws.id,
-                        email=email,
-                        name=name,
-                        role=role,
-                        locale=locale,
-                        password=password,
-                    )
-                    return user.id, user.email
-            finally:
-                await db.dispose()
-
         user_id, normalized = _run(go())
     except UserError as exc:
         err.print(f"[red]{exc.field}: {exc.message}[/red]")
@@ -208,8 +218,8 @@ def user_set_password(
     """Set a user's password (signs them out everywhere); asks twice at a terminal."""
     from madoguchi.services.users import (
         UserError,
-        check_password,
         find_user_by_email,
+        new_password,
         set_password,
     )
     from madoguchi.store.db import Database
@@ -219,7 +229,7 @@ def user_set_password(
         err.print("[red]no password given: use --password-stdin or run at a terminal[/red]")
         raise typer.Exit(2)
     try:
-        check_password(password)
+        hashed = _run(new_password(password))
     except UserError as exc:
         err.print(f"[red]{exc.field}: {exc.message}[/red]")
         raise typer.Exit(1) from exc
@@ -231,7 +241,7 @@ def user_set_password(
                 user = await find_user_by_email(session, email)
                 if user is None:
                     return False
-                await set_password(session, user, password)
+                await set_password(session, user, hashed)
                 return True
         finally:
             await db.dispose()
@@ -253,16 +263,17 @@ def apply(
     from madoguchi.store.db import Database
 
     settings = get_settings()
+    base_dir = file.resolve().parent  # flows' `file:` paths are relative to the file
 
     async def go():
         db = Database(settings.database_url)
+        box = SecretBox(settings.secret_key.get_secret_value())
         try:
-            return await apply_config(
-                db,
-                SecretBox(settings.secret_key.get_secret_value()),
-                apply_file_text(file),
-                dry_run=dry_run,
-            )
+            text = apply_file_text(file)
+            result = await apply_config(db, box, text, dry_run=dry_run, base_dir=base_dir)
+            if not dry_run:  # declared templates Meta does not have yet: submit them
+                result.changes.extend(await _submit_templates(settings, db, box, text, base_dir))
+            return result
         finally:
             await db.dispose()
 
@@ -280,6 +291,20 @@ def apply(
         console.print(("would be " if dry_run else "") + change)
 
 
+async def _submit_templates(
+    settings: Settings, db, box, text: str, base_dir: Path | None = None
+) -> list[str]:
+    from madoguchi.services.config_apply import load_config
+    from madoguchi.services.templates import submit_declared_templates
+    from madoguchi.whatsapp.graph import GraphClient
+
+    slug = load_config(text, base_dir=base_dir)[0].workspace.slug
+    async with GraphClient(
+        settings.graph_api_url, settings.graph_api_version, timeout=settings.http_timeout_seconds
+    ) as graph:
+        return await submit_declared_templates(db, graph, box, slug)
+
+
 @app.command()
 def demo(
     port: int = DEMO_PORT,
@@ -289,11 +314,12 @@ def demo(
     import os
 
     from madoguchi.security.secrets import SecretBox
+    from madoguchi.services import demo as demo_seed
     from madoguchi.services.config_apply import apply_config
     from madoguchi.services.tokens import create_token
     from madoguchi.services.workspaces import get_or_create_workspace
     from madoguchi.simulator.app import create_app as create_simulator
-    from madoguchi.simulator.config import SimulatorConfig
+    from madoguchi.simulator.config import DEMO_NUMBER, SimulatorConfig
     from madoguchi.store.db import Database
     from madoguchi.store.migrate import upgrade
     from madoguchi.web.app import create_app
@@ -311,7 +337,9 @@ def demo(
         app_secret=settings.app_secret.get_secret_value(),
         verify_token=settings.verify_token.get_secret_value(),
         public_url=f"http://127.0.0.1:{simulator_port}",
+        numbers=[DEMO_NUMBER, demo_seed.SIM_NUMBER_JA],
     )
+    people: list[tuple[str, str, str]] = []
 
     async def seed() -> str:
         await upgrade(settings.database_url)
@@ -320,9 +348,10 @@ def demo(
             await apply_config(
                 db,
                 SecretBox(settings.secret_key.get_secret_value()),
-                DEMO_CONFIG,
+                DEMO_CONFIG + demo_seed.flows_yaml(),
                 env={**os.environ, "MADOGUCHI_DEMO_WA_TOKEN": DEMO_TOKEN},
             )
+            people.extend(await demo_seed.set_passwords(db))
             async with db.write() as session:
                 ws, _ = await get_or_create_workspace(session, "demo")
                 return await create_token(session, ws.id, "admin", "demo")
@@ -337,13 +366,24 @@ def demo(
                     create_simulator(sim_config), port=simulator_port, log_level="warning"
                 )
             ),
-            uvicorn.Server(uvicorn.Config(create_app(settings), port=port, log_level="warning")),
+            uvicorn.Server(uvicorn.Config(
+                    create_app(settings),
+                    port=port,
+                    log_level="warning",
+                    ws_per_message_deflate=False,
+                )),
         ]
         console.print(
             "\n[bold]Madoguchi demo is running[/bold]\n"
             f"  Customer phone (simulator): http://127.0.0.1:{simulator_port}/\n"
             f"  Madoguchi API docs:         http://127.0.0.1:{port}/docs\n"
             f"  Admin API token:            {token}\n"
+            + "".join(
+                f"  Sign in ({role}):{' ' * (18 - len(role))}{email} / {password}\n"
+                for email, role, password in people
+            )
+            + "  Flows: the guide's flow in English on +1 555 0100, in Japanese on "
+            "+81 50 5555 0100\n"
             f"  Try: curl -H 'Authorization: Bearer {token}' http://127.0.0.1:{port}/api/v1/conversations\n"
             "  Press Ctrl+C to stop.\n",
             soft_wrap=True,

@@ -17,6 +17,8 @@ from madoguchi.bus.inprocess import InProcessBus
 from madoguchi.domain.events import MessageQueued, MessageReceived
 from madoguchi.metrics import Metrics
 from madoguchi.security.secrets import SecretBox
+from madoguchi.services import templates
+from madoguchi.services.flow_runner import FlowRunner
 from madoguchi.services.ingest import Ingestor
 from madoguchi.services.media import MediaDownloader
 from madoguchi.services.routing_engine import RoutingEngine
@@ -49,6 +51,7 @@ class Runtime:
         self.sender = Sender(self)
         self.timers = TimerWorker(self.db)
         self.routing = RoutingEngine(self)
+        self.flows = FlowRunner(self)
         self._tasks: list[asyncio.Task] = []
         self._wire()
 
@@ -61,7 +64,12 @@ class Runtime:
 
         self.bus.subscribe(MessageReceived, wake_media)
         self.bus.subscribe(MessageQueued, wake_sender)
+        # Flows before routing: a new conversation on a number with a flow goes in_flow
+        # first, and the routing engine (which routes only `new` ones) leaves it alone.
+        self.flows.wire()
         self.routing.wire()
+        # Templates (status/quality webhooks), marketing opt-out, the window closed by Meta.
+        templates.wire(self.bus, self.db, self.settings)
         # Realtime: every event reaches the websocket hub of every process.
         self.bus.subscribe(None, self.fanout.publish)
 
@@ -95,4 +103,5 @@ class Runtime:
         await self.fanout.stop()
         await self.ingestor.close()
         await self.graph.aclose()
+        await self.flows.aclose()
         await self.db.dispose()

@@ -65,6 +65,21 @@ class Settings(BaseSettings):
         description="Multiplies every retry delay of the sender (tests and demos shorten it).",
     )
     http_timeout_seconds: float = 15.0
+    opt_out_keywords: list[str] = Field(
+        default=["STOP", "STOP ALL", "UNSUBSCRIBE", "OPT OUT", "OPTOUT", "配信停止", "ストップ"],
+        description="A customer message that is exactly one of these (any case, full-width "
+        "or not, trailing punctuation ignored) opts them out of marketing templates. JSON list.",
+    )
+    opt_in_keywords: list[str] = Field(
+        default=["START", "UNSTOP", "SUBSCRIBE", "配信再開", "スタート"],
+        description="A customer message that is exactly one of these opts them back in.",
+    )
+    outbound_route_back_hours: float = Field(
+        default=72.0,
+        ge=0,
+        description="After an outbound template, a customer reply within this many hours goes "
+        "back to the agent (or queue) who sent it instead of through the number's flow.",
+    )
 
 
 DEV_SECRETS = {

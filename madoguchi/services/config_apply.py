@@ -25,7 +25,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from sqlalchemy import select
 
 from madoguchi.security.secrets import SecretBox
+from madoguchi.services.flows import FlowConfig, apply_flows, load_flow_configs
 from madoguchi.services.queues import QueueError, QueueSpec, upsert_queue
+from madoguchi.services.templates import (
+    TemplateConfig,
+    apply_declared_templates,
+    template_config_problems,
+)
 from madoguchi.services.workspaces import get_or_create_workspace
 from madoguchi.store.db import Database
 from madoguchi.store.models import PhoneNumber, Queue, User, WhatsAppAccount
@@ -77,6 +83,8 @@ class AccountConfig(_Strict):
     waba_id: str
     name: str
     phone_numbers: list[PhoneNumberConfig] = Field(default_factory=list)
+    # Submitted to Meta when missing (docs/templates.md); never edited or deleted by apply.
+    templates: list[TemplateConfig] = Field(default_factory=list)
 
     @field_validator("waba_id")
     @classmethod
@@ -107,6 +115,8 @@ class ConfigFile(_Strict):
     users: list[UserConfig] = Field(default_factory=list)
     queues: list[QueueSpec] = Field(default_factory=list)
     whatsapp: WhatsAppConfig = Field(default_factory=WhatsAppConfig)
+    # Inline or in files next to this one (docs/flows.md); published when changed.
+    flows: list[FlowConfig] = Field(default_factory=list)
 
 
 @dataclass
@@ -125,7 +135,9 @@ def _path(loc: tuple[Any, ...]) -> str:
     return out
 
 
-def load_config(text: str, env: dict[str, str] | None = None) -> tuple[ConfigFile, dict[str, str]]:
+def load_config(
+    text: str, env: dict[str, str] | None = None, *, base_dir: Path | None = None
+) -> tuple[ConfigFile, dict[str, str]]:
     """Parse and validate; returns the config and the resolved tokens by field path."""
     env = os.environ if env is None else env
     try:
@@ -197,6 +209,9 @@ def load_config(text: str, env: dict[str, str] | None = None) -> tuple[ConfigFil
                         f"no queue named {number.default_queue!r} in the file",
                     )
                 )
+    for a, account in enumerate(config.whatsapp.accounts):
+        problems.extend(template_config_problems(account.templates, f"whatsapp.accounts[{a}]"))
+    problems.extend(load_flow_configs(config.flows, base_dir)[1])
     if problems:
         raise ConfigError(problems)
     return config, tokens
@@ -221,8 +236,11 @@ async def apply_config(
     *,
     env: dict[str, str] | None = None,
     dry_run: bool = False,
+    base_dir: Path | None = None,
 ) -> ApplyResult:
-    config, tokens = load_config(text, env)
+    """``base_dir``: where the file is (flows' ``file:`` paths are relative to it)."""
+    config, tokens = load_config(text, env, base_dir=base_dir)
+    flows, _ = load_flow_configs(config.flows, base_dir)
     result = ApplyResult()
 
     class _DryRun(Exception):
@@ -305,6 +323,11 @@ async def apply_config(
                         row.access_token_encrypted = secrets.encrypt(token)
                         row.access_token_fingerprint = _fingerprint(token)
                         result.changes.append(f"updated {label}: access_token")
+                result.changes.extend(
+                    await apply_declared_templates(session, account, acc.templates)
+                )
+            if not problems:  # flows check queues, users and numbers as applied above
+                await apply_flows(session, workspace.id, flows, result.changes, problems)
             if problems:
                 raise ConfigError(problems)
             await session.flush()

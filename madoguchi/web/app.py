@@ -11,8 +11,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from madoguchi import __version__
 from madoguchi.runtime import Runtime
 from madoguchi.settings import Settings, get_settings
-from madoguchi.web import realtime, webhooks
-from madoguchi.web.api import contact_center, conversations
+from madoguchi.web import realtime, spa, webhooks
+from madoguchi.web.api import auth, contact_center, conversations, flows, templates, users
 
 
 def create_app(
@@ -43,6 +43,10 @@ def create_app(
     app.include_router(realtime.router)
     app.include_router(conversations.router)
     app.include_router(contact_center.router)
+    app.include_router(flows.router)
+    app.include_router(auth.router)
+    app.include_router(users.router)
+    app.include_router(templates.router)
 
     @app.get("/healthz", tags=["ops"])
     async def healthz():
@@ -53,4 +57,5 @@ def create_app(
         registry = request.app.state.runtime.metrics.registry
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
+    spa.install(app)  # the web app answers every path no route claims
     return app

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -46,11 +46,22 @@ class ConversationOut(BaseModel):
     last_inbound_at: datetime | None
     last_message_at: datetime | None
     service_window_closes_at: datetime | None
+    service_window_open: bool = Field(description="Free-form messages may be sent now")
+    service_window_seconds_left: int = Field(description="0 when closed")
+    service_window_basis: str | None = Field(
+        None, description="customer_message (24 h) | free_entry_point (72 h) | closed_by_meta"
+    )
+    started_by_user_id: int | None = Field(None, description="Who sent the opening template")
+    route_back_agent_id: int | None = Field(None, description="A reply goes back to this agent")
+    route_back_queue_id: int | None = Field(None, description="…or to this queue")
+    route_back_until: datetime | None = Field(None, description="…if it comes before this")
     created_at: datetime
     closed_at: datetime | None
 
     @classmethod
     def of(cls, c: Conversation) -> ConversationOut:
+        window = service_window(c.last_inbound_at, c.free_entry_point_at, c.window_closed_at)
+        now = datetime.now(UTC)
         return cls(
             id=c.id,
             status=c.status,
@@ -65,9 +76,14 @@ class ConversationOut(BaseModel):
             display_phone_number=c.phone_number.display_phone_number,
             last_inbound_at=c.last_inbound_at,
             last_message_at=c.last_message_at,
-            service_window_closes_at=service_window(
-                c.last_inbound_at, c.free_entry_point_at
-            ).closes_at,
+            service_window_closes_at=window.closes_at,
+            service_window_open=window.is_open(now),
+            service_window_seconds_left=int(window.remaining(now).total_seconds()),
+            service_window_basis=window.basis,
+            started_by_user_id=c.started_by_user_id,
+            route_back_agent_id=c.route_back_agent_id,
+            route_back_queue_id=c.route_back_queue_id,
+            route_back_until=c.route_back_until,
             created_at=c.created_at,
             closed_at=c.closed_at,
         )
@@ -116,6 +132,9 @@ class MessageOut(BaseModel):
     error_code: int | None
     error_message: str | None
     pricing: dict[str, Any] | None
+    template_category: str | None = Field(
+        None, description="A template send's category when queued (pricing.category follows)"
+    )
     media: MediaOut | None
     timestamp: datetime
     status_updated_at: datetime | None
@@ -140,6 +159,7 @@ class MessageOut(BaseModel):
             error_code=m.error_code,
             error_message=m.error_message,
             pricing=m.pricing,
+            template_category=m.template_category,
             media=MediaOut.of(m.media) if m.media else None,
             timestamp=m.timestamp,
             status_updated_at=m.status_updated_at,

@@ -1,0 +1,281 @@
+"""Flows: ``customers`` customers run the guide's flow at once, through the real webhook.
+
+Setup: ``madoguchi serve`` on a fresh database (SQLite, then PostgreSQL) with the
+workspace file's Sales and Support queues and the guide's flow bound to the number (the
+outbox sender is off: the figure is the reply being *queued*, the sender has its own
+benchmark). Then, from this process, over ``concurrency`` keep-alive connections:
+
+1. every customer writes "hi" (one signed delivery each, as fast as the server takes
+   them): the flow starts, sends the welcome and the question, and waits — all
+   ``customers`` runs are waiting at the Collect Input together;
+2. every customer answers "1" or "2": the Condition routes each to Sales or Support.
+
+Figures, from the database afterwards: flow steps per second (``flow_steps`` rows over
+the span from the first to the last step of a phase) and, per customer, the time from
+handing the delivery to the HTTP client to the flow's reply being committed to the
+outbox (phase 1: the welcome, then the question) or to the conversation being queued
+(phase 2). Both clocks are this machine's wall clock. At full load most of that time is
+waiting: for the webhook to be taken, then for the database (one writer on SQLite) behind
+the flows of earlier deliveries; phase 1 also prints the part after the inbound message
+was stored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bench import procs
+from bench.loadgen import RawClient, customer
+from bench.stats import fmt_ms, fmt_rate, latency_summary
+from madoguchi.domain.flows.examples import guide_flow
+from madoguchi.simulator import payloads
+from madoguchi.whatsapp.signature import sign
+
+NUMBER = {
+    "phone_number_id": "109000000000005",
+    "display_phone_number": "+1 555 0105",
+    "waba_id": "209000000000005",
+}
+TOKEN_ENV = {"BENCH_WA_TOKEN": "bench-wa-token"}
+
+
+def workspace_yaml() -> str:
+    flow = guide_flow([NUMBER["phone_number_id"]])
+    return f"""\
+workspace: {{slug: bench, name: Bench}}
+queues:
+  - {{name: Sales}}
+  - {{name: Support}}
+whatsapp:
+  accounts:
+    - waba_id: "{NUMBER["waba_id"]}"
+      name: Bench
+      phone_numbers:
+        - phone_number_id: "{NUMBER["phone_number_id"]}"
+          display_phone_number: "{NUMBER["display_phone_number"]}"
+          access_token: ${{BENCH_WA_TOKEN}}
+flows:
+  - name: Guide
+    definition: {json.dumps(flow, ensure_ascii=False)}
+"""
+
+
+@dataclass
+class FlowConfig:
+    customers: int = 10_000
+    concurrency: int = 64
+    phase_timeout: float = 600.0
+
+
+# ---------------------------------------------------------------------- driving
+
+
+def deliveries(cfg: FlowConfig, text_of) -> list[tuple[str, bytes]]:
+    out = []
+    for i in range(cfg.customers):
+        who = customer(i)
+        message = payloads.inbound_message(who, "text", payloads.text(text_of(i)))
+        body = json.dumps(
+            payloads.message_webhook(NUMBER, who, message), separators=(",", ":")
+        ).encode()
+        out.append((who["wa_id"], body))
+    return out
+
+
+async def send_all(url: str, items: list[tuple[str, bytes]], concurrency: int) -> dict:
+    """POST every delivery; returns {wa_id: wall-clock time handed to the client}."""
+    client = RawClient(url, concurrency)
+    encoded = [(wa_id, client.encode(body, sign(body, procs.APP_SECRET))) for wa_id, body in items]
+    sent: dict[str, float] = {}
+    failures: list[str] = []
+    queue = iter(encoded)
+
+    async def worker() -> None:
+        for wa_id, data in queue:
+            sent[wa_id] = time.time()
+            try:
+                status, body = await client.post(data)
+            except (OSError, asyncio.IncompleteReadError) as exc:
+                failures.append(f"{type(exc).__name__}: {exc}")
+                continue
+            if status != 200:
+                failures.append(f"HTTP {status}: {body[:200]!r}")
+
+    await client.open()
+    t0 = time.time()
+    try:
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+    finally:
+        await client.aclose()
+    return {"sent": sent, "failures": failures, "elapsed": time.time() - t0}
+
+
+# ---------------------------------------------------------------------- reading back
+
+_SQL = {
+    "replies": (
+        "SELECT c.wa_id, m.created_at FROM messages m "
+        "JOIN conversations v ON v.id = m.conversation_id JOIN contacts c ON c.id = v.contact_id "
+        "WHERE m.direction = 'outbound' ORDER BY m.id"
+    ),
+    "queued": (
+        "SELECT c.wa_id, e.at FROM conversation_events e "
+        "JOIN conversations v ON v.id = e.conversation_id JOIN contacts c ON c.id = v.contact_id "
+        "WHERE e.type = 'queued'"
+    ),
+    "inbound": (
+        "SELECT c.wa_id, m.created_at FROM messages m "
+        "JOIN conversations v ON v.id = m.conversation_id JOIN contacts c ON c.id = v.contact_id "
+        "WHERE m.direction = 'inbound' ORDER BY m.id"
+    ),
+    "steps": "SELECT at FROM flow_steps",
+    "outbound_count": "SELECT count(*) FROM messages WHERE direction = 'outbound'",
+    "queued_count": "SELECT count(*) FROM conversations WHERE status = 'queued'",
+    "failed_runs": "SELECT count(*) FROM flow_runs WHERE status = 'failed'",
+}
+
+
+def _ts(value) -> float:
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.timestamp()
+
+
+class Reader:
+    def __init__(self, backend: str, sqlite_path: Path | None, pg_name: str | None) -> None:
+        self.backend, self.sqlite_path, self.pg_name = backend, sqlite_path, pg_name
+
+    def rows(self, key: str) -> list[tuple]:
+        if self.backend == "sqlite":
+            with sqlite3.connect(self.sqlite_path, timeout=30) as conn:
+                return conn.execute(_SQL[key]).fetchall()
+        return asyncio.run(self._pg(key))
+
+    def scalar(self, key: str) -> int:
+        return self.rows(key)[0][0]
+
+    async def _pg(self, key: str) -> list[tuple]:
+        import asyncpg
+
+        conn = await asyncpg.connect(**{**procs.PG_ADMIN, "database": self.pg_name}, timeout=10)
+        try:
+            return [tuple(r) for r in await conn.fetch(_SQL[key])]
+        finally:
+            await conn.close()
+
+    def wait_for(self, key: str, target: int, timeout: float) -> tuple[int, float]:
+        """Poll until ``key`` counts ``target``; (count, seconds waited)."""
+        t0 = time.time()
+        count = 0
+        while time.time() - t0 < timeout:
+            count = self.scalar(key)
+            if count >= target:
+                break
+            time.sleep(0.25)
+        return count, time.time() - t0
+
+
+def steps_per_second(times: list[float]) -> tuple[int, float, float]:
+    if len(times) < 2:
+        return len(times), 0.0, float("nan")
+    span = max(times) - min(times)
+    return len(times), span, (len(times) / span if span else float("nan"))
+
+
+# ---------------------------------------------------------------------- the run
+
+
+def run_backend(backend: str, cfg: FlowConfig, workdir: Path, cleanup: procs.Cleanup) -> list[str]:
+    workdir.mkdir(parents=True, exist_ok=True)
+    db_path = None
+    pg_name = None
+    if backend == "sqlite":
+        db_path = workdir / "madoguchi.db"
+        url = f"sqlite+aiosqlite:///{db_path}"
+    else:
+        pg_name, url = procs.create_pg_database()
+        cleanup.add_callback(lambda: procs.drop_pg_database(pg_name))
+    procs.prepare_product(url, workdir, workspace_yaml(), TOKEN_ENV, "bench")
+    proc = procs.product_proc(f"madoguchi-flows-{backend}", url, workdir)
+    proc.env["MADOGUCHI_SENDER_ENABLED"] = "false"  # replies stay queued: that is the figure
+    cleanup.add_proc(proc).start()
+    reader = Reader(backend, db_path, pg_name)
+    webhook = proc.url + "/webhooks/whatsapp"
+    n = cfg.customers
+    lines: list[str] = []
+    try:
+        cpu0 = proc.cpu_seconds()
+        first = asyncio.run(send_all(webhook, deliveries(cfg, lambda i: "hi"), cfg.concurrency))
+        replies, waited1 = reader.wait_for("outbound_count", 2 * n, cfg.phase_timeout)
+        phase2_start = time.time()
+        answers = deliveries(cfg, lambda i: "1" if i % 2 == 0 else "2")
+        second = asyncio.run(send_all(webhook, answers, cfg.concurrency))
+        queued, waited2 = reader.wait_for("queued_count", n, cfg.phase_timeout)
+        cpu = proc.cpu_seconds() - cpu0
+        errors = proc.log_count("Traceback")
+
+        by_customer: dict[str, list[float]] = {}
+        for wa_id, at in reader.rows("replies"):
+            by_customer.setdefault(wa_id, []).append(_ts(at))
+        welcome = [v[0] - first["sent"][k] for k, v in by_customer.items() if k in first["sent"]]
+        question = [
+            v[1] - first["sent"][k]
+            for k, v in by_customer.items()
+            if len(v) > 1 and k in first["sent"]
+        ]
+        stored: dict[str, list[float]] = {}
+        for wa_id, at in reader.rows("inbound"):
+            stored.setdefault(wa_id, []).append(_ts(at))
+        after_commit = [v[0] - stored[k][0] for k, v in by_customer.items() if k in stored]
+        routed = [
+            _ts(at) - second["sent"][wa_id]
+            for wa_id, at in reader.rows("queued")
+            if wa_id in second["sent"]
+        ]
+        steps = [_ts(row[0]) for row in reader.rows("steps")]
+        s1 = steps_per_second([t for t in steps if t < phase2_start])
+        s2 = steps_per_second([t for t in steps if t >= phase2_start])
+        total = steps_per_second(steps)
+        w, q, r = latency_summary(welcome), latency_summary(question), latency_summary(routed)
+        c = latency_summary(after_commit)
+        lines.append(
+            f"flows {backend}: {n:,} customers run the guide's flow at once; "
+            f"{fmt_rate(total[2])} flow steps/s overall ({total[0]:,} steps in {total[1]:.1f} s)"
+        )
+        lines.append(
+            f'  phase 1 ("hi" → welcome + question, then wait): deliveries sent in '
+            f"{first['elapsed']:.1f} s ({fmt_rate(n / first['elapsed'])}/s), "
+            f"{fmt_rate(s1[2])} steps/s; inbound → welcome queued p50 {fmt_ms(w['p50_ms'])}, "
+            f"p99 {fmt_ms(w['p99_ms'])}, max {fmt_ms(w['max_ms'])}; → question queued p99 "
+            f"{fmt_ms(q['p99_ms'])}; inbound stored → welcome queued (the flow's own share) "
+            f"p50 {fmt_ms(c['p50_ms'])}, p99 {fmt_ms(c['p99_ms'])}"
+        )
+        lines.append(
+            f"  phase 2 (answer → condition → queued): sent in {second['elapsed']:.1f} s "
+            f"({fmt_rate(n / second['elapsed'])}/s), {fmt_rate(s2[2])} steps/s; inbound → "
+            f"conversation queued p50 {fmt_ms(r['p50_ms'])}, p99 {fmt_ms(r['p99_ms'])}, "
+            f"max {fmt_ms(r['max_ms'])}"
+        )
+        failed = reader.scalar("failed_runs")
+        verdict = "complete" if replies >= 2 * n and queued >= n and failed == 0 else "INCOMPLETE"
+        lines.append(
+            f"  data check: {replies:,}/{2 * n:,} replies queued (after {waited1:.1f} s more), "
+            f"{queued:,}/{n:,} conversations queued (after {waited2:.1f} s more), {failed} failed "
+            f"runs, {len(first['failures']) + len(second['failures'])} deliveries refused: "
+            f"{verdict}; server CPU {cpu:.0f} s"
+        )
+        for failure in (first["failures"] + second["failures"])[:3]:
+            lines.append(f"  refused: {failure}")
+        if errors:
+            lines.append(f"  server log: {errors} tracebacks (see {proc.log_path})")
+    finally:
+        proc.stop()
+    return lines
