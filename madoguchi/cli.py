@@ -366,12 +366,14 @@ def demo(
                     create_simulator(sim_config), port=simulator_port, log_level="warning"
                 )
             ),
-            uvicorn.Server(uvicorn.Config(
+            uvicorn.Server(
+                uvicorn.Config(
                     create_app(settings),
                     port=port,
                     log_level="warning",
                     ws_per_message_deflate=False,
-                )),
+                )
+            ),
         ]
         console.print(
             "\n[bold]Madoguchi demo is running[/bold]\n"

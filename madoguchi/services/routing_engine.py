@@ -69,14 +69,20 @@ class RoutingEngine:
         return made
 
     async def on_message(self, event: MessageReceived) -> None:
+        """Queue a new conversation (or route a reply back) and keep auto-close current.
+
+        Reads first: most messages belong to conversations already routed, and a write
+        transaction per message would cost every inbound message the single writer.
+        """
         db = self.runtime.db
-        async with db.write() as session:
+        async with db.read() as session:
             conversation = await session.get(Conversation, event.conversation_id)
             number = await session.get(PhoneNumber, conversation.phone_number_id)
             queue = (
                 await session.get(Queue, conversation.queue_id) if conversation.queue_id else None
             )
-            if queue and queue.auto_close_after_seconds and conversation.last_inbound_at:
+        if queue and queue.auto_close_after_seconds and conversation.last_inbound_at:
+            async with db.write() as session:
                 await timers.schedule(
                     session,
                     conversation.workspace_id,
@@ -85,24 +91,27 @@ class RoutingEngine:
                     conversation.last_inbound_at
                     + timedelta(seconds=queue.auto_close_after_seconds),
                 )
-            if conversation.status != Status.NEW:
-                return
-            back = route_back_target(conversation, datetime.now(UTC))
-            back_agent, route_to = back if back else (None, None)
-            reason = "reply to an outbound contact" if back else "number's default queue"
-            route_to = route_to or number.default_queue_id
-            if route_to is None and back_agent is not None:
-                route_to = next(iter(await routing.queues_of_agent(db, back_agent)), None)
+        if conversation.status != Status.NEW:
+            return
+        back = route_back_target(conversation, datetime.now(UTC))
+        back_agent, route_to = back if back else (None, None)
+        reason = "reply to an outbound contact" if back else "number's default queue"
+        route_to = route_to or number.default_queue_id
+        if route_to is None and back_agent is not None:
+            route_to = next(iter(await routing.queues_of_agent(db, back_agent)), None)
         if route_to is None:
             return
-        outcome, landed = await routing.enqueue(
-            db,
-            event.workspace_id,
-            event.conversation_id,
-            route_to,
-            reason=reason,
-            prefer_agent_id=back_agent,
-        )
+        try:
+            outcome, landed = await routing.enqueue(
+                db,
+                event.workspace_id,
+                event.conversation_id,
+                route_to,
+                reason=reason,
+                prefer_agent_id=back_agent,
+            )
+        except routing.RoutingError:
+            return  # routed meanwhile (a flow, a supervisor): nothing left to do
         await self.publish(outcome)
         await self.kick(landed.id)
 

@@ -79,7 +79,11 @@ def test_serve_refuses_the_public_development_secrets(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("MADOGUCHI_")}
     result = subprocess.run(
         [sys.executable, "-m", "madoguchi.cli", "serve"],
-        env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60,
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 2
     assert "MADOGUCHI_APP_SECRET" in result.stderr and "MADOGUCHI_SECRET_KEY" in result.stderr

@@ -5,8 +5,8 @@ messages, media, outbox); each later capability adds its own module here and its
 Alembic migration.
 """
 
+from madoguchi.store.models.contact_center import *  # noqa: E402,F403
 from madoguchi.store.models.core import *  # noqa: F403
 from madoguchi.store.models.core import Base, utcnow  # noqa: F401
-from madoguchi.store.models.contact_center import *  # noqa: E402,F403
-from madoguchi.store.models.templates import *  # noqa: E402,F403
 from madoguchi.store.models.flows import *  # noqa: E402,F403
+from madoguchi.store.models.templates import *  # noqa: E402,F403
