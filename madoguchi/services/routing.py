@@ -10,10 +10,10 @@ number of workers on PostgreSQL; SQLite has a single writer anyway.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from madoguchi.domain.business_hours import BusinessHours
@@ -342,12 +342,17 @@ async def _declined_by(
     return {a for a in (await session.scalars(query)).all() if a is not None}
 
 
-async def offer_next(db: Database, queue_id: int, *, now: datetime | None = None) -> Outcome | None:
-    """Offer the queue's next waiting conversation to the best eligible agent.
+async def offer_next(
+    db: Database, queue_id: int, *, now: datetime | None = None, batch: int = 50
+) -> Outcome | None:
+    """Offer the queue's next waiting conversations to the best eligible agents.
 
-    Returns None when nothing was offered (no waiting conversation, or nobody with room).
-    Agents who declined or let the offer time out are skipped for that conversation while
-    other agents can take it; when everybody has declined, the round starts again.
+    Up to ``batch`` conversations are offered in one transaction, from one locked snapshot
+    of the candidates whose load is counted up as offers are made, so a backlog drains
+    without a transaction per offer. Returns None when nothing was offered (no waiting
+    conversation, or nobody with room). Agents who declined or let the offer time out are
+    skipped for that conversation while other agents can take it; when everybody has
+    declined, the round starts again.
     """
     now = now or now_utc()
     outcome = Outcome()
@@ -360,22 +365,63 @@ async def offer_next(db: Database, queue_id: int, *, now: datetime | None = None
                 select(Conversation)
                 .where(Conversation.queue_id == queue.id, Conversation.status == Status.QUEUED)
                 .order_by(Conversation.priority.desc(), Conversation.queued_at, Conversation.id)
-                .limit(5)
+                .limit(batch)
                 .with_for_update(skip_locked=True)
             )
         ).all()
+        if not waiting:
+            return None
+        candidates = await _candidates(session, queue, set())
+        if not candidates:
+            return None
+        declined = await _declined_by_each(session, waiting)
+        method = Method(queue.routing_method)
         for conversation in waiting:
-            declined = await _declined_by(session, conversation.id, conversation.queued_at)
-            candidates = await _candidates(session, queue, set())
-            pool = eligible(candidates, queue.max_per_agent, declined)
-            if not pool and declined:
+            refused = declined.get(conversation.id, set())
+            pool = eligible(candidates, queue.max_per_agent, refused)
+            if not pool and refused:
                 pool = eligible(candidates, queue.max_per_agent, set())
-            chosen = choose(pool, Method(queue.routing_method), queue.last_offered_user_id)
+            chosen = choose(pool, method, queue.last_offered_user_id)
             if chosen is None:
-                return None  # nobody has room: later conversations cannot be offered either
-            await _offer(session, conversation, queue, chosen.user_id, now, outcome)
-            return outcome
-    return None
+                break  # nobody has room: later conversations cannot be offered either
+            await _offer(session, conversation, queue, chosen.user_id, now, outcome, announce=False)
+            candidates = [
+                replace(c, load=c.load + 1, last_assigned_at=now) if c is chosen else c
+                for c in candidates
+            ]
+        if not outcome.events:
+            return None
+        outcome.events.append(
+            QueueChanged(
+                workspace_id=queue.workspace_id,
+                queue_id=queue.id,
+                waiting=await waiting_count(session, queue.id),
+            )
+        )
+    return outcome
+
+
+async def _declined_by_each(
+    session: AsyncSession, conversations: list[Conversation]
+) -> dict[int, set[int]]:
+    """Who declined (or let time out) each conversation since it was last queued."""
+    since = {c.id: c.queued_at for c in conversations}
+    rows = (
+        await session.execute(
+            select(
+                ConversationEvent.conversation_id, ConversationEvent.agent_id, ConversationEvent.at
+            ).where(
+                ConversationEvent.conversation_id.in_(since),
+                ConversationEvent.type.in_((Step.DECLINE.value, Step.OFFER_TIMEOUT.value)),
+            )
+        )
+    ).all()
+    out: dict[int, set[int]] = {}
+    for conversation_id, agent_id, at in rows:
+        queued_at = since[conversation_id]
+        if agent_id is not None and (queued_at is None or at >= queued_at):
+            out.setdefault(conversation_id, set()).add(agent_id)
+    return out
 
 
 async def _offer(
@@ -388,11 +434,16 @@ async def _offer(
     *,
     actor_id: int | None = None,
     reason: str | None = None,
+    announce: bool = True,
 ) -> None:
     expires = now + timedelta(seconds=queue.offer_timeout_seconds)
     conversation.offered_agent_id = agent_id
     conversation.offered_at = now
     queue.last_offered_user_id = agent_id
+    # Giving work resets the agent's idle time, so longest idle spreads offers.
+    await session.execute(
+        update(AgentPresence).where(AgentPresence.user_id == agent_id).values(last_assigned_at=now)
+    )
     await record(
         session,
         conversation,
@@ -420,13 +471,14 @@ async def _offer(
             expires_at=expires.isoformat(),
         )
     )
-    outcome.events.append(
-        QueueChanged(
-            workspace_id=queue.workspace_id,
-            queue_id=queue.id,
-            waiting=await waiting_count(session, queue.id),
+    if announce:
+        outcome.events.append(
+            QueueChanged(
+                workspace_id=queue.workspace_id,
+                queue_id=queue.id,
+                waiting=await waiting_count(session, queue.id),
+            )
         )
-    )
 
 
 async def _try_offer_to(

@@ -7,6 +7,7 @@ import asyncio
 
 from sqlalchemy import func, select
 
+from madoguchi.domain.events import OfferMade
 from madoguchi.domain.lifecycle import Status
 from madoguchi.security.secrets import SecretBox
 from madoguchi.services import routing
@@ -82,8 +83,8 @@ async def test_concurrent_assigners_respect_capacity_and_uniqueness(db_url):
 
     async def assign(worker: Database) -> int:
         made = 0
-        while (await routing.offer_next(worker, queue.id)) is not None:
-            made += 1
+        while (outcome := await routing.offer_next(worker, queue.id, batch=3)) is not None:
+            made += sum(isinstance(e, OfferMade) for e in outcome.events)
         return made
 
     made = await asyncio.gather(*(assign(w) for w in assigners))

@@ -340,7 +340,7 @@ async def test_overflow_after_max_wait_and_abandon_after_inactivity(cc):
     assert events == ["queued", "overflow", "abandoned"]
 
 
-@pytest.mark.parametrize("method", ["least_busy", "round_robin"])
+@pytest.mark.parametrize("method", ["longest_idle", "least_busy", "round_robin"])
 async def test_routing_methods_end_to_end(db_url, tmp_path, method):
     cc = await make_cc(db_url, tmp_path, method)
     try:
