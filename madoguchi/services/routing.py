@@ -10,6 +10,7 @@ number of workers on PostgreSQL; SQLite has a single writer anyway.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
@@ -28,6 +29,7 @@ from madoguchi.domain.lifecycle import (
 )
 from madoguchi.domain.routing import Candidate, Method, choose, eligible
 from madoguchi.services import timers
+from madoguchi.services.outbound import OutboundRefused, queue_message
 from madoguchi.store.db import Database
 from madoguchi.store.models import (
     AgentPresence,
@@ -39,6 +41,9 @@ from madoguchi.store.models import (
     QueueMember,
     User,
 )
+from madoguchi.whatsapp.outbound import OutboundValidationError, validate_outbound
+
+log = logging.getLogger(__name__)
 
 LOAD_STATUSES = (Status.OFFERED, Status.ACTIVE, Status.WRAP_UP)
 OFFER_TIMEOUT = "offer_timeout"
@@ -163,7 +168,10 @@ async def place_in_queue(
     """
     now = now or now_utc()
     hours = BusinessHours.parse(queue.timezone, queue.hours, queue.holidays)
-    if not hours.is_open(now) and queue.closed_target_queue_id and queue.id not in _seen:
+    is_open = hours.is_open(now)
+    if not is_open and queue.closed_message and not _seen:
+        await _tell_closed(session, conversation, queue.closed_message, now, outcome)
+    if not is_open and queue.closed_target_queue_id and queue.id not in _seen:
         target = await _queue(session, queue.workspace_id, queue.closed_target_queue_id)
         if target.id not in _seen | {queue.id}:
             return await place_in_queue(
@@ -218,9 +226,19 @@ async def place_in_queue(
     return queue
 
 
-def closed_message_for(queue: Queue, now: datetime) -> str | None:
-    hours = BusinessHours.parse(queue.timezone, queue.hours, queue.holidays)
-    return None if hours.is_open(now) else queue.closed_message
+async def _tell_closed(
+    session: AsyncSession, conversation: Conversation, text: str, now: datetime, outcome: Outcome
+) -> None:
+    """Send the queue's closed-hours message in the same transaction as the queueing."""
+    try:
+        message = validate_outbound({"type": "text", "text": {"body": text}})
+        _, queued = await queue_message(
+            None, conversation.workspace_id, conversation.id, message, now=now, session=session
+        )
+    except (OutboundRefused, OutboundValidationError) as exc:
+        log.warning("closed-hours message not sent for conversation %s: %s", conversation.id, exc)
+        return
+    outcome.events.append(queued)
 
 
 async def enqueue(

@@ -406,3 +406,26 @@ async def test_reply_after_the_route_back_time_goes_to_the_queue(cc):
         )
     await cc.customer_writes("late reply", phone)
     await cc.wait_status(cid, "offered", "aiko")  # routed like any other: longest idle
+
+
+async def test_outside_business_hours_the_customer_is_told_and_routed_to_the_closed_target(cc):
+    async with cc.stack.runtime.db.write() as session:
+        sales = await session.scalar(select(Queue.id).where(Queue.name == "Sales"))
+        await session.execute(
+            update(Queue)
+            .where(Queue.name == "Support")
+            .values(
+                timezone="Asia/Tokyo",
+                hours={"mon": []},  # never open
+                closed_message="We are closed; Sales will answer.",
+                closed_target_queue_id=sales,
+            )
+        )
+    cid = await cc.customer_writes("anyone there?")
+    conv = await cc.wait_status(cid, "queued")
+    assert conv["queue_id"] == sales
+    messages = (await cc.as_("admin", "GET", f"/api/v1/conversations/{cid}/messages")).json()
+    told = [m for m in messages if m["direction"] == "outbound"]
+    assert [m["text"] for m in told] == ["We are closed; Sales will answer."]
+    events = (await cc.as_("admin", "GET", f"/api/v1/conversations/{cid}/events")).json()
+    assert events[0]["reason"] == "Support is closed"
