@@ -6,7 +6,7 @@ import asyncio
 import time
 
 
-async def eventually(check, within: float = 10.0, interval: float = 0.02):
+async def eventually(check, within: float = 20.0, interval: float = 0.02):
     """Poll ``check`` (async, returns a truthy value when done) until it passes."""
     deadline = time.monotonic() + within
     while True:

@@ -106,6 +106,8 @@ class Sender:
         self._rates: dict[int, int] = {}
         self._in_flight = 0
         self._slots = asyncio.Semaphore(concurrency)
+        self._accepted: list[tuple[_Claimed, str, asyncio.Future]] = []
+        self._recorder: asyncio.Task | None = None
         self._tasks: set[asyncio.Task] = set()
 
     def wake(self) -> None:
@@ -214,57 +216,91 @@ class Sender:
         return claimed
 
     async def send(self, row: _Claimed) -> str:
-        """Send one claimed row and record the outcome; returns the row's new state."""
+        """Send one claimed row and record the outcome; returns the row's new state.
+
+        The send windows and the recipient's lock are held for the Graph call only: the
+        outcome is written after they are released, so the database write never eats
+        into a number's rate.
+        """
         lock = self._recipient_locks[f"{row.number_id}:{row.recipient_key}"]
         burst, sustained = self._windows.pair(row.number_id, row.recipient_key)
         number = self._windows.number(row.number_id, self._rates.get(row.number_id, 80))
+        failure: MetaApiError | GraphTransportError | None = None
         async with lock, burst.slot(), sustained.slot(), number.slot():
             try:
                 sent = await self.runtime.graph.send_message(
                     row.phone_number_id, row.token, row.body
                 )
-            except MetaApiError as exc:
-                return await self._record_error(
-                    row, exc.retryable, exc.code, exc.agent_message, exc
-                )
-            except GraphTransportError as exc:
-                if exc.ambiguous:
-                    return await self._record_error(row, False, None, AMBIGUOUS_MESSAGE, exc)
-                return await self._record_error(row, True, None, exc.agent_message, exc)
-            return await self._record_success(row, sent.wamid)
+            except (MetaApiError, GraphTransportError) as exc:
+                failure = exc
+        if isinstance(failure, MetaApiError):
+            return await self._record_error(
+                row, failure.retryable, failure.code, failure.agent_message, failure
+            )
+        if isinstance(failure, GraphTransportError):
+            if failure.ambiguous:
+                return await self._record_error(row, False, None, AMBIGUOUS_MESSAGE, failure)
+            return await self._record_error(row, True, None, failure.agent_message, failure)
+        return await self._record_success(row, sent.wamid)
 
     async def _record_success(self, row: _Claimed, wamid: str) -> str:
-        runtime = self.runtime
+        """Record an accepted send; accepted sends arriving together share one commit."""
+        future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        self._accepted.append((row, wamid, future))
+        if self._recorder is None or self._recorder.done():
+            self._recorder = asyncio.create_task(self._record_accepted())
+        return await future
+
+    async def _record_accepted(self) -> None:
+        while self._accepted:
+            batch, self._accepted = self._accepted, []
+            try:
+                events = await self._commit_accepted(batch)
+            except Exception as exc:
+                log.exception("recording %d accepted sends failed", len(batch))
+                for _, _, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
+                continue
+            self.runtime.metrics.sends.labels("accepted").inc(len(batch))
+            await self.runtime.bus.publish(events)
+            for _, _, future in batch:
+                if not future.done():
+                    future.set_result("done")
+
+    async def _commit_accepted(self, batch: list[tuple[_Claimed, str, asyncio.Future]]) -> list:
         now = datetime.now(UTC)
         events: list[Event] = []
-        async with runtime.db.write() as session:
-            await session.execute(
-                update(OutboxEntry)
-                .where(OutboxEntry.id == row.outbox_id)
-                .values(state="done", finished_at=now, last_error=None)
-            )
-            message = await session.get(Message, row.message_id)
-            message.wamid = wamid
-            message.status = Status.ACCEPTED
-            message.status_updated_at = now
-            events.append(_status_event(message))
+        async with self.runtime.db.write() as session:
+            for row, wamid, _ in batch:
+                await session.execute(
+                    update(OutboxEntry)
+                    .where(OutboxEntry.id == row.outbox_id)
+                    .values(state="done", finished_at=now, last_error=None)
+                )
+                message = await session.get(Message, row.message_id)
+                message.wamid = wamid
+                message.status = Status.ACCEPTED
+                message.status_updated_at = now
+                events.append(_status_event(message))
             # Status webhooks can overtake the send's own response: apply any already here.
+            by_wamid = {wamid: row.message_id for row, wamid, _ in batch}
             early = (
                 await session.scalars(
                     select(MessageStatusEvent)
                     .where(
-                        MessageStatusEvent.wamid == wamid, MessageStatusEvent.message_id.is_(None)
+                        MessageStatusEvent.wamid.in_(by_wamid),
+                        MessageStatusEvent.message_id.is_(None),
                     )
                     .order_by(MessageStatusEvent.timestamp, MessageStatusEvent.id)
                 )
             ).all()
             for record in early:
+                message = await session.get(Message, by_wamid[record.wamid])
                 event = apply_status(message, record)
                 if event is not None:
                     events.append(event)
-        runtime.metrics.sends.labels("accepted").inc()
-        await runtime.bus.publish(events)
-        return "done"
+        return events
 
     async def _record_error(
         self, row: _Claimed, retryable: bool, code: int | None, agent_message: str, exc: Exception

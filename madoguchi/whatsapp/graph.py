@@ -90,6 +90,8 @@ class GraphClient:
             transport=transport,
             headers={"User-Agent": _USER_AGENT},
             follow_redirects=False,
+            # As many pooled connections as the sender has sends in flight.
+            limits=httpx.Limits(max_connections=128, max_keepalive_connections=128),
         )
 
     async def aclose(self) -> None:
