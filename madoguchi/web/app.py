@@ -12,7 +12,15 @@ from madoguchi import __version__
 from madoguchi.runtime import Runtime
 from madoguchi.settings import Settings, get_settings
 from madoguchi.web import realtime, spa, webhooks
-from madoguchi.web.api import auth, contact_center, conversations, flows, templates, users
+from madoguchi.web.api import (
+    auth,
+    canned,
+    contact_center,
+    conversations,
+    flows,
+    templates,
+    users,
+)
 
 
 def create_app(
@@ -47,6 +55,7 @@ def create_app(
     app.include_router(auth.router)
     app.include_router(users.router)
     app.include_router(templates.router)
+    app.include_router(canned.router)
 
     @app.get("/healthz", tags=["ops"])
     async def healthz():

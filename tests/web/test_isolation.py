@@ -31,6 +31,7 @@ from madoguchi.simulator import payloads
 from madoguchi.store.models import (
     ApiToken,
     Base,
+    CannedResponse,
     Contact,
     Conversation,
     ConversationTag,
@@ -100,6 +101,7 @@ FILLERS: dict[str, tuple[type | None, str, Callable[[World], Any]]] = {
     "template_id": (MessageTemplate, "id", lambda w: w.ids["template"]),
     "flow_id": (Flow, "id", lambda w: w.ids["flow"]),
     "number": (None, "version", lambda w: 1),  # GET /flows/{flow_id}/versions/{number}
+    "canned_id": (CannedResponse, "id", lambda w: w.ids["canned"]),
 }
 
 # (method, path) -> httpx keyword arguments. Ids in bodies point at workspace A as well.
@@ -183,6 +185,12 @@ SAMPLES: dict[tuple[str, str], Callable[[World], dict[str, Any]]] = {
             "to": {"contact_id": w.ids["contact"]},
             "template": {"id": w.ids["template"]},
         }
+    },
+    ("POST", "/api/v1/canned-responses"): lambda w: {
+        "json": {"shortcut": w.unique("new"), "title": "New", "body": "A new reply"}
+    },
+    ("PUT", "/api/v1/canned-responses/{canned_id}"): lambda w: {
+        "json": {"shortcut": "taken-over", "title": "Taken over", "body": "Taken over"}
     },
 }
 
@@ -339,6 +347,12 @@ async def build_world(stack) -> World:
         await session.flush()
         session.add(FlowVersion(workspace_id=a.id, flow_id=flow.id, version=1, definition=empty))
         ids["flow"] = flow.id
+        canned = CannedResponse(
+            workspace_id=a.id, shortcut="alpha", title="Alpha reply", body="alpha canned body"
+        )
+        session.add(canned)
+        await session.flush()
+        ids["canned"] = canned.id
         session.add_all(
             [
                 QueueMember(workspace_id=a.id, queue_id=queue.id, user_id=ids["agent"]),
@@ -372,6 +386,7 @@ async def build_world(stack) -> World:
             "alpha_promo",
             "Alpha Flow",
             "Alpha exclusive offer",
+            "alpha canned body",
             WABA_ID,
             a_text,
             a_wamid,

@@ -15,7 +15,16 @@ interface Column {
 const SOURCES: Record<Kind, { paths: string[]; columns: string[]; badge?: string }> = {
   numbers: {
     paths: ["/phone-numbers", "/numbers"],
-    columns: ["display_phone_number", "verified_name", "phone_number_id", "quality_rating", "status"],
+    columns: [
+      "display_phone_number",
+      "verified_name",
+      "phone_number_id",
+      "account_name",
+      "waba_id",
+      "quality_rating",
+      "rate_limit_per_second",
+      "status",
+    ],
     badge: "status",
   },
   templates: {

@@ -20,6 +20,7 @@ import { preview, windowOpen } from "./messages";
 import { rememberUpload } from "./uploads";
 import { TemplateSender } from "./TemplateSender";
 import { QuickReplies } from "./QuickReplies";
+import { type CannedResponse, fillCanned, matchCanned, slashQuery } from "./canned";
 
 const EMOJI = "😀 😊 😂 🙂 😉 😍 🤔 😅 😢 😮 🙏 👍 👎 👌 👏 🙌 🎉 ❤️ 💯 ✅ ❌ ⚠️ ⏰ 📦 🚚 💳 📞 📧 📍 🔧 ☕ 🌸".split(" ");
 
@@ -47,6 +48,30 @@ export function Composer({ conversation, canWrite, replyTo, onClearReply, onSent
   const [emojiOpen, setEmojiOpen] = useState(false);
   const input = useRef<HTMLTextAreaElement>(null);
   const open = windowOpen(conversation, now);
+  const [canned, setCanned] = useState<CannedResponse[]>([]);
+  const [active, setActive] = useState(0);
+  const [dismissed, setDismissed] = useState<string | null>(null);
+
+  useEffect(() => {
+    api
+      .get<CannedResponse[]>("/canned-responses")
+      .then((rows) => setCanned(Array.isArray(rows) ? rows : []))
+      .catch(() => setCanned([]));
+  }, []);
+
+  const slash = slashQuery(text);
+  const suggestions = slash && dismissed !== text ? matchCanned(canned, slash.query) : [];
+  const suggesting = suggestions.length > 0;
+  const current = Math.min(active, Math.max(suggestions.length - 1, 0));
+
+  function insertCanned(item: CannedResponse) {
+    const value = input.current?.value ?? text;
+    const at = slashQuery(value);
+    const filled = fillCanned(item.body, conversation.contact);
+    setText(at ? value.slice(0, at.start) + filled : value + filled);
+    setActive(0);
+    input.current?.focus();
+  }
 
   useEffect(() => {
     setText("");
@@ -154,6 +179,38 @@ export function Composer({ conversation, canWrite, replyTo, onClearReply, onSent
         </Group>
       )}
       <Stack gap={4}>
+        {suggesting && (
+          <div className="canned-suggestions" id="canned-suggestions" role="listbox" aria-label={t("composer.cannedLabel")} data-testid="canned-suggestions">
+            {suggestions.map((item, i) => (
+              <div
+                key={item.id}
+                id={`canned-option-${item.id}`}
+                role="option"
+                aria-selected={i === current}
+                className={i === current ? "canned-option active" : "canned-option"}
+                data-testid="canned-option"
+                onMouseDown={(e) => {
+                  e.preventDefault(); // keep the focus in the field
+                  insertCanned(item);
+                }}
+                onMouseEnter={() => setActive(i)}
+              >
+                <Text size="sm" fw={600} span>
+                  /{item.shortcut}
+                </Text>{" "}
+                <Text size="sm" span>
+                  {item.title}
+                </Text>
+                <Text size="xs" c="dimmed" lineClamp={1}>
+                  {fillCanned(item.body, conversation.contact)}
+                </Text>
+              </div>
+            ))}
+            <Text size="xs" c="dimmed" px={8} pb={4}>
+              {t("composer.cannedHint")}
+            </Text>
+          </div>
+        )}
         <Textarea
           ref={input}
           aria-label={t("composer.label")}
@@ -163,8 +220,32 @@ export function Composer({ conversation, canWrite, replyTo, onClearReply, onSent
           maxRows={6}
           value={text}
           data-testid="composer-input"
-          onChange={(e) => setText(e.currentTarget.value)}
+          onChange={(e) => {
+            setText(e.currentTarget.value);
+            setActive(0);
+          }}
+          aria-expanded={suggesting}
+          aria-controls={suggesting ? "canned-suggestions" : undefined}
+          aria-activedescendant={suggesting ? `canned-option-${suggestions[current].id}` : undefined}
           onKeyDown={(e) => {
+            if (suggesting && !e.nativeEvent.isComposing) {
+              if (e.key === "ArrowDown" || e.key === "ArrowUp") {
+                e.preventDefault();
+                const step = e.key === "ArrowDown" ? 1 : -1;
+                setActive((current + step + suggestions.length) % suggestions.length);
+                return;
+              }
+              if ((e.key === "Enter" && !e.shiftKey) || e.key === "Tab") {
+                e.preventDefault();
+                insertCanned(suggestions[current]);
+                return;
+              }
+              if (e.key === "Escape") {
+                e.preventDefault();
+                setDismissed(text);
+                return;
+              }
+            }
             if (e.key === "Enter" && !e.shiftKey && !e.nativeEvent.isComposing) {
               e.preventDefault();
               void sendText();
@@ -212,7 +293,7 @@ export function Composer({ conversation, canWrite, replyTo, onClearReply, onSent
             </FileButton>
             <QuickReplies
               onPick={(body) => {
-                setText(body);
+                setText(fillCanned(body, conversation.contact));
                 input.current?.focus();
               }}
             />

@@ -14,6 +14,7 @@ import { QueuesPage } from "../admin/QueuesPage";
 import { UsersPage } from "../admin/UsersPage";
 import { TokensPage } from "../admin/TokensPage";
 import { ResourceListPage } from "../admin/ResourceListPage";
+import { CannedPage } from "../admin/CannedPage";
 import { FlowsPage } from "../flows/FlowsPage";
 
 interface NavItem {
@@ -182,7 +183,7 @@ function Page({ path }: { path: string }) {
   if (path === "/admin/tokens") return <TokensPage />;
   if (path === "/admin/numbers") return <ResourceListPage kind="numbers" />;
   if (path === "/admin/templates") return <ResourceListPage kind="templates" />;
-  if (path === "/admin/canned") return <ResourceListPage kind="canned" />;
+  if (path === "/admin/canned") return <CannedPage />;
   if (path.startsWith("/flows")) return <FlowsPage path={path} />;
   return <DesktopPage />;
 }
