@@ -1,8 +1,9 @@
 """``python -m bench`` (``make bench``): print Madoguchi's performance figures.
 
-Options: ``--only ingest|sender`` runs one section, ``--no-postgres`` skips the
+Options: ``--only ingest|sender|flows`` runs one section, ``--no-postgres`` skips the
 PostgreSQL figures, ``--quick`` shrinks every load (for trying the harness, not for
-figures), ``--keep`` leaves the temporary directory (databases, server logs) behind.
+figures), ``--keep`` leaves the temporary directory (databases, server logs) behind,
+``--sender-budget SECONDS`` sets the sender section's time budget.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import traceback
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import ingest, procs, sender
+from bench import flows, ingest, procs, routing, sender
 
 
 def _say(line: str = "") -> None:
@@ -54,10 +55,16 @@ def _on_sigterm(signum, frame) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("--only", choices=["ingest", "sender"])
+    parser.add_argument("--only", choices=["ingest", "sender", "flows", "routing"])
     parser.add_argument("--no-postgres", action="store_true")
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--keep", action="store_true")
+    parser.add_argument(
+        "--sender-budget",
+        type=float,
+        default=sender.SenderConfig.budget,
+        help="seconds for the sender section; its bulk runs shrink to fit (default %(default)s)",
+    )
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, _on_sigterm)
 
@@ -70,21 +77,53 @@ def main(argv: list[str] | None = None) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="madoguchi-bench-"))
     failures = 0
     icfg = ingest.IngestConfig()
-    scfg = sender.SenderConfig()
+    scfg = sender.SenderConfig(budget=args.sender_budget)
+    fcfg = flows.FlowConfig()
+    rcfg = routing.RoutingConfig()
     if args.quick:
+        rcfg = routing.RoutingConfig(agents=50, conversations=500, latency_messages=50)
         icfg = ingest.IngestConfig(n=1000, duration=2.0, warmup=100)
-        scfg = sender.SenderConfig(bulk=1000, customers=200, under=50)
+        scfg = sender.SenderConfig(
+            bulk=1000, bulk_alone=300, two_numbers=100, customers=200, under=50, budget=120
+        )
+        fcfg = flows.FlowConfig(customers=1000)
     sections = []
     if args.only in (None, "ingest"):
-        sections.append(("ingest sqlite", lambda c: ingest.run_backend("sqlite", icfg, workdir / "ingest-sqlite", c)))
+        sections.append(
+            (
+                "ingest sqlite",
+                lambda c: ingest.run_backend("sqlite", icfg, workdir / "ingest-sqlite", c),
+            )
+        )
         if not args.no_postgres:
-            sections.append(("ingest postgres", lambda c: ingest.run_backend("postgres", icfg, workdir / "ingest-pg", c)))
-        sections.append(("load generator check", lambda c: ingest.httpx_check(icfg, workdir / "httpx", c)))
+            sections.append(
+                (
+                    "ingest postgres",
+                    lambda c: ingest.run_backend("postgres", icfg, workdir / "ingest-pg", c),
+                )
+            )
+        sections.append(
+            ("load generator check", lambda c: ingest.httpx_check(icfg, workdir / "httpx", c))
+        )
     if args.only in (None, "sender"):
         sections.append(("sender", lambda c: sender.run(scfg, workdir / "sender", c, _say)))
+    if args.only in (None, "flows"):
+        sections.append(
+            ("flows sqlite", lambda c: flows.run_backend("sqlite", fcfg, workdir / "flows-lite", c))
+        )
+        if not args.no_postgres:
+            sections.append(
+                (
+                    "flows postgres",
+                    lambda c: flows.run_backend("postgres", fcfg, workdir / "fl-pg", c),
+                )
+            )
+    if args.only in (None, "routing"):
+        sections.append(("routing", lambda c: routing.run(rcfg, workdir / "routing", c)))
     try:
         for title, section in sections:
-            _say(f"\n== {title}")
+            load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+            _say(f"\n== {title} (load average before: {load})")
             t0 = time.monotonic()
             with procs.Cleanup() as cleanup:
                 try:

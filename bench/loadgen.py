@@ -16,6 +16,9 @@ SPEC is a JSON object:
   sent at its scheduled time whether or not earlier ones were answered)
 - ``concurrency``: connections (and, in max mode, requests in flight)
 - ``client``: ``"raw"`` (default) or ``"httpx"``
+- ``max_in_flight`` (rate mode, default: one second's worth): when that many deliveries
+  are unanswered the server cannot sustain the rate; no more are sent (``stopped_at``)
+- ``max_seconds`` (max mode): no new delivery is started after this long (``stopped_at``)
 - ``time_limit``: hard stop in seconds
 - ``tag``: put into every message text
 
@@ -204,6 +207,8 @@ class Run:
         self.first_start: float | None = None
         self.last_end = 0.0
         self.error_sample: str | None = None
+        self.dispatched = 0
+        self.stopped_at: int | None = None
 
     async def post(self, client, item, scheduled=None) -> None:
         start = time.perf_counter()
@@ -234,9 +239,15 @@ class Run:
 
     async def max_mode(self, client, items: list) -> None:
         queue = iter(items)
+        stop = time.perf_counter() + float(self.spec.get("max_seconds", 1e9))
 
         async def worker() -> None:
             for item in queue:
+                if time.perf_counter() > stop:
+                    # Slow server: the figures stand on what was sent so far.
+                    self.stopped_at = self.stopped_at or self.dispatched
+                    return
+                self.dispatched += 1
                 await self.post(client, item)
 
         await asyncio.gather(*(worker() for _ in range(self.spec["concurrency"])))
@@ -244,6 +255,7 @@ class Run:
     async def rate_mode(self, client, items: list) -> None:
         rate = float(self.spec["rate"])
         loop = asyncio.get_running_loop()
+        cap = int(self.spec.get("max_in_flight", rate))
         tasks = set()
         t0 = time.perf_counter() + 0.05
         for i, item in enumerate(items):
@@ -251,9 +263,15 @@ class Run:
             delay = scheduled - time.perf_counter()
             if delay > 0.0002:
                 await asyncio.sleep(delay)
+            if len(tasks) >= cap:
+                # The server is more than `cap` deliveries behind: it cannot sustain this
+                # rate, and sending on would only measure a growing queue for longer.
+                self.stopped_at = i
+                break
             task = loop.create_task(self.post(client, item, scheduled))
             tasks.add(task)
             task.add_done_callback(tasks.discard)
+            self.dispatched += 1
         if tasks:
             await asyncio.gather(*tasks)
 
@@ -284,6 +302,8 @@ class Run:
             "client": kind,
             "connections": client.size,
             "planned": count,
+            "dispatched": self.dispatched,
+            "stopped_at": self.stopped_at,
             "completed": done,
             "ok": self.ok,
             "statuses": dict(self.statuses),

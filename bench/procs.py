@@ -210,12 +210,37 @@ class Cleanup:
 
 
 def product_proc(
-    name: str, database_url: str, workdir: Path, graph_api_url: str | None = None
+    name: str,
+    database_url: str,
+    workdir: Path,
+    graph_api_url: str | None = None,
+    port: int | None = None,
 ) -> Proc:
-    port = free_port()
+    """``madoguchi serve`` on ``port`` (a free one by default); call ``.start()``."""
+    port = port or free_port()
     env = product_env(database_url, workdir, port, graph_api_url)
     args = [*MADOGUCHI, "serve", "--host", "127.0.0.1", "--port", str(port)]
     return Proc(name, args, env, workdir, port, "/healthz")
+
+
+def machine_jiffies() -> tuple[int, int]:
+    """(busy, total) CPU time of the whole machine so far, from /proc/stat (0, 0 elsewhere).
+
+    The difference of two readings tells how busy all CPUs were in between, ours and
+    everybody else's: the machine is shared, so a figure is read together with it.
+    """
+    try:
+        fields = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    except (OSError, ValueError, IndexError):
+        return 0, 0
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
+    return sum(fields) - idle, sum(fields)
+
+
+def busy_between(before: tuple[int, int], after: tuple[int, int]) -> float:
+    """Fraction of all CPUs busy between two ``machine_jiffies()`` readings."""
+    total = after[1] - before[1]
+    return (after[0] - before[0]) / total if total > 0 else float("nan")
 
 
 # ------------------------------------------------------------------------ PostgreSQL

@@ -43,15 +43,17 @@ def steady_rate(times: Sequence[float]) -> tuple[float, float]:
 
     A limiter that allows L per second lets at most k * L sends into any k-second span,
     so this figure can exceed L only if the limiter does; ``(n - 1) / (last - first)``
-    could not say that (the first window's burst makes it read slightly above L).
+    could not say that (the first window's burst makes it read slightly above L). Runs
+    shorter than a second fall back to ``(n - 1) / (last - first)``.
     Returns (rate, span in seconds).
     """
     if len(times) < 2:
         return math.nan, 0.0
     ordered = sorted(times)
-    span = math.floor(ordered[-1] - ordered[0])
+    duration = ordered[-1] - ordered[0]
+    span = math.floor(duration)
     if span < 1:
-        return math.nan, ordered[-1] - ordered[0]
+        return ((len(ordered) - 1) / duration if duration > 0 else math.nan), duration
     end = ordered[0] + span
     return sum(1 for t in ordered if t < end) / span, float(span)
 

@@ -212,7 +212,8 @@ async def sent(
         items = [r for r in items if r["phone_number_id"] == phone_number_id]
     if path_contains:
         items = [r for r in items if path_contains in r["path"]]
-    return {"requests": items[-limit:]}
+    # The oldest first, so that paging forward with `since` never skips a request.
+    return {"requests": items[:limit]}
 
 
 # ----------------------------------------------------------- clock, faults

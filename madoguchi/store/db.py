@@ -51,6 +51,13 @@ def _sqlite_begin(connection) -> None:
     connection.exec_driver_sql("BEGIN")
 
 
+def _sqlite_begin_immediate(connection) -> None:
+    # A write transaction takes SQLite's write lock at BEGIN: a deferred BEGIN that reads
+    # first fails at its first write ("database is locked", busy_timeout ignored) if
+    # another process committed in between.
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
 class Database:
     """One engine, its session factory, and the write discipline of its backend."""
 
@@ -62,11 +69,18 @@ class Database:
             self.engine: AsyncEngine = create_async_engine(url, echo=echo)
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
             event.listen(self.engine.sync_engine, "begin", _sqlite_begin)
+            self._write_engine: AsyncEngine | None = create_async_engine(url, echo=echo)
+            event.listen(self._write_engine.sync_engine, "connect", _sqlite_pragmas)
+            event.listen(self._write_engine.sync_engine, "begin", _sqlite_begin_immediate)
         else:
             self.engine = create_async_engine(
                 url, echo=echo, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
             )
+            self._write_engine = None
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        self._write_sessions = async_sessionmaker(
+            self._write_engine or self.engine, expire_on_commit=False
+        )
         self._write_lock = asyncio.Lock() if self.sqlite else None
 
     @asynccontextmanager
@@ -82,8 +96,10 @@ class Database:
             async with self.sessions() as session, session.begin():
                 yield session
             return
-        async with self._write_lock, self.sessions() as session, session.begin():
+        async with self._write_lock, self._write_sessions() as session, session.begin():
             yield session
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+        if self._write_engine is not None:
+            await self._write_engine.dispose()

@@ -91,7 +91,11 @@ class GraphClient:
             headers={"User-Agent": _USER_AGENT},
             follow_redirects=False,
             # As many pooled connections as the sender has sends in flight.
-            limits=httpx.Limits(max_connections=128, max_keepalive_connections=128),
+            # A short keep-alive expiry: reusing a connection the server is about to close
+            # (servers commonly drop idle ones after ~5 s) turns a send ambiguous.
+            limits=httpx.Limits(
+                max_connections=128, max_keepalive_connections=128, keepalive_expiry=2.0
+            ),
         )
 
     async def aclose(self) -> None:
