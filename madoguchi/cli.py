@@ -378,6 +378,7 @@ def demo(
         console.print(
             "\n[bold]Madoguchi demo is running[/bold]\n"
             f"  Customer phone (simulator): http://127.0.0.1:{simulator_port}/\n"
+            f"  Madoguchi web app:          http://127.0.0.1:{port}/\n"
             f"  Madoguchi API docs:         http://127.0.0.1:{port}/docs\n"
             f"  Admin API token:            {token}\n"
             + "".join(
