@@ -45,7 +45,6 @@ from madoguchi.whatsapp.outbound import OutboundValidationError, validate_outbou
 
 log = logging.getLogger(__name__)
 
-LOAD_STATUSES = (Status.OFFERED, Status.ACTIVE, Status.WRAP_UP)
 OFFER_TIMEOUT = "offer_timeout"
 MAX_WAIT = "max_wait"
 AUTO_CLOSE = "auto_close"
@@ -312,35 +311,12 @@ async def _candidates(session: AsyncSession, queue: Queue, excluded: set[int]) -
     )
     if not locked:
         return []
-    loads = dict(
-        (
-            await session.execute(
-                select(Conversation.assigned_agent_id, func.count())
-                .where(
-                    Conversation.assigned_agent_id.in_(locked),
-                    Conversation.status.in_((Status.ACTIVE, Status.WRAP_UP)),
-                )
-                .group_by(Conversation.assigned_agent_id)
-            )
-        ).all()
-    )
-    offered = dict(
-        (
-            await session.execute(
-                select(Conversation.offered_agent_id, func.count())
-                .where(
-                    Conversation.offered_agent_id.in_(locked),
-                    Conversation.status == Status.OFFERED,
-                )
-                .group_by(Conversation.offered_agent_id)
-            )
-        ).all()
-    )
+    loads = await _loads(session, locked)
     return [
         Candidate(
             user_id=m.user_id,
             priority=m.priority,
-            load=loads.get(m.user_id, 0) + offered.get(m.user_id, 0),
+            load=loads.get(m.user_id, 0),
             last_assigned_at=m.last_assigned_at,
         )
         for m in members
@@ -348,16 +324,33 @@ async def _candidates(session: AsyncSession, queue: Queue, excluded: set[int]) -
     ]
 
 
-async def _declined_by(
-    session: AsyncSession, conversation_id: int, since: datetime | None
-) -> set[int]:
-    query = select(ConversationEvent.agent_id).where(
-        ConversationEvent.conversation_id == conversation_id,
-        ConversationEvent.type.in_((Step.DECLINE.value, Step.OFFER_TIMEOUT.value)),
+async def _loads(session: AsyncSession, agent_ids: set[int]) -> dict[int, int]:
+    """Each agent's load: conversations offered to them, active or in wrap-up with them."""
+    held = dict(
+        (
+            await session.execute(
+                select(Conversation.assigned_agent_id, func.count())
+                .where(
+                    Conversation.assigned_agent_id.in_(agent_ids),
+                    Conversation.status.in_((Status.ACTIVE, Status.WRAP_UP)),
+                )
+                .group_by(Conversation.assigned_agent_id)
+            )
+        ).all()
     )
-    if since is not None:
-        query = query.where(ConversationEvent.at >= since)
-    return {a for a in (await session.scalars(query)).all() if a is not None}
+    offered = (
+        await session.execute(
+            select(Conversation.offered_agent_id, func.count())
+            .where(
+                Conversation.offered_agent_id.in_(agent_ids),
+                Conversation.status == Status.OFFERED,
+            )
+            .group_by(Conversation.offered_agent_id)
+        )
+    ).all()
+    for agent_id, count in offered:
+        held[agent_id] = held.get(agent_id, 0) + count
+    return held
 
 
 async def offer_next(
@@ -518,20 +511,7 @@ async def _try_offer_to(
     )
     if presence is None or presence.status != "available":
         return False
-    load = await session.scalar(
-        select(func.count())
-        .select_from(Conversation)
-        .where(
-            (
-                (Conversation.assigned_agent_id == agent_id)
-                & Conversation.status.in_((Status.ACTIVE, Status.WRAP_UP))
-            )
-            | (
-                (Conversation.offered_agent_id == agent_id)
-                & (Conversation.status == Status.OFFERED)
-            )
-        )
-    )
+    load = (await _loads(session, {agent_id})).get(agent_id, 0)
     if load >= queue.max_per_agent:
         return False
     await _offer(session, conversation, queue, agent_id, now_utc(), outcome, reason=reason)
