@@ -274,16 +274,24 @@ class SimStack(Stack):
 
 
 async def start_sim_stack(
-    db_url: str, tmp_path: Path, *, workers: bool = True, **sim_options
+    db_url: str,
+    tmp_path: Path,
+    *,
+    workers: bool = True,
+    numbers: list[SimNumber] | None = None,
+    **sim_options,
 ) -> SimStack:
-    """The product and the simulator, each knowing the other's real URL."""
+    """The product and the simulator, each knowing the other's real URL.
+
+    The simulator hosts ``numbers`` (default: the one number the workspace file connects).
+    """
     product, sim = ServedApp(), ServedApp()
     sim_config = SimulatorConfig(
         webhook_url=f"{product.url}/webhooks/whatsapp",
         app_secret=APP_SECRET,
         verify_token=VERIFY_TOKEN,
         public_url=sim.url,
-        numbers=[SIM_NUMBER],
+        numbers=numbers or [SIM_NUMBER],
         status_delay_seconds=0.01,
         delivery_backoff_seconds=0.05,
         **sim_options,

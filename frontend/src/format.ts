@@ -3,8 +3,26 @@ import i18n from "./i18n";
 
 let timeZone: string | undefined;
 
+/** Use the workspace's zone for every date and time; a zone this browser does not know
+ * falls back to the browser's own zone rather than breaking every page. */
 export function setTimeZone(zone: string | undefined): void {
-  timeZone = zone || undefined;
+  timeZone = zone && isKnownZone(zone) ? zone : undefined;
+}
+
+function isKnownZone(zone: string): boolean {
+  try {
+    new Intl.DateTimeFormat("en-US", { timeZone: zone });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The IANA zones this browser knows (UTC first), for pickers; the server has the last word. */
+export function knownTimeZones(): string[] {
+  const supported = (Intl as unknown as { supportedValuesOf?: (key: string) => string[] }).supportedValuesOf;
+  const zones = supported ? supported("timeZone") : [];
+  return ["UTC", ...zones.filter((z) => z !== "UTC")];
 }
 
 function locale(): string {
@@ -23,7 +41,9 @@ export function formatDateTime(iso: string | null | undefined): string {
 export function formatTime(iso: string | null | undefined): string {
   if (!iso) return "";
   const date = new Date(iso);
-  const sameDay = new Date().toDateString() === date.toDateString();
+  // "Today" in the workspace's zone, not the browser's.
+  const day = new Intl.DateTimeFormat("en-CA", { timeZone, year: "numeric", month: "2-digit", day: "2-digit" });
+  const sameDay = day.format(new Date()) === day.format(date);
   return new Intl.DateTimeFormat(locale(), {
     ...(sameDay ? {} : { month: "short", day: "numeric" }),
     hour: "2-digit",

@@ -9,6 +9,7 @@ rotate the key without re-entering every token (old keys decrypt, the new one en
 from __future__ import annotations
 
 import base64
+import hashlib
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from cryptography.hazmat.primitives import hashes
@@ -45,3 +46,11 @@ class SecretBox:
                 "a stored secret cannot be decrypted: MADOGUCHI_SECRET_KEY changed "
                 "without listing the old key"
             ) from exc
+
+
+def token_fingerprint(token: str) -> str:
+    """A digest of a plaintext token, to tell "unchanged" without decrypting the stored one.
+
+    Salted with a fixed label so it matches no other SHA-256 of the same token.
+    """
+    return hashlib.sha256(b"madoguchi-token-fingerprint:" + token.encode()).hexdigest()

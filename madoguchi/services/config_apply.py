@@ -13,7 +13,6 @@ a missing line).
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 from dataclasses import dataclass, field
@@ -24,7 +23,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from sqlalchemy import select
 
-from madoguchi.security.secrets import SecretBox
+from madoguchi.domain.timezones import timezone_problem
+from madoguchi.security.secrets import SecretBox, token_fingerprint
 from madoguchi.services.flows import FlowConfig, apply_flows, load_flow_configs
 from madoguchi.services.queues import QueueError, QueueSpec, upsert_queue
 from madoguchi.services.templates import (
@@ -101,6 +101,17 @@ class WhatsAppConfig(_Strict):
 class WorkspaceConfig(_Strict):
     slug: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")
     name: str
+    # Left as it is when omitted, so a zone an admin chose in the web app survives an
+    # apply of a file that does not mention it (a new workspace starts in UTC).
+    timezone: str | None = Field(None, description="IANA time zone name, e.g. Asia/Tokyo")
+
+    @field_validator("timezone")
+    @classmethod
+    def _iana(cls, value: str | None) -> str | None:
+        problem = None if value is None else timezone_problem(value)
+        if problem:
+            raise ValueError(problem)
+        return value
 
 
 class UserConfig(_Strict):
@@ -217,10 +228,6 @@ def load_config(
     return config, tokens
 
 
-def _fingerprint(token: str) -> str:
-    return hashlib.sha256(b"madoguchi-token-fingerprint:" + token.encode()).hexdigest()
-
-
 def _sync(obj: Any, values: dict[str, Any], label: str, changes: list[str]) -> None:
     diffs = [k for k, v in values.items() if getattr(obj, k) != v]
     for key in diffs:
@@ -251,15 +258,15 @@ async def apply_config(
             workspace, created = await get_or_create_workspace(
                 session, config.workspace.slug, config.workspace.name
             )
+            declared = {"name": config.workspace.name}
+            if config.workspace.timezone is not None:
+                declared["timezone"] = config.workspace.timezone
             if created:
+                for key, value in declared.items():
+                    setattr(workspace, key, value)
                 result.changes.append(f"created workspace {workspace.slug}")
             else:
-                _sync(
-                    workspace,
-                    {"name": config.workspace.name},
-                    f"workspace {workspace.slug}",
-                    result.changes,
-                )
+                _sync(workspace, declared, f"workspace {workspace.slug}", result.changes)
             problems: list[tuple[str, str]] = []
             await _apply_users(session, workspace.id, config.users, result, problems)
             queue_ids = await _apply_queues(session, workspace.id, config.queues, result, problems)
@@ -312,16 +319,16 @@ async def apply_config(
                                 workspace_id=workspace.id,
                                 phone_number_id=num.phone_number_id,
                                 access_token_encrypted=secrets.encrypt(token),
-                                access_token_fingerprint=_fingerprint(token),
+                                access_token_fingerprint=token_fingerprint(token),
                                 **values,
                             )
                         )
                         result.changes.append(f"created {label}")
                         continue
                     _sync(row, values, label, result.changes)
-                    if row.access_token_fingerprint != _fingerprint(token):
+                    if row.access_token_fingerprint != token_fingerprint(token):
                         row.access_token_encrypted = secrets.encrypt(token)
-                        row.access_token_fingerprint = _fingerprint(token)
+                        row.access_token_fingerprint = token_fingerprint(token)
                         result.changes.append(f"updated {label}: access_token")
                 result.changes.extend(
                     await apply_declared_templates(session, account, acc.templates)

@@ -311,7 +311,7 @@ async def _candidates(session: AsyncSession, queue: Queue, excluded: set[int]) -
     )
     if not locked:
         return []
-    loads = await _loads(session, locked)
+    loads = await agent_loads(session, locked)
     return [
         Candidate(
             user_id=m.user_id,
@@ -324,7 +324,7 @@ async def _candidates(session: AsyncSession, queue: Queue, excluded: set[int]) -
     ]
 
 
-async def _loads(session: AsyncSession, agent_ids: set[int]) -> dict[int, int]:
+async def agent_loads(session: AsyncSession, agent_ids: set[int]) -> dict[int, int]:
     """Each agent's load: conversations offered to them, active or in wrap-up with them."""
     held = dict(
         (
@@ -511,7 +511,7 @@ async def _try_offer_to(
     )
     if presence is None or presence.status != "available":
         return False
-    load = (await _loads(session, {agent_id})).get(agent_id, 0)
+    load = (await agent_loads(session, {agent_id})).get(agent_id, 0)
     if load >= queue.max_per_agent:
         return False
     await _offer(session, conversation, queue, agent_id, now_utc(), outcome, reason=reason)

@@ -18,8 +18,10 @@ from madoguchi.web.api import (
     contact_center,
     conversations,
     flows,
+    phone_numbers,
     templates,
     users,
+    workspace,
 )
 
 
@@ -56,6 +58,8 @@ def create_app(
     app.include_router(users.router)
     app.include_router(templates.router)
     app.include_router(canned.router)
+    app.include_router(phone_numbers.router)
+    app.include_router(workspace.router)
 
     @app.get("/healthz", tags=["ops"])
     async def healthz():

@@ -57,9 +57,14 @@ class ConversationOut(BaseModel):
     route_back_until: datetime | None = Field(None, description="…if it comes before this")
     created_at: datetime
     closed_at: datetime | None
+    unread: int | None = Field(
+        None,
+        description="Customer messages after the caller's read marker (conversation lists "
+        "and single reads, for a signed-in user; null otherwise)",
+    )
 
     @classmethod
-    def of(cls, c: Conversation) -> ConversationOut:
+    def of(cls, c: Conversation, *, unread: int | None = None) -> ConversationOut:
         window = service_window(c.last_inbound_at, c.free_entry_point_at, c.window_closed_at)
         now = datetime.now(UTC)
         return cls(
@@ -86,6 +91,7 @@ class ConversationOut(BaseModel):
             route_back_until=c.route_back_until,
             created_at=c.created_at,
             closed_at=c.closed_at,
+            unread=unread,
         )
 
 

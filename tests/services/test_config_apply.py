@@ -121,6 +121,16 @@ async def test_dry_run_changes_nothing(db):
             "Extra inputs",
         ),
         (lambda f: f.replace("slug: acme", "slug: ACME!"), "workspace.slug", "pattern"),
+        (
+            lambda f: f.replace("name: ACME Support}", "name: ACME Support, timezone: Mars/Base}"),
+            "workspace.timezone",
+            "'Mars/Base' is not an IANA time zone name",
+        ),
+        (
+            lambda f: f.replace("name: ACME Support}", "name: ACME Support, timezone: ''}"),
+            "workspace.timezone",
+            "give an IANA time zone name",
+        ),
         (lambda f: "workspace: [", "file", "YAML"),
         (lambda f: "- just a list", "file", "mapping"),
     ],
@@ -144,3 +154,30 @@ async def test_number_of_another_workspace_is_refused_atomically(db):
         "belongs to another workspace",
     ) in info.value.problems
     assert await counts(db) == (1, 1, 2)  # the other workspace was not created either
+
+
+async def workspace_timezone(db) -> str:
+    async with db.read() as s:
+        return await s.scalar(select(Workspace.timezone).where(Workspace.slug == "acme"))
+
+
+async def test_workspace_time_zone_is_set_changed_and_kept_when_omitted(db):
+    await apply_config(db, BOX, FILE, env=ENV)
+    assert await workspace_timezone(db) == "UTC"  # a new workspace starts in UTC
+
+    tokyo = FILE.replace("name: ACME Support}", "name: ACME Support, timezone: Asia/Tokyo}")
+    result = await apply_config(db, BOX, tokyo, env=ENV)
+    assert result.changes == ["updated workspace acme: timezone"]
+    assert await workspace_timezone(db) == "Asia/Tokyo"
+    assert not (await apply_config(db, BOX, tokyo, env=ENV)).changed
+
+    # A file that does not mention the zone leaves the one chosen (e.g. in the web app).
+    assert not (await apply_config(db, BOX, FILE, env=ENV)).changed
+    assert await workspace_timezone(db) == "Asia/Tokyo"
+
+
+async def test_new_workspace_takes_the_declared_time_zone(db):
+    paris = FILE.replace("name: ACME Support}", "name: ACME Support, timezone: Europe/Paris}")
+    result = await apply_config(db, BOX, paris, env=ENV)
+    assert result.changes[0] == "created workspace acme"
+    assert await workspace_timezone(db) == "Europe/Paris"

@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
@@ -89,8 +90,8 @@ def _web_build_present() -> bool:
     return (BUILD_DIR / "index.html").is_file()
 
 
-@pytest.fixture
-async def ui(tmp_path, sqlite_template) -> AsyncIterator[SimStack]:
+@asynccontextmanager
+async def ui_stack(tmp_path, sqlite_template, **sim_options) -> AsyncIterator[SimStack]:
     """The product + simulator on SQLite, with the people of UI_WORKSPACE signed up."""
     if not _web_build_present():
         message = f"the web app is not built in {BUILD_DIR}: run `make frontend`"
@@ -99,7 +100,7 @@ async def ui(tmp_path, sqlite_template) -> AsyncIterator[SimStack]:
         pytest.skip(message)
     path = tmp_path / "ui.db"
     shutil.copy(sqlite_template, path)
-    stack = await start_sim_stack(f"sqlite+aiosqlite:///{path}", tmp_path, templates=[ORDER_UPDATE])
+    stack = await start_sim_stack(f"sqlite+aiosqlite:///{path}", tmp_path, **sim_options)
     await apply_config(
         stack.runtime.db, SecretBox(SECRET_KEY), UI_WORKSPACE, env={"WA_TOKEN": WA_TOKEN}
     )
@@ -113,6 +114,12 @@ async def ui(tmp_path, sqlite_template) -> AsyncIterator[SimStack]:
         await stack.sim_client.aclose()
         await stack.served.stop()
         await stack.sim.stop()
+
+
+@pytest.fixture
+async def ui(tmp_path, sqlite_template) -> AsyncIterator[SimStack]:
+    async with ui_stack(tmp_path, sqlite_template, templates=[ORDER_UPDATE]) as stack:
+        yield stack
 
 
 @pytest.fixture

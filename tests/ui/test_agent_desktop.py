@@ -142,10 +142,11 @@ async def test_agent_with_two_conversations(ui, browser):
     await composer.press("Enter")
     await expect(composer).to_have_value("")
 
-    # Alt+arrow moves to the other conversation; its unread count is cleared.
-    order = await agent.get_by_test_id("conversation-item").all_inner_texts()
-    key = "Alt+ArrowDown" if order[0].startswith("Mei") else "Alt+ArrowUp"
-    await agent.keyboard.press(key)
+    # Alt+arrow moves to the other conversation; its unread count is cleared. The reply
+    # just sent makes Mei's the newest conversation, first in the list, once the list has
+    # caught up (reading the order before that would race with the re-sort).
+    await expect(agent.get_by_test_id("conversation-item").first).to_contain_text("Mei")
+    await agent.keyboard.press("Alt+ArrowDown")
     await expect(agent.get_by_test_id("chat-title")).to_have_text("Kenji")
     await expect(conversation_item(agent, "Kenji").get_by_test_id("unread")).to_have_count(0)
     await expect(agent.get_by_test_id("messages")).to_contain_text("Anyone there?")

@@ -41,6 +41,7 @@ from madoguchi.store.models import (
     Message,
     MessageTemplate,
     Note,
+    PhoneNumber,
     Queue,
     QueueMember,
     User,
@@ -102,6 +103,7 @@ FILLERS: dict[str, tuple[type | None, str, Callable[[World], Any]]] = {
     "flow_id": (Flow, "id", lambda w: w.ids["flow"]),
     "number": (None, "version", lambda w: 1),  # GET /flows/{flow_id}/versions/{number}
     "canned_id": (CannedResponse, "id", lambda w: w.ids["canned"]),
+    "number_id": (PhoneNumber, "id", lambda w: w.ids["number"]),
 }
 
 # (method, path) -> httpx keyword arguments. Ids in bodies point at workspace A as well.
@@ -191,6 +193,22 @@ SAMPLES: dict[tuple[str, str], Callable[[World], dict[str, Any]]] = {
     },
     ("PUT", "/api/v1/canned-responses/{canned_id}"): lambda w: {
         "json": {"shortcut": "taken-over", "title": "Taken over", "body": "Taken over"}
+    },
+    # B tries to connect A's number: refused (409) before Meta is ever asked.
+    ("POST", "/api/v1/phone-numbers"): lambda w: {
+        "json": {
+            "waba_id": WABA_ID,
+            "account_name": "Taken over",
+            "phone_number_id": PHONE_NUMBER_ID,
+            "display_phone_number": "+1 555 6666",
+            "access_token": "EAAG-beta-token",
+        }
+    },
+    ("PATCH", "/api/v1/phone-numbers/{number_id}"): lambda w: {
+        "json": {"display_phone_number": "+1 555 6666", "rate_limit_per_second": 1}
+    },
+    ("PATCH", "/api/v1/workspace"): lambda w: {
+        "json": {"name": "Beta renamed", "timezone": "Asia/Tokyo"}
     },
 }
 
@@ -323,6 +341,9 @@ async def build_world(stack) -> World:
             select(Message.id).where(Message.conversation_id == conversation.id)
         )
         ids["media"] = await session.scalar(select(Media.id).where(Media.workspace_id == a.id))
+        ids["number"] = await session.scalar(
+            select(PhoneNumber.id).where(PhoneNumber.workspace_id == a.id)
+        )
         queue = Queue(workspace_id=a.id, name="Alpha Support")
         session.add_all([queue, Queue(workspace_id=b.id, name="Beta Desk")])
         await session.flush()

@@ -4,7 +4,7 @@ import { useTranslation } from "react-i18next";
 import { api, ApiError } from "../api/client";
 import { templateRows } from "../components/TemplateSender";
 
-type Kind = "numbers" | "templates" | "canned";
+type Kind = "templates" | "canned";
 
 interface Column {
   key: string;
@@ -13,20 +13,6 @@ interface Column {
 }
 
 const SOURCES: Record<Kind, { paths: string[]; columns: string[]; badge?: string }> = {
-  numbers: {
-    paths: ["/phone-numbers", "/numbers"],
-    columns: [
-      "display_phone_number",
-      "verified_name",
-      "phone_number_id",
-      "account_name",
-      "waba_id",
-      "quality_rating",
-      "rate_limit_per_second",
-      "status",
-    ],
-    badge: "status",
-  },
   templates: {
     paths: ["/templates"],
     columns: ["name", "language", "category", "status", "quality_score", "rejected_reason"],

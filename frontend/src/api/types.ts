@@ -15,10 +15,18 @@ export interface User {
   last_login_at: string | null;
 }
 
+export interface Workspace {
+  id: number;
+  slug: string;
+  name: string;
+  /** IANA name (Asia/Tokyo): dates and times are written in this zone. */
+  timezone: string;
+}
+
 export interface Me {
   user: User | null;
   role: Role;
-  workspace: { id: number; slug: string; name: string; timezone?: string };
+  workspace: Workspace;
   via: "session" | "token";
 }
 
@@ -57,6 +65,14 @@ export interface Conversation {
   service_window_closes_at: string | null;
   created_at: string;
   closed_at: string | null;
+  /** Customer messages after my read marker; null/absent when the server does not say. */
+  unread?: number | null;
+}
+
+export interface ReadMarker {
+  conversation_id: number;
+  last_read_message_id: number | null;
+  unread: number;
 }
 
 export interface Media {
@@ -153,6 +169,30 @@ export interface Agent {
 }
 
 export type Presence = "offline" | "available" | "away";
+
+/** A colleague as anyone may see them (GET /agents/directory): no e-mail. */
+export interface Colleague {
+  user_id: number;
+  name: string;
+  role: Role;
+  presence: Presence;
+  open_conversations: number;
+  capacity: number;
+  has_capacity: boolean;
+}
+
+export interface PhoneNumber {
+  id: number;
+  phone_number_id: string;
+  display_phone_number: string;
+  verified_name: string | null;
+  status: string;
+  quality_rating: string | null;
+  rate_limit_per_second: number;
+  default_queue_id: number | null;
+  waba_id: string;
+  account_name: string;
+}
 
 export interface ApiToken {
   id: number;

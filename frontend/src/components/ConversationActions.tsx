@@ -2,8 +2,9 @@ import { useEffect, useState } from "react";
 import { Alert, Button, Group, Modal, SegmentedControl, Select, Stack, Textarea } from "@mantine/core";
 import { useTranslation } from "react-i18next";
 import { api, ApiError } from "../api/client";
-import type { Agent, Conversation, Queue } from "../api/types";
+import type { Colleague, Conversation, Queue } from "../api/types";
 import { nextTicket } from "../pages/useDesktop";
+import { useSession } from "../session";
 
 interface Props {
   conversation: Conversation;
@@ -56,7 +57,13 @@ export function ConversationActions({ conversation: c, queues, canAct, onChanged
         </Alert>
       )}
       <Modal opened={dialog === "transfer"} onClose={() => setDialog(null)} title={t("actions.transferTitle")}>
-        <TransferForm queues={queues} busy={busy} error={error} onSubmit={(body) => void run("transfer", body)} />
+        <TransferForm
+          conversation={c}
+          queues={queues}
+          busy={busy}
+          error={error}
+          onSubmit={(body) => void run("transfer", body)}
+        />
       </Modal>
       <Modal opened={dialog === "close"} onClose={() => setDialog(null)} title={t("actions.closeTitle")}>
         <CloseForm
@@ -71,28 +78,40 @@ export function ConversationActions({ conversation: c, queues, canAct, onChanged
 }
 
 function TransferForm({
+  conversation,
   queues,
   busy,
   error,
   onSubmit,
 }: {
+  conversation: Conversation;
   queues: Queue[];
   busy: boolean;
   error: string | null;
   onSubmit: (body: Record<string, unknown>) => void;
 }) {
   const { t } = useTranslation();
+  const { me } = useSession();
   const [kind, setKind] = useState<"queue" | "agent">("queue");
   const [target, setTarget] = useState<string | null>(null);
   const [note, setNote] = useState("");
-  const [agents, setAgents] = useState<Agent[] | null>(null);
+  const [colleagues, setColleagues] = useState<Colleague[] | null>(null);
 
+  // Everyone may read the directory (no e-mails); room is measured against the
+  // conversation's queue, where a transfer to a person lands.
   useEffect(() => {
+    const query = conversation.queue_id ? `?queue_id=${conversation.queue_id}` : "";
     api
-      .get<Agent[]>("/agents")
-      .then(setAgents)
-      .catch(() => setAgents(null));
-  }, []);
+      .get<Colleague[]>(`/agents/directory${query}`)
+      .then(setColleagues)
+      .catch(() => setColleagues(null));
+  }, [conversation.queue_id]);
+
+  const myId = me.user?.id ?? null;
+  const ready = (c: Colleague) => c.presence === "available" && c.has_capacity;
+  const others = (colleagues ?? [])
+    .filter((c) => c.user_id !== myId)
+    .sort((a, b) => Number(ready(b)) - Number(ready(a)) || a.name.localeCompare(b.name));
 
   return (
     <form
@@ -103,7 +122,7 @@ function TransferForm({
       }}
     >
       <Stack>
-        {agents && (
+        {colleagues && (
           <SegmentedControl
             value={kind}
             onChange={(v) => {
@@ -114,6 +133,7 @@ function TransferForm({
               { value: "queue", label: t("actions.toQueue") },
               { value: "agent", label: t("actions.toAgent") },
             ]}
+            data-testid="transfer-kind"
           />
         )}
         {kind === "queue" ? (
@@ -129,12 +149,21 @@ function TransferForm({
         ) : (
           <Select
             label={t("actions.agent")}
-            data={(agents ?? []).map((a) => ({
-              value: String(a.user_id),
-              label: `${a.name} · ${t(`presence.${a.presence}`)} · ${a.open_conversations}`,
+            description={t("actions.agentHint")}
+            data-testid="transfer-agent"
+            data={others.map((c) => ({
+              value: String(c.user_id),
+              label: t(c.has_capacity ? "actions.colleague" : "actions.colleagueFull", {
+                name: c.name,
+                presence: t(`presence.${c.presence}`),
+                load: c.open_conversations,
+                capacity: c.capacity,
+              }),
+              disabled: !ready(c),
             }))}
             value={target}
             onChange={setTarget}
+            nothingFoundMessage={t("actions.noColleagues")}
             required
             comboboxProps={{ withinPortal: false }}
           />

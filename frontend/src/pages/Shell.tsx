@@ -15,6 +15,8 @@ import { UsersPage } from "../admin/UsersPage";
 import { TokensPage } from "../admin/TokensPage";
 import { ResourceListPage } from "../admin/ResourceListPage";
 import { CannedPage } from "../admin/CannedPage";
+import { NumbersPage } from "../admin/NumbersPage";
+import { WorkspacePage } from "../admin/WorkspacePage";
 import { FlowsPage } from "../flows/FlowsPage";
 
 interface NavItem {
@@ -85,6 +87,7 @@ export function Shell() {
   ];
   const adminItems: NavItem[] = admin
     ? [
+        { path: "/admin/workspace", label: t("nav.workspace") },
         { path: "/admin/users", label: t("nav.users") },
         { path: "/admin/numbers", label: t("nav.numbers") },
         { path: "/admin/templates", label: t("nav.templates") },
@@ -181,7 +184,8 @@ function Page({ path }: { path: string }) {
   if (path === "/admin/queues") return <QueuesPage />;
   if (path === "/admin/users") return <UsersPage />;
   if (path === "/admin/tokens") return <TokensPage />;
-  if (path === "/admin/numbers") return <ResourceListPage kind="numbers" />;
+  if (path === "/admin/numbers") return <NumbersPage />;
+  if (path === "/admin/workspace") return <WorkspacePage />;
   if (path === "/admin/templates") return <ResourceListPage kind="templates" />;
   if (path === "/admin/canned") return <CannedPage />;
   if (path.startsWith("/flows")) return <FlowsPage path={path} />;

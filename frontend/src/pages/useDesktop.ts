@@ -1,8 +1,10 @@
 // The agent desktop's state: conversations, their messages, unread counts and offers,
 // kept live by the websocket and re-read over REST whenever the link was interrupted.
+// Unread counts come from the server (each person's read marker), so they survive a
+// reload; the desktop moves the marker whenever a conversation is open and visible.
 import { useCallback, useEffect, useRef, useState } from "react";
 import { api, ApiError } from "../api/client";
-import type { Conversation, LiveEvent, Message, Queue } from "../api/types";
+import type { Conversation, LiveEvent, Message, Queue, ReadMarker } from "../api/types";
 import { mergeMessages } from "../components/messages";
 import { useLive } from "../live";
 
@@ -49,15 +51,46 @@ export function useDesktop(selectedId: number | null, { myId, onOffer, onNote }:
   const inflight = useRef(new Map<number, Promise<void>>());
   const again = useRef(new Set<number>());
   const applied = useRef(new Map<number, number>());
+  // Per conversation: the newest message id we told the server we have seen, and the
+  // ticket taken when the server confirmed it (older answers carry an older count).
+  const readSent = useRef(new Map<number, number>());
+  const readDone = useRef(new Map<number, number>());
+
+  const onScreen = (id: number) => selectedRef.current === id && !document.hidden;
+
+  /** The server's unread count for a conversation, unless a newer read marker makes it stale. */
+  const serverUnread = useCallback((c: Conversation, ticket: number): number | undefined => {
+    if (typeof c.unread !== "number") return undefined;
+    if ((readDone.current.get(c.id) ?? 0) > ticket) return undefined;
+    return onScreen(c.id) ? 0 : c.unread;
+  }, []);
 
   const putConversation = useCallback((c: Conversation, ticket: number = nextTicket()) => {
     if ((applied.current.get(c.id) ?? 0) > ticket) return;
     applied.current.set(c.id, ticket);
+    const count = serverUnread(c, ticket);
     setState((s) => {
       const offers = { ...s.offers };
       if (c.status !== "offered" || c.offered_agent_id !== myId) delete offers[c.id];
-      return { ...s, conversations: { ...s.conversations, [c.id]: c }, offers };
+      const unread = count === undefined ? s.unread : { ...s.unread, [c.id]: count };
+      return { ...s, conversations: { ...s.conversations, [c.id]: c }, offers, unread };
     });
+  }, [myId, serverUnread]);
+
+  /** Tell the server this person has seen the open conversation up to its newest message. */
+  const markRead = useCallback(async (id: number) => {
+    if (myId === null || !onScreen(id)) return;
+    const list = stateRef.current.messages[id];
+    const last = list?.length ? list[list.length - 1].id : null;
+    if (last === null || (readSent.current.get(id) ?? 0) >= last) return;
+    readSent.current.set(id, last);
+    try {
+      const marker = await api.post<ReadMarker>(`/conversations/${id}/read`, { message_id: last });
+      readDone.current.set(id, nextTicket());
+      setState((s) => ({ ...s, unread: { ...s.unread, [id]: onScreen(id) ? 0 : marker.unread } }));
+    } catch {
+      if (readSent.current.get(id) === last) readSent.current.delete(id); // try again later
+    }
   }, [myId]);
 
   const dropConversation = useCallback((id: number) => {
@@ -160,10 +193,13 @@ export function useDesktop(selectedId: number | null, { myId, onOffer, onNote }:
     ]);
     setState((s) => {
       const conversations: Record<number, Conversation> = {};
+      const unread = { ...s.unread };
       for (const c of rows) {
         // a newer answer about this conversation already arrived: keep it
         const fresher = (applied.current.get(c.id) ?? 0) > ticket && s.conversations[c.id];
         conversations[c.id] = fresher ? s.conversations[c.id] : c;
+        const count = fresher ? undefined : serverUnread(c, ticket);
+        if (count !== undefined) unread[c.id] = count;
       }
       // keep what is on screen even if it fell out of the newest 200
       const sel = selectedRef.current;
@@ -178,16 +214,34 @@ export function useDesktop(selectedId: number | null, { myId, onOffer, onNote }:
         ...s,
         conversations,
         offers,
+        unread,
         queues: Object.fromEntries(queues.map((q) => [q.id, q])),
       };
     });
     // Messages that arrived while we were away: fetched after the last one we hold.
     await Promise.all(Object.keys(stateRef.current.messages).map((id) => loadMessages(Number(id))));
-  }, [loadMessages, myId]);
+  }, [loadMessages, myId, serverUnread]);
 
   useEffect(() => {
     void refreshAll();
   }, [refreshAll]);
+
+  // The open conversation is read as messages arrive, and when the tab is shown again.
+  const selectedMessages = selectedId !== null ? state.messages[selectedId] : undefined;
+  const lastSelectedId = selectedMessages?.length ? selectedMessages[selectedMessages.length - 1].id : null;
+  useEffect(() => {
+    if (selectedId !== null && lastSelectedId !== null) void markRead(selectedId);
+  }, [selectedId, lastSelectedId, markRead]);
+  useEffect(() => {
+    function onVisible() {
+      const id = selectedRef.current;
+      if (document.hidden || id === null) return;
+      setState((s) => ({ ...s, unread: { ...s.unread, [id]: 0 } }));
+      void markRead(id);
+    }
+    document.addEventListener("visibilitychange", onVisible);
+    return () => document.removeEventListener("visibilitychange", onVisible);
+  }, [markRead]);
 
   useEffect(() => {
     if (selectedId !== null) {

@@ -26,6 +26,7 @@ from madoguchi.store.models.core import Base, IdType, JSONType, UTCDateTime, utc
 __all__ = [
     "AgentPresence",
     "ConversationEvent",
+    "ConversationRead",
     "ConversationTag",
     "DispositionCode",
     "LoginAttempt",
@@ -198,6 +199,27 @@ class ConversationTag(Base):
         ForeignKey("conversations.id", ondelete="CASCADE"), index=True
     )
     tag: Mapped[str] = mapped_column(String(64))
+
+
+class ConversationRead(Base):
+    """How far one person has read one conversation, so unread counts survive a reload.
+
+    ``last_read_message_id`` is a watermark (message ids grow with time in a conversation),
+    not a foreign key: messages are never deleted on their own, and the watermark only
+    ever moves forward.
+    """
+
+    __tablename__ = "conversation_reads"
+    __table_args__ = (UniqueConstraint("user_id", "conversation_id"),)
+
+    id: Mapped[int] = _pk()
+    workspace_id: Mapped[int] = _workspace_fk()
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    conversation_id: Mapped[int] = mapped_column(
+        ForeignKey("conversations.id", ondelete="CASCADE"), index=True
+    )
+    last_read_message_id: Mapped[int] = mapped_column(IdType)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class DispositionCode(Base):

@@ -104,6 +104,9 @@ class Workspace(Base):
     id: Mapped[int] = _pk()
     slug: Mapped[str] = mapped_column(String(64), unique=True)
     name: Mapped[str] = mapped_column(String(200))
+    # IANA name (``Asia/Tokyo``): the web app writes dates and times in this zone, so a
+    # team spread over several countries reads the same clock.
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC", server_default="UTC")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

@@ -19,6 +19,7 @@ from madoguchi.services.sessions import LoginFailed, LoginRateLimited
 from madoguchi.services.tokens import Principal
 from madoguchi.store.models import Workspace
 from madoguchi.web.api.users import Role, UserOut, rate_limited
+from madoguchi.web.api.workspace import WorkspaceOut
 from madoguchi.web.deps import SESSION_COOKIE, any_role, check_csrf_header, client_ip, get_runtime
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
@@ -27,12 +28,6 @@ router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
 class LoginRequest(BaseModel):
     email: str = Field(max_length=320)
     password: str = Field(max_length=users.MAX_PASSWORD_LENGTH)
-
-
-class WorkspaceOut(BaseModel):
-    id: int
-    slug: str
-    name: str
 
 
 class MeOut(BaseModel):
@@ -53,7 +48,7 @@ async def _me(runtime: Runtime, principal: Principal) -> MeOut:
     return MeOut(
         user=UserOut.of(user) if user else None,
         role=principal.role,
-        workspace=WorkspaceOut(id=workspace.id, slug=workspace.slug, name=workspace.name),
+        workspace=WorkspaceOut.of(workspace),
         via="session" if principal.token_id is None else "token",
     )
 

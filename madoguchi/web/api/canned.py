@@ -1,5 +1,4 @@
-"""``/api/v1`` canned responses (quick replies an agent picks by ``/shortcut``) and the
-workspace's WhatsApp numbers (read-only, never their tokens).
+"""``/api/v1`` canned responses: quick replies an agent picks by ``/shortcut``.
 
 Every query is scoped by the caller's workspace; a row of another workspace is a 404.
 """
@@ -15,8 +14,8 @@ from sqlalchemy.exc import IntegrityError
 
 from madoguchi.runtime import Runtime
 from madoguchi.services.tokens import Principal
-from madoguchi.store.models import CannedResponse, PhoneNumber, WhatsAppAccount
-from madoguchi.web.deps import admin_only, any_role, get_runtime, supervisor_or_admin
+from madoguchi.store.models import CannedResponse
+from madoguchi.web.deps import admin_only, any_role, get_runtime
 
 router = APIRouter(prefix="/api/v1", tags=["canned responses"])
 
@@ -170,54 +169,3 @@ async def delete_canned_response(
         row = await _own(session, principal, canned_id)
         await session.delete(row)
     return Response(status_code=204)
-
-
-# ---------------------------------------------------------------------- phone numbers
-
-
-class PhoneNumberOut(BaseModel):
-    id: int
-    phone_number_id: str
-    display_phone_number: str
-    verified_name: str | None
-    status: str
-    quality_rating: str | None
-    rate_limit_per_second: int
-    default_queue_id: int | None
-    waba_id: str
-    account_name: str
-
-
-@router.get("/phone-numbers", response_model=list[PhoneNumberOut], tags=["whatsapp"])
-async def list_phone_numbers(
-    principal: Principal = Depends(supervisor_or_admin),
-    runtime: Runtime = Depends(get_runtime),
-):
-    """The workspace's WhatsApp numbers (their access tokens are never returned)."""
-    async with runtime.db.read() as session:
-        rows = (
-            await session.execute(
-                select(PhoneNumber, WhatsAppAccount)
-                .join(WhatsAppAccount, PhoneNumber.account_id == WhatsAppAccount.id)
-                .where(
-                    PhoneNumber.workspace_id == principal.workspace_id,
-                    WhatsAppAccount.workspace_id == principal.workspace_id,
-                )
-                .order_by(PhoneNumber.display_phone_number, PhoneNumber.id)
-            )
-        ).all()
-        return [
-            PhoneNumberOut(
-                id=number.id,
-                phone_number_id=number.phone_number_id,
-                display_phone_number=number.display_phone_number,
-                verified_name=number.verified_name,
-                status=number.status,
-                quality_rating=number.quality_rating,
-                rate_limit_per_second=number.rate_limit_per_second,
-                default_queue_id=number.default_queue_id,
-                waba_id=account.waba_id,
-                account_name=account.name,
-            )
-            for number, account in rows
-        ]

@@ -4,6 +4,8 @@ wrap-up, notes, tags, history). The router only translates HTTP to the use cases
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 from fastapi import APIRouter, Depends, HTTPException, Response
 from pydantic import BaseModel, Field
 from sqlalchemy import delete, func, select
@@ -234,6 +236,33 @@ async def list_agents(
             }
             for u in users
         ]
+
+
+class DirectoryOut(BaseModel):
+    user_id: int
+    name: str
+    role: str
+    presence: str = Field(description="offline | available | away")
+    open_conversations: int = Field(description="Offered, active or in wrap-up with them")
+    capacity: int = Field(description="How many they may hold at once")
+    has_capacity: bool = Field(description="open_conversations < capacity")
+
+
+@router.get("/agents/directory", response_model=list[DirectoryOut])
+async def agents_directory(
+    queue_id: int | None = None,
+    principal: Principal = Depends(any_role),
+    runtime: Runtime = Depends(get_runtime),
+):
+    """Colleagues anyone signed in may see, to transfer to a named person: name, role,
+    presence, load and whether they have room (against ``queue_id``'s capacity when given;
+    pass the conversation's queue). No e-mail addresses."""
+    try:
+        async with runtime.db.read() as session:
+            entries = await agents.directory(session, principal.workspace_id, queue_id=queue_id)
+    except RoutingError as exc:
+        raise _http(exc) from exc
+    return [DirectoryOut(**asdict(entry)) for entry in entries]
 
 
 @router.put("/agents/me/presence")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any
 
 from fastapi import (
@@ -20,6 +21,7 @@ from sqlalchemy import select
 
 from madoguchi.runtime import Runtime
 from madoguchi.services import conversations as queries
+from madoguchi.services import reads
 from madoguchi.services.outbound import (
     OutboundRefused,
     open_conversation_for_contact,
@@ -86,7 +88,12 @@ async def list_conversations(
             before_id=before_id,
             principal=principal,
         )
-        return [ConversationOut.of(c) for c in rows]
+        unread = (
+            await reads.unread_counts(session, principal.user_id, [c.id for c in rows])
+            if principal.user_id is not None
+            else {}
+        )
+        return [ConversationOut.of(c, unread=unread.get(c.id)) for c in rows]
 
 
 @router.get("/conversations/{conversation_id}", response_model=ConversationOut)
@@ -96,7 +103,13 @@ async def get_conversation(
     runtime: Runtime = Depends(get_runtime),
 ):
     async with runtime.db.read() as session:
-        return ConversationOut.of(await _visible(session, principal, conversation_id))
+        conversation = await _visible(session, principal, conversation_id)
+        unread = (
+            await reads.unread_counts(session, principal.user_id, [conversation.id])
+            if principal.user_id is not None
+            else {}
+        )
+        return ConversationOut.of(conversation, unread=unread.get(conversation.id))
 
 
 @router.get("/conversations/{conversation_id}/messages", response_model=list[MessageOut])
@@ -146,9 +159,21 @@ async def send_message(
 
 
 class ReadRequest(BaseModel):
-    typing_indicator: bool = Field(
-        False, description="Also show the customer a typing indicator (up to 25 s)"
+    message_id: int | None = Field(
+        None,
+        description="You have seen this conversation up to this message: moves your read "
+        "marker (never backwards) and nothing is sent to WhatsApp",
     )
+    typing_indicator: bool = Field(
+        False,
+        description="Without message_id: also show the customer a typing indicator (up to 25 s)",
+    )
+
+
+class ReadMarkerOut(BaseModel):
+    conversation_id: int
+    last_read_message_id: int | None
+    unread: int = Field(description="Customer messages after your marker")
 
 
 @router.post("/conversations/{conversation_id}/read")
@@ -158,7 +183,17 @@ async def mark_read(
     principal: Principal = Depends(any_role),
     runtime: Runtime = Depends(get_runtime),
 ):
-    """Tell the customer their messages were read (blue ticks), optionally typing."""
+    """Two kinds of "read", chosen by the body.
+
+    - ``{"message_id": N}``: *you* have seen the conversation up to message N. Your read
+      marker moves there (never back) and unread counts are computed from it. Nothing is
+      sent to the customer; this is what the web app calls whenever a conversation is on
+      screen.
+    - no ``message_id``: tell the *customer* their messages were read (WhatsApp's blue
+      ticks), optionally with a typing indicator.
+    """
+    if request is not None and request.message_id is not None:
+        return await _move_read_marker(runtime, principal, conversation_id, request.message_id)
     async with runtime.db.read() as session:
         conversation = await _visible(session, principal, conversation_id)
         wamid = await queries.latest_inbound_wamid(session, conversation.id)
@@ -175,6 +210,31 @@ async def mark_read(
             502, {"code": "mark_read_failed", "message": exc.agent_message}
         ) from exc
     return {"read_up_to": wamid}
+
+
+async def _move_read_marker(
+    runtime: Runtime, principal: Principal, conversation_id: int, message_id: int
+) -> ReadMarkerOut:
+    if principal.user_id is None:
+        raise HTTPException(
+            403,
+            {
+                "code": "not_a_user",
+                "message": "read markers belong to a person: sign in, or use an API token "
+                "created for a user",
+            },
+        )
+    async with runtime.db.read() as session:
+        await _visible(session, principal, conversation_id)
+    try:
+        state = await reads.mark_read(
+            runtime.db, principal.workspace_id, principal.user_id, conversation_id, message_id
+        )
+    except reads.ReadMarkerError as exc:
+        raise HTTPException(
+            422, {"code": "invalid_read_marker", "field": exc.field, "message": exc.message}
+        ) from exc
+    return ReadMarkerOut(**asdict(state))
 
 
 @router.post("/contacts/{contact_id}/messages", response_model=MessageOut, status_code=202)
