@@ -39,7 +39,6 @@ connection or a late dispatch, so a server that falls behind cannot hide it).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import sys
 import time
@@ -202,7 +201,6 @@ class Run:
         self.lag: list[float] = []
         self.statuses: Counter[str] = Counter()
         self.errors: Counter[str] = Counter()
-        self.stored = 0
         self.ok = 0
         self.first_start: float | None = None
         self.last_end = 0.0
@@ -229,11 +227,6 @@ class Run:
             if scheduled is not None:
                 self.sched.append(end - scheduled)
                 self.lag.append(max(0.0, start - scheduled))
-            if b"stored_messages" in body:
-                with contextlib.suppress(ValueError, AttributeError):
-                    stored = json.loads(body).get("stored_messages")
-                    if isinstance(stored, int):
-                        self.stored += stored
         elif self.error_sample is None:
             self.error_sample = f"HTTP {status}: {body[:200]!r}"
 
@@ -309,7 +302,6 @@ class Run:
             "statuses": dict(self.statuses),
             "errors": dict(self.errors),
             "error_sample": self.error_sample,
-            "stored_messages": self.stored,
             "elapsed_s": elapsed,
             "throughput": self.ok / elapsed if elapsed else 0.0,
             "timed_out": timed_out,

@@ -427,6 +427,7 @@ class SenderBench:
         )
 
     async def load_conversations(self, api: httpx.AsyncClient) -> None:
+        self.conversations = {}
         before_id = None
         for _ in range(1000):  # bounded paging
             params = {"limit": 200, **({"before_id": before_id} if before_id else {})}
@@ -655,7 +656,7 @@ class SenderBench:
     async def two_numbers(self, slow: dict, fast: dict, count: int, log: SentLog) -> None:
         """``count`` messages for the slow number queued just ahead of ``count`` for the
         fast one, all due at the same instant: does a backlog on one number hold up
-        another? (The sender's concurrency slots are shared by every number.)"""
+        another? (Each number has its own share of sends in flight.)"""
         first = Phase(slow, f"two-{slow['rate']}")
         second = Phase(fast, f"two-{fast['rate']}")
         await self.queue_service(first, count)
@@ -725,8 +726,16 @@ class SenderBench:
             ) as api,
         ):
             await self.create_customers(sim)
-            await self.load_conversations(api)
-            counts = {pnid: len(ids) for pnid, ids in self.conversations.items()}
+            # The product acknowledges webhooks before it processes them: wait until every
+            # customer's first message has become a conversation.
+            deadline = time.monotonic() + 600
+            while True:
+                await self.load_conversations(api)
+                counts = {pnid: len(ids) for pnid, ids in self.conversations.items()}
+                ready = all(counts.get(n["phone_number_id"], 0) >= cfg.customers for n in NUMBERS)
+                if ready or time.monotonic() > deadline:
+                    break
+                await asyncio.sleep(0.5)
             if any(counts.get(n["phone_number_id"], 0) < cfg.customers for n in NUMBERS):
                 raise RuntimeError(
                     f"expected {cfg.customers} conversations per number, got {counts}"

@@ -143,6 +143,73 @@ def token_create(
     typer.echo(_run(go()))
 
 
+deliveries_app = typer.Typer(
+    help="The webhook journal: what Meta delivered and whether it was processed.",
+    no_args_is_help=True,
+)
+app.add_typer(deliveries_app, name="deliveries")
+
+
+@deliveries_app.command("list")
+def deliveries_list(
+    state: str = typer.Option(None, help="pending, done or failed (default: all)"),
+    limit: int = typer.Option(20, min=1, max=1000, help="How many, newest first"),
+) -> None:
+    """Show the newest webhook deliveries with their processing state and last error."""
+    from madoguchi.services.journal import list_deliveries
+    from madoguchi.store.db import Database
+
+    async def go():
+        db = Database(get_settings().database_url)
+        try:
+            return await list_deliveries(db, state, limit)
+        finally:
+            await db.dispose()
+
+    try:
+        rows = _run(go())
+    except ValueError as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from exc
+    if not rows:
+        console.print("no deliveries" + (f" in state {state}" if state else ""))
+    for row in rows:
+        line = (
+            f"{row.id}\t{row.state}\t{row.received_at}\tupdates={row.update_count} "
+            f"messages={row.messages_stored} attempts={row.attempts}"
+        )
+        if row.last_error:
+            line += f"\terror: {row.last_error}"
+        typer.echo(line)
+
+
+@deliveries_app.command("retry")
+def deliveries_retry(
+    ids: list[int] = typer.Argument(..., help="Journal ids of failed deliveries"),
+) -> None:
+    """Process failed deliveries again, once the cause is fixed (a running server does it)."""
+    from madoguchi.services.journal import retry_deliveries
+    from madoguchi.store.db import Database
+
+    async def go():
+        db = Database(get_settings().database_url)
+        try:
+            return await retry_deliveries(db, ids)
+        finally:
+            await db.dispose()
+
+    retried = _run(go())
+    skipped = sorted(set(ids) - set(retried))
+    if retried:
+        console.print(f"back to pending: {', '.join(map(str, retried))}")
+    if skipped:
+        err.print(
+            "[yellow]not failed (or unknown), left as they are: "
+            f"{', '.join(map(str, skipped))}[/yellow]"
+        )
+        raise typer.Exit(1)
+
+
 user_app = typer.Typer(help="People who sign in (admin, supervisor, agent).", no_args_is_help=True)
 app.add_typer(user_app, name="user")
 

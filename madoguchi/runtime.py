@@ -19,7 +19,7 @@ from madoguchi.metrics import Metrics
 from madoguchi.security.secrets import SecretBox
 from madoguchi.services import templates
 from madoguchi.services.flow_runner import FlowRunner
-from madoguchi.services.ingest import Ingestor
+from madoguchi.services.journal import DeliveryProcessor, Journal
 from madoguchi.services.media import MediaDownloader
 from madoguchi.services.routing_engine import RoutingEngine
 from madoguchi.services.sender import Sender
@@ -46,7 +46,11 @@ class Runtime:
             settings.graph_api_version,
             timeout=settings.http_timeout_seconds,
         )
-        self.ingestor = Ingestor(self.db, self.metrics)
+        self.journal = Journal(self.db, self.metrics)
+        self.processor = DeliveryProcessor(
+            self.db, self.bus.publish, last_arrival=lambda: self.journal.last_append
+        )
+        self.journal.on_commit = self.processor.wake
         self.media = MediaDownloader(self)
         self.sender = Sender(self)
         self.timers = TimerWorker(self.db)
@@ -86,6 +90,8 @@ class Runtime:
 
     async def start(self, *, workers: bool = True) -> None:
         await self.fanout.start()
+        # Webhook processing is part of receiving webhooks, not an optional worker.
+        self._spawn(self.processor.run())
         if workers:
             self._spawn(self.media.run())
             self._spawn(self.timers.run())
@@ -101,7 +107,7 @@ class Runtime:
                 await task
         self._tasks.clear()
         await self.fanout.stop()
-        await self.ingestor.close()
+        await self.journal.close()
         await self.graph.aclose()
         await self.flows.aclose()
         await self.db.dispose()

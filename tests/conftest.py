@@ -37,7 +37,7 @@ from madoguchi.simulator.app import create_app as create_simulator_app
 from madoguchi.simulator.config import SimNumber, SimulatorConfig
 from madoguchi.store.db import Database
 from madoguchi.store.migrate import upgrade
-from madoguchi.store.models import Base
+from madoguchi.store.models import Base, WebhookDelivery
 from madoguchi.web.app import create_app
 from madoguchi.whatsapp.signature import sign
 
@@ -219,10 +219,20 @@ class Stack:
     async def post_webhook(
         self, payload: dict | bytes, headers: dict | None = None
     ) -> httpx.Response:
+        """POST a delivery; on 200, wait until the journal's processor has stored it."""
         body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-        return await self.client.post(
+        response = await self.client.post(
             "/webhooks/whatsapp", content=body, headers=headers or signed_headers(body)
         )
+        if response.status_code == 200:
+            async with asyncio.timeout(30):
+                await self.runtime.processor.wait_idle()
+        return response
+
+    async def delivery(self, response: httpx.Response) -> WebhookDelivery:
+        """The journal row of an acknowledged delivery (state, counts, error)."""
+        async with self.runtime.db.read() as session:
+            return await session.get(WebhookDelivery, response.json()["delivery_id"])
 
     async def api(self, method: str, path: str, **kwargs) -> httpx.Response:
         return await self.client.request(method, path, headers=self.auth, **kwargs)

@@ -1,15 +1,14 @@
-"""Ingest one webhook delivery: store everything it says in one transaction.
+"""Turn one journaled webhook delivery into contacts, conversations, messages, statuses.
 
-The webhook endpoint acknowledges Meta only after this commit, so an acknowledged
-delivery is never lost, and Meta's retries of an unacknowledged one are harmless: a
-message is keyed on its wamid and a status on (wamid, status), so a duplicate delivery
-changes nothing but the raw-delivery log. Slow work (media download, flows, routing) is
-not done here: it is recorded as rows or published as events after the commit.
+The delivery's bytes were committed before Meta got its 200 (``services.journal``);
+this runs after, in one savepoint per delivery. It is idempotent: a message is keyed
+on its wamid and a status on (wamid, status), so Meta's retries and a delivery
+processed twice change nothing. Slow work (media download, flows, routing) is not done
+here: it is recorded as rows or published as events after the commit.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from dataclasses import dataclass, field
 
@@ -28,7 +27,6 @@ from madoguchi.domain.message_status import MessageStatus as Status
 from madoguchi.domain.message_status import should_apply
 from madoguchi.services.contacts import apply_identity_change, resolve_contact
 from madoguchi.services.conversations import find_open_conversation, latest_conversation_id
-from madoguchi.store.db import Database
 from madoguchi.store.models import (
     AccountEventRecord,
     Conversation,
@@ -87,89 +85,23 @@ def _observed(identity: UserIdentity) -> ObservedIdentity:
     )
 
 
-async def ingest_delivery(db: Database, body: bytes, updates: list[Update]) -> IngestResult:
-    """Store one delivery in its own transaction (the CLI and tests use this directly)."""
-    async with db.write() as session:
-        return await _ingest_with_retry(session, body, updates)
-
-
-async def _ingest_with_retry(
-    session: AsyncSession, body: bytes, updates: list[Update]
+async def ingest_delivery_row(
+    session: AsyncSession, delivery: WebhookDelivery, updates: list[Update]
 ) -> IngestResult:
-    """Ingest inside a savepoint, retrying on a unique-constraint race.
+    """Ingest one journaled delivery inside a savepoint, retrying on a unique-key race.
 
-    A concurrent delivery of the same message or contact (possible on PostgreSQL) makes an
-    insert fail; rolling back to the savepoint and running again sees the other delivery's
-    committed rows and treats them as duplicates.
+    A concurrent delivery of the same message or contact (possible on PostgreSQL, where
+    several processes ingest) makes an insert fail; rolling back to the savepoint and
+    running again sees the other delivery's committed rows and treats them as duplicates.
     """
     for attempt in range(1, MAX_ATTEMPTS + 1):
         try:
             async with session.begin_nested():
-                return await _ingest(session, body, updates)
+                return await _ingest(session, delivery, updates)
         except IntegrityError:
             if attempt == MAX_ATTEMPTS:
                 raise
     raise AssertionError("unreachable")
-
-
-class Ingestor:
-    """Group commit: deliveries arriving together are committed in one transaction.
-
-    Each webhook request waits for the commit that contains its delivery, so the "200 only
-    after commit" rule holds, but a burst of N deliveries costs one commit instead of N —
-    on SQLite, whose single writer would otherwise be the bottleneck, that is the
-    difference between hundreds and thousands of deliveries per second. Each delivery runs
-    in its own savepoint: one that fails is answered with an error (and redelivered by
-    Meta) without taking the others down.
-    """
-
-    def __init__(self, db: Database, metrics=None, max_batch: int = 128) -> None:
-        self.db = db
-        self.metrics = metrics
-        self.max_batch = max_batch
-        self._queue: asyncio.Queue[tuple[bytes, list[Update], asyncio.Future]] = asyncio.Queue()
-        self._writer: asyncio.Task | None = None
-
-    async def submit(self, body: bytes, updates: list[Update]) -> IngestResult:
-        future: asyncio.Future[IngestResult] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait((body, updates, future))
-        if self._writer is None or self._writer.done():
-            self._writer = asyncio.create_task(self._write_batches())
-        return await future
-
-    async def _write_batches(self) -> None:
-        while not self._queue.empty():
-            batch = [self._queue.get_nowait()]
-            while len(batch) < self.max_batch and not self._queue.empty():
-                batch.append(self._queue.get_nowait())
-            await self._commit(batch)
-
-    async def _commit(self, batch: list[tuple[bytes, list[Update], asyncio.Future]]) -> None:
-        outcomes: list[IngestResult | BaseException] = []
-        try:
-            async with self.db.write() as session:
-                for body, updates, _ in batch:
-                    try:
-                        outcomes.append(await _ingest_with_retry(session, body, updates))
-                    except Exception as exc:  # one bad delivery must not sink the batch
-                        log.exception("ingesting a webhook delivery failed")
-                        outcomes.append(exc)
-        except Exception as exc:  # the commit itself failed: nothing in the batch is stored
-            log.exception("committing %d webhook deliveries failed", len(batch))
-            outcomes = [exc] * len(batch)
-        if self.metrics is not None:
-            self.metrics.ingest_batch_size.observe(len(batch))
-        for (_, _, future), outcome in zip(batch, outcomes, strict=True):
-            if future.done():
-                continue
-            if isinstance(outcome, BaseException):
-                future.set_exception(outcome)
-            else:
-                future.set_result(outcome)
-
-    async def close(self) -> None:
-        if self._writer is not None:
-            await asyncio.gather(self._writer, return_exceptions=True)
 
 
 class _Ingest:
@@ -390,10 +322,9 @@ def apply_status(message: Message, record: MessageStatusEvent) -> MessageStatusC
     )
 
 
-async def _ingest(session: AsyncSession, body: bytes, updates: list[Update]) -> IngestResult:
-    delivery = WebhookDelivery(body=body, update_count=len(updates))
-    session.add(delivery)
-    await session.flush()
+async def _ingest(
+    session: AsyncSession, delivery: WebhookDelivery, updates: list[Update]
+) -> IngestResult:
     run = _Ingest(session, delivery)
     await run.load_routing(updates)
     for update in updates:
@@ -403,6 +334,10 @@ async def _ingest(session: AsyncSession, body: bytes, updates: list[Update]) -> 
             await run.status(update)
         elif isinstance(update, AccountEvent):
             await run.account_event(update)
-    delivery.unrouted_count = run.result.unrouted
-    run.result.delivery_id = delivery.id
-    return run.result
+    result = run.result
+    delivery.unrouted_count = result.unrouted
+    delivery.messages_stored = result.messages_stored
+    delivery.duplicates = result.duplicate_messages + result.duplicate_statuses
+    result.delivery_id = delivery.id
+    await session.flush()
+    return result

@@ -2,8 +2,10 @@
 
 - Claiming: due rows are moved to ``sending`` in a short transaction (``FOR UPDATE SKIP
   LOCKED`` on PostgreSQL, so several processes never claim the same row; SQLite has a
-  single claimer by construction). Only about a second's worth of sends is claimed at a
-  time, so a crash leaves few rows in doubt.
+  single claimer by construction). Each number has its own share of sends in flight and
+  is claimed for separately, so a long backlog on a slow number never holds up another
+  number's sends. Only about a second's worth of sends is claimed at a time, so a crash
+  leaves few rows in doubt.
 - Limits: each number has a moving-window limiter (never more than its rate in any one
   second, the way Meta counts); each recipient is paced against the pair rate limit;
   messages to one recipient leave in order.
@@ -63,6 +65,8 @@ def backoff_seconds(attempt: int, suggested: float | None = None) -> float:
 class _Claimed:
     outbox_id: int
     message_id: int
+    workspace_id: int
+    conversation_id: int
     number_id: int
     phone_number_id: str
     token: str
@@ -97,15 +101,17 @@ class _Windows:
 
 
 class Sender:
-    def __init__(self, runtime: Runtime, *, concurrency: int = 64) -> None:
+    """Sends due outbox rows, up to ``per_number`` in flight for each number."""
+
+    def __init__(self, runtime: Runtime, *, per_number: int = 64) -> None:
         self.runtime = runtime
-        self.concurrency = concurrency
+        self.per_number = per_number
         self._wake = asyncio.Event()
         self._windows = _Windows()
         self._recipient_locks: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._rates: dict[int, int] = {}
-        self._in_flight = 0
-        self._slots = asyncio.Semaphore(concurrency)
+        self._in_flight: dict[int, int] = defaultdict(int)
+        self._tokens: dict[tuple[int, str], str] = {}
         self._accepted: list[tuple[_Claimed, str, asyncio.Future]] = []
         self._recorder: asyncio.Task | None = None
         self._tasks: set[asyncio.Task] = set()
@@ -116,19 +122,19 @@ class Sender:
     async def run(self) -> None:
         await self.recover(startup=True)
         while True:
+            self._wake.clear()
             try:
                 claimed = await self.claim()
             except Exception:
                 log.exception("claiming outbox rows failed")
                 claimed = []
             for row in claimed:
-                await self._slots.acquire()
                 task = asyncio.create_task(self._send_and_release(row))
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
             if claimed:
+                await asyncio.sleep(0)
                 continue
-            self._wake.clear()
             try:
                 await asyncio.wait_for(self._wake.wait(), POLL_SECONDS)
             except TimeoutError:
@@ -139,16 +145,18 @@ class Sender:
         while True:
             claimed = await self.claim()
             if not claimed:
-                break
-            await asyncio.gather(*(self.send(row) for row in claimed))
-        if self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+                if not self._tasks:
+                    break
+                await asyncio.gather(*list(self._tasks), return_exceptions=True)
+                continue
+            await asyncio.gather(*(self._send_and_release(row) for row in claimed))
 
     async def _send_and_release(self, row: _Claimed) -> None:
         try:
             await self.send(row)
         finally:
-            self._slots.release()
+            self._in_flight[row.number_id] -= 1
+            self.wake()
 
     async def recover(self, *, startup: bool) -> int:
         """Fail rows stuck in ``sending`` whose claimer is gone (their outcome is unknown)."""
@@ -173,47 +181,91 @@ class Sender:
             await runtime.bus.publish(events)
         return len(stuck)
 
-    async def claim(self, limit: int | None = None) -> list[_Claimed]:
+    def _room(self, number_id: int) -> int:
+        return self.per_number - self._in_flight[number_id]
+
+    async def claim(self) -> list[_Claimed]:
+        """Claim due rows, for each number as many as it has room for in flight.
+
+        A number is claimed for only when a useful batch fits (a quarter of its share),
+        so a stream of single completions does not cost a claim each.
+        """
         runtime = self.runtime
-        limit = limit or max(1, self.concurrency * 4 - len(self._tasks))
         now = datetime.now(UTC)
+        due = (OutboxEntry.state == "pending", OutboxEntry.next_attempt_at <= now)
+        minimum = max(1, self.per_number // 4)
         async with runtime.db.write() as session:
-            rows = (
-                await session.scalars(
-                    select(OutboxEntry)
-                    .where(OutboxEntry.state == "pending", OutboxEntry.next_attempt_at <= now)
-                    .order_by(OutboxEntry.id)
-                    .limit(limit)
-                    .with_for_update(skip_locked=True)
-                )
+            numbers = (
+                await session.scalars(select(OutboxEntry.phone_number_id).where(*due).distinct())
             ).all()
-            if not rows:
-                return []
-            number_ids = {r.phone_number_id for r in rows}
-            numbers = {
-                n.id: n
-                for n in await session.scalars(
-                    select(PhoneNumber).where(PhoneNumber.id.in_(number_ids))
-                )
-            }
-            claimed = []
-            for row in rows:
-                row.state, row.claimed_at, row.attempts = "sending", now, row.attempts + 1
-                number = numbers[row.phone_number_id]
-                self._rates[number.id] = number.rate_limit_per_second
-                claimed.append(
-                    _Claimed(
-                        outbox_id=row.id,
-                        message_id=row.message_id,
-                        number_id=number.id,
-                        phone_number_id=number.phone_number_id,
-                        token=runtime.secrets.decrypt(number.access_token_encrypted),
-                        recipient_key=row.recipient_key,
-                        body=row.body,
-                        attempts=row.attempts,
-                    )
-                )
+            claimed: list[_Claimed] = []
+            for number_id in numbers:
+                room = self._room(number_id)
+                if room < min(minimum, self.per_number) and self._in_flight[number_id]:
+                    continue
+                if room <= 0:
+                    continue
+                claimed += await self._claim_for(session, number_id, room, now)
         return claimed
+
+    async def _claim_for(self, session, number_id: int, room: int, now: datetime) -> list:
+        rows = (
+            await session.execute(
+                select(
+                    OutboxEntry.id,
+                    OutboxEntry.message_id,
+                    OutboxEntry.workspace_id,
+                    OutboxEntry.recipient_key,
+                    OutboxEntry.body,
+                    OutboxEntry.attempts,
+                    Message.conversation_id,
+                )
+                .join(Message, Message.id == OutboxEntry.message_id)
+                .where(
+                    OutboxEntry.phone_number_id == number_id,
+                    OutboxEntry.state == "pending",
+                    OutboxEntry.next_attempt_at <= now,
+                )
+                .order_by(OutboxEntry.id)
+                .limit(room)
+                .with_for_update(skip_locked=True, of=OutboxEntry)
+            )
+        ).all()
+        if not rows:
+            return []
+        await session.execute(
+            update(OutboxEntry)
+            .where(OutboxEntry.id.in_([r.id for r in rows]))
+            .values(state="sending", claimed_at=now, attempts=OutboxEntry.attempts + 1)
+        )
+        number = await session.get(PhoneNumber, number_id)
+        self._rates[number_id] = number.rate_limit_per_second
+        token = self._token(number)
+        self._in_flight[number_id] += len(rows)
+        return [
+            _Claimed(
+                outbox_id=r.id,
+                message_id=r.message_id,
+                workspace_id=r.workspace_id,
+                conversation_id=r.conversation_id,
+                number_id=number_id,
+                phone_number_id=number.phone_number_id,
+                token=token,
+                recipient_key=r.recipient_key,
+                body=r.body,
+                attempts=r.attempts + 1,
+            )
+            for r in rows
+        ]
+
+    def _token(self, number: PhoneNumber) -> str:
+        """The number's access token, decrypted once per stored ciphertext."""
+        key = (number.id, number.access_token_encrypted)
+        token = self._tokens.get(key)
+        if token is None:
+            self._tokens = {k: v for k, v in self._tokens.items() if k[0] != number.id}
+            token = self._tokens[key] = self.runtime.secrets.decrypt(number.access_token_encrypted)
+        return token
 
     async def send(self, row: _Claimed) -> str:
         """Send one claimed row and record the outcome; returns the row's new state.
@@ -272,17 +324,37 @@ class Sender:
         now = datetime.now(UTC)
         events: list[Event] = []
         async with self.runtime.db.write() as session:
-            for row, wamid, _ in batch:
-                await session.execute(
-                    update(OutboxEntry)
-                    .where(OutboxEntry.id == row.outbox_id)
-                    .values(state="done", finished_at=now, last_error=None)
+            # Bulk updates by primary key: one executemany per table for the whole batch.
+            await session.execute(
+                update(OutboxEntry),
+                [
+                    {"id": row.outbox_id, "state": "done", "finished_at": now, "last_error": None}
+                    for row, _, _ in batch
+                ],
+            )
+            await session.execute(
+                update(Message),
+                [
+                    {
+                        "id": row.message_id,
+                        "wamid": wamid,
+                        "status": Status.ACCEPTED,
+                        "status_updated_at": now,
+                    }
+                    for row, wamid, _ in batch
+                ],
+            )
+            events += [
+                MessageStatusChanged(
+                    workspace_id=row.workspace_id,
+                    conversation_id=row.conversation_id,
+                    message_id=row.message_id,
+                    status=Status.ACCEPTED,
+                    error_code=None,
+                    error_message=None,
                 )
-                message = await session.get(Message, row.message_id)
-                message.wamid = wamid
-                message.status = Status.ACCEPTED
-                message.status_updated_at = now
-                events.append(_status_event(message))
+                for row, _, _ in batch
+            ]
             # Status webhooks can overtake the send's own response: apply any already here.
             by_wamid = {wamid: row.message_id for row, wamid, _ in batch}
             early = (
@@ -297,6 +369,7 @@ class Sender:
             ).all()
             for record in early:
                 message = await session.get(Message, by_wamid[record.wamid])
+                await session.refresh(message)  # the bulk update above is not in the map
                 event = apply_status(message, record)
                 if event is not None:
                     events.append(event)

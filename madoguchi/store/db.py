@@ -23,6 +23,8 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from madoguchi.store import sqlite_inline
+
 
 def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
@@ -66,10 +68,27 @@ class Database:
         self.sqlite = is_sqlite(url)
         if self.sqlite:
             _ensure_sqlite_dir(url)
-            self.engine: AsyncEngine = create_async_engine(url, echo=echo)
+            # Every SQLite connection is a thread (aiosqlite) that parses the schema on
+            # first use: a pool that opens and drops overflow connections under load
+            # spends its CPU there. A fixed pool makes readers wait for a connection.
+            self.engine: AsyncEngine = create_async_engine(
+                url,
+                echo=echo,
+                module=sqlite_inline.dbapi(),
+                pool_size=pool_size,
+                max_overflow=0,
+                pool_timeout=60,
+            )
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
             event.listen(self.engine.sync_engine, "begin", _sqlite_begin)
-            self._write_engine: AsyncEngine | None = create_async_engine(url, echo=echo)
+            self._write_engine: AsyncEngine | None = create_async_engine(
+                url,
+                echo=echo,
+                module=sqlite_inline.dbapi(),
+                pool_size=1,
+                max_overflow=0,
+                pool_timeout=60,
+            )
             event.listen(self._write_engine.sync_engine, "connect", _sqlite_pragmas)
             event.listen(self._write_engine.sync_engine, "begin", _sqlite_begin_immediate)
         else:

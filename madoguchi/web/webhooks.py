@@ -1,9 +1,12 @@
 """``/webhooks/whatsapp``: Meta's (or the simulator's) door into Madoguchi.
 
 Order matters: the signature is checked over the exact bytes before anything is parsed,
-the whole delivery is parsed before anything is stored, and 200 is returned only after
-the commit. Events are published after the response, so a slow listener never delays
-Meta's acknowledgement (Meta treats a slow answer as a failure and redelivers).
+the whole delivery is parsed before anything is stored (a malformed one is refused with
+the reason, nothing stored), and 200 is returned only after the bytes are committed to
+the journal. What the delivery says is stored and published right after, by the
+journal's processor (``services.journal``), so neither the database work nor a slow
+listener delays Meta's acknowledgement (Meta treats a slow answer as a failure and
+redelivers).
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from __future__ import annotations
 import json
 import secrets
 
-from fastapi import APIRouter, BackgroundTasks, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 
 from madoguchi.web.deps import get_runtime
@@ -44,7 +47,7 @@ async def verify_subscription(
 
 
 @router.post("/webhooks/whatsapp")
-async def receive_delivery(request: Request, background: BackgroundTasks):
+async def receive_delivery(request: Request):
     runtime = get_runtime(request)
     body = await request.body()
     if len(body) > MAX_BODY_BYTES:
@@ -72,13 +75,6 @@ async def receive_delivery(request: Request, background: BackgroundTasks):
         runtime.metrics.webhook_rejected.labels("bad_envelope").inc()
         return _problem(400, f"not a WhatsApp webhook delivery: {exc}")
 
-    result = await runtime.ingestor.submit(body, updates)
+    delivery_id = await runtime.journal.append(body, len(updates))
     runtime.metrics.webhook_accepted.inc()
-    if result.events:
-        background.add_task(runtime.bus.publish, result.events)
-    return {
-        "received": len(updates),
-        "stored_messages": result.messages_stored,
-        "duplicates": result.duplicate_messages + result.duplicate_statuses,
-        "unrouted": result.unrouted,
-    }
+    return {"received": len(updates), "delivery_id": delivery_id}

@@ -40,7 +40,8 @@ async def conversation_of(s, wamid: str) -> dict:
         for conv in (await s.api("GET", "/api/v1/conversations")).json():
             messages = (await s.api("GET", f"/api/v1/conversations/{conv['id']}/messages")).json()
             if any(m["wamid"] == wamid for m in messages):
-                return conv
+                # fetched again: the listing may predate the message's commit
+                return (await s.api("GET", f"/api/v1/conversations/{conv['id']}")).json()
         return None
 
     return await eventually(find)
@@ -376,3 +377,103 @@ async def test_row_left_mid_send_is_failed_as_ambiguous_not_resent(db_url, tmp_p
         await s.sim_client.aclose()
         await s.served.stop()
         await s.sim.stop()
+
+
+async def test_a_backlog_on_a_slow_number_does_not_hold_up_another_number(db_url, tmp_path):
+    """Sends are claimed per number: 100 queued first for a number limited to 1/s (more
+    than a number's share of sends in flight) must not delay the 3 queued after them for
+    another number; with one shared pool of slots they would wait behind the backlog."""
+    from madoguchi.simulator.app import create_app as create_simulator_app
+    from madoguchi.simulator.config import SimulatorConfig
+    from madoguchi.store.models import PhoneNumber
+    from tests.conftest import (
+        APP_SECRET,
+        SIM_NUMBER,
+        VERIFY_TOKEN,
+        WABA_ID,
+        WORKSPACE_FILE,
+        ServedApp,
+        SimStack,
+        start_stack,
+    )
+
+    fast_number = SIM_NUMBER.model_copy(
+        update={"phone_number_id": "109000000000999", "display_phone_number": "+1 555 0999"}
+    )
+    product, sim = ServedApp(), ServedApp()
+    await sim.start(
+        create_simulator_app(
+            SimulatorConfig(
+                webhook_url=f"{product.url}/webhooks/whatsapp",
+                app_secret=APP_SECRET,
+                verify_token=VERIFY_TOKEN,
+                public_url=sim.url,
+                numbers=[SIM_NUMBER, fast_number],
+                status_delay_seconds=0.01,
+                delivery_backoff_seconds=0.05,
+            )
+        )
+    )
+    workspace = WORKSPACE_FILE + (
+        f'        - phone_number_id: "{fast_number.phone_number_id}"\n'
+        f'          display_phone_number: "{fast_number.display_phone_number}"\n'
+        "          access_token: ${WA_TOKEN}\n"
+    )
+    assert WABA_ID in workspace
+    base = await start_stack(
+        db_url,
+        tmp_path,
+        graph_api_url=sim.url,
+        workers=True,
+        workspace_file=workspace,
+        served=product,
+    )
+    s = SimStack(base, sim)
+    try:
+        async with s.runtime.db.write() as session:
+            await session.execute(
+                update(PhoneNumber)
+                .where(PhoneNumber.phone_number_id == PHONE_NUMBER_ID)
+                .values(rate_limit_per_second=1)
+            )
+        fast_convs = []
+        for i in range(3):
+            cust = await customer(s, wa_id=f"81901234031{i}")
+            said = await customer_says(
+                s,
+                cust,
+                {"type": "text", "text": "hi", "phone_number_id": fast_number.phone_number_id},
+            )
+            fast_convs.append((await conversation_of(s, said["wamid"]))["id"])
+        slow_conv, _ = await queue_for_new_customer(s, "819012340300")
+        slow_ids = []
+        for n in range(100):
+            reply = await send(s, slow_conv, {"type": "text", "text": {"body": f"slow {n}"}})
+            slow_ids.append(reply.json()["id"])
+
+        started = time.monotonic()
+        fast_ids = []
+        for conv_id in fast_convs:
+            reply = await send(s, conv_id, {"type": "text", "text": {"body": "fast"}})
+            fast_ids.append(reply.json()["id"])
+
+        async def unsent(ids: list[int]) -> int:
+            async with s.runtime.db.read() as session:
+                rows = await session.scalars(
+                    select(Message.id).where(Message.id.in_(ids), Message.wamid.is_(None))
+                )
+                return len(rows.all())
+
+        await eventually(lambda: _zero(unsent(fast_ids)))
+        fast_done = time.monotonic() - started
+        assert await unsent(slow_ids) > 64, "the slow backlog was sent already: no contention"
+        assert fast_done < 5.0, f"the other number's sends waited {fast_done:.1f} s"
+    finally:
+        await s.client.aclose()
+        await s.sim_client.aclose()
+        await s.served.stop()
+        await s.sim.stop()
+
+
+async def _zero(count) -> bool:
+    return await count == 0

@@ -299,9 +299,15 @@ class MessageStatusEvent(Base):
 
 
 class WebhookDelivery(Base):
-    """The exact bytes of one webhook POST, stored in the same commit as its effects."""
+    """The exact bytes of one webhook POST: the journal Meta's acknowledgement rests on.
+
+    The row is committed before the 200 and processed after it (``state`` pending →
+    done, or failed after repeated errors, with the error kept): what was acknowledged
+    is never lost, and a crash between the two resumes from the pending rows.
+    """
 
     __tablename__ = "webhook_deliveries"
+    __table_args__ = (Index("ix_webhook_deliveries_pending", "state", "id"),)
 
     id: Mapped[int] = _pk()
     workspace_id: Mapped[int | None] = mapped_column(
@@ -311,6 +317,13 @@ class WebhookDelivery(Base):
     update_count: Mapped[int] = mapped_column(Integer, default=0)
     unrouted_count: Mapped[int] = mapped_column(Integer, default=0)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    state: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    messages_stored: Mapped[int] = mapped_column(Integer, default=0)
+    duplicates: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class AccountEventRecord(Base):

@@ -1,0 +1,289 @@
+"""The webhook journal: commit a delivery's bytes, answer Meta, then process it.
+
+Meta wants a fast 200 and redelivers anything slow or failed; Madoguchi must never lose
+what it acknowledged. Both hold when the acknowledgement waits only for the delivery's
+raw bytes to be committed (``Journal``, group-committed: a burst of N deliveries costs
+one short transaction), and turning those bytes into contacts, conversations and
+messages (``services.ingest``) happens right after, from the committed rows
+(``DeliveryProcessor``). A crash in between loses nothing: pending rows are processed
+when the process comes back. A delivery whose processing keeps failing is retried with
+backoff and then marked ``failed`` with its error, kept for an operator to see.
+
+The processor never holds the database's write side for long (SQLite has one writer,
+and the journal's appends wait behind it): it works in slices of a few milliseconds and
+lets the event loop answer waiting webhooks between them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import insert, or_, select
+
+from madoguchi.domain.events import Event
+from madoguchi.services.ingest import IngestResult, ingest_delivery_row
+from madoguchi.store.db import Database
+from madoguchi.store.models import WebhookDelivery
+from madoguchi.store.models.core import utcnow
+from madoguchi.whatsapp.updates import parse_delivery
+
+log = logging.getLogger(__name__)
+
+PENDING, DONE, FAILED = "pending", "done", "failed"
+
+
+class Journal:
+    """Appends deliveries; each caller waits for the commit that holds its row."""
+
+    def __init__(self, db: Database, metrics=None, max_batch: int = 256) -> None:
+        self.db = db
+        self.metrics = metrics
+        self.max_batch = max_batch
+        self.on_commit: Callable[[], None] | None = None
+        self.last_append = -1e9  # monotonic time of the latest append
+        self._queue: list[tuple[bytes, int, asyncio.Future[int]]] = []
+        self._writer: asyncio.Task | None = None
+
+    async def append(self, body: bytes, update_count: int) -> int:
+        """Commit one delivery's bytes; its journal id once committed."""
+        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self.last_append = time.monotonic()
+        self._queue.append((body, update_count, future))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write_batches())
+        return await future
+
+    async def _write_batches(self) -> None:
+        while self._queue:
+            batch, self._queue = self._queue[: self.max_batch], self._queue[self.max_batch :]
+            await self._commit(batch)
+
+    async def _commit(self, batch: list[tuple[bytes, int, asyncio.Future[int]]]) -> None:
+        rows = [{"body": body, "update_count": count, "state": PENDING} for body, count, _ in batch]
+        try:
+            async with self.db.write() as session:
+                result = await session.execute(
+                    insert(WebhookDelivery).returning(
+                        WebhookDelivery.id, sort_by_parameter_order=True
+                    ),
+                    rows,
+                )
+                ids = list(result.scalars())
+        except Exception as exc:  # nothing in the batch is stored: every caller hears so
+            log.exception("committing %d webhook deliveries failed", len(batch))
+            for _, _, future in batch:
+                if not future.done():
+                    future.set_exception(exc)
+            return
+        if self.metrics is not None:
+            self.metrics.ingest_batch_size.observe(len(batch))
+        for (_, _, future), delivery_id in zip(batch, ids, strict=True):
+            if not future.done():
+                future.set_result(delivery_id)
+        if self.on_commit is not None:
+            self.on_commit()
+
+    async def close(self) -> None:
+        if self._writer is not None:
+            await asyncio.gather(self._writer, return_exceptions=True)
+
+
+@dataclass
+class ProcessorPolicy:
+    """How the processor shares the process and how it treats failures."""
+
+    slice_seconds: float = 0.008  # longest hold of the write side before letting others in
+    # While webhooks keep arriving, the processor works one slice in (1 + yield_factor):
+    # Meta's acknowledgements come first, and the backlog is worked off in the lulls.
+    busy_window_seconds: float = 0.2
+    yield_factor: float = 6.0
+    claim: int = 32  # rows claimed per slice (processed until the slice is used up)
+    max_attempts: int = 5
+    retry_base_seconds: float = 2.0
+    sweep_seconds: float = 1.0  # look for due retries and rows of other processes
+
+
+class DeliveryProcessor:
+    """Processes pending journal rows in id order and publishes what they caused."""
+
+    def __init__(
+        self,
+        db: Database,
+        publish: Callable[[Sequence[Event]], Awaitable[None]],
+        policy: ProcessorPolicy | None = None,
+        last_arrival: Callable[[], float] | None = None,
+    ) -> None:
+        self.db = db
+        self.publish = publish
+        self.last_arrival = last_arrival or (lambda: -1e9)
+        self.policy = policy or ProcessorPolicy()
+        self._wake = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    def wake(self) -> None:
+        self._idle.clear()
+        self._wake.set()
+
+    async def run(self) -> None:
+        while True:
+            self._wake.clear()
+            started = time.monotonic()
+            try:
+                processed = await self.process_slice()
+            except Exception:  # the database is away: try again after the sweep delay
+                log.exception("processing webhook deliveries failed")
+                processed = 0
+            if processed:
+                await asyncio.sleep(self._pause(time.monotonic() - started))
+                continue
+            self._idle.set()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.policy.sweep_seconds)
+
+    def _pause(self, worked: float) -> float:
+        """0 when no webhook is arriving; else a pause in proportion to the work done."""
+        policy = self.policy
+        if time.monotonic() - self.last_arrival() > policy.busy_window_seconds:
+            return 0
+        return worked * policy.yield_factor
+
+    async def wait_idle(self) -> None:
+        """Until nothing pending is left that this process knows of (tests, shutdown)."""
+        await self._idle.wait()
+
+    async def process_slice(self) -> int:
+        """Process pending rows for up to one slice; how many were handled."""
+        policy = self.policy
+        events: list[Event] = []
+        handled = 0
+        async with self.db.write() as session:
+            now = utcnow()
+            query = (
+                select(WebhookDelivery)
+                .where(
+                    WebhookDelivery.state == PENDING,
+                    or_(
+                        WebhookDelivery.next_attempt_at.is_(None),
+                        WebhookDelivery.next_attempt_at <= now,
+                    ),
+                )
+                .order_by(WebhookDelivery.id)
+                .limit(policy.claim)
+            )
+            if not self.db.sqlite:
+                query = query.with_for_update(skip_locked=True)
+            rows = (await session.scalars(query)).all()
+            deadline = time.monotonic() + policy.slice_seconds
+            for row in rows:
+                if handled and time.monotonic() > deadline:
+                    break
+                handled += 1
+                try:
+                    result = await self._process(session, row)
+                except Exception as exc:
+                    await self._failed(session, row, exc)
+                    continue
+                events.extend(result.events)
+        if events:
+            await self.publish(events)
+        return handled
+
+    async def _process(self, session, row: WebhookDelivery) -> IngestResult:
+        # The endpoint parsed these bytes before committing them, so a parse error here
+        # means a parser change since: it is reported like any processing error.
+        updates = parse_delivery(json.loads(row.body))
+        result = await ingest_delivery_row(session, row, updates)
+        row.state = DONE
+        row.processed_at = utcnow()
+        row.attempts += 1
+        row.last_error = None
+        return result
+
+    async def _failed(self, session, row: WebhookDelivery, exc: Exception) -> None:
+        policy = self.policy
+        await session.refresh(row)  # the savepoint's rollback expired what it had set
+        row.attempts += 1
+        row.last_error = f"{type(exc).__name__}: {exc}"[:2000]
+        if row.attempts >= policy.max_attempts:
+            row.state = FAILED
+            row.processed_at = utcnow()
+            log.error(
+                "webhook delivery %s failed %d times and is kept as failed: %s",
+                row.id,
+                row.attempts,
+                row.last_error,
+            )
+        else:
+            delay = policy.retry_base_seconds * 2 ** (row.attempts - 1)
+            row.next_attempt_at = utcnow() + timedelta(seconds=delay)
+            log.warning(
+                "webhook delivery %s failed (attempt %d), retrying in %.0f s: %s",
+                row.id,
+                row.attempts,
+                delay,
+                row.last_error,
+            )
+
+
+# ------------------------------------------------------------------------- operations
+
+
+@dataclass(frozen=True)
+class DeliverySummary:
+    id: int
+    state: str
+    received_at: str
+    attempts: int
+    update_count: int
+    messages_stored: int
+    workspace_id: int | None
+    last_error: str | None
+
+
+async def list_deliveries(db: Database, state: str | None, limit: int) -> list[DeliverySummary]:
+    """The newest journal rows, optionally of one state (for ``madoguchi deliveries``)."""
+    if state is not None and state not in (PENDING, DONE, FAILED):
+        raise ValueError(f"state must be one of {PENDING}, {DONE}, {FAILED}; got {state!r}")
+    query = select(WebhookDelivery).order_by(WebhookDelivery.id.desc()).limit(limit)
+    if state is not None:
+        query = query.where(WebhookDelivery.state == state)
+    async with db.read() as session:
+        return [
+            DeliverySummary(
+                id=row.id,
+                state=row.state,
+                received_at=row.received_at.isoformat(timespec="seconds"),
+                attempts=row.attempts,
+                update_count=row.update_count,
+                messages_stored=row.messages_stored,
+                workspace_id=row.workspace_id,
+                last_error=row.last_error,
+            )
+            for row in await session.scalars(query)
+        ]
+
+
+async def retry_deliveries(db: Database, ids: Sequence[int]) -> list[int]:
+    """Put failed deliveries back to pending (after a fix); the ids that were failed."""
+    async with db.write() as session:
+        rows = (
+            await session.scalars(
+                select(WebhookDelivery).where(
+                    WebhookDelivery.id.in_(ids), WebhookDelivery.state == FAILED
+                )
+            )
+        ).all()
+        for row in rows:
+            row.state = PENDING
+            row.attempts = 0
+            row.next_attempt_at = None
+            row.processed_at = None
+        return sorted(row.id for row in rows)
