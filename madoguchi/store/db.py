@@ -10,18 +10,21 @@ writer. PostgreSQL needs none of this: it gets a connection pool and row locks.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.util import await_only as await_
 
 from madoguchi.store import sqlite_inline
 
@@ -38,7 +41,11 @@ def _ensure_sqlite_dir(url: str) -> None:
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
+    # Switching to WAL needs an exclusive lock and fails at once ("database is locked")
+    # while another process writes; once set, WAL is a property of the file.
+    cursor.execute("PRAGMA journal_mode")
+    if cursor.fetchone()[0].lower() != "wal":
+        cursor.execute("PRAGMA journal_mode=WAL")
     # NORMAL in WAL mode: a commit survives an application crash; only an OS crash or power
     # loss can lose the last transactions. That is the embedded mode's documented trade-off.
     cursor.execute("PRAGMA synchronous=NORMAL")
@@ -53,11 +60,36 @@ def _sqlite_begin(connection) -> None:
     connection.exec_driver_sql("BEGIN")
 
 
+WRITE_LOCK_WAIT_SECONDS = 10.0
+
+
+def _sqlite_writer_pragmas(dbapi_connection, _record) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA busy_timeout=0")  # waits happen in _sqlite_begin_immediate
+    cursor.close()
+
+
 def _sqlite_begin_immediate(connection) -> None:
-    # A write transaction takes SQLite's write lock at BEGIN: a deferred BEGIN that reads
-    # first fails at its first write ("database is locked", busy_timeout ignored) if
-    # another process committed in between.
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+    """Take SQLite's write lock at BEGIN, waiting for another process without blocking.
+
+    A deferred BEGIN that reads first fails at its first write ("database is locked",
+    busy_timeout ignored) if another process committed in between, so writes begin
+    IMMEDIATE. SQLite's own busy wait would sleep on the event loop's thread (calls run
+    inline, see ``sqlite_inline``); instead the lock is tried and, while another process
+    (the CLI's ``apply``, a benchmark) holds it, retried after an asyncio sleep, so the
+    loop keeps serving requests meanwhile.
+    """
+    deadline = time.monotonic() + WRITE_LOCK_WAIT_SECONDS
+    delay = 0.001
+    while True:
+        try:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+            return
+        except OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+        await_(asyncio.sleep(delay))
+        delay = min(delay * 2, 0.05)
 
 
 class Database:
@@ -90,6 +122,7 @@ class Database:
                 pool_timeout=60,
             )
             event.listen(self._write_engine.sync_engine, "connect", _sqlite_pragmas)
+            event.listen(self._write_engine.sync_engine, "connect", _sqlite_writer_pragmas)
             event.listen(self._write_engine.sync_engine, "begin", _sqlite_begin_immediate)
         else:
             self.engine = create_async_engine(
