@@ -127,6 +127,7 @@ class DeliveryProcessor:
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()
+        self._backlog = False  # the last slice left claimable rows behind
 
     def wake(self) -> None:
         self._idle.clear()
@@ -142,7 +143,9 @@ class DeliveryProcessor:
                 log.exception("processing webhook deliveries failed")
                 processed = 0
             if processed:
-                await asyncio.sleep(self._pause(time.monotonic() - started))
+                # Pause only with a backlog left: a drained journal goes idle at once.
+                pause = self._pause(time.monotonic() - started) if self._backlog else 0
+                await asyncio.sleep(pause)
                 continue
             self._idle.set()
             with contextlib.suppress(TimeoutError):
@@ -181,9 +184,11 @@ class DeliveryProcessor:
             if not self.db.sqlite:
                 query = query.with_for_update(skip_locked=True)
             rows = (await session.scalars(query)).all()
+            self._backlog = len(rows) == policy.claim
             deadline = time.monotonic() + policy.slice_seconds
             for row in rows:
                 if handled and time.monotonic() > deadline:
+                    self._backlog = True
                     break
                 handled += 1
                 try:
