@@ -48,7 +48,7 @@ class Runtime:
         )
         self.journal = Journal(self.db, self.metrics)
         self.processor = DeliveryProcessor(
-            self.db, self.bus.publish, last_arrival=lambda: self.journal.last_append
+            self.db, self.bus.publish, arrival_rate=self.journal.arrival_rate
         )
         self.journal.on_commit = self.processor.wake
         self.media = MediaDownloader(self)

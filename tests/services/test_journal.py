@@ -119,15 +119,26 @@ async def test_list_refuses_an_unknown_state(db):
         await list_deliveries(db, "stuck", 10)
 
 
-async def test_processor_pauses_only_while_webhooks_arrive(db):
-    clock = {"last": -1e9}
-    policy = ProcessorPolicy(yield_factor=3.0, busy_window_seconds=0.5)
+async def test_processor_pauses_only_under_a_heavy_stream(db):
+    rate = {"now": 0.0}
+    policy = ProcessorPolicy(yield_factor=3.0, busy_rate=100)
     processor = DeliveryProcessor(
-        db, await published_into([]), policy, last_arrival=lambda: clock["last"]
+        db, await published_into([]), policy, arrival_rate=lambda: rate["now"]
     )
     assert processor._pause(0.01) == 0
-    clock["last"] = asyncio.get_running_loop().time()  # the same monotonic clock
+    rate["now"] = 99
+    assert processor._pause(0.01) == 0  # a light stream is processed as it comes
+    rate["now"] = 500
     assert processor._pause(0.01) == pytest.approx(0.03)
+
+
+async def test_journal_counts_arrivals_per_second(db):
+    journal = Journal(db)
+    assert journal.arrival_rate() == 0
+    await asyncio.gather(*(journal.append(text_delivery(f"wamid.R{i}"), 1) for i in range(30)))
+    assert journal.arrival_rate() >= 15  # 30 in one second, or split over two
+    await asyncio.sleep(2.1)
+    assert journal.arrival_rate() == 0
 
 
 async def test_journal_commit_failure_is_reported_to_every_waiter(tmp_path):
