@@ -285,6 +285,33 @@ class _Ingest:
         )
 
 
+async def attach_early_statuses(session: AsyncSession, since) -> list[MessageStatusChanged]:
+    """Apply statuses recorded before their message had its wamid, now that it has.
+
+    A status webhook can overtake the Graph API's answer to the send it is about. The
+    sender applies such early statuses when it stores the wamid, but on PostgreSQL the
+    two transactions can pass each other (each committing before seeing the other's
+    row); this sweep closes that gap. ``since`` bounds the search to recent statuses.
+    """
+    pairs = (
+        await session.execute(
+            select(MessageStatusEvent, Message)
+            .join(Message, Message.wamid == MessageStatusEvent.wamid)
+            .where(
+                MessageStatusEvent.message_id.is_(None),
+                MessageStatusEvent.created_at >= since,
+            )
+            .order_by(MessageStatusEvent.timestamp, MessageStatusEvent.id)
+        )
+    ).all()
+    events = []
+    for record, message in pairs:
+        event = apply_status(message, record)
+        if event is not None:
+            events.append(event)
+    return events
+
+
 def apply_status(message: Message, record: MessageStatusEvent) -> MessageStatusChanged | None:
     """Apply a recorded status to its message when it moves the message forward.
 

@@ -28,7 +28,7 @@ from datetime import timedelta
 from sqlalchemy import insert, or_, select
 
 from madoguchi.domain.events import Event
-from madoguchi.services.ingest import IngestResult, ingest_delivery_row
+from madoguchi.services.ingest import IngestResult, attach_early_statuses, ingest_delivery_row
 from madoguchi.store.db import Database
 from madoguchi.store.models import WebhookDelivery
 from madoguchi.store.models.core import utcnow
@@ -37,6 +37,7 @@ from madoguchi.whatsapp.updates import parse_delivery
 log = logging.getLogger(__name__)
 
 PENDING, DONE, FAILED = "pending", "done", "failed"
+EARLY_STATUS_MINUTES = 10  # how far back the sweep looks for statuses that came too early
 
 
 class Journal:
@@ -155,7 +156,14 @@ class DeliveryProcessor:
         self._wake.set()
 
     async def run(self) -> None:
+        swept = time.monotonic()
         while True:
+            if time.monotonic() - swept >= self.policy.sweep_seconds:
+                swept = time.monotonic()
+                try:
+                    await self.attach_early_statuses()
+                except Exception:
+                    log.exception("attaching early statuses failed")
             self._wake.clear()
             started = time.monotonic()
             try:
@@ -171,6 +179,15 @@ class DeliveryProcessor:
             self._idle.set()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.policy.sweep_seconds)
+
+    async def attach_early_statuses(self) -> int:
+        """Statuses that arrived before their send's wamid was stored, applied now."""
+        since = utcnow() - timedelta(minutes=EARLY_STATUS_MINUTES)
+        async with self.db.write() as session:
+            events = await attach_early_statuses(session, since)
+        for event in events:
+            await self.publish([event])
+        return len(events)
 
     def _pause(self, worked: float) -> float:
         """0 under a light stream; else a pause in proportion to the work done."""

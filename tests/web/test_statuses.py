@@ -131,3 +131,24 @@ async def test_every_status_fixture_is_accepted(stack, name):
     async with stack.runtime.db.read() as session:
         statuses = (await session.scalars(select(MessageStatusEvent.status))).all()
     assert len(statuses) == 1 and statuses[0] in name
+
+
+async def test_status_recorded_before_its_send_had_a_wamid_is_applied_by_the_sweep(stack):
+    """The race the sweep closes: a status is processed while its send's wamid is not
+    committed yet (kept unattached), and the sender's own early-status check ran before
+    the status was committed. The processor's sweep applies it."""
+    stack.runtime.processor.policy.sweep_seconds = 3600  # only the explicit sweep below
+    mid = await outbound_message(stack, None)
+    await post_status(stack, "wamid.RACE", "delivered", time.time())
+    async with stack.runtime.db.write() as session:
+        record = await session.scalar(
+            select(MessageStatusEvent).where(MessageStatusEvent.wamid == "wamid.RACE")
+        )
+        assert record.message_id is None and not record.applied
+        message = await session.get(Message, mid)
+        message.wamid = "wamid.RACE"  # the sender's commit, which saw no early status
+    assert (await get(stack, mid))["status"] == "accepted"
+    assert await stack.runtime.processor.attach_early_statuses() == 1
+    message = await get(stack, mid)
+    assert message["status"] == "delivered"
+    assert await stack.runtime.processor.attach_early_statuses() == 0  # applied once
