@@ -7,6 +7,7 @@ one broken listener must not hide an inbound message from the rest.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
@@ -39,3 +40,6 @@ class InProcessBus:
                     await handler(event)
                 except Exception:
                     log.exception("event handler %r failed on %s", handler, event.name)
+                # Handlers are many and SQLite calls do not yield: let waiting requests
+                # (Meta's webhooks above all) in between them.
+                await asyncio.sleep(0)

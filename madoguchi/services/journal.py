@@ -40,6 +40,11 @@ PENDING, DONE, FAILED = "pending", "done", "failed"
 EARLY_STATUS_MINUTES = 10  # how far back the sweep looks for statuses that came too early
 
 
+_APPEND = insert(WebhookDelivery.__table__).returning(
+    WebhookDelivery.__table__.c.id, sort_by_parameter_order=True
+)
+
+
 class Journal:
     """Appends deliveries; each caller waits for the commit that holds its row."""
 
@@ -86,15 +91,24 @@ class Journal:
             await self._commit(batch)
 
     async def _commit(self, batch: list[tuple[bytes, int, asyncio.Future[int]]]) -> None:
-        rows = [{"body": body, "update_count": count, "state": PENDING} for body, count, _ in batch]
+        now = utcnow()
+        rows = [
+            {
+                "body": body,
+                "update_count": count,
+                "state": PENDING,
+                "received_at": now,
+                "unrouted_count": 0,
+                "attempts": 0,
+                "messages_stored": 0,
+                "duplicates": 0,
+            }
+            for body, count, _ in batch
+        ]
         try:
             async with self.db.write() as session:
-                result = await session.execute(
-                    insert(WebhookDelivery).returning(
-                        WebhookDelivery.id, sort_by_parameter_order=True
-                    ),
-                    rows,
-                )
+                connection = await session.connection()  # Core: no ORM bulk machinery
+                result = await connection.execute(_APPEND, rows)
                 ids = list(result.scalars())
         except Exception as exc:  # nothing in the batch is stored: every caller hears so
             log.exception("committing %d webhook deliveries failed", len(batch))
@@ -126,7 +140,7 @@ class ProcessorPolicy:
     # slices, so a light stream is processed as it comes.
     busy_rate: float = 100.0
     yield_factor: float = 6.0
-    claim: int = 32  # rows claimed per slice (processed until the slice is used up)
+    claim: int = 8  # rows claimed per slice (processed until the slice is used up)
     max_attempts: int = 5
     retry_base_seconds: float = 2.0
     sweep_seconds: float = 1.0  # look for due retries and rows of other processes
