@@ -285,25 +285,28 @@ class _Ingest:
         )
 
 
-async def attach_early_statuses(session: AsyncSession, since) -> list[MessageStatusChanged]:
+async def attach_early_statuses(
+    session: AsyncSession, *, since=None, wamids: list[str] | None = None
+) -> list[MessageStatusChanged]:
     """Apply statuses recorded before their message had its wamid, now that it has.
 
     A status webhook can overtake the Graph API's answer to the send it is about. The
-    sender applies such early statuses when it stores the wamid, but on PostgreSQL the
-    two transactions can pass each other (each committing before seeing the other's
-    row); this sweep closes that gap. ``since`` bounds the search to recent statuses.
+    sender calls this for the wamids it has just stored; on PostgreSQL the two
+    transactions can still pass each other (each committing before seeing the other's
+    row), so the journal processor also sweeps statuses received ``since`` a moment ago.
     """
-    pairs = (
-        await session.execute(
-            select(MessageStatusEvent, Message)
-            .join(Message, Message.wamid == MessageStatusEvent.wamid)
-            .where(
-                MessageStatusEvent.message_id.is_(None),
-                MessageStatusEvent.created_at >= since,
-            )
-            .order_by(MessageStatusEvent.timestamp, MessageStatusEvent.id)
-        )
-    ).all()
+    query = (
+        select(MessageStatusEvent, Message)
+        .join(Message, Message.wamid == MessageStatusEvent.wamid)
+        .where(MessageStatusEvent.message_id.is_(None))
+        .order_by(MessageStatusEvent.timestamp, MessageStatusEvent.id)
+        .execution_options(populate_existing=True)  # after the sender's bulk update
+    )
+    if since is not None:
+        query = query.where(MessageStatusEvent.created_at >= since)
+    if wamids is not None:
+        query = query.where(MessageStatusEvent.wamid.in_(wamids))
+    pairs = (await session.execute(query)).all()
     events = []
     for record, message in pairs:
         event = apply_status(message, record)

@@ -198,7 +198,7 @@ class DeliveryProcessor:
         """Statuses that arrived before their send's wamid was stored, applied now."""
         since = utcnow() - timedelta(minutes=EARLY_STATUS_MINUTES)
         async with self.db.write() as session:
-            events = await attach_early_statuses(session, since)
+            events = await attach_early_statuses(session, since=since)
         for event in events:
             await self.publish([event])
         return len(events)

@@ -31,9 +31,9 @@ from sqlalchemy import select, update
 
 from madoguchi.domain.events import Event, MessageStatusChanged
 from madoguchi.domain.message_status import MessageStatus as Status
-from madoguchi.services.ingest import apply_status
+from madoguchi.services.ingest import attach_early_statuses
 from madoguchi.services.send_window import SendWindow
-from madoguchi.store.models import Message, MessageStatusEvent, OutboxEntry, PhoneNumber
+from madoguchi.store.models import Message, OutboxEntry, PhoneNumber
 from madoguchi.whatsapp.errors import GraphTransportError, MetaApiError
 
 if TYPE_CHECKING:
@@ -356,23 +356,7 @@ class Sender:
                 for row, _, _ in batch
             ]
             # Status webhooks can overtake the send's own response: apply any already here.
-            by_wamid = {wamid: row.message_id for row, wamid, _ in batch}
-            early = (
-                await session.scalars(
-                    select(MessageStatusEvent)
-                    .where(
-                        MessageStatusEvent.wamid.in_(by_wamid),
-                        MessageStatusEvent.message_id.is_(None),
-                    )
-                    .order_by(MessageStatusEvent.timestamp, MessageStatusEvent.id)
-                )
-            ).all()
-            for record in early:
-                message = await session.get(Message, by_wamid[record.wamid])
-                await session.refresh(message)  # the bulk update above is not in the map
-                event = apply_status(message, record)
-                if event is not None:
-                    events.append(event)
+            events += await attach_early_statuses(session, wamids=[w for _, w, _ in batch])
         return events
 
     async def _record_error(
