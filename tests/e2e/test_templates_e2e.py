@@ -167,9 +167,14 @@ async def test_sync_brings_in_metas_templates_status_and_quality_then_delete(s):
     meta_id = made.json()["id"]
 
     report = (await s.api("POST", "/api/v1/templates/sync", json={})).json()
-    assert report["accounts"][0]["created"] == 1
+    # The simulator's approval webhook may be processed before the sync (it then made
+    # the row, "heard of" by webhook) or after it: either way the sync leaves one
+    # template with Meta's id and Meta's content.
+    account = report["accounts"][0]
+    assert account["created"] + account["updated"] == 1
     [listed] = (await s.api("GET", "/api/v1/templates")).json()
-    assert listed["source"] == "meta" and listed["meta_template_id"] == meta_id
+    assert listed["source"] == ("meta" if account["created"] else "webhook")
+    assert listed["meta_template_id"] == meta_id
     assert listed["category"] == "MARKETING" and listed["parameter_format"] == "NAMED"
     assert listed["components"] == SPRING_SALE["components"]
     await template_status(s, listed["id"], "APPROVED")  # by the simulator's webhook
