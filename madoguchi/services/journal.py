@@ -91,20 +91,8 @@ class Journal:
             await self._commit(batch)
 
     async def _commit(self, batch: list[tuple[bytes, int, asyncio.Future[int]]]) -> None:
-        now = utcnow()
-        rows = [
-            {
-                "body": body,
-                "update_count": count,
-                "state": PENDING,
-                "received_at": now,
-                "unrouted_count": 0,
-                "attempts": 0,
-                "messages_stored": 0,
-                "duplicates": 0,
-            }
-            for body, count, _ in batch
-        ]
+        # The columns' own defaults fill the rest (state pending, counters 0, received_at).
+        rows = [{"body": body, "update_count": count} for body, count, _ in batch]
         try:
             async with self.db.write() as session:
                 connection = await session.connection()  # Core: no ORM bulk machinery

@@ -201,14 +201,14 @@ class Sender:
             claimed: list[_Claimed] = []
             for number_id in numbers:
                 room = self._room(number_id)
-                if room < min(minimum, self.per_number) and self._in_flight[number_id]:
+                if room < minimum and self._in_flight[number_id]:
                     continue
                 if room <= 0:
                     continue
-                claimed += await self._claim_for(session, number_id, room, now)
+                claimed += await self._claim_for(session, number_id, room, now, due)
         return claimed
 
-    async def _claim_for(self, session, number_id: int, room: int, now: datetime) -> list:
+    async def _claim_for(self, session, number_id: int, room: int, now: datetime, due) -> list:
         rows = (
             await session.execute(
                 select(
@@ -221,11 +221,7 @@ class Sender:
                     Message.conversation_id,
                 )
                 .join(Message, Message.id == OutboxEntry.message_id)
-                .where(
-                    OutboxEntry.phone_number_id == number_id,
-                    OutboxEntry.state == "pending",
-                    OutboxEntry.next_attempt_at <= now,
-                )
+                .where(OutboxEntry.phone_number_id == number_id, *due)
                 .order_by(OutboxEntry.id)
                 .limit(room)
                 .with_for_update(skip_locked=True, of=OutboxEntry)
