@@ -80,14 +80,20 @@ export function DesktopPage() {
   }
 
   // Keyboard: Alt+↑/↓ switch conversation, Alt+A accept / Alt+D decline the first offer.
+  // The handler reads the list as rendered (a ref set during render), not the list of the
+  // render its effect was registered after: a key pressed just after a re-sort must move
+  // from what the agent sees.
+  const listRef = useRef(list);
+  listRef.current = list;
   useEffect(() => {
     function onKey(e: KeyboardEvent) {
       if (!e.altKey || e.ctrlKey || e.metaKey) return;
       if (e.key === "ArrowDown" || e.key === "ArrowUp") {
-        if (!list.length) return;
-        const index = list.findIndex((c) => c.id === selectedId);
-        const next = e.key === "ArrowDown" ? Math.min(list.length - 1, index + 1) : Math.max(0, index - 1);
-        setSelectedId(list[index < 0 ? 0 : next].id);
+        const shown = listRef.current;
+        if (!shown.length) return;
+        const index = shown.findIndex((c) => c.id === selectedIdRef.current);
+        const next = e.key === "ArrowDown" ? Math.min(shown.length - 1, index + 1) : Math.max(0, index - 1);
+        setSelectedId(shown[index < 0 ? 0 : next].id);
         e.preventDefault();
       } else if ((e.code === "KeyA" || e.key === "a") && offers.length) {
         void accept(offers[0].conversationId);
