@@ -45,6 +45,7 @@ from madoguchi.domain.flows.definition import BusinessHoursWidget
 from madoguchi.domain.lifecycle import Status, Step
 from madoguchi.domain.route_back import route_back_target
 from madoguchi.services import routing, timers
+from madoguchi.http_transport import pooled_transport
 from madoguchi.services.outbound import OutboundRefused, queue_message
 from madoguchi.services.routing import Outcome, RoutingError, now_utc
 from madoguchi.store.models import (
@@ -734,7 +735,9 @@ class FlowRunner:
             self._http = httpx.AsyncClient(
                 follow_redirects=False,
                 headers={"User-Agent": "Madoguchi-flow/1"},
-                limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
+                transport=pooled_transport(
+                    httpx.Limits(max_connections=100, max_keepalive_connections=20)
+                ),
             )
         return self._http
 

@@ -14,6 +14,8 @@ from typing import Any
 
 import httpx
 
+from madoguchi.http_transport import pooled_transport
+
 from . import signing
 from .config import SimulatorConfig
 from .state import Clock
@@ -72,6 +74,9 @@ class Deliverer:
         self._client = httpx.AsyncClient(
             timeout=self.config.delivery_timeout_seconds,
             headers={"User-Agent": "facebookexternalua"},
+            transport=pooled_transport(
+                httpx.Limits(max_connections=self.config.delivery_concurrency)
+            ),
         )
 
     async def stop(self) -> None:

@@ -18,6 +18,7 @@ from urllib.parse import quote, urlsplit
 
 import httpx
 
+from madoguchi.http_transport import never_sent, pooled_transport
 from madoguchi.whatsapp.errors import GraphTransportError, error_from_response
 from madoguchi.whatsapp.media_limits import MediaLimitError, too_large_message
 from madoguchi.whatsapp.outbound import build_mark_read_body
@@ -30,16 +31,6 @@ log = logging.getLogger(__name__)
 _USER_AGENT = "Madoguchi (+https://github.com/madoguchi)"
 # A safety stop for paging loops, far beyond any real template count.
 _MAX_PAGES = 500
-
-# Failures that happen before a single byte of the request left this machine.
-_NEVER_SENT: tuple[type[Exception], ...] = (
-    httpx.ConnectError,
-    httpx.ConnectTimeout,
-    httpx.PoolTimeout,
-    httpx.ProxyError,
-    httpx.UnsupportedProtocol,
-)
-
 
 @dataclass(frozen=True, slots=True)
 class SentMessage:
@@ -83,6 +74,14 @@ class GraphClient:
     ) -> None:
         self._base_url = base_url.rstrip("/")
         self._version = version.strip("/")
+        # As many pooled connections as the sender has sends in flight.
+        # A short keep-alive expiry: reusing a connection the server is about to close
+        # (servers commonly drop idle ones after ~5 s) turns a send ambiguous.
+        limits = httpx.Limits(
+            max_connections=128, max_keepalive_connections=128, keepalive_expiry=2.0
+        )
+        if transport is None and not http2:
+            transport = pooled_transport(limits)  # HTTP/2 needs httpx's own transport
         self._http = httpx.AsyncClient(
             base_url=f"{self._base_url}/{self._version}/",
             timeout=httpx.Timeout(timeout),
@@ -90,12 +89,7 @@ class GraphClient:
             transport=transport,
             headers={"User-Agent": _USER_AGENT},
             follow_redirects=False,
-            # As many pooled connections as the sender has sends in flight.
-            # A short keep-alive expiry: reusing a connection the server is about to close
-            # (servers commonly drop idle ones after ~5 s) turns a send ambiguous.
-            limits=httpx.Limits(
-                max_connections=128, max_keepalive_connections=128, keepalive_expiry=2.0
-            ),
+            limits=limits,
         )
 
     async def aclose(self) -> None:
@@ -301,7 +295,7 @@ class GraphClient:
 
 
 def _transport_error(method: str, where: str, exc: httpx.RequestError) -> GraphTransportError:
-    ambiguous = not isinstance(exc, _NEVER_SENT)
+    ambiguous = not never_sent(exc)
     detail = str(exc) or type(exc).__name__
     return GraphTransportError(
         f"{method} {where}: {type(exc).__name__}: {detail}", ambiguous=ambiguous

@@ -494,3 +494,34 @@ async def test_custom_transport_is_used(fake_meta: FakeMeta) -> None:
 async def test_empty_token_is_refused(graph: GraphClient) -> None:
     with pytest.raises(ValueError):
         await graph.get_phone_number("1", "")
+
+
+async def _one_shot_server(answer: bytes) -> tuple[asyncio.AbstractServer, int]:
+    """A TCP server that reads a request, writes ``answer`` (maybe nothing) and hangs up."""
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(answer)
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    return server, server.sockets[0].getsockname()[1]
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [b"", b"NOT-HTTP garbage\r\n\r\n"],
+    ids=["hang-up-after-request", "garbage-answer"],
+)
+async def test_a_request_that_reached_the_server_is_ambiguous(answer: bytes) -> None:
+    """The server got the send and then hung up (or answered nonsense): Meta may have
+    accepted it, so the error must say so and must not be retryable."""
+    server, port = await _one_shot_server(answer)
+    async with server:
+        async with GraphClient(f"http://127.0.0.1:{port}", VERSION, timeout=2.0) as client:
+            with pytest.raises(GraphTransportError) as caught:
+                await client.send_message("1", TOKEN, text_body(Recipient(wa_id="1")))
+    assert caught.value.ambiguous is True
+    assert not caught.value.retryable
+    assert TOKEN not in str(caught.value)
