@@ -44,8 +44,8 @@ from madoguchi.domain.flows import engine as fe
 from madoguchi.domain.flows.definition import BusinessHoursWidget
 from madoguchi.domain.lifecycle import Status, Step
 from madoguchi.domain.route_back import route_back_target
-from madoguchi.services import routing, timers
 from madoguchi.http_transport import pooled_transport
+from madoguchi.services import routing, timers
 from madoguchi.services.outbound import OutboundRefused, queue_message
 from madoguchi.services.routing import Outcome, RoutingError, now_utc
 from madoguchi.store.models import (

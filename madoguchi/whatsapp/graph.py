@@ -32,6 +32,7 @@ _USER_AGENT = "Madoguchi (+https://github.com/madoguchi)"
 # A safety stop for paging loops, far beyond any real template count.
 _MAX_PAGES = 500
 
+
 @dataclass(frozen=True, slots=True)
 class SentMessage:
     """Meta's receipt for an accepted send; ``wamid`` is what status webhooks will name."""

@@ -518,10 +518,9 @@ async def test_a_request_that_reached_the_server_is_ambiguous(answer: bytes) -> 
     """The server got the send and then hung up (or answered nonsense): Meta may have
     accepted it, so the error must say so and must not be retryable."""
     server, port = await _one_shot_server(answer)
-    async with server:
-        async with GraphClient(f"http://127.0.0.1:{port}", VERSION, timeout=2.0) as client:
-            with pytest.raises(GraphTransportError) as caught:
-                await client.send_message("1", TOKEN, text_body(Recipient(wa_id="1")))
+    async with server, GraphClient(f"http://127.0.0.1:{port}", VERSION, timeout=2.0) as client:
+        with pytest.raises(GraphTransportError) as caught:
+            await client.send_message("1", TOKEN, text_body(Recipient(wa_id="1")))
     assert caught.value.ambiguous is True
     assert not caught.value.retryable
     assert TOKEN not in str(caught.value)
