@@ -17,6 +17,7 @@ import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from madoguchi.gc_tuning import freeze_startup_heap
 from madoguchi.whatsapp.signature import SignatureError, verify_signature
 
 MAX_BODY_BYTES = 3 * 1024 * 1024
@@ -49,9 +50,11 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--app-secret", required=True)
     args = parser.parse_args()
-    # The same call as `madoguchi serve` (madoguchi/cli.py).
+    # The same start as `madoguchi serve` (madoguchi/cli.py): heap frozen, same options.
+    application = create_app(args.app_secret)
+    freeze_startup_heap()
     uvicorn.run(
-        create_app(args.app_secret),
+        application,
         host=args.host,
         port=args.port,
         log_level="info",

@@ -10,6 +10,7 @@ import typer
 import uvicorn
 from rich.console import Console
 
+from madoguchi.gc_tuning import freeze_startup_heap
 from madoguchi.settings import Settings, get_settings
 
 app = typer.Typer(
@@ -82,8 +83,10 @@ def serve(
             "Set them (see docs/configuration.md), or pass --dev on a machine of your own."
         )
         raise typer.Exit(2)
+    application = create_app(settings, workers=workers)
+    freeze_startup_heap()
     uvicorn.run(
-        create_app(settings, workers=workers),
+        application,
         host=host or settings.host,
         port=port or settings.port,
         log_level="info",

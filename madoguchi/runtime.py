@@ -48,7 +48,10 @@ class Runtime:
         )
         self.journal = Journal(self.db, self.metrics)
         self.processor = DeliveryProcessor(
-            self.db, self.bus.publish, arrival_rate=self.journal.arrival_rate
+            self.db,
+            self.bus.publish,
+            acknowledgements_done=self.journal.quiet,
+            arrival_rate=self.journal.arrival_rate,
         )
         self.journal.on_commit = self.processor.wake
         self.media = MediaDownloader(self)

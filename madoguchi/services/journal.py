@@ -10,8 +10,10 @@ when the process comes back. A delivery whose processing keeps failing is retrie
 backoff and then marked ``failed`` with its error, kept for an operator to see.
 
 The processor never holds the database's write side for long (SQLite has one writer,
-and the journal's appends wait behind it): it works in slices of a few milliseconds and
-lets the event loop answer waiting webhooks between them.
+and the journal's appends wait behind it): it works in slices of a few milliseconds and,
+between them, waits until every webhook that arrived meanwhile has been committed and
+answered, and under a heavy stream it rests in proportion to its work: acknowledgements
+come first, the backlog is worked off in the lulls.
 """
 
 from __future__ import annotations
@@ -58,12 +60,15 @@ class Journal:
         self._last_second = 0
         self._queue: list[tuple[bytes, int, asyncio.Future[int]]] = []
         self._writer: asyncio.Task | None = None
+        self._quiet = asyncio.Event()
+        self._quiet.set()
 
     async def append(self, body: bytes, update_count: int) -> int:
         """Commit one delivery's bytes; its journal id once committed."""
         future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         self._count_arrival()
         self._queue.append((body, update_count, future))
+        self._quiet.clear()
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._write_batches())
         return await future
@@ -85,10 +90,23 @@ class Journal:
             return float(self._this_second)
         return 0.0
 
+    @property
+    def busy(self) -> bool:
+        """Some delivery is waiting for its commit (and so Meta for its 200)."""
+        return not self._quiet.is_set()
+
+    async def quiet(self) -> None:
+        """Until no delivery is waiting for its commit."""
+        await self._quiet.wait()
+
     async def _write_batches(self) -> None:
-        while self._queue:
-            batch, self._queue = self._queue[: self.max_batch], self._queue[self.max_batch :]
-            await self._commit(batch)
+        try:
+            while self._queue:
+                batch, self._queue = self._queue[: self.max_batch], self._queue[self.max_batch :]
+                await self._commit(batch)
+        finally:
+            if not self._queue:
+                self._quiet.set()
 
     async def _commit(self, batch: list[tuple[bytes, int, asyncio.Future[int]]]) -> None:
         # The columns' own defaults fill the rest (state pending, counters 0, received_at).
@@ -122,12 +140,15 @@ class ProcessorPolicy:
     """How the processor shares the process and how it treats failures."""
 
     slice_seconds: float = 0.008  # longest hold of the write side before letting others in
-    # Under a heavy inbound stream (busy_rate deliveries/s or more) with a backlog, the
-    # processor works one slice in (1 + yield_factor): Meta's acknowledgements come first
-    # and the backlog is worked off in the lulls. Below that rate it only yields between
-    # slices, so a light stream is processed as it comes.
+    # Between slices the processor lets requests that arrived meanwhile reach the journal
+    # (a few turns of the event loop) and waits while any is waiting for its commit.
+    settle_turns: int = 3
+    # Under a heavy inbound stream (busy_rate deliveries/s or more) it also rests
+    # yield_factor times as long as the slice took: Meta's acknowledgements come first and
+    # the backlog is worked off in the lulls. Below that rate a stream is processed as it
+    # comes.
     busy_rate: float = 100.0
-    yield_factor: float = 6.0
+    yield_factor: float = 12.0
     claim: int = 8  # rows claimed per slice (processed until the slice is used up)
     max_attempts: int = 5
     retry_base_seconds: float = 2.0
@@ -142,16 +163,16 @@ class DeliveryProcessor:
         db: Database,
         publish: Callable[[Sequence[Event]], Awaitable[None]],
         policy: ProcessorPolicy | None = None,
+        acknowledgements_done: Callable[[], Awaitable[None]] | None = None,
         arrival_rate: Callable[[], float] | None = None,
     ) -> None:
         self.db = db
         self.publish = publish
+        self.acknowledgements_done = acknowledgements_done
         self.arrival_rate = arrival_rate or (lambda: 0.0)
         self.policy = policy or ProcessorPolicy()
         self._wake = asyncio.Event()
-        self._idle = asyncio.Event()
-        self._idle.set()
-        self._backlog = False  # the last slice left claimable rows behind
+        self._idle = asyncio.Event()  # set by run() once it finds nothing to do
 
     def wake(self) -> None:
         self._idle.clear()
@@ -174,9 +195,8 @@ class DeliveryProcessor:
                 log.exception("processing webhook deliveries failed")
                 processed = 0
             if processed:
-                # Pause only with a backlog left: a drained journal goes idle at once.
-                pause = self._pause(time.monotonic() - started) if self._backlog else 0
-                await asyncio.sleep(pause)
+                await asyncio.sleep(self._rest(time.monotonic() - started))
+                await self._let_acknowledgements_through()
                 continue
             self._idle.set()
             with contextlib.suppress(TimeoutError):
@@ -191,12 +211,18 @@ class DeliveryProcessor:
             await self.publish([event])
         return len(events)
 
-    def _pause(self, worked: float) -> float:
-        """0 under a light stream; else a pause in proportion to the work done."""
-        policy = self.policy
-        if self.arrival_rate() < policy.busy_rate:
+    def _rest(self, worked: float) -> float:
+        """0 under a light stream; else a rest in proportion to the work done."""
+        if self.arrival_rate() < self.policy.busy_rate:
             return 0
-        return worked * policy.yield_factor
+        return worked * self.policy.yield_factor
+
+    async def _let_acknowledgements_through(self) -> None:
+        """Let webhooks that arrived during the slice be read and committed first."""
+        for _ in range(self.policy.settle_turns):
+            await asyncio.sleep(0)
+        if self.acknowledgements_done is not None:
+            await self.acknowledgements_done()
 
     async def wait_idle(self) -> None:
         """Until nothing pending is left that this process knows of (tests, shutdown)."""
@@ -224,11 +250,9 @@ class DeliveryProcessor:
             if not self.db.sqlite:
                 query = query.with_for_update(skip_locked=True)
             rows = (await session.scalars(query)).all()
-            self._backlog = len(rows) == policy.claim
             deadline = time.monotonic() + policy.slice_seconds
             for row in rows:
                 if handled and time.monotonic() > deadline:
-                    self._backlog = True
                     break
                 handled += 1
                 try:

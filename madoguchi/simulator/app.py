@@ -10,6 +10,8 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
 
+from madoguchi.gc_tuning import freeze_startup_heap
+
 from . import control, graph_api, phone
 from .config import SimulatorConfig
 from .core import Simulator
@@ -60,4 +62,6 @@ def run(
     log_level: str = "info",
 ) -> None:
     """Serve the simulator with uvicorn until interrupted."""
-    uvicorn.run(create_app(config), host=host, port=port, log_level=log_level)
+    application = create_app(config)
+    freeze_startup_heap()
+    uvicorn.run(application, host=host, port=port, log_level=log_level)

@@ -119,17 +119,68 @@ async def test_list_refuses_an_unknown_state(db):
         await list_deliveries(db, "stuck", 10)
 
 
-async def test_processor_pauses_only_under_a_heavy_stream(db):
+async def test_processor_waits_while_acknowledgements_are_pending(db):
+    """Between slices the processor gives way to webhooks waiting for their commit: it
+    goes on only once they are answered."""
+    journal = Journal(db)
+    ids = [await journal.append(text_delivery(f"wamid.W{i}"), 1) for i in range(6)]
+    gate = asyncio.Event()  # closed: "an acknowledgement is still waiting"
+    waits = 0
+
+    async def acknowledgements_done():
+        nonlocal waits
+        waits += 1
+        await gate.wait()
+
+    processor = DeliveryProcessor(
+        db,
+        await published_into([]),
+        ProcessorPolicy(claim=2, slice_seconds=60),
+        acknowledgements_done,
+    )
+    task = asyncio.create_task(processor.run())
+    try:
+        for _ in range(100):
+            if waits:
+                break
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.1)
+        # One slice done (two rows), then it waits: the other four are still pending.
+        assert waits == 1
+        assert await count(db, WebhookDelivery, WebhookDelivery.state == "done") == 2
+        gate.set()
+        await asyncio.wait_for(processor.wait_idle(), 10)
+        assert await count(db, WebhookDelivery, WebhookDelivery.state == "done") == len(ids)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_journal_is_busy_until_every_append_is_committed(db):
+    journal = Journal(db)
+    assert not journal.busy
+    appends = [
+        asyncio.create_task(journal.append(text_delivery(f"wamid.B{i}"), 1)) for i in range(5)
+    ]
+    await asyncio.sleep(0)  # the appends are queued, their commit not yet done
+    assert journal.busy
+    await asyncio.wait_for(journal.quiet(), 10)
+    assert not journal.busy
+    assert all(task.done() for task in appends)
+    assert await count(db, WebhookDelivery) == 5
+
+
+async def test_processor_rests_only_under_a_heavy_stream(db):
     rate = {"now": 0.0}
     policy = ProcessorPolicy(yield_factor=3.0, busy_rate=100)
     processor = DeliveryProcessor(
         db, await published_into([]), policy, arrival_rate=lambda: rate["now"]
     )
-    assert processor._pause(0.01) == 0
+    assert processor._rest(0.01) == 0
     rate["now"] = 99
-    assert processor._pause(0.01) == 0  # a light stream is processed as it comes
+    assert processor._rest(0.01) == 0  # a light stream is processed as it comes
     rate["now"] = 500
-    assert processor._pause(0.01) == pytest.approx(0.03)
+    assert processor._rest(0.01) == pytest.approx(0.03)
 
 
 async def test_journal_counts_arrivals_per_second(db):
