@@ -98,6 +98,19 @@ class RawConnection:
         self.reader = self.writer = None
 
     async def request(self, data: bytes) -> tuple[int, bytes]:
+        reused = self.writer is not None
+        try:
+            return await self._exchange(data)
+        except (asyncio.IncompleteReadError, ConnectionResetError, BrokenPipeError) as exc:
+            # A kept-alive connection the server closed while it sat idle (uvicorn drops
+            # them after 5 s) fails before a byte of answer: open a new one, once, as
+            # HTTP clients do. The server never read the request.
+            nothing = not isinstance(exc, asyncio.IncompleteReadError) or not exc.partial
+            if reused and nothing:
+                return await self._exchange(data)
+            raise
+
+    async def _exchange(self, data: bytes) -> tuple[int, bytes]:
         if self.writer is None:
             await self.open()
         assert self.reader is not None and self.writer is not None
