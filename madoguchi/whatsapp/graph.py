@@ -90,6 +90,7 @@ class GraphClient:
             )
         self._transport = transport
         self._timeout = httpx.Timeout(timeout)
+        self._timeouts = self._timeout.as_dict()  # what each request's extensions carry
         self._api_root = httpx.URL(f"{self._base_url}/{self._version}/")
         self._urls: dict[str, httpx.URL] = {}
         # The client serves what needs its machinery (streamed downloads that follow
@@ -304,7 +305,7 @@ class GraphClient:
             method,
             url,
             headers={"User-Agent": _USER_AGENT, **self._auth(token)},
-            extensions={"timeout": self._timeout.as_dict()},
+            extensions={"timeout": self._timeouts},
             **content,
         )
         try:
