@@ -82,3 +82,9 @@ export function secondsSince(iso: string | null | undefined, now: number = Date.
   if (!iso) return 0;
   return (now - new Date(iso).getTime()) / 1000;
 }
+
+/** "14:03:27": a clock time to the second (a flow test's steps follow each other fast). */
+export function formatClock(iso: string | null | undefined): string {
+  if (!iso) return "";
+  return new Intl.DateTimeFormat(locale(), { hour: "2-digit", minute: "2-digit", second: "2-digit", timeZone }).format(new Date(iso));
+}

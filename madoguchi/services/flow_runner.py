@@ -45,7 +45,7 @@ from madoguchi.domain.flows.definition import BusinessHoursWidget
 from madoguchi.domain.lifecycle import Status, Step
 from madoguchi.domain.route_back import route_back_target
 from madoguchi.http_transport import pooled_transport
-from madoguchi.services import routing, timers
+from madoguchi.services import flow_tests, routing, timers
 from madoguchi.services.outbound import OutboundRefused, queue_message
 from madoguchi.services.routing import Outcome, RoutingError, now_utc
 from madoguchi.store.models import (
@@ -56,6 +56,7 @@ from madoguchi.store.models import (
     FlowBinding,
     FlowRun,
     FlowStep,
+    FlowTest,
     FlowVersion,
     Message,
     PhoneNumber,
@@ -144,7 +145,7 @@ class FlowRunner:
                 bound = await session.scalar(
                     select(FlowBinding.id).where(FlowBinding.phone_number_id == row.phone_number_id)
                 )
-                if bound is None:
+                if bound is None and not await flow_tests.pending_on(session, row.phone_number_id):
                     return
 
         async def begin(session: AsyncSession, conversation: Conversation, after: _After):
@@ -374,6 +375,13 @@ class FlowRunner:
         event: MessageReceived,
         after: _After,
     ) -> tuple[FlowRun, fe.Event] | None:
+        now = now_utc()
+        contact = await session.get(Contact, conversation.contact_id)
+        # An admin testing a draft for this customer on this number (the editor's Test):
+        # the test snapshot starts instead of the published version, for them only.
+        test = await flow_tests.pending_for(session, conversation, contact, now)
+        if test is not None:
+            return await self._start_test(session, conversation, event, after, contact, *test)
         # The number's flow and its published version, in one query. (A `new` conversation
         # has no run: the run and the step to in_flow commit together.)
         bound = (
@@ -391,25 +399,82 @@ class FlowRunner:
         if bound is None:
             return None
         flow_id, flow_name, version_id, version = bound
-        now = now_utc()
         if route_back_target(conversation, now) is not None:
             return None  # a reply to a business-initiated conversation goes back, not here
+        return await self._begin(
+            session,
+            conversation,
+            event,
+            after,
+            contact,
+            (flow_id, flow_name, version_id, version),
+            reason=f"flow {flow_name} version {version}",
+            data={"flow_id": flow_id, "version": version},
+            flow_version=version,
+            now=now,
+        )
+
+    async def _start_test(
+        self,
+        session: AsyncSession,
+        conversation: Conversation,
+        event: MessageReceived,
+        after: _After,
+        contact: Contact | None,
+        test: FlowTest,
+        flow: Flow,
+        version: FlowVersion,
+    ) -> tuple[FlowRun, fe.Event] | None:
+        """Start the snapshot an admin is testing (``services.flow_tests``); the test
+        binding is used up by this conversation in the same commit."""
+        now = now_utc()
+        if route_back_target(conversation, now) is not None:
+            return None
+        flow_tests.mark_started(test, conversation, now)
+        return await self._begin(
+            session,
+            conversation,
+            event,
+            after,
+            contact,
+            (flow.id, flow.name, version.id, version.version),
+            reason=f"flow {flow.name}: test of the draft",
+            data={"flow_id": flow.id, "version": version.version, "test": test.id},
+            flow_version="test",
+            now=now,
+        )
+
+    async def _begin(
+        self,
+        session: AsyncSession,
+        conversation: Conversation,
+        event: MessageReceived,
+        after: _After,
+        contact: Contact | None,
+        started: tuple[int, str, int, int],
+        *,
+        reason: str,
+        data: dict[str, Any],
+        flow_version: int | str,
+        now: datetime,
+    ) -> tuple[FlowRun, fe.Event]:
+        """The step to in_flow and the new run with its built-in variables."""
+        flow_id, flow_name, version_id, version = started
         outcome = Outcome()
         await routing.record(
             session,
             conversation,
             Step.START_FLOW,
-            reason=f"flow {flow_name} version {version}",
-            data={"flow_id": flow_id, "version": version},
+            reason=reason,
+            data=data,
             at=now,
             outcome=outcome,
         )
         after.events.extend(outcome.events)
         message = await session.get(Message, event.message_id)
-        contact = await session.get(Contact, conversation.contact_id)
         number = await session.get(PhoneNumber, conversation.phone_number_id)
         variables = _builtins(conversation, contact, number, message)
-        variables.update({"flow.name": flow_name, "flow.version": version})
+        variables.update({"flow.name": flow_name, "flow.version": flow_version})
         return self._new_run(conversation, flow_id, version_id, version), fe.Begin(variables)
 
     @staticmethod

@@ -62,15 +62,27 @@ class FlowError(Exception):
     """A refused request; ``problems`` lists what blocks a publish (widget + field)."""
 
     def __init__(
-        self, message: str, status: int = 422, problems: list[Problem] | None = None
+        self,
+        message: str,
+        status: int = 422,
+        problems: list[Problem] | None = None,
+        *,
+        field: str | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
         self.status = status
         self.problems = problems or []
+        self.field = field  # the request field to blame, when it is one (forms show it there)
 
     def detail(self) -> dict[str, Any]:
-        return {"message": self.message, "problems": [p.to_dict() for p in self.problems]}
+        out: dict[str, Any] = {
+            "message": self.message,
+            "problems": [p.to_dict() for p in self.problems],
+        }
+        if self.field:
+            out["field"] = self.field
+        return out
 
 
 def read_definition(data: Any) -> FlowDefinition:
@@ -349,7 +361,9 @@ async def publish(
         )
     number = (
         await session.scalar(
-            select(func.max(FlowVersion.version)).where(FlowVersion.flow_id == flow.id)
+            select(func.max(FlowVersion.version)).where(
+                FlowVersion.flow_id == flow.id, FlowVersion.test.is_(False)
+            )
         )
         or 0
     ) + 1
@@ -367,6 +381,59 @@ async def publish(
     start = definition.start()
     await set_bindings(session, flow, start.numbers if start else [])
     return version
+
+
+async def published_versions(session: AsyncSession, flow: Flow) -> list[dict[str, Any]]:
+    """The published versions, newest first, with who published them and which is live
+    (test snapshots are not versions: they are never listed)."""
+    rows = (
+        await session.execute(
+            select(FlowVersion, User.name, User.email)
+            .outerjoin(User, User.id == FlowVersion.published_by_user_id)
+            .where(FlowVersion.flow_id == flow.id, FlowVersion.test.is_(False))
+            .order_by(FlowVersion.version.desc())
+        )
+    ).all()
+    out = []
+    for version, name, email in rows:
+        item = version_out(version, definition=False)
+        item["published_by"] = {"name": name, "email": email} if email else None
+        item["live"] = version.version == flow.published_version
+        out.append(item)
+    return out
+
+
+async def get_version(session: AsyncSession, flow: Flow, number: int) -> FlowVersion:
+    """A published version by its number (404 when there is none)."""
+    version = await session.scalar(
+        select(FlowVersion).where(
+            FlowVersion.flow_id == flow.id,
+            FlowVersion.version == number,
+            FlowVersion.workspace_id == flow.workspace_id,
+            FlowVersion.test.is_(False),
+        )
+    )
+    if version is None:
+        raise FlowError(f"flow {flow.name!r} has no version {number}", 404)
+    return version
+
+
+async def restore_version(
+    session: AsyncSession, flow: Flow, number: int, *, expected_updated_at: str | None = None
+) -> Flow:
+    """Copy a published version's document into the draft (nothing is published: the
+    admin checks, saves and publishes as usual). ``expected_updated_at`` is the flow's
+    ``updated_at`` as the caller last saw it: if the flow changed since (another admin
+    saved), the restore is refused rather than silently replacing their work."""
+    version = await get_version(session, flow, number)
+    if expected_updated_at is not None and expected_updated_at != flow.updated_at.isoformat():
+        raise FlowError(
+            f"flow {flow.name!r} changed since you loaded it: reload it, then restore", 409
+        )
+    flow.draft = version.definition
+    flow.updated_at = utcnow()
+    await session.flush()
+    return flow
 
 
 async def set_bindings(session: AsyncSession, flow: Flow, numbers: list[str]) -> None:
@@ -504,6 +571,15 @@ async def run_log(session: AsyncSession, conversation_id: int) -> list[dict[str,
             select(FlowRun).where(FlowRun.conversation_id == conversation_id).order_by(FlowRun.id)
         )
     ).all()
+    tests = set(
+        (
+            await session.scalars(
+                select(FlowVersion.id).where(
+                    FlowVersion.id.in_({r.version_id for r in runs}), FlowVersion.test.is_(True)
+                )
+            )
+        ).all()
+    )
     names = {
         f.id: f.name
         for f in await session.scalars(select(Flow).where(Flow.id.in_({r.flow_id for r in runs})))
@@ -532,6 +608,7 @@ async def run_log(session: AsyncSession, conversation_id: int) -> list[dict[str,
             "flow_id": run.flow_id,
             "flow": names.get(run.flow_id),
             "version": run.version,
+            "test": run.version_id in tests,  # a test of a draft (editor's Test)
             "status": run.status,
             "node": run.node_id,
             "waiting_for": run.wait_kind,
@@ -558,11 +635,13 @@ async def run_variables(session: AsyncSession, conversation_id: int) -> dict[str
 
 
 async def funnel(session: AsyncSession, flow: Flow) -> list[dict[str, Any]]:
-    """Where runs of a flow are or stopped: per version, widget and status, how many."""
+    """Where runs of a flow are or stopped: per version, widget and status, how many
+    (runs of test snapshots are left out: they are the admins', not the customers')."""
     rows = (
         await session.execute(
             select(FlowRun.version, FlowRun.node_id, FlowRun.status, func.count())
-            .where(FlowRun.flow_id == flow.id)
+            .join(FlowVersion, FlowVersion.id == FlowRun.version_id)
+            .where(FlowRun.flow_id == flow.id, FlowVersion.test.is_(False))
             .group_by(FlowRun.version, FlowRun.node_id, FlowRun.status)
             .order_by(FlowRun.version, FlowRun.node_id, FlowRun.status)
         )

@@ -17,6 +17,7 @@ from madoguchi.web.api import (
     canned,
     contact_center,
     conversations,
+    flow_tests,
     flows,
     phone_numbers,
     templates,
@@ -54,6 +55,7 @@ def create_app(
     app.include_router(conversations.router)
     app.include_router(contact_center.router)
     app.include_router(flows.router)
+    app.include_router(flow_tests.router)
     app.include_router(auth.router)
     app.include_router(users.router)
     app.include_router(templates.router)

@@ -181,6 +181,10 @@ SAMPLES: dict[tuple[str, str], Callable[[World], dict[str, Any]]] = {
         "json": {"name": "Alpha Flow", "definition": {"nodes": [], "edges": []}},
     },
     ("PUT", "/api/v1/flows/{flow_id}"): lambda w: {"json": {"name": "Taken over"}},
+    ("POST", "/api/v1/flows/{flow_id}/versions/{number}/restore"): lambda w: {"json": {}},
+    ("POST", "/api/v1/flows/{flow_id}/test"): lambda w: {
+        "json": {"phone_number_id": PHONE_NUMBER_ID, "customer": "+81 90 5555 0001"}
+    },
     ("POST", "/api/v1/outbound"): lambda w: {
         "json": {
             "phone_number_id": PHONE_NUMBER_ID,

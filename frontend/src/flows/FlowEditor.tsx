@@ -12,13 +12,27 @@ import {
   type NodeChange,
   type ReactFlowInstance,
 } from "@xyflow/react";
-import { Alert, Badge, Button, Group, Select, Stack, Text, Title } from "@mantine/core";
+import { Alert, Badge, Button, Group, Modal, Select, Stack, Text, Title } from "@mantine/core";
 import { notifications } from "@mantine/notifications";
 import { useTranslation } from "react-i18next";
 import { api, ApiError } from "../api/client";
 import type { Queue } from "../api/types";
 import { navigate } from "../router";
-import { exitsOf, newWidget, newWidgetId, WIDGET_TYPES, type FlowDefinition, type FlowDetail, type Problem, type Widget } from "./model";
+import {
+  exitsOf,
+  newWidget,
+  newWidgetId,
+  traceOf,
+  WIDGET_TYPES,
+  type FlowDefinition,
+  type FlowDetail,
+  type FlowTest,
+  type FlowVersionDetail,
+  type Problem,
+  type Widget,
+} from "./model";
+import { TestPanel } from "./TestPanel";
+import { VersionsDrawer } from "./VersionsDrawer";
 import { WidgetNode, type WidgetFlowNode } from "./WidgetNode";
 import { WidgetSettings } from "./WidgetSettings";
 
@@ -96,16 +110,27 @@ export function FlowEditor({ flowId }: { flowId: number }) {
   const [queues, setQueues] = useState<string[]>([]);
   const base = useRef<FlowDefinition>({ nodes: [], edges: [] });
   const [viewport, setViewport] = useState<ReactFlowInstance<WidgetFlowNode, Edge> | null>(null);
+  // A published version shown read-only on the canvas instead of the draft.
+  const [viewing, setViewing] = useState<FlowVersionDetail | null>(null);
+  const [viewNodes, setViewNodes] = useState<WidgetFlowNode[]>([]);
+  const [versionsOpen, setVersionsOpen] = useState(false);
+  const [confirmRestore, setConfirmRestore] = useState<number | null>(null);
+  // The test panel replaces the settings column; its run is traced on the canvas.
+  const [testOpen, setTestOpen] = useState(false);
+  const [test, setTest] = useState<FlowTest | null>(null);
 
-  const load = useCallback(async () => {
-    const detail = await api.get<FlowDetail>(`/flows/${flowId}`);
+  const apply = useCallback((detail: FlowDetail) => {
     base.current = detail.draft ?? { nodes: [], edges: [] };
     setFlow(detail);
     setNodes(toNodes(base.current));
     setEdges(toEdges(base.current));
     setProblems(detail.problems);
     setDirty(false);
-  }, [flowId]);
+  }, []);
+
+  const load = useCallback(async () => {
+    apply(await api.get<FlowDetail>(`/flows/${flowId}`));
+  }, [flowId, apply]);
 
   useEffect(() => {
     void load();
@@ -135,10 +160,75 @@ export function FlowEditor({ flowId }: { flowId: number }) {
   }, [problems]);
   const flowProblems = problems.filter((p) => !p.node || !nodes.some((n) => n.id === p.node));
 
+  const trace = useMemo(() => traceOf(testOpen ? test : null), [test, testOpen]);
   const shown = useMemo(
-    () => nodes.map((n) => ({ ...n, selected: n.id === selected, data: { ...n.data, problems: byNode.get(n.id) ?? [] } })),
-    [nodes, byNode, selected],
+    () =>
+      viewing
+        ? viewNodes
+        : nodes.map((n) => ({
+            ...n,
+            selected: n.id === selected,
+            data: {
+              ...n.data,
+              problems: byNode.get(n.id) ?? [],
+              trace: trace(n.id),
+            },
+          })),
+    [nodes, byNode, selected, trace, viewing, viewNodes],
   );
+  // The exits a test run took, drawn animated.
+  const shownEdges = useMemo(() => {
+    if (viewing) return toEdges(viewing.definition);
+    const taken = new Set((testOpen ? (test?.steps ?? []) : []).map((s) => edgeId(s.node, s.result)));
+    return taken.size ? edges.map((e) => (taken.has(e.id) ? { ...e, animated: true, style: { stroke: "var(--mantine-color-orange-6)", strokeWidth: 2 } } : e)) : edges;
+  }, [edges, viewing, test, testOpen]);
+
+  const onViewNodesChange = useCallback((changes: NodeChange<WidgetFlowNode>[]) => {
+    setViewNodes((ns) => applyNodeChanges(changes.filter((c) => c.type === "dimensions"), ns));
+  }, []);
+
+  async function openVersion(version: number) {
+    setVersionsOpen(false);
+    setError(null);
+    try {
+      const detail = await api.get<FlowVersionDetail>(`/flows/${flowId}/versions/${version}`);
+      setViewNodes(toNodes(detail.definition));
+      setViewing(detail);
+      setSelected(null);
+      window.setTimeout(() => void viewport?.fitView({ maxZoom: 1, padding: 0.15 }), 50);
+    } catch (err) {
+      setError(err instanceof ApiError ? err.message : String(err));
+    }
+  }
+
+  function closeVersion() {
+    setViewing(null);
+    window.setTimeout(() => void viewport?.fitView({ maxZoom: 1, padding: 0.15 }), 50);
+  }
+
+  function askRestore(version: number) {
+    // Only ask when something would be lost: unsaved edits or an unpublished draft.
+    if (dirty || flow?.draft_differs) setConfirmRestore(version);
+    else void restore(version);
+  }
+
+  async function restore(version: number) {
+    setConfirmRestore(null);
+    setVersionsOpen(false);
+    setBusy(true);
+    setError(null);
+    try {
+      const detail = await api.post<FlowDetail>(`/flows/${flowId}/versions/${version}/restore`, { expected_updated_at: flow?.updated_at ?? null });
+      apply(detail);
+      setViewing(null);
+      setSelected(null);
+      notifications.show({ color: "teal", message: t("flowVersions.restored", { version }) });
+    } catch (err) {
+      setError(err instanceof ApiError ? err.message : String(err));
+    } finally {
+      setBusy(false);
+    }
+  }
 
   const onNodesChange = useCallback((changes: NodeChange<WidgetFlowNode>[]) => {
     for (const c of changes) {
@@ -243,7 +333,9 @@ export function FlowEditor({ flowId }: { flowId: number }) {
     }
   }
 
-  const current = nodes.find((n) => n.id === selected);
+  const current = viewing ? undefined : nodes.find((n) => n.id === selected);
+  const startNumbers = (nodes.find((n) => n.data.widget.type === "start")?.data.widget.numbers as string[] | undefined) ?? [];
+  const labelOf = (id: string) => nodes.find((n) => n.id === id)?.data.widget.label || id;
 
   if (!flow) return null;
   return (
@@ -266,26 +358,64 @@ export function FlowEditor({ flowId }: { flowId: number }) {
             </Badge>
           )}
           {(dirty || flow.draft_differs) && flow.published_version ? <Badge variant="outline">{t("flows.unpublishedChanges")}</Badge> : null}
+          {viewing && (
+            <Badge color="violet" data-testid="flow-viewing">
+              {t("flowVersions.viewingBadge", { version: viewing.version })}
+            </Badge>
+          )}
         </Group>
         <Group gap="xs">
           <Text size="xs" c={problems.length ? "red" : "teal"} data-testid="flow-problem-count">
             {problems.length ? t("flows.problems", { count: problems.length }) : t("flows.valid")}
           </Text>
-          <Button size="xs" variant="default" onClick={() => void save()} loading={busy} disabled={!dirty} data-testid="flow-save">
+          <Button size="xs" variant="default" onClick={() => setVersionsOpen(true)} data-testid="flow-versions">
+            {t("flowVersions.button")}
+          </Button>
+          <Button
+            size="xs"
+            variant={testOpen ? "filled" : "light"}
+            color="orange"
+            onClick={() => setTestOpen((open) => !open)}
+            disabled={!!viewing}
+            aria-pressed={testOpen}
+            data-testid="flow-test"
+          >
+            {t("flowTest.button")}
+          </Button>
+          <Button size="xs" variant="default" onClick={() => void save()} loading={busy} disabled={!dirty || !!viewing} data-testid="flow-save">
             {t("flows.saveDraft")}
           </Button>
-          <Button size="xs" onClick={() => void publish()} loading={busy} data-testid="flow-publish">
+          <Button size="xs" onClick={() => void publish()} loading={busy} disabled={!!viewing} data-testid="flow-publish">
             {t("flows.publish")}
           </Button>
         </Group>
       </Group>
-      <div className="flow-editor">
+      <VersionsDrawer
+        flowId={flowId}
+        opened={versionsOpen}
+        viewing={viewing?.version ?? null}
+        onClose={() => setVersionsOpen(false)}
+        onOpenVersion={(v) => void openVersion(v)}
+        onRestore={askRestore}
+      />
+      <Modal opened={confirmRestore !== null} onClose={() => setConfirmRestore(null)} title={t("flowVersions.confirmTitle", { version: confirmRestore ?? 0 })}>
+        <Text size="sm">{t("flowVersions.confirmBody")}</Text>
+        <Group justify="flex-end" mt="md">
+          <Button variant="default" onClick={() => setConfirmRestore(null)}>
+            {t("common.cancel")}
+          </Button>
+          <Button onClick={() => confirmRestore !== null && void restore(confirmRestore)} data-testid="restore-confirm">
+            {t("flowVersions.restore")}
+          </Button>
+        </Group>
+      </Modal>
+      <div className={`flow-editor${viewing ? " read-only" : ""}`}>
         <Stack gap={4} p="xs" style={{ borderRight: "1px solid var(--mantine-color-gray-3)", overflowY: "auto" }} aria-label={t("flows.widgets")}>
           <Text size="sm" fw={600}>
             {t("flows.addWidget")}
           </Text>
           {WIDGET_TYPES.map((type) => (
-            <Button key={type} size="xs" variant="light" justify="flex-start" onClick={() => addWidget(type)} data-testid={`add-${type}`}>
+            <Button key={type} size="xs" variant="light" justify="flex-start" onClick={() => addWidget(type)} disabled={!!viewing} data-testid={`add-${type}`}>
               + {t(`widgets.${type}`)}
             </Button>
           ))}
@@ -296,11 +426,15 @@ export function FlowEditor({ flowId }: { flowId: number }) {
         <div data-testid="flow-canvas" style={{ position: "relative" }}>
           <ReactFlow
             nodes={shown}
-            edges={edges}
+            edges={shownEdges}
             nodeTypes={nodeTypes}
-            onNodesChange={onNodesChange}
-            onEdgesChange={onEdgesChange}
-            onConnect={connect}
+            onNodesChange={viewing ? onViewNodesChange : onNodesChange}
+            onEdgesChange={viewing ? undefined : onEdgesChange}
+            onConnect={viewing ? undefined : connect}
+            nodesDraggable={!viewing}
+            nodesConnectable={!viewing}
+            elementsSelectable={!viewing}
+            deleteKeyCode={viewing ? null : "Backspace"}
             onPaneClick={() => setSelected(null)}
             onInit={setViewport}
             fitView
@@ -329,7 +463,32 @@ export function FlowEditor({ flowId }: { flowId: number }) {
               ))}
             </Alert>
           )}
-          {current ? (
+          {viewing ? (
+            <Stack gap="sm" data-testid="version-view">
+              <Title order={2} size="h5">
+                {t("flowVersions.viewingTitle", { version: viewing.version })}
+              </Title>
+              <Text size="sm" c="dimmed">
+                {t("flowVersions.readOnly")}
+              </Text>
+              <Button size="xs" onClick={() => askRestore(viewing.version)} loading={busy} data-testid="version-view-restore">
+                {t("flowVersions.restore")}
+              </Button>
+              <Button size="xs" variant="default" onClick={closeVersion} data-testid="version-view-close">
+                {t("flowVersions.backToDraft")}
+              </Button>
+            </Stack>
+          ) : testOpen ? (
+            <TestPanel
+              flowId={flowId}
+              flowNumbers={[...startNumbers, ...flow.numbers]}
+              labelOf={labelOf}
+              beforeStart={async () => (dirty ? save() : true)}
+              onProblems={setProblems}
+              onTest={setTest}
+              onClose={() => setTestOpen(false)}
+            />
+          ) : current ? (
             <Stack gap="sm">
               <WidgetSettings
                 key={current.id}

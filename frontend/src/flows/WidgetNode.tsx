@@ -1,8 +1,9 @@
 import { Handle, Position, type NodeProps, type Node } from "@xyflow/react";
 import { useTranslation } from "react-i18next";
-import { exitsOf, type Problem, type Widget } from "./model";
+import { exitsOf, type Problem, type Trace, type Widget } from "./model";
 
-export type WidgetNodeData = { widget: Widget; problems: Problem[] };
+/** ``trace``: where a test run is ("current"), ended ("ended") or has been ("visited"). */
+export type WidgetNodeData = { widget: Widget; problems: Problem[]; trace?: Trace };
 export type WidgetFlowNode = Node<WidgetNodeData, "widget">;
 
 function summary(w: Widget): string {
@@ -34,13 +35,20 @@ export function WidgetNode({ data, selected }: NodeProps<WidgetFlowNode>) {
   const w = data.widget;
   const exits = exitsOf(w);
   const problems = data.problems;
+  const trace = data.trace;
   return (
     <div
-      className={`flow-node${selected ? " selected" : ""}${problems.length ? " has-error" : ""}`}
+      className={`flow-node${selected ? " selected" : ""}${problems.length ? " has-error" : ""}${trace ? ` trace-${trace}` : ""}`}
       data-testid="flow-node"
       data-node-id={w.id}
-      aria-label={`${t(`widgets.${w.type}`)} ${w.label ?? w.id}`}
+      data-trace={trace}
+      aria-label={`${t(`widgets.${w.type}`)} ${w.label ?? w.id}${trace ? ` (${t(`flowTest.trace.${trace}`)})` : ""}`}
     >
+      {(trace === "current" || trace === "ended") && (
+        <div className="trace-badge" data-testid="node-trace">
+          {t(`flowTest.trace.${trace}`)}
+        </div>
+      )}
       {w.type !== "start" && <Handle type="target" position={Position.Left} />}
       <div style={{ fontSize: 10, textTransform: "uppercase", color: "var(--mantine-color-teal-8)", fontWeight: 700 }}>
         {t(`widgets.${w.type}`)}

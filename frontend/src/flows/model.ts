@@ -97,3 +97,56 @@ export function newWidget(type: string, id: string, position: { x: number; y: nu
   if (type === "send_template") w.language = "en_US";
   return w;
 }
+
+/** A published version as GET /flows/{id}/versions lists it. */
+export interface FlowVersionSummary {
+  version: number;
+  published_at: string;
+  published_by_user_id: number | null;
+  published_by: { name: string; email: string } | null;
+  live: boolean;
+}
+
+export interface FlowVersionDetail {
+  version: number;
+  published_at: string;
+  definition: FlowDefinition;
+}
+
+export interface FlowTestStep {
+  node: string;
+  widget: string;
+  result: string;
+  detail: Record<string, unknown> | null;
+  at: string;
+}
+
+/** A test of the draft (POST/GET /flows/{id}/test): waiting for the customer, or the run. */
+export interface FlowTest {
+  id: number;
+  flow_id: number;
+  state: "waiting" | "expired" | "running" | "finished";
+  phone_number_id: string;
+  display_phone_number: string;
+  customer: string;
+  created_at: string;
+  expires_at: string;
+  started_at: string | null;
+  conversation_id: number | null;
+  conversation_status: string | null;
+  open_conversation: { id: number; status: string } | null;
+  phone_url: string | null;
+  run: { id: number; status: string; node: string | null; waiting_for: string | null; error: string | null } | null;
+  steps: FlowTestStep[];
+}
+
+export type Trace = "current" | "ended" | "visited";
+
+/** Where a test run is on the canvas: the widget it is at (or ended at), and the ones it
+ * went through. */
+export function traceOf(test: FlowTest | null): (id: string) => Trace | undefined {
+  const visited = new Set((test?.steps ?? []).map((s) => s.node));
+  const at = test?.run?.node ?? null;
+  const over = test?.state === "finished";
+  return (id) => (id === at ? (over ? "ended" : "current") : visited.has(id) ? "visited" : undefined);
+}

@@ -347,6 +347,29 @@ function selectCustomer(id) {
 
 // ------------------------------------------------------------------ wiring
 
+// A link may name the customer and the business number (Madoguchi's flow editor links
+// here when an admin tests a flow): /?customer=<phone, BSUID or @username>&number=<id>.
+// A phone nobody plays yet becomes a new customer.
+async function openFromLink() {
+  const params = new URLSearchParams(window.location.search);
+  const number = params.get("number");
+  const key = (params.get("customer") || "").trim();
+  if (number && [...$("number-select").options].some((o) => o.value === number)) {
+    $("number-select").value = number;
+    state.number = number;
+    localStorage.setItem("sim.number", number);
+  }
+  if (!key) return;
+  let customer = await api("GET", `/_sim/customers/${encodeURIComponent(key)}`).catch(() => null);
+  if (!customer && /^\+?[\d\s-]{6,}$/.test(key)) {
+    customer = await api("POST", "/_sim/customers", { wa_id: key }).catch((error) => {
+      showError("chat-error", error);
+      return null;
+    });
+  }
+  if (customer) selectCustomer(customer.user_id);
+}
+
 function wire() {
   const numberSelect = $("number-select");
   if (state.number && [...numberSelect.options].some((o) => o.value === state.number)) numberSelect.value = state.number;
@@ -414,6 +437,7 @@ function wire() {
   refreshCustomers();
   refreshThread(true);
   refreshDeliveries();
+  void openFromLink();
   setInterval(refreshThread, 1000);
   setInterval(refreshCustomers, 4000);
   setInterval(refreshDeliveries, 2000);

@@ -7,18 +7,32 @@ number starts (unique per number: a number starts at most one flow); it is rewri
 the Start widget at each publish. ``flow_runs`` is the durable position of a conversation
 in a flow (node, variables, what it waits for); ``flow_steps`` logs every widget a run
 went through and its result, for supervisors and for reporting where customers leave.
+
+Testing a draft from the editor snapshots it as a ``flow_versions`` row marked ``test``
+(numbered -1, -2…, so it never collides with a published number and never becomes the
+live version) and records a ``flow_tests`` row: for a short while, that customer's next
+new conversation on that number starts the snapshot instead of the published version.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    false,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from madoguchi.store.models.core import Base, IdType, JSONType, UTCDateTime, utcnow
 
-__all__ = ["Flow", "FlowBinding", "FlowRun", "FlowStep", "FlowVersion"]
+__all__ = ["Flow", "FlowBinding", "FlowRun", "FlowStep", "FlowTest", "FlowVersion"]
 
 
 def _pk() -> Mapped[int]:
@@ -45,7 +59,8 @@ class Flow(Base):
 
 
 class FlowVersion(Base):
-    """A published flow document: immutable; runs point at it."""
+    """A published flow document (or a test snapshot of a draft): immutable; runs point
+    at it."""
 
     __tablename__ = "flow_versions"
     __table_args__ = (UniqueConstraint("flow_id", "version"),)
@@ -59,6 +74,8 @@ class FlowVersion(Base):
     published_by_user_id: Mapped[int | None] = mapped_column(
         ForeignKey("users.id", ondelete="SET NULL")
     )
+    # A snapshot taken to test the draft (negative number): never listed, never live.
+    test: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class FlowBinding(Base):
@@ -128,3 +145,30 @@ class FlowStep(Base):
     result: Mapped[str] = mapped_column(String(64))
     detail: Mapped[dict | None] = mapped_column(JSONType)
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class FlowTest(Base):
+    """A short-lived test binding: this customer's next new conversation on this number
+    starts this test snapshot (once), instead of the number's published flow."""
+
+    __tablename__ = "flow_tests"
+    __table_args__ = (Index("ix_flow_tests_pending", "phone_number_id", "expires_at"),)
+
+    id: Mapped[int] = _pk()
+    workspace_id: Mapped[int] = _workspace_fk()
+    flow_id: Mapped[int] = mapped_column(ForeignKey("flows.id", ondelete="CASCADE"), index=True)
+    version_id: Mapped[int] = mapped_column(ForeignKey("flow_versions.id", ondelete="CASCADE"))
+    phone_number_id: Mapped[int] = mapped_column(ForeignKey("phone_numbers.id", ondelete="CASCADE"))
+    # The test customer, as the admin named them: a phone (wa_id) or a BSUID (user_id).
+    customer_wa_id: Mapped[str | None] = mapped_column(String(32))
+    customer_user_id: Mapped[str | None] = mapped_column(String(160))
+    created_by_user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL")
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Set when the customer wrote and the snapshot started (the binding is then used up).
+    conversation_id: Mapped[int | None] = mapped_column(
+        ForeignKey("conversations.id", ondelete="SET NULL")
+    )
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -16,7 +16,7 @@ from madoguchi.services import conversations as queries
 from madoguchi.services import flows
 from madoguchi.services.flows import FlowDocument, FlowError
 from madoguchi.services.tokens import Principal
-from madoguchi.store.models import Flow, FlowVersion
+from madoguchi.store.models import Flow
 from madoguchi.web.deps import any_role, get_runtime, require_role
 
 router = APIRouter(prefix="/api/v1", tags=["flows"])
@@ -229,32 +229,13 @@ async def list_versions(
     principal: Principal = Depends(supervisor),
     runtime: Runtime = Depends(get_runtime),
 ):
+    """Published versions, newest first: when, by whom, and which one is live."""
     try:
         async with runtime.db.read() as session:
             flow = await flows.get_flow(session, principal.workspace_id, flow_id)
-            rows = (
-                await session.scalars(
-                    select(FlowVersion)
-                    .where(FlowVersion.flow_id == flow.id)
-                    .order_by(FlowVersion.version.desc())
-                )
-            ).all()
-            return [flows.version_out(v, definition=False) for v in rows]
+            return await flows.published_versions(session, flow)
     except FlowError as exc:
         raise _http(exc) from exc
-
-
-async def _version(session, workspace_id: int, flow: Flow, number: int) -> FlowVersion:
-    version = await session.scalar(
-        select(FlowVersion).where(
-            FlowVersion.flow_id == flow.id,
-            FlowVersion.version == number,
-            FlowVersion.workspace_id == workspace_id,
-        )
-    )
-    if version is None:
-        raise FlowError(f"flow {flow.name!r} has no version {number}", 404)
-    return version
 
 
 @router.get("/flows/{flow_id}/versions/{number}")
@@ -267,7 +248,38 @@ async def get_version(
     try:
         async with runtime.db.read() as session:
             flow = await flows.get_flow(session, principal.workspace_id, flow_id)
-            return flows.version_out(await _version(session, principal.workspace_id, flow, number))
+            return flows.version_out(await flows.get_version(session, flow, number))
+    except FlowError as exc:
+        raise _http(exc) from exc
+
+
+class RestoreIn(BaseModel):
+    expected_updated_at: str | None = Field(
+        None,
+        description="The flow's updated_at as you last read it: 409 if it changed since",
+    )
+
+
+@router.post("/flows/{flow_id}/versions/{number}/restore")
+async def restore_version(
+    flow_id: int,
+    number: int,
+    body: RestoreIn | None = None,
+    principal: Principal = Depends(admin),
+    runtime: Runtime = Depends(get_runtime),
+):
+    """Copy a published version into the draft (nothing is published); answers the flow
+    with its new draft and the draft's problems."""
+    try:
+        async with runtime.db.write() as session:
+            flow = await flows.get_flow(session, principal.workspace_id, flow_id)
+            await flows.restore_version(
+                session,
+                flow,
+                number,
+                expected_updated_at=body.expected_updated_at if body else None,
+            )
+            return await _detail(session, flow)
     except FlowError as exc:
         raise _http(exc) from exc
 
@@ -284,7 +296,7 @@ async def export_flow(
             flow = await flows.get_flow(session, principal.workspace_id, flow_id)
             definition = flow.draft
             if version is not None:
-                row = await _version(session, principal.workspace_id, flow, version)
+                row = await flows.get_version(session, flow, version)
                 definition = row.definition
             document = flows.export_document(flow, definition, version)
     except FlowError as exc:
