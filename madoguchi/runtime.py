@@ -109,6 +109,7 @@ class Runtime:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks.clear()
+        await self.sender.stop()  # rows not yet sent go back to pending
         await self.fanout.stop()
         await self.journal.close()
         await self.graph.aclose()

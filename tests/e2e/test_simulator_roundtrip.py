@@ -355,6 +355,55 @@ async def test_restart_resumes_unsent_rows_and_never_sends_twice(db_url, tmp_pat
         await s.sim.stop()
 
 
+async def test_stopping_hands_back_the_rows_not_yet_sent(db_url, tmp_path):
+    """Rows claimed but still waiting for the number's send window never reached Meta: a
+    clean stop returns them to pending (not "outcome unknown"), and the next sender sends
+    each exactly once."""
+    from madoguchi.services.sender import Sender
+    from madoguchi.store.models import PhoneNumber
+
+    s = await start_sim_stack(db_url, tmp_path, workers=False)
+    try:
+        async with s.runtime.db.write() as session:
+            await session.execute(update(PhoneNumber).values(rate_limit_per_second=1))
+        ids = [(await queue_for_new_customer(s, f"8190123404{i:02d}"))[1] for i in range(4)]
+        runner = asyncio.create_task(s.runtime.sender.run())
+        await eventually(lambda: _sent_count(s, 1))
+        runner.cancel()
+        handed_back = await s.runtime.sender.stop()
+        assert handed_back == 3  # one sent at 1/s; the other three were waiting
+        async with s.runtime.db.read() as session:
+            rows = (await session.scalars(select(OutboxEntry).order_by(OutboxEntry.id))).all()
+        assert [r.state for r in rows] == ["done", "pending", "pending", "pending"]
+        assert [r.attempts for r in rows] == [1, 0, 0, 0]
+        assert await s.runtime.sender.recover(startup=True) == 0  # nothing left ambiguous
+        await Sender(s.runtime).drain()
+        for message_id in ids:
+            await message_status(s, message_id, "delivered")
+        assert len(await sent_requests(s)) == 4  # each once
+    finally:
+        await s.client.aclose()
+        await s.sim_client.aclose()
+        await s.served.stop()
+        await s.sim.stop()
+
+
+async def _sent_count(s, wanted: int) -> bool:
+    return len(await sent_requests(s)) >= wanted
+
+
+def test_a_numbers_share_in_flight_follows_its_rate():
+    """A quarter of a second of sends, at least 32: a fixed share capped fast numbers."""
+    from madoguchi.services.sender import MIN_SHARE, Sender
+
+    sender = Sender(None)
+    sender._rates = {1: 80, 2: 1000, 3: 400}
+    assert sender.share(1) == MIN_SHARE == 32
+    assert sender.share(2) == 250
+    assert sender.share(3) == 100
+    assert sender.share(4) == MIN_SHARE  # not yet claimed for: the default 80/s
+
+
 async def test_row_left_mid_send_is_failed_as_ambiguous_not_resent(db_url, tmp_path):
     s = await start_sim_stack(db_url, tmp_path, workers=False)
     try:

@@ -386,7 +386,11 @@ class OutboxEntry(Base):
     """A send that must happen: committed with its message, claimed by the sender."""
 
     __tablename__ = "outbox"
-    __table_args__ = (Index("ix_outbox_due", "state", "next_attempt_at"),)
+    # The claim reads one number's pending rows in id order and stops after a batch (the
+    # few not yet due, waiting for a retry, are skipped). An index on (state,
+    # next_attempt_at) made every claim read and sort the whole backlog; SQLite's planner
+    # preferred it to any other, so it is gone.
+    __table_args__ = (Index("ix_outbox_state_number", "state", "phone_number_id", "id"),)
 
     id: Mapped[int] = _pk()
     workspace_id: Mapped[int] = _workspace_fk()
