@@ -30,7 +30,13 @@ from datetime import timedelta
 from sqlalchemy import insert, or_, select
 
 from madoguchi.domain.events import Event
-from madoguchi.services.ingest import IngestResult, attach_early_statuses, ingest_delivery_row
+from madoguchi.services.ingest import (
+    IngestResult,
+    attach_early_statuses,
+    ingest_delivery_row,
+    ingest_status_deliveries,
+    status_only,
+)
 from madoguchi.store.db import Database
 from madoguchi.store.models import WebhookDelivery
 from madoguchi.store.models.core import utcnow
@@ -149,7 +155,8 @@ class ProcessorPolicy:
     # comes.
     busy_rate: float = 100.0
     yield_factor: float = 12.0
-    claim: int = 8  # rows claimed per slice (processed until the slice is used up)
+    claim: int = 32  # rows claimed per slice (processed until the slice is used up)
+    status_batch: int = 32  # status-only deliveries ingested together
     max_attempts: int = 5
     retry_base_seconds: float = 2.0
     sweep_seconds: float = 1.0  # look for due retries and rows of other processes
@@ -251,31 +258,46 @@ class DeliveryProcessor:
                 query = query.with_for_update(skip_locked=True)
             rows = (await session.scalars(query)).all()
             deadline = time.monotonic() + policy.slice_seconds
-            for row in rows:
+            for unit in _units(rows, policy.status_batch):
                 if handled and time.monotonic() > deadline:
                     break
-                handled += 1
-                try:
-                    result = await self._process(session, row)
-                except Exception as exc:
-                    await self._failed(session, row, exc)
+                handled += len(unit)
+                if len(unit) > 1 and await self._process_statuses(session, unit, events):
                     continue
-                events.extend(result.events)
+                for row, updates in unit:
+                    try:
+                        result = await self._process(session, row, updates)
+                    except Exception as exc:
+                        await self._failed(session, row, exc)
+                        continue
+                    events.extend(result.events)
         for event in events:  # one at a time, letting waiting webhooks in between
             await self.publish([event])
             await asyncio.sleep(0)
         return handled
 
-    async def _process(self, session, row: WebhookDelivery) -> IngestResult:
-        # The endpoint parsed these bytes before committing them, so a parse error here
-        # means a parser change since: it is reported like any processing error.
-        updates = parse_delivery(json.loads(row.body))
+    async def _process(self, session, row: WebhookDelivery, updates: list | None) -> IngestResult:
+        if updates is None:  # unparsable: raise the parser's error to be recorded
+            updates = parse_delivery(json.loads(row.body))
         result = await ingest_delivery_row(session, row, updates)
-        row.state = DONE
-        row.processed_at = utcnow()
-        row.attempts += 1
-        row.last_error = None
+        _done(row)
         return result
+
+    async def _process_statuses(self, session, unit: list, events: list[Event]) -> bool:
+        """Status-only deliveries together; False (nothing changed) if that failed, and
+        the caller goes through them one at a time, so one bad row fails alone."""
+        try:
+            async with session.begin_nested():
+                results = await ingest_status_deliveries(session, unit)
+        except Exception as exc:
+            log.info("%d status deliveries go one at a time: %s", len(unit), exc)
+            for row, _ in unit:  # the savepoint's rollback expired what the batch had set
+                await session.refresh(row)
+            return False
+        for (row, _), result in zip(unit, results, strict=True):
+            _done(row)
+            events.extend(result.events)
+        return True
 
     async def _failed(self, session, row: WebhookDelivery, exc: Exception) -> None:
         policy = self.policy
@@ -301,6 +323,39 @@ class DeliveryProcessor:
                 delay,
                 row.last_error,
             )
+
+
+def _done(row: WebhookDelivery) -> None:
+    row.state = DONE
+    row.processed_at = utcnow()
+    row.attempts += 1
+    row.last_error = None
+
+
+def _units(rows: Sequence[WebhookDelivery], status_batch: int) -> list[list[tuple]]:
+    """Rows in id order as units of work: runs of status-only deliveries (up to
+    ``status_batch``) together, any other delivery alone. Each row comes with its parsed
+    updates, or None when it does not parse (the endpoint parsed the bytes before
+    committing them, so that means a parser change since: reported as a failure)."""
+    units: list[list[tuple]] = []
+    run: list[tuple] = []
+    for row in rows:
+        try:
+            updates = parse_delivery(json.loads(row.body))
+        except Exception:
+            updates = None
+        if updates is not None and status_only(updates):
+            run.append((row, updates))
+            if len(run) < status_batch:
+                continue
+        if run:
+            units.append(run)
+            run = []
+        if updates is None or not status_only(updates):
+            units.append([(row, updates)])
+    if run:
+        units.append(run)
+    return units
 
 
 # ------------------------------------------------------------------------- operations
