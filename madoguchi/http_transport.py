@@ -82,6 +82,23 @@ def pooled_transport(limits: httpx.Limits) -> httpx.AsyncBaseTransport:
     return _Transport(limits=limits)
 
 
+async def exchange(transport: httpx.AsyncBaseTransport, request: httpx.Request) -> httpx.Response:
+    """Send ``request`` straight to ``transport`` and read the whole response.
+
+    For small request/response calls made many times a second (Graph JSON calls, the
+    simulator's webhooks): ``AsyncClient`` re-parses the URL, merges defaults and runs its
+    cookie jar on every call, which cost as much CPU as the HTTP exchange itself. The
+    request carries its own timeouts (``extensions={"timeout": ...}``).
+    """
+    response = await transport.handle_async_request(request)
+    response.request = request
+    try:
+        await response.aread()
+    finally:
+        await response.aclose()
+    return response
+
+
 def never_sent(exc: httpx.RequestError) -> bool:
     """True when ``exc`` certainly happened before the request reached the server."""
     cause = exc.__cause__

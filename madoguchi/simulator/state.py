@@ -208,6 +208,7 @@ class SimState:
     def reset(self) -> None:
         self.clock.offset = 0.0
         self.customers: dict[str, Customer] = {}
+        self._by_phone: dict[str, Customer] = {}  # wa_id → customer (a wa_id never changes)
         self.threads: dict[tuple[str, str], list[ThreadMessage]] = {}
         self.messages: dict[str, ThreadMessage] = {}
         self.media: dict[str, Media] = {}
@@ -297,13 +298,12 @@ class SimState:
             created_at=self.clock.now(),
         )
         self.customers[user_id] = customer
+        if wa_id:
+            self._by_phone.setdefault(wa_id, customer)
         return customer
 
     def find_by_phone(self, wa_id: str) -> Customer | None:
-        for customer in self.customers.values():
-            if customer.wa_id == wa_id:
-                return customer
-        return None
+        return self._by_phone.get(wa_id)
 
     def find_customer(self, key: str) -> Customer | None:
         """By BSUID, phone (digits, with or without +) or username."""

@@ -18,7 +18,7 @@ from urllib.parse import quote, urlsplit
 
 import httpx
 
-from madoguchi.http_transport import never_sent, pooled_transport
+from madoguchi.http_transport import exchange, never_sent, pooled_transport
 from madoguchi.whatsapp.errors import GraphTransportError, error_from_response
 from madoguchi.whatsapp.media_limits import MediaLimitError, too_large_message
 from madoguchi.whatsapp.outbound import build_mark_read_body
@@ -292,12 +292,7 @@ class GraphClient:
     async def _json(
         self, method: str, path: str, token: str, *, params: Any = None, **content: Any
     ) -> dict:
-        """One JSON call, straight to the transport (httpx's public transport API).
-
-        ``AsyncClient.request`` re-parses the URL, merges defaults and runs its cookie jar
-        on every response: at the sender's 1,000 calls/s that was as much CPU as the HTTP
-        exchange itself, for nothing the Graph API uses.
-        """
+        """One JSON call, straight to the transport (``http_transport.exchange``)."""
         url = self._url(path)
         if params:
             url = url.copy_merge_params(params)
@@ -309,12 +304,7 @@ class GraphClient:
             **content,
         )
         try:
-            response = await self._transport.handle_async_request(request)
-            response.request = request
-            try:
-                await response.aread()
-            finally:
-                await response.aclose()
+            response = await exchange(self._transport, request)
         except httpx.RequestError as exc:
             raise _transport_error(method, _where(path), exc) from exc
         log.debug("graph %s %s -> %s", method, _where(path), response.status_code)
