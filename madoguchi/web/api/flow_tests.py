@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, HTTPException, Query
 from pydantic import BaseModel, Field
+from sqlalchemy.exc import IntegrityError
 
 from madoguchi.runtime import Runtime
 from madoguchi.services import flow_tests, flows
@@ -53,6 +54,10 @@ async def start_test(
             return await flow_tests.describe(session, test, runtime.settings.graph_api_url)
     except FlowError as exc:
         raise _http(exc) from exc
+    except IntegrityError as exc:  # two Tests of one flow at once took the same number
+        raise HTTPException(
+            409, "another Test of this flow started at the same moment; press Test again"
+        ) from exc
 
 
 @router.get("/flows/{flow_id}/test")
