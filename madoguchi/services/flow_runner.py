@@ -376,12 +376,16 @@ class FlowRunner:
         after: _After,
     ) -> tuple[FlowRun, fe.Event] | None:
         now = now_utc()
+        if route_back_target(conversation, now) is not None:
+            return None  # a reply to a business-initiated conversation goes back, not here
         contact = await session.get(Contact, conversation.contact_id)
         # An admin testing a draft for this customer on this number (the editor's Test):
         # the test snapshot starts instead of the published version, for them only.
         test = await flow_tests.pending_for(session, conversation, contact, now)
         if test is not None:
-            return await self._start_test(session, conversation, event, after, contact, *test)
+            return await self._start_test(
+                session, conversation, event, after, contact, *test, now=now
+            )
         # The number's flow and its published version, in one query. (A `new` conversation
         # has no run: the run and the step to in_flow commit together.)
         bound = (
@@ -399,8 +403,6 @@ class FlowRunner:
         if bound is None:
             return None
         flow_id, flow_name, version_id, version = bound
-        if route_back_target(conversation, now) is not None:
-            return None  # a reply to a business-initiated conversation goes back, not here
         return await self._begin(
             session,
             conversation,
@@ -424,12 +426,11 @@ class FlowRunner:
         test: FlowTest,
         flow: Flow,
         version: FlowVersion,
-    ) -> tuple[FlowRun, fe.Event] | None:
+        *,
+        now: datetime,
+    ) -> tuple[FlowRun, fe.Event]:
         """Start the snapshot an admin is testing (``services.flow_tests``); the test
         binding is used up by this conversation in the same commit."""
-        now = now_utc()
-        if route_back_target(conversation, now) is not None:
-            return None
         flow_tests.mark_started(test, conversation, now)
         return await self._begin(
             session,
