@@ -17,6 +17,7 @@ from madoguchi.simulator import payloads
 from madoguchi.store.db import Database
 from madoguchi.store.models import Conversation, Message, MessageStatusEvent, WebhookDelivery
 from tests.conftest import PHONE_NUMBER_ID, WABA_ID, fixture_payload, seed_workspace
+from tests.helpers import accepted_outbound
 
 NUMBER = {
     "phone_number_id": PHONE_NUMBER_ID,
@@ -55,18 +56,7 @@ async def outbound_messages(db: Database) -> None:
     async with db.write() as session:
         conversation = await session.scalar(select(Conversation))
         for wamid in WAMIDS:
-            session.add(
-                Message(
-                    workspace_id=conversation.workspace_id,
-                    conversation_id=conversation.id,
-                    wamid=wamid,
-                    direction="outbound",
-                    type="text",
-                    status="accepted",
-                    text="hello",
-                    content={"type": "text"},
-                )
-            )
+            session.add(accepted_outbound(conversation, wamid))
 
 
 def deliveries() -> list[bytes]:

@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from madoguchi.simulator import payloads
 from madoguchi.store.models import Conversation, Message, MessageStatusEvent
 from tests.conftest import PHONE_NUMBER_ID, WABA_ID, fixture_payload
+from tests.helpers import accepted_outbound
 
 NUMBER = {
     "phone_number_id": PHONE_NUMBER_ID,
@@ -25,16 +26,7 @@ async def outbound_message(stack, wamid: str) -> int:
     await stack.post_webhook(fixture_payload("message_text.json"))
     async with stack.runtime.db.write() as session:
         conversation = await session.scalar(select(Conversation))
-        message = Message(
-            workspace_id=conversation.workspace_id,
-            conversation_id=conversation.id,
-            wamid=wamid,
-            direction="outbound",
-            type="text",
-            status="accepted",
-            text="hello",
-            content={"type": "text"},
-        )
+        message = accepted_outbound(conversation, wamid)
         session.add(message)
         await session.flush()
         return message.id
