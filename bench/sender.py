@@ -15,7 +15,7 @@ Phases, one number at a time:
    (``POST /api/v1/conversations/{id}/messages``), paced at half the number's limit →
    p50/p99 queue→accepted (and how fast the REST API took them);
 2. bulk: messages queued with the service function
-   ``madoguchi.services.outbound.queue_message`` from this process into the same SQLite
+   ``madoguchi.services.channel.outbox.queue_message`` from this process into the same SQLite
    file, due an hour later (``now=``), then all made due at one instant by one UPDATE
    of their outbox rows' ``next_attempt_at``; queue→accepted is measured from that
    instant. The REST API is too slow for this on a 2-core machine: in a first version of
@@ -479,7 +479,7 @@ class SenderBench:
         from sqlalchemy import event, select
         from sqlalchemy.exc import OperationalError
 
-        from madoguchi.services.outbound import queue_message
+        from madoguchi.services.channel.outbox import queue_message
         from madoguchi.store.db import Database, _sqlite_begin
         from madoguchi.store.models import Workspace
         from madoguchi.whatsapp.outbound import validate_outbound

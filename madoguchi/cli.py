@@ -126,8 +126,8 @@ def token_create(
     workspace: str = typer.Option("default", help="Workspace slug (created if missing)"),
 ) -> None:
     """Create an API token and print it (it is shown only once)."""
-    from madoguchi.services.tokens import ROLES, create_token
-    from madoguchi.services.workspaces import get_or_create_workspace
+    from madoguchi.services.access.tokens import ROLES, create_token
+    from madoguchi.services.access.workspaces import get_or_create_workspace
     from madoguchi.store.db import Database
 
     if role not in ROLES:
@@ -159,7 +159,7 @@ def deliveries_list(
     limit: int = typer.Option(20, min=1, max=1000, help="How many, newest first"),
 ) -> None:
     """Show the newest webhook deliveries with their processing state and last error."""
-    from madoguchi.services.journal import list_deliveries
+    from madoguchi.services.channel.webhook_journal import list_deliveries
     from madoguchi.store.db import Database
 
     async def go():
@@ -191,7 +191,7 @@ def deliveries_retry(
     ids: list[int] = typer.Argument(..., help="Journal ids of failed deliveries"),
 ) -> None:
     """Process failed deliveries again, once the cause is fixed (a running server does it)."""
-    from madoguchi.services.journal import retry_deliveries
+    from madoguchi.services.channel.webhook_journal import retry_deliveries
     from madoguchi.store.db import Database
 
     async def go():
@@ -240,8 +240,8 @@ def user_create(
     ),
 ) -> None:
     """Create a user; asks for the password twice when run at a terminal."""
-    from madoguchi.services.users import UserError, create_user, new_password
-    from madoguchi.services.workspaces import get_or_create_workspace
+    from madoguchi.services.access.users import UserError, create_user, new_password
+    from madoguchi.services.access.workspaces import get_or_create_workspace
     from madoguchi.store.db import Database
 
     password = _read_password(password_stdin)
@@ -286,7 +286,7 @@ def user_set_password(
     ),
 ) -> None:
     """Set a user's password (signs them out everywhere); asks twice at a terminal."""
-    from madoguchi.services.users import (
+    from madoguchi.services.access.users import (
         UserError,
         find_user_by_email,
         new_password,
@@ -329,7 +329,7 @@ def apply(
 ) -> None:
     """Make the database match a workspace file (idempotent; all or nothing)."""
     from madoguchi.security.secrets import SecretBox
-    from madoguchi.services.config_apply import ConfigError, apply_config, apply_file_text
+    from madoguchi.services.configuration.apply import ConfigError, apply_config, apply_file_text
     from madoguchi.store.db import Database
 
     settings = get_settings()
@@ -364,8 +364,8 @@ def apply(
 async def _submit_templates(
     settings: Settings, db, box, text: str, base_dir: Path | None = None
 ) -> list[str]:
-    from madoguchi.services.config_apply import load_config
-    from madoguchi.services.templates import submit_declared_templates
+    from madoguchi.services.configuration.apply import load_config
+    from madoguchi.services.templates.catalog import submit_declared_templates
     from madoguchi.whatsapp.graph import GraphClient
 
     slug = load_config(text, base_dir=base_dir)[0].workspace.slug
@@ -384,10 +384,10 @@ def demo(
     import os
 
     from madoguchi.security.secrets import SecretBox
-    from madoguchi.services import demo as demo_seed
-    from madoguchi.services.config_apply import apply_config
-    from madoguchi.services.tokens import create_token
-    from madoguchi.services.workspaces import get_or_create_workspace
+    from madoguchi.services.access.tokens import create_token
+    from madoguchi.services.access.workspaces import get_or_create_workspace
+    from madoguchi.services.configuration import demo_seed as demo_seed
+    from madoguchi.services.configuration.apply import apply_config
     from madoguchi.simulator.app import create_app as create_simulator
     from madoguchi.simulator.config import DEMO_NUMBER, SimulatorConfig
     from madoguchi.store.db import Database

@@ -14,16 +14,22 @@ from collections.abc import Coroutine
 
 from madoguchi.bus.fanout import FanOut, LocalFanOut
 from madoguchi.bus.inprocess import InProcessBus
-from madoguchi.domain.events import MessageQueued, MessageReceived
+from madoguchi.domain.events import (
+    AccountEventReceived,
+    MessageQueued,
+    MessageReceived,
+    MessageStatusChanged,
+)
 from madoguchi.metrics import Metrics
 from madoguchi.security.secrets import SecretBox
-from madoguchi.services import templates
-from madoguchi.services.flow_runner import FlowRunner
-from madoguchi.services.journal import DeliveryProcessor, Journal
-from madoguchi.services.media import MediaDownloader
-from madoguchi.services.routing_engine import RoutingEngine
-from madoguchi.services.sender import Sender
-from madoguchi.services.timers import TimerWorker
+from madoguchi.services.channel import marketing_optout, service_window
+from madoguchi.services.channel.media_download import MediaDownloader
+from madoguchi.services.channel.outbox_sender import Sender
+from madoguchi.services.channel.webhook_journal import DeliveryProcessor, Journal
+from madoguchi.services.contact_center.dispatcher import RoutingEngine
+from madoguchi.services.flows.runner import FlowRunner
+from madoguchi.services.scheduling.timers import TimerWorker
+from madoguchi.services.templates import catalog
 from madoguchi.settings import Settings
 from madoguchi.store.db import Database
 from madoguchi.store.media_store import LocalMediaStore
@@ -54,13 +60,27 @@ class Runtime:
             arrival_rate=self.journal.arrival_rate,
         )
         self.journal.on_commit = self.processor.wake
-        self.media = MediaDownloader(self)
-        self.sender = Sender(self)
+        self.media = MediaDownloader(
+            self.db, self.graph, self.secrets, self.media_store, self.metrics, self.bus.publish
+        )
+        self.sender = self.new_sender()
         self.timers = TimerWorker(self.db)
-        self.routing = RoutingEngine(self)
-        self.flows = FlowRunner(self)
+        self.routing = RoutingEngine(self.db, self.bus, self.timers)
+        self.flows = FlowRunner(self.db, self.bus, self.timers, self.routing.kick)
         self._tasks: list[asyncio.Task] = []
         self._wire()
+
+    def new_sender(self) -> Sender:
+        """A sender over this runtime's database and Graph client (tests build a second
+        one to play a restarted process)."""
+        return Sender(
+            self.db,
+            self.graph,
+            self.secrets,
+            self.metrics,
+            self.bus.publish,
+            backoff_scale=self.settings.sender_backoff_scale,
+        )
 
     def _wire(self) -> None:
         async def wake_media(event: MessageReceived) -> None:
@@ -76,9 +96,33 @@ class Runtime:
         self.flows.wire()
         self.routing.wire()
         # Templates (status/quality webhooks), marketing opt-out, the window closed by Meta.
-        templates.wire(self.bus, self.db, self.settings)
+        self._wire_channel_rules()
         # Realtime: every event reaches the websocket hub of every process.
         self.bus.subscribe(None, self.fanout.publish)
+
+    def _wire_channel_rules(self) -> None:
+        db, settings = self.db, self.settings
+
+        async def account_event(event: AccountEventReceived) -> None:
+            if event.field in catalog.TEMPLATE_FIELDS:
+                await catalog.apply_template_event(db, event)
+            elif event.field == "user_preferences":
+                await marketing_optout.on_user_preferences(db, event)
+
+        async def message_received(event: MessageReceived) -> None:
+            await service_window.on_message(db, event)
+            await marketing_optout.on_message(
+                db, event, settings.opt_out_keywords, settings.opt_in_keywords
+            )
+
+        async def status_changed(event: MessageStatusChanged) -> None:
+            if event.status == "failed":
+                await service_window.on_status_changed(db, event)
+                await marketing_optout.on_status_changed(db, event)
+
+        self.bus.subscribe(AccountEventReceived, account_event)
+        self.bus.subscribe(MessageReceived, message_received)
+        self.bus.subscribe(MessageStatusChanged, status_changed)
 
     @staticmethod
     def _make_fanout(settings: Settings) -> FanOut:

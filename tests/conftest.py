@@ -28,10 +28,10 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from madoguchi.runtime import Runtime
 from madoguchi.security.secrets import SecretBox
-from madoguchi.services.config_apply import apply_config
-from madoguchi.services.tokens import create_token
-from madoguchi.services.users import use_cheapest_hashing_for_tests
-from madoguchi.services.workspaces import get_or_create_workspace
+from madoguchi.services.access.tokens import create_token
+from madoguchi.services.access.users import use_cheapest_hashing_for_tests
+from madoguchi.services.access.workspaces import get_or_create_workspace
+from madoguchi.services.configuration.apply import apply_config
 from madoguchi.settings import Settings
 from madoguchi.simulator.app import create_app as create_simulator_app
 from madoguchi.simulator.config import SimNumber, SimulatorConfig

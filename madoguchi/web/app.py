@@ -12,18 +12,7 @@ from madoguchi import __version__
 from madoguchi.runtime import Runtime
 from madoguchi.settings import Settings, get_settings
 from madoguchi.web import realtime, spa, webhooks
-from madoguchi.web.api import (
-    auth,
-    canned,
-    contact_center,
-    conversations,
-    flow_tests,
-    flows,
-    phone_numbers,
-    templates,
-    users,
-    workspace,
-)
+from madoguchi.web.api import ROUTERS
 
 
 def create_app(
@@ -52,16 +41,8 @@ def create_app(
     )
     app.include_router(webhooks.router)
     app.include_router(realtime.router)
-    app.include_router(conversations.router)
-    app.include_router(contact_center.router)
-    app.include_router(flows.router)
-    app.include_router(flow_tests.router)
-    app.include_router(auth.router)
-    app.include_router(users.router)
-    app.include_router(templates.router)
-    app.include_router(canned.router)
-    app.include_router(phone_numbers.router)
-    app.include_router(workspace.router)
+    for router in ROUTERS:
+        app.include_router(router)
 
     @app.get("/healthz", tags=["ops"])
     async def healthz():

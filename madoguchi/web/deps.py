@@ -21,8 +21,8 @@ from fastapi import Depends, HTTPException, Request
 from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
 
 from madoguchi.runtime import Runtime
-from madoguchi.services.sessions import authenticate_session
-from madoguchi.services.tokens import ROLES, Principal, authenticate
+from madoguchi.services.access.sessions import authenticate_session
+from madoguchi.services.access.tokens import ROLES, Principal, authenticate
 
 SESSION_COOKIE = "madoguchi_session"
 CSRF_HEADER = "X-Requested-With"

@@ -3,7 +3,7 @@
 Connections are indexed by workspace, and a workspace's agents by user id, so an event
 costs work proportional to its audience, not to the number of sockets: staff of the
 workspace get everything, the agents named by the audience policy
-(``services/realtime.py``) get theirs, and the policy's one query runs only when some
+(``services/contact_center/live_audience.py``) get theirs, and the policy's one query runs only when some
 agent of that workspace is connected here.
 
 Each connection has a small bounded outbox drained by its own writer; a client that falls
@@ -23,8 +23,13 @@ import uuid
 from collections import deque
 
 from madoguchi.domain.events import Event
-from madoguchi.services.realtime import STAFF_ROLES, agents_may_see, audience_of, needs_lookup
-from madoguchi.services.tokens import Principal
+from madoguchi.services.access.tokens import Principal
+from madoguchi.services.contact_center.live_audience import (
+    STAFF_ROLES,
+    agents_may_see,
+    audience_of,
+    needs_lookup,
+)
 from madoguchi.store.db import Database
 
 log = logging.getLogger(__name__)

@@ -4,7 +4,7 @@ Order matters: the signature is checked over the exact bytes before anything is 
 the whole delivery is parsed before anything is stored (a malformed one is refused with
 the reason, nothing stored), and 200 is returned only after the bytes are committed to
 the journal. What the delivery says is stored and published right after, by the
-journal's processor (``services.journal``), so neither the database work nor a slow
+journal's processor (``services.channel.webhook_journal``), so neither the database work nor a slow
 listener delays Meta's acknowledgement (Meta treats a slow answer as a failure and
 redelivers).
 """

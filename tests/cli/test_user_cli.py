@@ -9,8 +9,8 @@ import sys
 import pytest
 from sqlalchemy import select
 
-from madoguchi.services import sessions
-from madoguchi.services.sessions import LoginFailed
+from madoguchi.services.access import sessions
+from madoguchi.services.access.sessions import LoginFailed
 from madoguchi.store.db import Database
 from madoguchi.store.models import User, Workspace
 

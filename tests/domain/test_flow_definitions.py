@@ -18,7 +18,7 @@ from madoguchi.domain.flows.answers import check_answer, normalize
 from madoguchi.domain.flows.conditions import choose_exit, holds
 from madoguchi.domain.flows.definition import Choice, Rule
 from madoguchi.domain.flows.examples import guide_flow
-from madoguchi.services.flows import all_problems
+from madoguchi.services.flows.definitions import all_problems
 
 NUMBER = "301234567890123"
 

@@ -11,11 +11,11 @@ import pytest
 from sqlalchemy import select
 
 from madoguchi.domain.flows.examples import guide_flow
-from madoguchi.services.tokens import create_token
+from madoguchi.services.access.tokens import create_token
 from madoguchi.store.models import User, Workspace
 from tests.conftest import PHONE_NUMBER_ID
+from tests.flows.flow_kit import QUESTION, WELCOME
 from tests.helpers import eventually
-from tests.web.flow_kit import QUESTION, WELCOME
 
 
 @pytest.fixture

@@ -338,12 +338,11 @@ async def test_restart_resumes_unsent_rows_and_never_sends_twice(db_url, tmp_pat
         queued = [await queue_for_new_customer(s, f"8190123402{i:02d}") for i in range(3)]
         assert await sent_requests(s) == []  # no sender ran: rows wait in the outbox
         # A "restarted" process: a fresh sender over the same database.
-        from madoguchi.services.sender import Sender
 
-        await Sender(s.runtime).drain()
+        await s.runtime.new_sender().drain()
         for _, message_id in queued:
             await message_status(s, message_id, "delivered")
-        await Sender(s.runtime).drain()  # a second pass finds nothing to send
+        await s.runtime.new_sender().drain()  # a second pass finds nothing to send
         assert len(await sent_requests(s)) == 3
         async with s.runtime.db.read() as session:
             states = set((await session.scalars(select(OutboxEntry.state))).all())
@@ -359,7 +358,6 @@ async def test_stopping_hands_back_the_rows_not_yet_sent(db_url, tmp_path):
     """Rows claimed but still waiting for the number's send window never reached Meta: a
     clean stop returns them to pending (not "outcome unknown"), and the next sender sends
     each exactly once."""
-    from madoguchi.services.sender import Sender
     from madoguchi.store.models import PhoneNumber
 
     s = await start_sim_stack(db_url, tmp_path, workers=False)
@@ -377,7 +375,7 @@ async def test_stopping_hands_back_the_rows_not_yet_sent(db_url, tmp_path):
         assert [r.state for r in rows] == ["done", "pending", "pending", "pending"]
         assert [r.attempts for r in rows] == [1, 0, 0, 0]
         assert await s.runtime.sender.recover(startup=True) == 0  # nothing left ambiguous
-        await Sender(s.runtime).drain()
+        await s.runtime.new_sender().drain()
         for message_id in ids:
             await message_status(s, message_id, "delivered")
         assert len(await sent_requests(s)) == 4  # each once
@@ -394,9 +392,9 @@ async def _sent_count(s, wanted: int) -> bool:
 
 def test_a_numbers_share_in_flight_follows_its_rate():
     """A quarter of a second of sends, at least 32: a fixed share capped fast numbers."""
-    from madoguchi.services.sender import MIN_SHARE, Sender
+    from madoguchi.services.channel.outbox_sender import MIN_SHARE, Sender
 
-    sender = Sender(None)
+    sender = Sender(None, None, None, None, None)
     sender._rates = {1: 80, 2: 1000, 3: 400}
     assert sender.share(1) == MIN_SHARE == 32
     assert sender.share(2) == 250

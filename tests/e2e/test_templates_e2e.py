@@ -11,8 +11,8 @@ import pytest
 from sqlalchemy import select, update
 
 from madoguchi.domain.route_back import route_back_target
-from madoguchi.services.tokens import create_token
-from madoguchi.services.workspaces import get_or_create_workspace
+from madoguchi.services.access.tokens import create_token
+from madoguchi.services.access.workspaces import get_or_create_workspace
 from madoguchi.store.models import Conversation, Queue, User
 from tests.conftest import (
     PHONE_NUMBER_ID,

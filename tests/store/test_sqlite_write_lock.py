@@ -10,7 +10,7 @@ import time
 import pytest
 from sqlalchemy import select
 
-from madoguchi.services.workspaces import get_or_create_workspace
+from madoguchi.services.access.workspaces import get_or_create_workspace
 from madoguchi.store import db as db_module
 from madoguchi.store.db import Database
 from madoguchi.store.models import Workspace

@@ -12,13 +12,13 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from madoguchi.domain.events import ConversationChanged, MessageReceived, PresenceChanged
-from madoguchi.services.tokens import Principal, create_token
-from madoguchi.services.workspaces import get_or_create_workspace
+from madoguchi.services.access.tokens import Principal, create_token
+from madoguchi.services.access.workspaces import get_or_create_workspace
 from madoguchi.store.models import ApiToken, Conversation, Workspace
 from madoguchi.web.deps import SESSION_COOKIE
 from madoguchi.web.hub import CLOSE_TOO_SLOW, Hub
 from tests.conftest import fixture_payload
-from tests.web import people
+from tests.access import people
 
 TIMEOUT = 10
 

@@ -1,7 +1,7 @@
 """Flows: what a flow document is, when it may be published, and how it runs.
 
 Pure Python (pydantic for the document's shape): no database, no HTTP. The service
-``madoguchi.services.flows`` stores and publishes documents; ``services.flow_runner``
+``madoguchi.services.flows.definitions`` stores and publishes documents; ``services.flows.runner``
 feeds the engine with the customer's messages, timers and HTTP answers and carries out
 the actions it returns.
 """

@@ -1,0 +1,39 @@
+"""The REST API under ``/api/v1``, one package per capability (mirroring ``services/``).
+
+Each module holds one router that only translates HTTP to the capability's use cases and
+back. ``ROUTERS`` is the order the app includes them in.
+"""
+
+from __future__ import annotations
+
+from madoguchi.web.api.access import auth, tokens, users, workspace
+from madoguchi.web.api.channel import marketing_optout, numbers, service_window
+from madoguchi.web.api.contact_center import (
+    canned_responses,
+    conversations,
+    lifecycle,
+    outreach,
+    presence,
+    queues,
+)
+from madoguchi.web.api.flows import definitions, draft_tests
+from madoguchi.web.api.templates import catalog
+
+ROUTERS = [
+    conversations.router,
+    queues.router,
+    presence.router,
+    lifecycle.router,
+    definitions.router,
+    draft_tests.router,
+    auth.router,
+    users.router,
+    tokens.router,
+    catalog.router,
+    service_window.router,
+    marketing_optout.router,
+    outreach.router,
+    canned_responses.router,
+    numbers.router,
+    workspace.router,
+]

@@ -1,0 +1,180 @@
+"""Queue an outbound message: validate, check the window, commit message + outbox row.
+
+Every send (agent, flow, template campaign) enters here, so the rules are enforced once:
+nothing invalid reaches the outbox, free-form text outside the service window is refused
+with the reason, and the message exists (status ``queued``) in the same commit as the
+outbox row that will send it, so an accepted request is never lost.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from madoguchi.domain.events import MessageQueued
+from madoguchi.domain.message_status import MessageStatus as Status
+from madoguchi.services.channel.conversation_threads import find_open_conversation
+from madoguchi.services.channel.service_window import carry_window, window_facts
+from madoguchi.services.channel.template_check import template_send_check
+from madoguchi.store.db import Database
+from madoguchi.store.models import Contact, Conversation, Message, OutboxEntry, PhoneNumber
+from madoguchi.whatsapp.outbound import (
+    OutboundMessage,
+    Recipient,
+    TemplateMessage,
+    build_send_body,
+    render_text,
+)
+
+
+class OutboundRefused(Exception):
+    """The message cannot be queued; ``code`` is stable for API clients."""
+
+    def __init__(self, code: str, message: str, status: int = 422) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.status = status
+
+
+def recipient_of(contact: Contact) -> Recipient:
+    return Recipient(wa_id=contact.wa_id, user_id=contact.user_id)
+
+
+@asynccontextmanager
+async def _transaction(db: Database, session: AsyncSession | None) -> AsyncIterator[AsyncSession]:
+    if session is not None:
+        yield session
+    else:
+        async with db.write() as own:
+            yield own
+
+
+def _recipient_key(contact: Contact) -> str:
+    return contact.user_id or contact.wa_id or f"contact:{contact.id}"
+
+
+async def queue_message(
+    db: Database,
+    workspace_id: int,
+    conversation_id: int,
+    message: OutboundMessage,
+    *,
+    reply_to_message_id: int | None = None,
+    now: datetime | None = None,
+    session: AsyncSession | None = None,
+) -> tuple[Message, MessageQueued]:
+    """Queue ``message`` in a conversation; returns the stored message and its event.
+
+    With ``session``, the message joins that open transaction (a flow step commits its
+    replies with its new position, all or nothing) instead of committing on its own.
+    """
+    now = now or datetime.now(UTC)
+    async with _transaction(db, session) as session:
+        conversation = await session.scalar(
+            select(Conversation).where(
+                Conversation.id == conversation_id, Conversation.workspace_id == workspace_id
+            )
+        )
+        if conversation is None:
+            raise OutboundRefused("not_found", f"conversation {conversation_id} not found", 404)
+        contact = await session.get(Contact, conversation.contact_id)
+        is_template = isinstance(message, TemplateMessage)
+        # The window belongs to the contact and number, across their conversations.
+        window = (await window_facts(session, contact.id, conversation.phone_number_id)).window
+        if not is_template and not window.is_open(now):
+            raise OutboundRefused(
+                "window_closed",
+                "The customer has not written in the last 24 hours, so only an approved "
+                "template can be sent (WhatsApp's customer service window is closed).",
+                409,
+            )
+        template_category = None
+        if is_template:  # known here: approved? marketing to an opted-out customer?
+            template_category, refusal = await template_send_check(
+                session, conversation.phone_number_id, contact, message.template
+            )
+            if refusal is not None:
+                raise OutboundRefused(*refusal)
+        reply_wamid = None
+        if reply_to_message_id is not None:
+            reply_wamid = await session.scalar(
+                select(Message.wamid).where(
+                    Message.id == reply_to_message_id,
+                    Message.conversation_id == conversation.id,
+                )
+            )
+            if reply_wamid is None:
+                raise OutboundRefused(
+                    "reply_to_unknown",
+                    f"message {reply_to_message_id} is not a sent or received message of "
+                    "this conversation",
+                )
+        try:
+            body = build_send_body(message, recipient_of(contact), reply_wamid)
+        except ValueError as exc:
+            raise OutboundRefused("no_recipient", str(exc)) from exc
+        stored = Message(
+            workspace_id=workspace_id,
+            conversation_id=conversation.id,
+            direction="outbound",
+            type=message.type,
+            status=Status.QUEUED,
+            text=render_text(message),
+            content=message.model_dump(mode="json", exclude_none=True),
+            context_wamid=reply_wamid,
+            template_category=template_category,
+            timestamp=now,
+            media=None,
+        )
+        session.add(stored)
+        await session.flush()
+        session.add(
+            OutboxEntry(
+                workspace_id=workspace_id,
+                message_id=stored.id,
+                phone_number_id=conversation.phone_number_id,
+                recipient_key=_recipient_key(contact),
+                body=body,
+                next_attempt_at=now,
+            )
+        )
+        conversation.last_message_at = now
+    return stored, MessageQueued(
+        workspace_id=workspace_id, conversation_id=conversation.id, message_id=stored.id
+    )
+
+
+async def open_conversation_for_contact(
+    db: Database, workspace_id: int, contact_id: int, phone_number_id: int
+) -> int:
+    """The open conversation between a contact and a number, created if there is none.
+
+    Used for business-initiated contact, which may only start with a template.
+    """
+    async with db.write() as session:
+        contact = await session.scalar(
+            select(Contact).where(Contact.id == contact_id, Contact.workspace_id == workspace_id)
+        )
+        if contact is None:
+            raise OutboundRefused("not_found", f"contact {contact_id} not found", 404)
+        number = await session.scalar(
+            select(PhoneNumber).where(
+                PhoneNumber.id == phone_number_id, PhoneNumber.workspace_id == workspace_id
+            )
+        )
+        if number is None:
+            raise OutboundRefused("not_found", f"phone number {phone_number_id} not found", 404)
+        conversation = await find_open_conversation(session, contact.id, number.id)
+        if conversation is None:
+            conversation = Conversation(
+                workspace_id=workspace_id, contact_id=contact.id, phone_number_id=number.id
+            )
+            carry_window(conversation, await window_facts(session, contact.id, number.id))
+            session.add(conversation)
+            await session.flush()
+        return conversation.id

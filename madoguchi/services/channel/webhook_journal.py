@@ -1,0 +1,427 @@
+"""The webhook journal: commit a delivery's bytes, answer Meta, then process it.
+
+Meta wants a fast 200 and redelivers anything slow or failed; Madoguchi must never lose
+what it acknowledged. Both hold when the acknowledgement waits only for the delivery's
+raw bytes to be committed (``Journal``, group-committed: a burst of N deliveries costs
+one short transaction), and turning those bytes into contacts, conversations and
+messages (``services.channel.ingest``) happens right after, from the committed rows
+(``DeliveryProcessor``). A crash in between loses nothing: pending rows are processed
+when the process comes back. A delivery whose processing keeps failing is retried with
+backoff and then marked ``failed`` with its error, kept for an operator to see.
+
+The processor never holds the database's write side for long (SQLite has one writer,
+and the journal's appends wait behind it): it works in slices of a few milliseconds and,
+between them, waits until every webhook that arrived meanwhile has been committed and
+answered, and under a heavy stream it rests in proportion to its work: acknowledgements
+come first, the backlog is worked off in the lulls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import insert, or_, select
+
+from madoguchi.domain.events import Event
+from madoguchi.services.channel.ingest import (
+    IngestResult,
+    attach_early_statuses,
+    ingest_delivery_row,
+    ingest_status_deliveries,
+    status_only,
+)
+from madoguchi.store.db import Database
+from madoguchi.store.models import WebhookDelivery
+from madoguchi.store.models.core import utcnow
+from madoguchi.whatsapp.updates import parse_delivery
+
+log = logging.getLogger(__name__)
+
+PENDING, DONE, FAILED = "pending", "done", "failed"
+EARLY_STATUS_MINUTES = 10  # how far back the sweep looks for statuses that came too early
+
+
+_APPEND = insert(WebhookDelivery.__table__).returning(
+    WebhookDelivery.__table__.c.id, sort_by_parameter_order=True
+)
+
+
+class Journal:
+    """Appends deliveries; each caller waits for the commit that holds its row."""
+
+    def __init__(self, db: Database, metrics=None, max_batch: int = 256) -> None:
+        self.db = db
+        self.metrics = metrics
+        self.max_batch = max_batch
+        self.on_commit: Callable[[], None] | None = None
+        self._second = 0  # the whole monotonic second being counted
+        self._this_second = 0
+        self._last_second = 0
+        self._queue: list[tuple[bytes, int, asyncio.Future[int]]] = []
+        self._writer: asyncio.Task | None = None
+        self._quiet = asyncio.Event()
+        self._quiet.set()
+
+    async def append(self, body: bytes, update_count: int) -> int:
+        """Commit one delivery's bytes; its journal id once committed."""
+        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._count_arrival()
+        self._queue.append((body, update_count, future))
+        self._quiet.clear()
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write_batches())
+        return await future
+
+    def _count_arrival(self) -> None:
+        second = int(time.monotonic())
+        if second != self._second:
+            self._last_second = self._this_second if second == self._second + 1 else 0
+            self._this_second = 0
+            self._second = second
+        self._this_second += 1
+
+    def arrival_rate(self) -> float:
+        """Deliveries per second recently (the last whole second, or this one if higher)."""
+        second = int(time.monotonic())
+        if second == self._second:
+            return float(max(self._last_second, self._this_second))
+        if second == self._second + 1:
+            return float(self._this_second)
+        return 0.0
+
+    @property
+    def busy(self) -> bool:
+        """Some delivery is waiting for its commit (and so Meta for its 200)."""
+        return not self._quiet.is_set()
+
+    async def quiet(self) -> None:
+        """Until no delivery is waiting for its commit."""
+        await self._quiet.wait()
+
+    async def _write_batches(self) -> None:
+        try:
+            while self._queue:
+                batch, self._queue = self._queue[: self.max_batch], self._queue[self.max_batch :]
+                await self._commit(batch)
+        finally:
+            if not self._queue:
+                self._quiet.set()
+
+    async def _commit(self, batch: list[tuple[bytes, int, asyncio.Future[int]]]) -> None:
+        # The columns' own defaults fill the rest (state pending, counters 0, received_at).
+        rows = [{"body": body, "update_count": count} for body, count, _ in batch]
+        try:
+            async with self.db.write() as session:
+                connection = await session.connection()  # Core: no ORM bulk machinery
+                result = await connection.execute(_APPEND, rows)
+                ids = list(result.scalars())
+        except Exception as exc:  # nothing in the batch is stored: every caller hears so
+            log.exception("committing %d webhook deliveries failed", len(batch))
+            for _, _, future in batch:
+                if not future.done():
+                    future.set_exception(exc)
+            return
+        if self.metrics is not None:
+            self.metrics.ingest_batch_size.observe(len(batch))
+        for (_, _, future), delivery_id in zip(batch, ids, strict=True):
+            if not future.done():
+                future.set_result(delivery_id)
+        if self.on_commit is not None:
+            self.on_commit()
+
+    async def close(self) -> None:
+        if self._writer is not None:
+            await asyncio.gather(self._writer, return_exceptions=True)
+
+
+@dataclass
+class ProcessorPolicy:
+    """How the processor shares the process and how it treats failures."""
+
+    # A slice's work and the rest after it are counted in CPU time of the event loop's
+    # thread: on SQLite (calls inline on that thread) that is the slice's time, while on
+    # PostgreSQL a slice mostly waits for the server, letting the loop serve others, and
+    # resting in proportion to that wait held flows to a third of their pace.
+    slice_seconds: float = 0.008
+    # Between slices the processor lets requests that arrived meanwhile reach the journal
+    # (a few turns of the event loop) and waits while any is waiting for its commit.
+    settle_turns: int = 3
+    # Under a heavy inbound stream (busy_rate deliveries/s or more) it also rests
+    # yield_factor times as long as the slice took: Meta's acknowledgements come first and
+    # the backlog is worked off in the lulls. Below that rate a stream is processed as it
+    # comes.
+    busy_rate: float = 100.0
+    yield_factor: float = 12.0
+    claim: int = 8  # rows claimed per slice (processed until the slice is used up)
+    # Status-only deliveries ingested together; a slice that found only such rows claims
+    # this many next time (claiming that many inbound messages would fetch and drop rows
+    # a slice has no time for).
+    status_batch: int = 32
+    max_attempts: int = 5
+    retry_base_seconds: float = 2.0
+    sweep_seconds: float = 1.0  # look for due retries and rows of other processes
+
+
+class DeliveryProcessor:
+    """Processes pending journal rows in id order and publishes what they caused."""
+
+    def __init__(
+        self,
+        db: Database,
+        publish: Callable[[Sequence[Event]], Awaitable[None]],
+        policy: ProcessorPolicy | None = None,
+        acknowledgements_done: Callable[[], Awaitable[None]] | None = None,
+        arrival_rate: Callable[[], float] | None = None,
+    ) -> None:
+        self.db = db
+        self.publish = publish
+        self.acknowledgements_done = acknowledgements_done
+        self.arrival_rate = arrival_rate or (lambda: 0.0)
+        self.policy = policy or ProcessorPolicy()
+        self._wake = asyncio.Event()
+        self._idle = asyncio.Event()  # set by run() once it finds nothing to do
+        self._claim = self.policy.claim
+
+    def wake(self) -> None:
+        self._idle.clear()
+        self._wake.set()
+
+    async def run(self) -> None:
+        swept = time.monotonic()
+        while True:
+            if time.monotonic() - swept >= self.policy.sweep_seconds:
+                swept = time.monotonic()
+                try:
+                    await self.attach_early_statuses()
+                except Exception:
+                    log.exception("attaching early statuses failed")
+            self._wake.clear()
+            started = time.thread_time()
+            try:
+                processed = await self.process_slice()
+            except Exception:  # the database is away: try again after the sweep delay
+                log.exception("processing webhook deliveries failed")
+                processed = 0
+            if processed:
+                await asyncio.sleep(self._rest(time.thread_time() - started))
+                await self._let_acknowledgements_through()
+                continue
+            self._idle.set()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.policy.sweep_seconds)
+
+    async def attach_early_statuses(self) -> int:
+        """Statuses that arrived before their send's wamid was stored, applied now."""
+        since = utcnow() - timedelta(minutes=EARLY_STATUS_MINUTES)
+        async with self.db.write() as session:
+            events = await attach_early_statuses(session, since=since)
+        for event in events:
+            await self.publish([event])
+        return len(events)
+
+    def _rest(self, worked: float) -> float:
+        """0 under a light stream; else a rest in proportion to the work done."""
+        if self.arrival_rate() < self.policy.busy_rate:
+            return 0
+        return worked * self.policy.yield_factor
+
+    async def _let_acknowledgements_through(self) -> None:
+        """Let webhooks that arrived during the slice be read and committed first."""
+        for _ in range(self.policy.settle_turns):
+            await asyncio.sleep(0)
+        if self.acknowledgements_done is not None:
+            await self.acknowledgements_done()
+
+    async def wait_idle(self) -> None:
+        """Until nothing pending is left that this process knows of (tests, shutdown)."""
+        await self._idle.wait()
+
+    async def process_slice(self) -> int:
+        """Process pending rows for up to one slice; how many were handled."""
+        policy = self.policy
+        events: list[Event] = []
+        handled = 0
+        async with self.db.write() as session:
+            now = utcnow()
+            query = (
+                select(WebhookDelivery)
+                .where(
+                    WebhookDelivery.state == PENDING,
+                    or_(
+                        WebhookDelivery.next_attempt_at.is_(None),
+                        WebhookDelivery.next_attempt_at <= now,
+                    ),
+                )
+                .order_by(WebhookDelivery.id)
+                .limit(self._claim)
+            )
+            if not self.db.sqlite:
+                query = query.with_for_update(skip_locked=True)
+            rows = (await session.scalars(query)).all()
+            deadline = time.thread_time() + policy.slice_seconds
+            batched = 0
+            for unit in _units(rows, policy.status_batch):
+                if handled and time.thread_time() > deadline:
+                    break
+                handled += len(unit)
+                if len(unit) > 1 and await self._process_statuses(session, unit, events):
+                    batched += len(unit)
+                    continue
+                for row, updates in unit:
+                    try:
+                        result = await self._process(session, row, updates)
+                    except Exception as exc:
+                        await self._failed(session, row, exc)
+                        continue
+                    events.extend(result.events)
+        self._claim = policy.status_batch if rows and batched == len(rows) else policy.claim
+        for event in events:  # one at a time, letting waiting webhooks in between
+            await self.publish([event])
+            await asyncio.sleep(0)
+        return handled
+
+    async def _process(self, session, row: WebhookDelivery, updates: list | None) -> IngestResult:
+        if updates is None:  # unparsable: raise the parser's error to be recorded
+            updates = parse_delivery(json.loads(row.body))
+        result = await ingest_delivery_row(session, row, updates)
+        _done(row)
+        return result
+
+    async def _process_statuses(self, session, unit: list, events: list[Event]) -> bool:
+        """Status-only deliveries together; False (nothing changed) if that failed, and
+        the caller goes through them one at a time, so one bad row fails alone."""
+        try:
+            async with session.begin_nested():
+                results = await ingest_status_deliveries(session, unit)
+        except Exception as exc:
+            log.info("%d status deliveries go one at a time: %s", len(unit), exc)
+            for row, _ in unit:  # the savepoint's rollback expired what the batch had set
+                await session.refresh(row)
+            return False
+        for (row, _), result in zip(unit, results, strict=True):
+            _done(row)
+            events.extend(result.events)
+        return True
+
+    async def _failed(self, session, row: WebhookDelivery, exc: Exception) -> None:
+        policy = self.policy
+        await session.refresh(row)  # the savepoint's rollback expired what it had set
+        row.attempts += 1
+        row.last_error = f"{type(exc).__name__}: {exc}"[:2000]
+        if row.attempts >= policy.max_attempts:
+            row.state = FAILED
+            row.processed_at = utcnow()
+            log.error(
+                "webhook delivery %s failed %d times and is kept as failed: %s",
+                row.id,
+                row.attempts,
+                row.last_error,
+            )
+        else:
+            delay = policy.retry_base_seconds * 2 ** (row.attempts - 1)
+            row.next_attempt_at = utcnow() + timedelta(seconds=delay)
+            log.warning(
+                "webhook delivery %s failed (attempt %d), retrying in %.0f s: %s",
+                row.id,
+                row.attempts,
+                delay,
+                row.last_error,
+            )
+
+
+def _done(row: WebhookDelivery) -> None:
+    row.state = DONE
+    row.processed_at = utcnow()
+    row.attempts += 1
+    row.last_error = None
+
+
+def _units(rows: Sequence[WebhookDelivery], status_batch: int) -> Iterator[list[tuple]]:
+    """Rows in id order as units of work: runs of status-only deliveries (up to
+    ``status_batch``) together, any other delivery alone. Each row comes with its parsed
+    updates, or None when it does not parse (the endpoint parsed the bytes before
+    committing them, so that means a parser change since: reported as a failure).
+
+    Lazy: a row is parsed only when the unit it belongs to is asked for (a slice that
+    stops after two inbound messages does not parse the other rows it claimed)."""
+    run: list[tuple] = []
+    for row in rows:
+        try:
+            updates = parse_delivery(json.loads(row.body))
+        except Exception:
+            updates = None
+        if updates is not None and status_only(updates):
+            run.append((row, updates))
+            if len(run) == status_batch:
+                yield run
+                run = []
+            continue
+        if run:
+            yield run
+            run = []
+        yield [(row, updates)]
+    if run:
+        yield run
+
+
+# ------------------------------------------------------------------------- operations
+
+
+@dataclass(frozen=True)
+class DeliverySummary:
+    id: int
+    state: str
+    received_at: str
+    attempts: int
+    update_count: int
+    messages_stored: int
+    workspace_id: int | None
+    last_error: str | None
+
+
+async def list_deliveries(db: Database, state: str | None, limit: int) -> list[DeliverySummary]:
+    """The newest journal rows, optionally of one state (for ``madoguchi deliveries``)."""
+    if state is not None and state not in (PENDING, DONE, FAILED):
+        raise ValueError(f"state must be one of {PENDING}, {DONE}, {FAILED}; got {state!r}")
+    query = select(WebhookDelivery).order_by(WebhookDelivery.id.desc()).limit(limit)
+    if state is not None:
+        query = query.where(WebhookDelivery.state == state)
+    async with db.read() as session:
+        return [
+            DeliverySummary(
+                id=row.id,
+                state=row.state,
+                received_at=row.received_at.isoformat(timespec="seconds"),
+                attempts=row.attempts,
+                update_count=row.update_count,
+                messages_stored=row.messages_stored,
+                workspace_id=row.workspace_id,
+                last_error=row.last_error,
+            )
+            for row in await session.scalars(query)
+        ]
+
+
+async def retry_deliveries(db: Database, ids: Sequence[int]) -> list[int]:
+    """Put failed deliveries back to pending (after a fix); the ids that were failed."""
+    async with db.write() as session:
+        rows = (
+            await session.scalars(
+                select(WebhookDelivery).where(
+                    WebhookDelivery.id.in_(ids), WebhookDelivery.state == FAILED
+                )
+            )
+        ).all()
+        for row in rows:
+            row.state = PENDING
+            row.attempts = 0
+            row.next_attempt_at = None
+            row.processed_at = None
+        return sorted(row.id for row in rows)

@@ -1,0 +1,170 @@
+"""Drives the routing use cases from events, timers and a periodic sweep.
+
+The use cases in ``assignment`` each do one step; this engine decides *when*: a new
+conversation on a number with a default queue is queued; whenever a queue may have work
+and an agent may have room (something was queued, an agent became available, a
+conversation ended or was declined) the queue is "kicked" and offers are made until
+nobody has room. A sweep every few seconds kicks every queue with waiting conversations,
+so nothing depends on a single event being seen (a restart, a lost timer).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC, datetime, timedelta
+
+from madoguchi.bus.inprocess import InProcessBus as EventBus
+from madoguchi.domain.events import (
+    ConversationChanged,
+    MessageReceived,
+    PresenceChanged,
+)
+from madoguchi.domain.lifecycle import Status
+from madoguchi.domain.route_back import route_back_target
+from madoguchi.services.contact_center import assignment
+from madoguchi.services.contact_center.assignment import Outcome
+from madoguchi.services.scheduling import timers
+from madoguchi.services.scheduling.timers import TimerWorker
+from madoguchi.store.db import Database
+from madoguchi.store.models import Conversation, PhoneNumber, Queue, Timer
+
+log = logging.getLogger(__name__)
+
+SWEEP_SECONDS = 2.0
+MAX_OFFERS_PER_KICK = 500
+
+
+class RoutingEngine:
+    def __init__(self, db: Database, bus: EventBus, timers: TimerWorker) -> None:
+        self.db = db
+        self.bus = bus
+        self.timers = timers
+        self._locks: dict[int, asyncio.Lock] = {}
+
+    def wire(self) -> None:
+        bus, worker = self.bus, self.timers
+        bus.subscribe(MessageReceived, self.on_message)
+        bus.subscribe(PresenceChanged, self.on_presence)
+        bus.subscribe(ConversationChanged, self.on_conversation_changed)
+        worker.register(assignment.OFFER_TIMEOUT, self.on_offer_timeout)
+        worker.register(assignment.MAX_WAIT, self.on_max_wait)
+        worker.register(assignment.AUTO_CLOSE, self.on_auto_close)
+
+    async def publish(self, outcome: Outcome | None) -> None:
+        if outcome is not None and outcome.events:
+            await self.bus.publish(outcome.events)
+
+    async def kick(self, queue_id: int) -> int:
+        """Offer waiting conversations of a queue until nobody has room; returns offers made."""
+        lock = self._locks.setdefault(queue_id, asyncio.Lock())
+        if lock.locked():
+            return 0  # a kick of this queue is running in this process and will see it
+        made = 0
+        async with lock:
+            while made < MAX_OFFERS_PER_KICK:
+                outcome = await assignment.offer_next(self.db, queue_id)
+                if outcome is None:
+                    break
+                made += 1
+                await self.publish(outcome)
+        return made
+
+    async def on_message(self, event: MessageReceived) -> None:
+        """Queue a new conversation (or route a reply back) and keep auto-close current.
+
+        Reads first: most messages belong to conversations already routed, and a write
+        transaction per message would cost every inbound message the single writer.
+        """
+        db = self.db
+        async with db.read() as session:
+            conversation = await session.get(Conversation, event.conversation_id)
+            number = await session.get(PhoneNumber, conversation.phone_number_id)
+            queue = (
+                await session.get(Queue, conversation.queue_id) if conversation.queue_id else None
+            )
+        if queue and queue.auto_close_after_seconds and conversation.last_inbound_at:
+            async with db.write() as session:
+                await timers.schedule(
+                    session,
+                    conversation.workspace_id,
+                    assignment.AUTO_CLOSE,
+                    conversation.id,
+                    conversation.last_inbound_at
+                    + timedelta(seconds=queue.auto_close_after_seconds),
+                )
+        if conversation.status != Status.NEW:
+            return
+        back = route_back_target(conversation, datetime.now(UTC))
+        back_agent, route_to = back if back else (None, None)
+        reason = "reply to an outbound contact" if back else "number's default queue"
+        route_to = route_to or number.default_queue_id
+        if route_to is None and back_agent is not None:
+            route_to = next(iter(await assignment.queues_of_agent(db, back_agent)), None)
+        if route_to is None:
+            return
+        try:
+            outcome, landed = await assignment.enqueue(
+                db,
+                event.workspace_id,
+                event.conversation_id,
+                route_to,
+                reason=reason,
+                prefer_agent_id=back_agent,
+            )
+        except assignment.RoutingError:
+            return  # routed meanwhile (a flow, a supervisor): nothing left to do
+        await self.publish(outcome)
+        await self.kick(landed.id)
+
+    async def on_presence(self, event: PresenceChanged) -> None:
+        if event.status == "available":
+            for queue_id in await assignment.queues_of_agent(self.db, event.user_id):
+                await self.kick(queue_id)
+
+    async def on_conversation_changed(self, event: ConversationChanged) -> None:
+        # Capacity freed (close, wrap-up, decline, requeue…) or work queued: try to offer.
+        if event.step == "offered" or event.queue_id is None:
+            return
+        await self.kick(event.queue_id)
+        if event.step in ("closed", "abandoned", "wrap_up", "accepted") and event.previous_agent_id:
+            for queue_id in await assignment.queues_of_agent(self.db, event.previous_agent_id):
+                if queue_id != event.queue_id:
+                    await self.kick(queue_id)
+
+    async def on_offer_timeout(self, timer: Timer) -> None:
+        agent_id = (timer.payload or {}).get("agent_id")
+        outcome = await assignment.decline(
+            self.db,
+            timer.workspace_id,
+            timer.ref_id,
+            agent_id,
+            timed_out=True,
+            reason="offer not answered in time",
+        )
+        await self.publish(outcome)
+
+    async def on_max_wait(self, timer: Timer) -> None:
+        outcome = await assignment.overflow(
+            self.db, timer.workspace_id, timer.ref_id, (timer.payload or {}).get("queue_id")
+        )
+        await self.publish(outcome)
+
+    async def on_auto_close(self, timer: Timer) -> None:
+        await self.publish(
+            await assignment.auto_close_if_idle(self.db, timer.workspace_id, timer.ref_id)
+        )
+
+    async def sweep(self) -> int:
+        made = 0
+        for queue_id in await assignment.queues_with_waiting(self.db):
+            made += await self.kick(queue_id)
+        return made
+
+    async def run(self) -> None:
+        while True:
+            try:
+                await self.sweep()
+            except Exception:
+                log.exception("routing sweep failed")
+            await asyncio.sleep(SWEEP_SECONDS)

@@ -1,0 +1,1 @@
+"""The WhatsApp channel as the API shows it: numbers, the service window, marketing opt-out."""

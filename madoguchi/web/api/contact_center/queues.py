@@ -1,0 +1,130 @@
+"""``/api/v1/queues``: queue settings and members (admins), waiting counts (everyone)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, HTTPException, Response
+from sqlalchemy import func, select
+
+from madoguchi.runtime import Runtime
+from madoguchi.services.access.tokens import Principal
+from madoguchi.services.contact_center import assignment
+from madoguchi.services.contact_center import conversations as queries
+from madoguchi.services.contact_center.queues import (
+    QueueError,
+    QueueSpec,
+    queue_spec_of,
+    upsert_queue,
+)
+from madoguchi.store.models import (
+    Conversation,
+    Queue,
+)
+from madoguchi.web.api.contact_center.common import (
+    admin,
+    http_error,
+)
+from madoguchi.web.deps import any_role, get_runtime
+
+router = APIRouter(prefix="/api/v1", tags=["contact center"])
+
+
+@router.get("/queues")
+async def list_queues(
+    principal: Principal = Depends(any_role), runtime: Runtime = Depends(get_runtime)
+):
+    async with runtime.db.read() as session:
+        rows = (
+            await session.scalars(
+                select(Queue)
+                .where(Queue.workspace_id == principal.workspace_id)
+                .order_by(Queue.name)
+            )
+        ).all()
+        out = []
+        for queue in rows:
+            doc = await queue_spec_of(session, queue)
+            doc["waiting"] = await assignment.waiting_count(session, queue.id)
+            out.append(doc)
+        return out
+
+
+@router.get("/queues/{queue_id}")
+async def get_queue(
+    queue_id: int, principal: Principal = Depends(any_role), runtime: Runtime = Depends(get_runtime)
+):
+    async with runtime.db.read() as session:
+        queue = await session.scalar(
+            select(Queue).where(Queue.id == queue_id, Queue.workspace_id == principal.workspace_id)
+        )
+        if queue is None:
+            raise HTTPException(404, f"queue {queue_id} not found")
+        doc = await queue_spec_of(session, queue)
+        doc["waiting"] = await assignment.waiting_count(session, queue.id)
+        return doc
+
+
+@router.post("/queues", status_code=201)
+async def create_queue(
+    spec: QueueSpec, principal: Principal = Depends(admin), runtime: Runtime = Depends(get_runtime)
+):
+    try:
+        async with runtime.db.write() as session:
+            exists = await session.scalar(
+                select(Queue.id).where(
+                    Queue.workspace_id == principal.workspace_id, Queue.name == spec.name
+                )
+            )
+            if exists:
+                raise QueueError("name", f"a queue named {spec.name!r} exists", 409)
+            queue, _ = await upsert_queue(session, principal.workspace_id, spec)
+            return await queue_spec_of(session, queue)
+    except QueueError as exc:
+        raise http_error(exc) from exc
+
+
+@router.put("/queues/{queue_id}")
+async def update_queue(
+    queue_id: int,
+    spec: QueueSpec,
+    principal: Principal = Depends(admin),
+    runtime: Runtime = Depends(get_runtime),
+):
+    try:
+        async with runtime.db.write() as session:
+            queue = await session.scalar(
+                select(Queue).where(
+                    Queue.id == queue_id, Queue.workspace_id == principal.workspace_id
+                )
+            )
+            if queue is None:
+                raise QueueError("queue_id", f"queue {queue_id} not found", 404)
+            queue, _ = await upsert_queue(session, principal.workspace_id, spec, queue)
+            return await queue_spec_of(session, queue)
+    except QueueError as exc:
+        raise http_error(exc) from exc
+
+
+@router.delete("/queues/{queue_id}", status_code=204)
+async def delete_queue(
+    queue_id: int, principal: Principal = Depends(admin), runtime: Runtime = Depends(get_runtime)
+):
+    async with runtime.db.write() as session:
+        queue = await session.scalar(
+            select(Queue).where(Queue.id == queue_id, Queue.workspace_id == principal.workspace_id)
+        )
+        if queue is None:
+            raise HTTPException(404, f"queue {queue_id} not found")
+        open_count = await session.scalar(
+            select(func.count())
+            .select_from(Conversation)
+            .where(
+                Conversation.queue_id == queue_id,
+                Conversation.status.not_in(queries.CLOSED_STATUSES),
+            )
+        )
+        if open_count:
+            raise HTTPException(
+                409, f"queue {queue.name} still has {open_count} open conversations"
+            )
+        await session.delete(queue)
+    return Response(status_code=204)

@@ -1,0 +1,1 @@
+"""Flows: definitions, versions and draft tests from the editor."""

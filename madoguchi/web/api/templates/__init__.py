@@ -1,0 +1,1 @@
+"""Message templates at Meta: list, create, sync, delete, preview."""

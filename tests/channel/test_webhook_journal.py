@@ -1,0 +1,246 @@
+"""The webhook journal on both databases: what was acknowledged is processed even after a
+restart, a delivery that keeps failing is kept as failed with its error (and can be
+retried), the processor gives way while webhooks arrive, and the operator's CLI."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from sqlalchemy import func, select
+
+from madoguchi.services.channel.webhook_journal import (
+    DeliveryProcessor,
+    Journal,
+    ProcessorPolicy,
+    list_deliveries,
+    retry_deliveries,
+)
+from madoguchi.store.db import Database
+from madoguchi.store.models import Message, WebhookDelivery
+from tests.conftest import fixture_payload, seed_workspace
+
+
+@pytest.fixture
+async def db(db_url):
+    database = Database(db_url)
+    await seed_workspace(database)
+    yield database
+    await database.dispose()
+
+
+def text_delivery(wamid: str) -> bytes:
+    payload = fixture_payload("message_text.json")
+    payload["entry"][0]["changes"][0]["value"]["messages"][0]["id"] = wamid
+    return json.dumps(payload).encode()
+
+
+async def count(db: Database, model, *where) -> int:
+    async with db.read() as session:
+        return await session.scalar(select(func.count()).select_from(model).where(*where))
+
+
+async def published_into(sink: list):
+    async def publish(events):
+        sink.extend(events)
+
+    return publish
+
+
+async def test_acknowledged_deliveries_are_processed_after_a_restart(db, db_url):
+    journal = Journal(db)
+    ids = [await journal.append(text_delivery(f"wamid.J{i}"), 1) for i in range(3)]
+    assert ids == sorted(ids)
+    # the process "dies" here: nothing processed the rows it had acknowledged
+    assert await count(db, WebhookDelivery, WebhookDelivery.state == "pending") == 3
+    assert await count(db, Message) == 0
+
+    restarted = Database(db_url)
+    events: list = []
+    processor = DeliveryProcessor(restarted, await published_into(events))
+    try:
+        while await processor.process_slice():
+            pass
+    finally:
+        await restarted.dispose()
+    assert await count(db, Message) == 3
+    assert await count(db, WebhookDelivery, WebhookDelivery.state == "done") == 3
+    assert [type(e).__name__ for e in events] == ["MessageReceived"] * 3
+
+
+async def test_a_delivery_processed_twice_changes_nothing(db):
+    journal = Journal(db)
+    body = text_delivery("wamid.TWICE")
+    await journal.append(body, 1)
+    await journal.append(body, 1)  # Meta's retry of the same delivery
+    processor = DeliveryProcessor(db, await published_into([]))
+    while await processor.process_slice():
+        pass
+    assert await count(db, Message) == 1
+    async with db.read() as session:
+        rows = (await session.scalars(select(WebhookDelivery).order_by(WebhookDelivery.id))).all()
+    assert [(r.messages_stored, r.duplicates) for r in rows] == [(1, 0), (0, 1)]
+
+
+async def test_failing_delivery_is_retried_then_kept_as_failed_without_blocking_others(db):
+    journal = Journal(db)
+    bad = await journal.append(b"{not json", 1)
+    good = await journal.append(text_delivery("wamid.AFTER"), 1)
+    policy = ProcessorPolicy(max_attempts=2, retry_base_seconds=0.05)
+    processor = DeliveryProcessor(db, await published_into([]), policy)
+
+    await processor.process_slice()
+    async with db.read() as session:
+        first = await session.get(WebhookDelivery, bad)
+        assert first.state == "pending" and first.attempts == 1
+        assert "JSONDecodeError" in first.last_error
+        assert (await session.get(WebhookDelivery, good)).state == "done"
+    await asyncio.sleep(0.1)  # the retry is due
+    await processor.process_slice()
+    async with db.read() as session:
+        failed = await session.get(WebhookDelivery, bad)
+    assert failed.state == "failed" and failed.attempts == 2 and failed.processed_at is not None
+    assert failed.body == b"{not json"  # kept as received
+
+    [listed] = await list_deliveries(db, "failed", 10)
+    assert listed.id == bad and "JSONDecodeError" in listed.last_error
+    assert await retry_deliveries(db, [bad, good]) == [bad]  # only a failed one goes back
+    async with db.read() as session:
+        again = await session.get(WebhookDelivery, bad)
+    assert again.state == "pending" and again.attempts == 0
+
+
+async def test_list_refuses_an_unknown_state(db):
+    with pytest.raises(ValueError, match="pending, done, failed"):
+        await list_deliveries(db, "stuck", 10)
+
+
+async def test_processor_waits_while_acknowledgements_are_pending(db):
+    """Between slices the processor gives way to webhooks waiting for their commit: it
+    goes on only once they are answered."""
+    journal = Journal(db)
+    ids = [await journal.append(text_delivery(f"wamid.W{i}"), 1) for i in range(6)]
+    gate = asyncio.Event()  # closed: "an acknowledgement is still waiting"
+    waits = 0
+
+    async def acknowledgements_done():
+        nonlocal waits
+        waits += 1
+        await gate.wait()
+
+    processor = DeliveryProcessor(
+        db,
+        await published_into([]),
+        ProcessorPolicy(claim=2, slice_seconds=60),
+        acknowledgements_done,
+    )
+    task = asyncio.create_task(processor.run())
+    try:
+        for _ in range(100):
+            if waits:
+                break
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.1)
+        # One slice done (two rows), then it waits: the other four are still pending.
+        assert waits == 1
+        assert await count(db, WebhookDelivery, WebhookDelivery.state == "done") == 2
+        gate.set()
+        await asyncio.wait_for(processor.wait_idle(), 10)
+        assert await count(db, WebhookDelivery, WebhookDelivery.state == "done") == len(ids)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_journal_is_busy_until_every_append_is_committed(db):
+    journal = Journal(db)
+    assert not journal.busy
+    appends = [
+        asyncio.create_task(journal.append(text_delivery(f"wamid.B{i}"), 1)) for i in range(5)
+    ]
+    await asyncio.sleep(0)  # the appends are queued, their commit not yet done
+    assert journal.busy
+    await asyncio.wait_for(journal.quiet(), 10)
+    assert not journal.busy
+    assert all(task.done() for task in appends)
+    assert await count(db, WebhookDelivery) == 5
+
+
+async def test_processor_rests_only_under_a_heavy_stream(db):
+    rate = {"now": 0.0}
+    policy = ProcessorPolicy(yield_factor=3.0, busy_rate=100)
+    processor = DeliveryProcessor(
+        db, await published_into([]), policy, arrival_rate=lambda: rate["now"]
+    )
+    assert processor._rest(0.01) == 0
+    rate["now"] = 99
+    assert processor._rest(0.01) == 0  # a light stream is processed as it comes
+    rate["now"] = 500
+    assert processor._rest(0.01) == pytest.approx(0.03)
+
+
+async def test_journal_counts_arrivals_per_second(db):
+    journal = Journal(db)
+    assert journal.arrival_rate() == 0
+    await asyncio.gather(*(journal.append(text_delivery(f"wamid.R{i}"), 1) for i in range(30)))
+    assert journal.arrival_rate() >= 15  # 30 in one second, or split over two
+    await asyncio.sleep(2.1)
+    assert journal.arrival_rate() == 0
+
+
+async def test_journal_commit_failure_is_reported_to_every_waiter(tmp_path):
+    unmigrated = Database(f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}")
+    try:
+        journal = Journal(unmigrated)
+        results = await asyncio.gather(
+            journal.append(b"{}", 0), journal.append(b"{}", 0), return_exceptions=True
+        )
+    finally:
+        await unmigrated.dispose()
+    assert len(results) == 2
+    assert all("webhook_deliveries" in str(r) for r in results)  # each caller hears why
+
+
+def test_cli_lists_and_retries_failed_deliveries(tmp_path):
+    url = f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}"
+    env = {**os.environ, "MADOGUCHI_DATABASE_URL": url, "MADOGUCHI_SECRET_KEY": "cli-test-key"}
+
+    def cli(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "madoguchi.cli", *args],
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    assert cli("migrate").returncode == 0
+
+    async def fail_one() -> int:
+        database = Database(url)
+        try:
+            delivery_id = await Journal(database).append(b"{broken", 1)
+            processor = DeliveryProcessor(
+                database, await published_into([]), ProcessorPolicy(max_attempts=1)
+            )
+            await processor.process_slice()
+            return delivery_id
+        finally:
+            await database.dispose()
+
+    delivery_id = asyncio.run(fail_one())
+    listed = cli("deliveries", "list", "--state", "failed")
+    assert listed.returncode == 0, listed.stderr
+    assert f"{delivery_id}\tfailed" in listed.stdout and "JSONDecodeError" in listed.stdout
+    bad_state = cli("deliveries", "list", "--state", "stuck")
+    assert bad_state.returncode == 2 and "pending, done, failed" in bad_state.stderr
+    retried = cli("deliveries", "retry", str(delivery_id), "999")
+    assert retried.returncode == 1
+    assert f"back to pending: {delivery_id}" in retried.stdout
+    assert "999" in retried.stderr
+    assert "no deliveries in state failed" in cli("deliveries", "list", "--state", "failed").stdout
