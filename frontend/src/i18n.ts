@@ -1,8 +1,19 @@
 import i18n from "i18next";
 import { initReactI18next } from "react-i18next";
-import en from "./locales/en.json";
-import ja from "./locales/ja.json";
 import type { Locale } from "./api/types";
+
+// Texts live in one file per part of the app and language (locales/<lang>/<part>.json),
+// each holding its own top-level sections, so a new capability adds a file of its own.
+type Texts = Record<string, unknown>;
+const FILES = import.meta.glob<Texts>("./locales/*/*.json", { eager: true, import: "default" });
+
+function texts(locale: Locale): Texts {
+  const merged: Texts = {};
+  for (const [path, part] of Object.entries(FILES)) {
+    if (path.startsWith(`./locales/${locale}/`)) Object.assign(merged, part);
+  }
+  return merged;
+}
 
 export const LOCALES: Locale[] = ["en", "ja"];
 const STORED = "madoguchi.locale";
@@ -14,7 +25,7 @@ function initialLocale(): Locale {
 }
 
 void i18n.use(initReactI18next).init({
-  resources: { en: { translation: en }, ja: { translation: ja } },
+  resources: { en: { translation: texts("en") }, ja: { translation: texts("ja") } },
   lng: initialLocale(),
   fallbackLng: "en",
   interpolation: { escapeValue: false },

@@ -19,14 +19,30 @@ def keys(tree: dict, prefix: str = "") -> set[str]:
     return out
 
 
+def parts(locale: str) -> dict[str, dict]:
+    folder = FRONTEND / "locales" / locale
+    return {f.name: json.loads(f.read_text(encoding="utf-8")) for f in sorted(folder.glob("*.json"))}
+
+
 def load(locale: str) -> dict:
-    return json.loads((FRONTEND / "locales" / f"{locale}.json").read_text(encoding="utf-8"))
+    """One language's texts: its files merged as the app merges them (src/i18n.ts)."""
+    merged: dict = {}
+    for part in parts(locale).values():
+        merged.update(part)
+    return merged
+
+
+def test_each_part_exists_in_both_languages_and_no_section_is_defined_twice():
+    assert sorted(parts("en")) == sorted(parts("ja"))
+    for locale in ("en", "ja"):
+        sections = [key for part in parts(locale).values() for key in part]
+        assert len(sections) == len(set(sections)), f"a section is in two files of {locale}"
 
 
 def test_english_and_japanese_have_the_same_keys():
     en, ja = keys(load("en")), keys(load("ja"))
-    assert sorted(en - ja) == [], "missing in ja.json"
-    assert sorted(ja - en) == [], "missing in en.json"
+    assert sorted(en - ja) == [], "missing in ja"
+    assert sorted(ja - en) == [], "missing in en"
 
 
 def test_every_literal_key_used_in_the_code_exists():
