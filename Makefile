@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install frontend chromium demo serve test test-sqlite bench lint format migrate clean
+.PHONY: install frontend chromium demo serve test test-sqlite screenshots bench lint format migrate clean
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -53,6 +53,9 @@ migrate: $(STAMP)
 
 test: $(STAMP) $(WEB_BUILD) $(CHROMIUM)  ## every test, on SQLite and PostgreSQL
 	$(BIN)/pytest -q
+
+screenshots: $(STAMP) $(WEB_BUILD) $(CHROMIUM)  ## rewrite docs/images from the browser tests
+	MADOGUCHI_SCREENSHOTS=1 $(BIN)/pytest -q tests/ui -m "not postgres"
 
 test-sqlite: $(STAMP) $(WEB_BUILD) $(CHROMIUM)
 	$(BIN)/pytest -q -m "not postgres"
