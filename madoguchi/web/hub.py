@@ -3,8 +3,8 @@
 Connections are indexed by workspace, and a workspace's agents by user id, so an event
 costs work proportional to its audience, not to the number of sockets: staff of the
 workspace get everything, the agents named by the audience policy
-(``services/contact_center/live_audience.py``) get theirs, and the policy's one query runs only when some
-agent of that workspace is connected here.
+(``services/contact_center/live_audience.py``) get theirs, and the policy's one query
+runs only when some agent of that workspace is connected here.
 
 Each connection has a small bounded outbox drained by its own writer; a client that falls
 ``queue_limit`` frames behind is dropped (close 1013), so one slow browser never delays

@@ -21,7 +21,8 @@ def keys(tree: dict, prefix: str = "") -> set[str]:
 
 def parts(locale: str) -> dict[str, dict]:
     folder = FRONTEND / "locales" / locale
-    return {f.name: json.loads(f.read_text(encoding="utf-8")) for f in sorted(folder.glob("*.json"))}
+    files = sorted(folder.glob("*.json"))
+    return {f.name: json.loads(f.read_text(encoding="utf-8")) for f in files}
 
 
 def load(locale: str) -> dict:

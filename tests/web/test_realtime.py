@@ -17,8 +17,8 @@ from madoguchi.services.access.workspaces import get_or_create_workspace
 from madoguchi.store.models import ApiToken, Conversation, Workspace
 from madoguchi.web.deps import SESSION_COOKIE
 from madoguchi.web.hub import CLOSE_TOO_SLOW, Hub
-from tests.conftest import fixture_payload
 from tests.access import people
+from tests.conftest import fixture_payload
 
 TIMEOUT = 10
 
