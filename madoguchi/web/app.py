@@ -12,6 +12,7 @@ from madoguchi import __version__
 from madoguchi.runtime import Runtime
 from madoguchi.settings import Settings, get_settings
 from madoguchi.web import realtime, spa, webhooks
+from madoguchi.web.api_docs import documented_app
 from madoguchi.web.api import ROUTERS
 
 
@@ -33,7 +34,7 @@ def create_app(
         finally:
             await rt.stop()
 
-    app = FastAPI(
+    app = documented_app(
         title="Madoguchi",
         version=__version__,
         description="Self-hosted contact center for WhatsApp Business",
