@@ -12,8 +12,8 @@ from madoguchi import __version__
 from madoguchi.runtime import Runtime
 from madoguchi.settings import Settings, get_settings
 from madoguchi.web import realtime, spa, webhooks
-from madoguchi.web.api_docs import documented_app
 from madoguchi.web.api import ROUTERS
+from madoguchi.web.api_docs import documented_app
 
 
 def create_app(

@@ -46,15 +46,21 @@ async def test_swagger_ui_works_without_internet(ui, browser, which, path, opera
     assert response is not None and response.ok
     # Swagger UI rendered the schema: an operation of this server's API is listed.
     await expect(page.locator(".swagger-ui .info .title")).to_be_visible()
-    await expect(page.locator(f'.opblock-summary-path[data-path="{operation}"]').first).to_be_visible()
+    await expect(
+        page.locator(f'.opblock-summary-path[data-path="{operation}"]').first
+    ).to_be_visible()
     assert outside == [], f"{path} tried to load from the internet: {outside}"
 
 
 async def test_redoc_works_without_internet(ui, browser):
     page, outside = await offline_page(browser)
     await page.goto(ui.url + "/redoc")
-    await expect(page.get_by_text("Self-hosted contact center for WhatsApp Business").first).to_be_visible()
-    await expect(page.get_by_text("/api/v1/conversations/{conversation_id}/messages").first).to_be_attached()
+    await expect(
+        page.get_by_text("Self-hosted contact center for WhatsApp Business").first
+    ).to_be_visible()
+    await expect(
+        page.get_by_text("/api/v1/conversations/{conversation_id}/messages").first
+    ).to_be_attached()
     # ReDoc's footer shows its maker's logo from their site: a missing picture, nothing else.
     needed = [(kind, url) for kind, url in outside if kind != "image"]
     assert needed == [], f"/redoc tried to load from the internet: {needed}"
