@@ -13,6 +13,7 @@ from madoguchi.runtime import Runtime
 from madoguchi.settings import Settings, get_settings
 from madoguchi.web import realtime, spa, webhooks
 from madoguchi.web.api import ROUTERS
+from madoguchi.web.api_docs import documented_app
 from madoguchi.web.origin import ClientAddressMiddleware
 
 
@@ -34,7 +35,7 @@ def create_app(
         finally:
             await rt.stop()
 
-    app = FastAPI(
+    app = documented_app(
         title="Madoguchi",
         version=__version__,
         description="Self-hosted contact center for WhatsApp Business",
