@@ -119,6 +119,18 @@ class MediaStored(Event):
     status: str
 
 
+@dataclass(frozen=True, slots=True)
+class CredentialsChanged(Event):
+    """A user's or a token's credentials were withdrawn or changed (token revoked,
+    sign-out, user disabled, password or role changed). Every process re-checks the open
+    websockets of that user or token and closes those no longer valid (4401). Never sent
+    to browsers."""
+
+    name: ClassVar[str] = "access.credentials_changed"
+    user_id: int | None = None
+    token_id: int | None = None
+
+
 def _all_event_types() -> dict[str, type[Event]]:
     found: dict[str, type[Event]] = {}
     stack = list(Event.__subclasses__())
