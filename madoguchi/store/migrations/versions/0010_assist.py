@@ -5,8 +5,8 @@ hand-over and close, editable by the agent), the knowledge base (articles and ev
 version) and a workspace's assist settings (language model opt-in, queues that alert on
 a negative turn).
 
-Revision ID: 0009
-Revises: 0008
+Revision ID: 0010
+Revises: 0009
 Create Date: 2026-12-03 06:13:11.104797
 """
 
@@ -19,8 +19,8 @@ from sqlalchemy.dialects import postgresql
 
 import madoguchi.store.models.core
 
-revision = "0009"
-down_revision = "0008"
+revision = "0010"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 
