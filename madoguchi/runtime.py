@@ -16,12 +16,14 @@ from madoguchi.bus.fanout import FanOut, LocalFanOut
 from madoguchi.bus.inprocess import InProcessBus
 from madoguchi.domain.events import (
     AccountEventReceived,
+    ConversationChanged,
     MessageQueued,
     MessageReceived,
     MessageStatusChanged,
 )
 from madoguchi.metrics import Metrics
 from madoguchi.security.secrets import SecretBox
+from madoguchi.services.assist.worker import AssistWorker
 from madoguchi.services.campaigns import limits as campaign_limits
 from madoguchi.services.campaigns import progress as campaign_progress
 from madoguchi.services.campaigns.sending import CampaignWorker
@@ -70,6 +72,7 @@ class Runtime:
         self.timers = TimerWorker(self.db)
         self.routing = RoutingEngine(self.db, self.bus, self.timers)
         self.flows = FlowRunner(self.db, self.bus, self.timers, self.routing.kick)
+        self.assist = AssistWorker(self.db, self.bus.publish)
         self.campaigns = CampaignWorker(
             self.db,
             settings,
@@ -108,6 +111,8 @@ class Runtime:
         self.routing.wire()
         # Templates (status/quality webhooks), marketing opt-out, the window closed by Meta.
         self._wire_channel_rules()
+        # Assist: sentiment of new messages, summaries at hand-over, off the request path.
+        self._wire_assist()
         # Realtime: every event reaches the websocket hub of every process.
         self.bus.subscribe(None, self.fanout.publish)
 
@@ -140,6 +145,13 @@ class Runtime:
         self.bus.subscribe(MessageReceived, campaign_reply)
         self.bus.subscribe(MessageStatusChanged, status_changed)
 
+    def _wire_assist(self) -> None:
+        async def message_received(event: MessageReceived) -> None:
+            self.assist.wake()
+
+        self.bus.subscribe(MessageReceived, message_received)
+        self.bus.subscribe(ConversationChanged, self.assist.on_conversation_changed)
+
     @staticmethod
     def _make_fanout(settings: Settings) -> FanOut:
         if settings.redis_url:
@@ -159,6 +171,7 @@ class Runtime:
             self._spawn(self.media.run())
             self._spawn(self.timers.run())
             self._spawn(self.routing.run())
+            self._spawn(self.assist.run())
             if self.settings.sender_enabled:
                 self._spawn(self.sender.run())
                 self._spawn(self.campaigns.run())

@@ -1,7 +1,7 @@
 """campaigns: template broadcasts, their recipients, numbers' messaging limits
 
-Revision ID: 0010
-Revises: 0009
+Revision ID: 0011
+Revises: 0010
 Create Date: 2026-12-03 06:12:45.928756
 
 Adds ``campaigns``, ``campaign_recipients`` and ``messaging_limits``; names the campaign
@@ -19,8 +19,8 @@ from sqlalchemy.dialects import postgresql
 
 import madoguchi.store.models.core
 
-revision = "0010"
-down_revision = "0009"
+revision = "0011"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 
