@@ -14,6 +14,7 @@ from madoguchi.settings import Settings, get_settings
 from madoguchi.web import realtime, spa, webhooks
 from madoguchi.web.api import ROUTERS
 from madoguchi.web.api_docs import documented_app
+from madoguchi.web.origin import ClientAddressMiddleware
 
 
 def create_app(
@@ -54,5 +55,6 @@ def create_app(
         registry = request.app.state.runtime.metrics.registry
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
+    app.add_middleware(ClientAddressMiddleware)
     spa.install(app)  # the web app answers every path no route claims
     return app
