@@ -21,6 +21,7 @@ from madoguchi.store.models import (
 from madoguchi.web.api.contact_center.common import (
     http_error,
     owner_or_supervisor,
+    refuse_if_closed,
     run_outcome,
     state_of,
     supervisor,
@@ -58,6 +59,7 @@ async def queue_conversation(
     runtime: Runtime = Depends(get_runtime),
 ):
     """Route a conversation that is not in a queue yet (new, or in a flow) to a queue."""
+    refuse_if_closed(await visible_conversation(runtime, principal, conversation_id))
     try:
         outcome, landed = await assignment.enqueue(
             runtime.db,
@@ -114,6 +116,7 @@ async def transfer(
     runtime: Runtime = Depends(get_runtime),
 ):
     conversation = await visible_conversation(runtime, principal, conversation_id)
+    refuse_if_closed(conversation)
     actor = owner_or_supervisor(principal, conversation)
     await run_outcome(
         runtime,
@@ -137,6 +140,7 @@ async def wrap_up(
     runtime: Runtime = Depends(get_runtime),
 ):
     conversation = await visible_conversation(runtime, principal, conversation_id)
+    refuse_if_closed(conversation)
     actor = owner_or_supervisor(principal, conversation)
     await run_outcome(
         runtime, assignment.wrap_up(runtime.db, principal.workspace_id, conversation_id, actor)
@@ -152,6 +156,7 @@ async def close(
     runtime: Runtime = Depends(get_runtime),
 ):
     conversation = await visible_conversation(runtime, principal, conversation_id)
+    refuse_if_closed(conversation)
     actor = owner_or_supervisor(principal, conversation)
     await run_outcome(
         runtime,
