@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from madoguchi.web.api.access import auth, tokens, users, workspace
 from madoguchi.web.api.assist import insights as assist_insights
+from madoguchi.web.api.assist import knowledge as assist_knowledge
 from madoguchi.web.api.audit import log as audit_log
 from madoguchi.web.api.channel import marketing_optout, numbers, service_window
 from madoguchi.web.api.contact_center import (
@@ -39,5 +40,6 @@ ROUTERS = [
     numbers.router,
     workspace.router,
     assist_insights.router,
+    assist_knowledge.router,
     audit_log.router,
 ]
