@@ -10,6 +10,8 @@ from madoguchi.web.api.access import auth, tokens, users, workspace
 from madoguchi.web.api.assist import insights as assist_insights
 from madoguchi.web.api.assist import knowledge as assist_knowledge
 from madoguchi.web.api.audit import log as audit_log
+from madoguchi.web.api.billing import estimates, rate_cards
+from madoguchi.web.api.campaigns import campaigns
 from madoguchi.web.api.channel import marketing_optout, numbers, service_window
 from madoguchi.web.api.contact_center import (
     canned_responses,
@@ -42,4 +44,7 @@ ROUTERS = [
     assist_insights.router,
     assist_knowledge.router,
     audit_log.router,
+    rate_cards.router,
+    estimates.router,
+    campaigns.router,
 ]
