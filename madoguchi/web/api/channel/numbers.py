@@ -63,7 +63,8 @@ class PhoneNumberPatch(BaseModel):
     default_queue_id: int | None = Field(None, description="null: no default queue")
 
 
-def _http(exc: PhoneNumberError) -> HTTPException:
+def http_error(exc: PhoneNumberError) -> HTTPException:
+    """The error as ``{"detail": {code, message, field?}}`` with its status."""
     detail = {"code": exc.code, "message": exc.message}
     if exc.field:
         detail["field"] = exc.field
@@ -106,7 +107,7 @@ async def connect_phone_number(
             NumberSpec(**body.model_dump()),
         )
     except PhoneNumberError as exc:
-        raise _http(exc) from exc
+        raise http_error(exc) from exc
     return PhoneNumberOut.of(info)
 
 
@@ -124,7 +125,7 @@ async def update_phone_number(
     changes = body.model_dump(include=body.model_fields_set)
     for key in ("display_phone_number", "access_token", "rate_limit_per_second"):
         if key in changes and changes[key] is None:
-            raise _http(
+            raise http_error(
                 PhoneNumberError(key, "cannot be null; leave it out to keep it", code="null")
             )
     try:
@@ -132,7 +133,7 @@ async def update_phone_number(
             runtime.db, runtime.secrets, runtime.graph, principal.workspace_id, number_id, changes
         )
     except PhoneNumberError as exc:
-        raise _http(exc) from exc
+        raise http_error(exc) from exc
     return PhoneNumberOut.of(info)
 
 
@@ -150,5 +151,5 @@ async def remove_phone_number(
     try:
         await numbers.remove_number(runtime.db, principal.workspace_id, number_id)
     except PhoneNumberError as exc:
-        raise _http(exc) from exc
+        raise http_error(exc) from exc
     return Response(status_code=204)
