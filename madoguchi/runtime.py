@@ -16,12 +16,14 @@ from madoguchi.bus.fanout import FanOut, LocalFanOut
 from madoguchi.bus.inprocess import InProcessBus
 from madoguchi.domain.events import (
     AccountEventReceived,
+    ConversationChanged,
     MessageQueued,
     MessageReceived,
     MessageStatusChanged,
 )
 from madoguchi.metrics import Metrics
 from madoguchi.security.secrets import SecretBox
+from madoguchi.services.assist.worker import AssistWorker
 from madoguchi.services.channel import marketing_optout, service_window
 from madoguchi.services.channel.media_download import MediaDownloader
 from madoguchi.services.channel.outbox_sender import Sender
@@ -77,6 +79,7 @@ class Runtime:
         self.timers = TimerWorker(self.db)
         self.routing = RoutingEngine(self.db, self.bus, self.timers)
         self.flows = FlowRunner(self.db, self.bus, self.timers, self.routing.kick)
+        self.assist = AssistWorker(self.db, self.bus.publish)
         self._tasks: list[asyncio.Task] = []
         self._wire()
 
@@ -107,6 +110,8 @@ class Runtime:
         self.routing.wire()
         # Templates (status/quality webhooks), marketing opt-out, the window closed by Meta.
         self._wire_channel_rules()
+        # Assist: sentiment of new messages, summaries at hand-over, off the request path.
+        self._wire_assist()
         # Realtime: every event reaches the websocket hub of every process.
         self.bus.subscribe(None, self.fanout.publish)
 
@@ -134,6 +139,13 @@ class Runtime:
         self.bus.subscribe(MessageReceived, message_received)
         self.bus.subscribe(MessageStatusChanged, status_changed)
 
+    def _wire_assist(self) -> None:
+        async def message_received(event: MessageReceived) -> None:
+            self.assist.wake()
+
+        self.bus.subscribe(MessageReceived, message_received)
+        self.bus.subscribe(ConversationChanged, self.assist.on_conversation_changed)
+
     @staticmethod
     def _make_fanout(settings: Settings) -> FanOut:
         if settings.redis_url:
@@ -153,6 +165,7 @@ class Runtime:
             self._spawn(self.media.run())
             self._spawn(self.timers.run())
             self._spawn(self.routing.run())
+            self._spawn(self.assist.run())
             if self.settings.sender_enabled:
                 self._spawn(self.sender.run())
 

@@ -32,6 +32,7 @@ from madoguchi.domain.events import (
     OfferMade,
     PresenceChanged,
     QueueChanged,
+    SentimentChanged,
 )
 from madoguchi.store.models import Conversation, QueueMember
 
@@ -45,6 +46,7 @@ CONVERSATION_EVENTS: tuple[type[Event], ...] = (
     MessageQueued,
     ConversationChanged,
     NoteAdded,
+    SentimentChanged,
 )
 
 
