@@ -24,6 +24,9 @@ from madoguchi.domain.events import (
 from madoguchi.metrics import Metrics
 from madoguchi.security.secrets import SecretBox
 from madoguchi.services.assist.worker import AssistWorker
+from madoguchi.services.campaigns import limits as campaign_limits
+from madoguchi.services.campaigns import progress as campaign_progress
+from madoguchi.services.campaigns.sending import CampaignWorker
 from madoguchi.services.channel import marketing_optout, service_window
 from madoguchi.services.channel.media_download import MediaDownloader
 from madoguchi.services.channel.outbox_sender import Sender
@@ -80,6 +83,14 @@ class Runtime:
         self.routing = RoutingEngine(self.db, self.bus, self.timers)
         self.flows = FlowRunner(self.db, self.bus, self.timers, self.routing.kick)
         self.assist = AssistWorker(self.db, self.bus.publish)
+        self.campaigns = CampaignWorker(
+            self.db,
+            settings,
+            wake_sender=self.sender.wake,
+            refresh_tier=lambda number_pk: campaign_limits.refresh_tier(
+                self.db, self.graph, self.secrets, number_pk
+            ),
+        )
         self._tasks: list[asyncio.Task] = []
         self._wire()
 
@@ -136,7 +147,12 @@ class Runtime:
                 await marketing_optout.on_status_changed(db, event)
 
         self.bus.subscribe(AccountEventReceived, account_event)
+
+        async def campaign_reply(event: MessageReceived) -> None:
+            await campaign_progress.on_message_received(db, event)
+
         self.bus.subscribe(MessageReceived, message_received)
+        self.bus.subscribe(MessageReceived, campaign_reply)
         self.bus.subscribe(MessageStatusChanged, status_changed)
 
     def _wire_assist(self) -> None:
@@ -168,6 +184,7 @@ class Runtime:
             self._spawn(self.assist.run())
             if self.settings.sender_enabled:
                 self._spawn(self.sender.run())
+                self._spawn(self.campaigns.run())
 
     async def stop(self) -> None:
         for task in self._tasks:
