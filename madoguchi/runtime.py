@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Coroutine
+from datetime import UTC, datetime
 
 from madoguchi.bus.fanout import FanOut, LocalFanOut
 from madoguchi.bus.inprocess import InProcessBus
@@ -22,6 +23,8 @@ from madoguchi.domain.events import (
 )
 from madoguchi.metrics import Metrics
 from madoguchi.security.secrets import SecretBox
+from madoguchi.services.calling import permissions as call_permissions
+from madoguchi.services.calling.calls import CallDesk
 from madoguchi.services.channel import marketing_optout, service_window
 from madoguchi.services.channel.media_download import MediaDownloader
 from madoguchi.services.channel.outbox_sender import Sender
@@ -67,6 +70,14 @@ class Runtime:
         self.timers = TimerWorker(self.db)
         self.routing = RoutingEngine(self.db, self.bus, self.timers)
         self.flows = FlowRunner(self.db, self.bus, self.timers, self.routing.kick)
+        self.calls = CallDesk(
+            self.db,
+            self.graph,
+            self.secrets,
+            self.timers,
+            self.bus.publish,
+            ring_seconds=settings.call_ring_seconds,
+        )
         self._tasks: list[asyncio.Task] = []
         self._wire()
 
@@ -97,6 +108,7 @@ class Runtime:
         self.routing.wire()
         # Templates (status/quality webhooks), marketing opt-out, the window closed by Meta.
         self._wire_channel_rules()
+        self._wire_calling()
         # Realtime: every event reaches the websocket hub of every process.
         self.bus.subscribe(None, self.fanout.publish)
 
@@ -123,6 +135,15 @@ class Runtime:
         self.bus.subscribe(AccountEventReceived, account_event)
         self.bus.subscribe(MessageReceived, message_received)
         self.bus.subscribe(MessageStatusChanged, status_changed)
+
+    def _wire_calling(self) -> None:
+        db = self.db
+
+        async def permission_reply(event: MessageReceived) -> None:
+            await call_permissions.on_message(db, event, datetime.now(UTC))
+
+        self.bus.subscribe(AccountEventReceived, self.calls.on_account_event)
+        self.bus.subscribe(MessageReceived, permission_reply)
 
     @staticmethod
     def _make_fanout(settings: Settings) -> FanOut:

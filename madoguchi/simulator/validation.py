@@ -52,6 +52,11 @@ ERRORS: dict[int, tuple[str, int]] = {
     132016: ("Template is disabled", 400),
     133004: ("Server temporarily unavailable", 503),
     133010: ("Account not registered", 400),
+    138000: ("Calling not enabled", 400),
+    138002: ("Concurrent calls limit", 400),
+    138003: ("Duplicate call", 400),
+    138006: ("No approved call permission", 400),
+    138100: ("Call not found", 404),
 }
 
 

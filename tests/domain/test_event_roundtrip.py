@@ -21,6 +21,14 @@ SAMPLES: list[Event] = [
     events.QueueChanged(1, queue_id=6, waiting=3),
     events.NoteAdded(1, conversation_id=2, note_id=7, author_id=5),
     events.MediaStored(1, media_id=8, status="stored"),
+    events.CallChanged(
+        1,
+        call_id=9,
+        conversation_id=2,
+        status="ringing",
+        direction="inbound",
+        ringing_agent_ids=[5],
+    ),
 ]
 
 
