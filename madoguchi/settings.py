@@ -108,6 +108,12 @@ class Settings(BaseSettings):
         '(JSON list, e.g. [{"urls": "stun:stun.example.org:3478"}]); none are needed '
         "when agents and customers share a network.",
     )
+    campaign_messaging_limit: str = Field(
+        default="TIER_1K",
+        description="A number's messaging limit tier (unique customers per 24 h: TIER_250, "
+        "TIER_1K, TIER_10K, TIER_100K, TIER_UNLIMITED) until Meta has told us its own; "
+        "campaigns never start conversations with more customers than that in 24 h.",
+    )
 
 
 DEV_SECRETS = {

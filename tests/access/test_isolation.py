@@ -32,6 +32,7 @@ from madoguchi.store.models import (
     ApiToken,
     Base,
     Call,
+    Campaign,
     CannedResponse,
     Contact,
     Conversation,
@@ -106,6 +107,7 @@ FILLERS: dict[str, tuple[type | None, str, Callable[[World], Any]]] = {
     "canned_id": (CannedResponse, "id", lambda w: w.ids["canned"]),
     "number_id": (PhoneNumber, "id", lambda w: w.ids["number"]),
     "call_id": (Call, "id", lambda w: w.ids["call"]),
+    "campaign_id": (Campaign, "id", lambda w: w.ids["campaign"]),
 }
 
 # (method, path) -> httpx keyword arguments. Ids in bodies point at workspace A as well.
@@ -218,6 +220,27 @@ SAMPLES: dict[tuple[str, str], Callable[[World], dict[str, Any]]] = {
     ("PATCH", "/api/v1/phone-numbers/{number_id}"): lambda w: {
         "json": {"display_phone_number": "+1 555 6666", "rate_limit_per_second": 1}
     },
+    ("POST", "/api/v1/campaigns"): lambda w: {
+        "json": {
+            "name": "Taken over",
+            "phone_number_id": PHONE_NUMBER_ID,
+            "template_id": w.ids["template"],
+        }
+    },
+    ("PUT", "/api/v1/campaigns/{campaign_id}"): lambda w: {
+        "json": {
+            "name": "Taken over",
+            "phone_number_id": PHONE_NUMBER_ID,
+            "template_id": w.ids["template"],
+        }
+    },
+    ("POST", "/api/v1/campaigns/{campaign_id}/audience"): lambda w: {
+        "files": {"file": ("a.csv", b"phone,name\n+447700900999,Bruno\n", "text/csv")}
+    },
+    ("POST", "/api/v1/campaigns/{campaign_id}/audience/tags"): lambda w: {
+        "json": {"tags": ["alpha-vip"]}
+    },
+    ("POST", "/api/v1/campaigns/{campaign_id}/schedule"): lambda w: {"json": {}},
     ("PATCH", "/api/v1/workspace"): lambda w: {
         "json": {"name": "Beta renamed", "timezone": "Asia/Tokyo"}
     },
@@ -373,6 +396,17 @@ async def build_world(stack) -> World:
         session.add(template)
         await session.flush()
         ids["template"] = template.id
+        campaign = Campaign(
+            workspace_id=a.id,
+            name="Alpha Campaign",
+            phone_number_id=ids["number"],
+            template_id=template.id,
+            values={},
+            columns=[],
+        )
+        session.add(campaign)
+        await session.flush()
+        ids["campaign"] = campaign.id
         empty = {"nodes": [], "edges": []}
         flow = Flow(workspace_id=a.id, name="Alpha Flow", draft=empty, published_version=1)
         session.add(flow)
@@ -435,6 +469,7 @@ async def build_world(stack) -> World:
             "Alpha exclusive offer",
             "alpha canned body",
             "alpha-offer-sdp",
+            "Alpha Campaign",
             WABA_ID,
             a_text,
             a_wamid,

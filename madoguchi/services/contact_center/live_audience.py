@@ -34,6 +34,7 @@ from madoguchi.domain.events import (
     OfferMade,
     PresenceChanged,
     QueueChanged,
+    SentimentChanged,
 )
 from madoguchi.store.models import Conversation, QueueMember
 
@@ -48,6 +49,7 @@ CONVERSATION_EVENTS: tuple[type[Event], ...] = (
     ConversationChanged,
     NoteAdded,
     CallChanged,
+    SentimentChanged,
 )
 
 
