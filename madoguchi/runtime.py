@@ -24,9 +24,9 @@ from madoguchi.domain.events import (
 )
 from madoguchi.metrics import Metrics
 from madoguchi.security.secrets import SecretBox
+from madoguchi.services.assist.worker import AssistWorker
 from madoguchi.services.calling import permissions as call_permissions
 from madoguchi.services.calling.calls import CallDesk
-from madoguchi.services.assist.worker import AssistWorker
 from madoguchi.services.campaigns import limits as campaign_limits
 from madoguchi.services.campaigns import progress as campaign_progress
 from madoguchi.services.campaigns.sending import CampaignWorker

@@ -28,6 +28,7 @@ SAMPLES: list[Event] = [
         status="ringing",
         direction="inbound",
         ringing_agent_ids=[5],
+    ),
     events.SentimentChanged(
         1, conversation_id=2, label="negative", score=-0.5, previous_label="neutral", alert=True
     ),
