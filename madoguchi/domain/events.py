@@ -137,6 +137,7 @@ class CallChanged(Event):
     message_id: int | None = None
 
 
+@dataclass(frozen=True, slots=True)
 class SentimentChanged(Event):
     """A conversation's sentiment trend moved to another label (negative, neutral,
     positive). ``alert`` when it turned negative in a queue whose supervisors asked to
