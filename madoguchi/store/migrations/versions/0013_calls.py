@@ -1,7 +1,7 @@
 """calls: WhatsApp calls and call permission requests
 
-Revision ID: 0012
-Revises: 0011
+Revision ID: 0013
+Revises: 0012
 Create Date: 2026-12-03 06:11:41.151079
 
 ``calls`` follows each WhatsApp call (direction, status, the agent, the session
@@ -18,8 +18,8 @@ from sqlalchemy.dialects import postgresql
 
 import madoguchi.store.models.core
 
-revision = "0012"
-down_revision = "0011"
+revision = "0013"
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 
