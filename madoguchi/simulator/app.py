@@ -13,7 +13,7 @@ from fastapi_offline import FastAPIOffline
 
 from madoguchi.gc_tuning import freeze_startup_heap
 
-from . import call_control, control, graph_api, phone
+from . import call_control, control, graph_api, phone, signup
 from .config import SimulatorConfig
 from .core import Simulator
 from .validation import GraphError
@@ -43,6 +43,7 @@ def create_app(config: SimulatorConfig | None = None) -> FastAPI:
         static_url="/_sim/docs-assets",
     )
     app.state.sim = sim
+    app.state.signup = signup.SignupBook()
 
     @app.exception_handler(GraphError)
     async def _graph_error(_request: Request, exc: GraphError) -> Response:
@@ -52,6 +53,7 @@ def create_app(config: SimulatorConfig | None = None) -> FastAPI:
     app.include_router(control.router)
     app.include_router(call_control.router)
     app.include_router(phone.router)
+    app.include_router(signup.router)
     app.mount("/static", StaticFiles(directory=str(phone.STATIC_DIR)), name="static")
     app.include_router(graph_api.router)
     app.add_middleware(graph_api.RequestRecorder, sim=sim)

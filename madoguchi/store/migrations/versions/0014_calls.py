@@ -1,7 +1,7 @@
 """calls: WhatsApp calls and call permission requests
 
-Revision ID: 0013
-Revises: 0012
+Revision ID: 0014
+Revises: 0013
 Create Date: 2026-12-03 06:11:41.151079
 
 ``calls`` follows each WhatsApp call (direction, status, the agent, the session
@@ -18,8 +18,8 @@ from sqlalchemy.dialects import postgresql
 
 import madoguchi.store.models.core
 
-revision = "0013"
-down_revision = "0012"
+revision = "0014"
+down_revision = "0013"
 branch_labels = None
 depends_on = None
 
