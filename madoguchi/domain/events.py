@@ -120,6 +120,24 @@ class MediaStored(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class CallChanged(Event):
+    """A call rang, was answered, declined, connected or ended.
+
+    ``ringing_agent_ids`` are the agents whose desktops ring for it now; ``agent_id`` the
+    agent on the call (or who placed it).
+    """
+
+    name: ClassVar[str] = "call.changed"
+    call_id: int
+    conversation_id: int
+    status: str
+    direction: str
+    agent_id: int | None = None
+    ringing_agent_ids: list[int] = field(default_factory=list)
+    message_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class CredentialsChanged(Event):
     """A user's or a token's credentials were withdrawn or changed (token revoked,
     sign-out, user disabled, password or role changed). Every process re-checks the open
