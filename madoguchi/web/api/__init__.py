@@ -21,6 +21,7 @@ from madoguchi.web.api.contact_center import (
     queues,
 )
 from madoguchi.web.api.flows import definitions, draft_tests
+from madoguchi.web.api.onboarding import health as number_health
 from madoguchi.web.api.onboarding import signup
 from madoguchi.web.api.templates import catalog
 
@@ -44,6 +45,7 @@ ROUTERS = [
     assist_insights.router,
     audit_log.router,
     signup.router,
+    number_health.router,
     rate_cards.router,
     estimates.router,
     campaigns.router,
