@@ -24,6 +24,7 @@ from madoguchi.domain.events import (
 from madoguchi.metrics import Metrics
 from madoguchi.security.secrets import SecretBox
 from madoguchi.services.assist.worker import AssistWorker
+from madoguchi.services.billing.settlement import CostSettler
 from madoguchi.services.campaigns import limits as campaign_limits
 from madoguchi.services.campaigns import progress as campaign_progress
 from madoguchi.services.campaigns.sending import CampaignWorker
@@ -72,6 +73,7 @@ class Runtime:
         self.timers = TimerWorker(self.db)
         self.routing = RoutingEngine(self.db, self.bus, self.timers)
         self.flows = FlowRunner(self.db, self.bus, self.timers, self.routing.kick)
+        self.costs = CostSettler(self.db, interval=settings.billing_settle_seconds)
         self.assist = AssistWorker(self.db, self.bus.publish)
         self.campaigns = CampaignWorker(
             self.db,
@@ -132,6 +134,8 @@ class Runtime:
             )
 
         async def status_changed(event: MessageStatusChanged) -> None:
+            if event.status in ("delivered", "read", "failed"):
+                self.costs.wake()  # billing: settle what Meta says the message cost
             if event.status == "failed":
                 await service_window.on_status_changed(db, event)
                 await marketing_optout.on_status_changed(db, event)
@@ -171,6 +175,7 @@ class Runtime:
             self._spawn(self.media.run())
             self._spawn(self.timers.run())
             self._spawn(self.routing.run())
+            self._spawn(self.costs.run())
             self._spawn(self.assist.run())
             if self.settings.sender_enabled:
                 self._spawn(self.sender.run())
