@@ -20,10 +20,10 @@ from madoguchi.runtime import Runtime
 from madoguchi.services.access.tokens import Principal
 from madoguchi.services.calling import permissions
 from madoguchi.services.calling.errors import CallRefused
-from madoguchi.services.contact_center import conversations as queries
 from madoguchi.store.models import Call, Conversation
 from madoguchi.web.api.contact_center.common import user_id_of, visible_conversation
 from madoguchi.web.deps import any_role, get_runtime
+from madoguchi.web.scope import visible_conversation_row
 
 router = APIRouter(prefix="/api/v1", tags=["calling"])
 
@@ -111,7 +111,7 @@ async def visible_call(runtime: Runtime, principal: Principal, call_id: int) -> 
             )
             if not mine:
                 conversation = await session.get(Conversation, call.conversation_id)
-                if not await queries.visible_to(session, principal, conversation):
+                if not await visible_conversation_row(session, principal, conversation):
                     raise HTTPException(404, f"call {call_id} not found")
         return call
 
