@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Coroutine
+from datetime import UTC, datetime
 
 from madoguchi.bus.fanout import FanOut, LocalFanOut
 from madoguchi.bus.inprocess import InProcessBus
@@ -24,6 +25,9 @@ from madoguchi.domain.events import (
 from madoguchi.metrics import Metrics
 from madoguchi.security.secrets import SecretBox
 from madoguchi.services.assist.worker import AssistWorker
+from madoguchi.services.billing.settlement import CostSettler
+from madoguchi.services.calling import permissions as call_permissions
+from madoguchi.services.calling.calls import CallDesk
 from madoguchi.services.campaigns import limits as campaign_limits
 from madoguchi.services.campaigns import progress as campaign_progress
 from madoguchi.services.campaigns.sending import CampaignWorker
@@ -89,7 +93,23 @@ class Runtime:
         self.sender = self.new_sender()
         self.timers = TimerWorker(self.db)
         self.routing = RoutingEngine(self.db, self.bus, self.timers)
-        self.flows = FlowRunner(self.db, self.bus, self.timers, self.routing.kick)
+        self.flows = FlowRunner(
+            self.db,
+            self.bus,
+            self.timers,
+            self.routing.kick,
+            http_allow=settings.flow_http_allow,
+            http_max_bytes=settings.flow_http_max_bytes,
+        )
+        self.costs = CostSettler(self.db, interval=settings.billing_settle_seconds)
+        self.calls = CallDesk(
+            self.db,
+            self.graph,
+            self.secrets,
+            self.timers,
+            self.bus.publish,
+            ring_seconds=settings.call_ring_seconds,
+        )
         self.assist = AssistWorker(self.db, self.bus.publish)
         self.campaigns = CampaignWorker(
             self.db,
@@ -129,6 +149,7 @@ class Runtime:
         self.routing.wire()
         # Templates (status/quality webhooks), marketing opt-out, the window closed by Meta.
         self._wire_channel_rules()
+        self._wire_calling()
         # Assist: sentiment of new messages, summaries at hand-over, off the request path.
         self._wire_assist()
         # Realtime: every event reaches the websocket hub of every process.
@@ -150,6 +171,8 @@ class Runtime:
             )
 
         async def status_changed(event: MessageStatusChanged) -> None:
+            if event.status in ("delivered", "read", "failed"):
+                self.costs.wake()  # billing: settle what Meta says the message cost
             if event.status == "failed":
                 await service_window.on_status_changed(db, event)
                 await marketing_optout.on_status_changed(db, event)
@@ -162,6 +185,15 @@ class Runtime:
         self.bus.subscribe(MessageReceived, message_received)
         self.bus.subscribe(MessageReceived, campaign_reply)
         self.bus.subscribe(MessageStatusChanged, status_changed)
+
+    def _wire_calling(self) -> None:
+        db = self.db
+
+        async def permission_reply(event: MessageReceived) -> None:
+            await call_permissions.on_message(db, event, datetime.now(UTC))
+
+        self.bus.subscribe(AccountEventReceived, self.calls.on_account_event)
+        self.bus.subscribe(MessageReceived, permission_reply)
 
     def _wire_assist(self) -> None:
         async def message_received(event: MessageReceived) -> None:
@@ -190,6 +222,7 @@ class Runtime:
             self._spawn(self.timers.run())
             self._spawn(self.health.run())
             self._spawn(self.routing.run())
+            self._spawn(self.costs.run())
             self._spawn(self.assist.run())
             if self.settings.sender_enabled:
                 self._spawn(self.sender.run())
