@@ -29,6 +29,7 @@ from madoguchi.services.channel.webhook_journal import DeliveryProcessor, Journa
 from madoguchi.services.contact_center.dispatcher import RoutingEngine
 from madoguchi.services.flows.runner import FlowRunner
 from madoguchi.services.scheduling.timers import TimerWorker
+from madoguchi.services.supervision.live_wallboard import WallboardFeed
 from madoguchi.services.templates import catalog
 from madoguchi.settings import Settings
 from madoguchi.store.db import Database
@@ -67,6 +68,7 @@ class Runtime:
         self.timers = TimerWorker(self.db)
         self.routing = RoutingEngine(self.db, self.bus, self.timers)
         self.flows = FlowRunner(self.db, self.bus, self.timers, self.routing.kick)
+        self.wallboard = WallboardFeed(self.db, interval=settings.wallboard_interval_seconds)
         self._tasks: list[asyncio.Task] = []
         self._wire()
 
@@ -99,6 +101,8 @@ class Runtime:
         self._wire_channel_rules()
         # Realtime: every event reaches the websocket hub of every process.
         self.bus.subscribe(None, self.fanout.publish)
+        # …and the wallboard of every process (it nudges that process's supervisors).
+        self.fanout.add_listener(self.wallboard.notice, self.wallboard.resync)
 
     def _wire_channel_rules(self) -> None:
         db, settings = self.db, self.settings
@@ -154,6 +158,7 @@ class Runtime:
                 await task
         self._tasks.clear()
         await self.sender.stop()  # rows not yet sent go back to pending
+        await self.wallboard.stop()
         await self.fanout.stop()
         await self.journal.close()
         await self.graph.aclose()

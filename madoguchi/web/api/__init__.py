@@ -17,6 +17,7 @@ from madoguchi.web.api.contact_center import (
     queues,
 )
 from madoguchi.web.api.flows import definitions, draft_tests
+from madoguchi.web.api.supervision import wallboard
 from madoguchi.web.api.templates import catalog
 
 ROUTERS = [
@@ -36,4 +37,5 @@ ROUTERS = [
     canned_responses.router,
     numbers.router,
     workspace.router,
+    wallboard.router,
 ]
