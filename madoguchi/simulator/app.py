@@ -9,6 +9,7 @@ import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
+from fastapi_offline import FastAPIOffline
 
 from madoguchi.gc_tuning import freeze_startup_heap
 
@@ -31,13 +32,15 @@ def create_app(config: SimulatorConfig | None = None) -> FastAPI:
         finally:
             await sim.stop()
 
-    app = FastAPI(
+    # Swagger UI from the package, not a CDN: the simulator runs offline too.
+    app = FastAPIOffline(
         title="Madoguchi WhatsApp simulator",
         description="Meta's WhatsApp Cloud API and customers' phones, locally.",
         lifespan=lifespan,
         docs_url="/_sim/docs",
         redoc_url=None,
         openapi_url="/_sim/openapi.json",
+        static_url="/_sim/docs-assets",
     )
     app.state.sim = sim
 

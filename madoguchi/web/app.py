@@ -13,6 +13,8 @@ from madoguchi.runtime import Runtime
 from madoguchi.settings import Settings, get_settings
 from madoguchi.web import realtime, spa, webhooks
 from madoguchi.web.api import ROUTERS
+from madoguchi.web.api_docs import documented_app
+from madoguchi.web.origin import ClientAddressMiddleware
 
 
 def create_app(
@@ -33,7 +35,7 @@ def create_app(
         finally:
             await rt.stop()
 
-    app = FastAPI(
+    app = documented_app(
         title="Madoguchi",
         version=__version__,
         description="Self-hosted contact center for WhatsApp Business",
@@ -53,5 +55,6 @@ def create_app(
         registry = request.app.state.runtime.metrics.registry
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
+    app.add_middleware(ClientAddressMiddleware)
     spa.install(app)  # the web app answers every path no route claims
     return app

@@ -24,6 +24,7 @@ RESERVED_PREFIXES = (
     "/api",
     "/webhooks",
     "/docs",
+    "/docs-assets",
     "/redoc",
     "/openapi.json",
     "/metrics",

@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 from madoguchi.runtime import Runtime
 from madoguchi.services.access import tokens, users
 from madoguchi.services.access.tokens import Principal, role_rank
+from madoguchi.services.audit.record import Target, record
 from madoguchi.store.models import ApiToken
 from madoguchi.web.api.access.users import Role
 from madoguchi.web.deps import admin_only, get_runtime
@@ -90,7 +91,12 @@ async def create_token(
         row, plaintext = await tokens.issue_token(
             session, principal.workspace_id, body.role, body.name, user_id=body.user_id
         )
-        return TokenCreated(**TokenOut.of(row).model_dump(), token=plaintext)
+        out = TokenOut.of(row)
+        after = out.model_dump(mode="json", include={"name", "role", "user_id"})
+        await record(
+            session, principal, "token.create", Target("token", row.id, row.name), None, after
+        )
+        return TokenCreated(**out.model_dump(), token=plaintext)
 
 
 @router.delete("/tokens/{token_id}", status_code=204)
@@ -101,6 +107,10 @@ async def revoke_token(
 ):
     async with runtime.db.write() as session:
         found = await tokens.revoke_token(session, principal.workspace_id, token_id)
+        if found:
+            row = await session.get(ApiToken, token_id)
+            target = Target("token", token_id, row.name if row else None)
+            await record(session, principal, "token.revoke", target, None, {"revoked": True})
     if not found:
         raise HTTPException(404, f"token {token_id} not found")
     return Response(status_code=204)

@@ -17,6 +17,7 @@ from madoguchi.runtime import Runtime
 from madoguchi.services.access import sessions, users
 from madoguchi.services.access.sessions import LoginRateLimited
 from madoguchi.services.access.tokens import Principal
+from madoguchi.services.audit.record import Target, record
 from madoguchi.store.models import User
 from madoguchi.web.deps import SESSION_COOKIE, admin_only, any_role, client_ip, get_runtime
 
@@ -122,9 +123,22 @@ async def create_user(
                 locale=body.locale,
                 password=password,
             )
-            return UserOut.of(user)
+            out = UserOut.of(user)
+            await record(session, principal, "user.create", _target(user), None, _audited(out))
+            return out
     except users.UserError as exc:
         raise user_error(exc) from exc
+
+
+def _target(user: User) -> Target:
+    return Target("user", user.id, user.email)
+
+
+def _audited(out: UserOut, password_changed: bool = False) -> dict:
+    fields = out.model_dump(mode="json", exclude={"created_at", "last_login_at"})
+    if password_changed:
+        fields["password"] = "(changed)"  # shown as "(set)": the value is never logged
+    return fields
 
 
 @router.patch("/users/me", response_model=UserOut)
@@ -174,6 +188,7 @@ async def update_me(
             user = await users.get_user(session, principal.workspace_id, principal.user_id)
             if user is None:
                 raise _not_found(principal.user_id)
+            before = _audited(UserOut.of(user))
             await users.update_user(
                 session, user, users.UserChanges(name=body.name, locale=body.locale)
             )
@@ -184,7 +199,10 @@ async def update_me(
                     password,
                     keep_session_hash=sessions.hash_session_token(cookie) if cookie else None,
                 )
-            return UserOut.of(user)
+            out = UserOut.of(user)
+            after = _audited(out, password_changed=password is not None)
+            await record(session, principal, "user.update_own", _target(user), before, after)
+            return out
     except users.UserError as exc:
         raise user_error(exc) from exc
 
@@ -219,8 +237,12 @@ async def update_user(
             user = await users.get_user(session, principal.workspace_id, user_id)
             if user is None:
                 raise _not_found(user_id)
+            before = _audited(UserOut.of(user))
             await users.update_user(session, user, users.UserChanges(**changes))
-            return UserOut.of(user)
+            out = UserOut.of(user)
+            after = _audited(out, password_changed=body.password is not None)
+            await record(session, principal, "user.update", _target(user), before, after)
+            return out
     except users.UserError as exc:
         raise user_error(exc) from exc
 
@@ -237,7 +259,10 @@ async def disable_user(
             user = await users.get_user(session, principal.workspace_id, user_id)
             if user is None:
                 raise _not_found(user_id)
+            before = _audited(UserOut.of(user))
             await users.update_user(session, user, users.UserChanges(disabled=True))
+            after = _audited(UserOut.of(user))
+            await record(session, principal, "user.disable", _target(user), before, after)
     except users.UserError as exc:
         raise user_error(exc) from exc
     return Response(status_code=204)

@@ -13,6 +13,7 @@ from madoguchi.runtime import Runtime
 from madoguchi.services.access import workspaces
 from madoguchi.services.access.tokens import Principal
 from madoguchi.services.access.workspaces import WorkspaceChanges, WorkspaceError
+from madoguchi.services.audit.record import Target, record
 from madoguchi.store.models import Workspace
 from madoguchi.web.deps import admin_only, any_role, get_runtime
 
@@ -52,12 +53,23 @@ async def update_workspace(
     """Rename the workspace or change its time zone (only the fields sent change)."""
     try:
         async with runtime.db.write() as session:
+            before = WorkspaceOut.of(await session.get(Workspace, principal.workspace_id))
             workspace = await workspaces.update_workspace(
                 session,
                 principal.workspace_id,
                 WorkspaceChanges(name=body.name, timezone=body.timezone),
             )
-            return WorkspaceOut.of(workspace)
+            out = WorkspaceOut.of(workspace)
+            target = Target("workspace", workspace.id, workspace.name)
+            await record(
+                session,
+                principal,
+                "workspace.update",
+                target,
+                before.model_dump(mode="json"),
+                out.model_dump(mode="json"),
+            )
+            return out
     except WorkspaceError as exc:
         raise HTTPException(
             422, {"code": "invalid", "field": exc.field, "message": exc.message}

@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field
 
 from madoguchi.runtime import Runtime
 from madoguchi.services.access.tokens import Principal
+from madoguchi.services.audit.record import Target, record
 from madoguchi.services.channel import numbers as numbers
 from madoguchi.services.channel.numbers import NumberInfo, NumberSpec, PhoneNumberError
 from madoguchi.web.deps import admin_only, get_runtime, supervisor_or_admin
@@ -107,7 +108,24 @@ async def connect_phone_number(
         )
     except PhoneNumberError as exc:
         raise _http(exc) from exc
-    return PhoneNumberOut.of(info)
+    out = PhoneNumberOut.of(info)
+    await _audit(runtime, principal, "number.connect", out, None, out.model_dump(mode="json"))
+    return out
+
+
+async def _audit(runtime: Runtime, principal: Principal, action, out, before, after) -> None:
+    """The number services commit on their own: the entry follows in its own write."""
+    async with runtime.db.write() as session:
+        target = Target("phone_number", out.id, out.display_phone_number)
+        await record(session, principal, action, target, before, after)
+
+
+async def _current(runtime: Runtime, principal: Principal, number_id: int) -> dict | None:
+    async with runtime.db.read() as session:
+        for info in await numbers.list_numbers(session, principal.workspace_id):
+            if info.id == number_id:
+                return PhoneNumberOut.of(info).model_dump(mode="json")
+    return None
 
 
 @router.patch("/phone-numbers/{number_id}", response_model=PhoneNumberOut)
@@ -127,13 +145,19 @@ async def update_phone_number(
             raise _http(
                 PhoneNumberError(key, "cannot be null; leave it out to keep it", code="null")
             )
+    before = await _current(runtime, principal, number_id)
     try:
         info = await numbers.update_number(
             runtime.db, runtime.secrets, runtime.graph, principal.workspace_id, number_id, changes
         )
     except PhoneNumberError as exc:
         raise _http(exc) from exc
-    return PhoneNumberOut.of(info)
+    out = PhoneNumberOut.of(info)
+    after = out.model_dump(mode="json")
+    if "access_token" in changes:
+        before, after = {**(before or {}), "access_token": None}, {**after, "access_token": "x"}
+    await _audit(runtime, principal, "number.update", out, before, after)
+    return out
 
 
 @router.delete(
@@ -147,8 +171,12 @@ async def remove_phone_number(
     runtime: Runtime = Depends(get_runtime),
 ):
     """Remove a number that never had a conversation (one that has is refused: 409)."""
+    before = await _current(runtime, principal, number_id)
     try:
         await numbers.remove_number(runtime.db, principal.workspace_id, number_id)
     except PhoneNumberError as exc:
         raise _http(exc) from exc
+    if before is not None:
+        out = PhoneNumberOut.model_validate(before)
+        await _audit(runtime, principal, "number.remove", out, before, None)
     return Response(status_code=204)

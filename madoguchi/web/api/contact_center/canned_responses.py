@@ -14,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 
 from madoguchi.runtime import Runtime
 from madoguchi.services.access.tokens import Principal
+from madoguchi.services.audit.record import Target, record
 from madoguchi.store.models import CannedResponse
 from madoguchi.web.deps import admin_only, any_role, get_runtime
 
@@ -132,7 +133,9 @@ async def create_canned_response(
             session.add(row)
             await session.flush()
             await session.refresh(row)
-            return _out(row)
+            out = _out(row)
+            await record(session, principal, "canned.create", _target(row), None, _fields(out))
+            return out
     except IntegrityError as exc:  # a concurrent create won the race
         raise _taken(spec.shortcut) from exc
 
@@ -147,6 +150,7 @@ async def update_canned_response(
     try:
         async with runtime.db.write() as session:
             row = await _own(session, principal, canned_id)
+            before = _fields(_out(row))
             if await _shortcut_taken(session, principal, spec.shortcut, except_id=row.id):
                 raise _taken(spec.shortcut)
             row.shortcut = spec.shortcut
@@ -154,7 +158,9 @@ async def update_canned_response(
             row.body = spec.body
             await session.flush()
             await session.refresh(row)
-            return _out(row)
+            out = _out(row)
+            await record(session, principal, "canned.update", _target(row), before, _fields(out))
+            return out
     except IntegrityError as exc:
         raise _taken(spec.shortcut) from exc
 
@@ -167,5 +173,14 @@ async def delete_canned_response(
 ):
     async with runtime.db.write() as session:
         row = await _own(session, principal, canned_id)
+        await record(session, principal, "canned.delete", _target(row), _fields(_out(row)), None)
         await session.delete(row)
     return Response(status_code=204)
+
+
+def _target(row: CannedResponse) -> Target:
+    return Target("canned_response", row.id, row.shortcut)
+
+
+def _fields(out: CannedOut) -> dict:
+    return out.model_dump(mode="json", include={"shortcut", "title", "body"})

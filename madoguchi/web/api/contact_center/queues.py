@@ -7,8 +7,9 @@ from sqlalchemy import func, select
 
 from madoguchi.runtime import Runtime
 from madoguchi.services.access.tokens import Principal
+from madoguchi.services.audit.record import Target, record
+from madoguchi.services.channel.conversation_threads import CLOSED_STATUSES
 from madoguchi.services.contact_center import assignment
-from madoguchi.services.contact_center import conversations as queries
 from madoguchi.services.contact_center.queues import (
     QueueError,
     QueueSpec,
@@ -77,7 +78,9 @@ async def create_queue(
             if exists:
                 raise QueueError("name", f"a queue named {spec.name!r} exists", 409)
             queue, _ = await upsert_queue(session, principal.workspace_id, spec)
-            return await queue_spec_of(session, queue)
+            doc = await queue_spec_of(session, queue)
+            await record(session, principal, "queue.create", _target(queue), None, doc)
+            return doc
     except QueueError as exc:
         raise http_error(exc) from exc
 
@@ -98,8 +101,11 @@ async def update_queue(
             )
             if queue is None:
                 raise QueueError("queue_id", f"queue {queue_id} not found", 404)
+            before = await queue_spec_of(session, queue)
             queue, _ = await upsert_queue(session, principal.workspace_id, spec, queue)
-            return await queue_spec_of(session, queue)
+            doc = await queue_spec_of(session, queue)
+            await record(session, principal, "queue.update", _target(queue), before, doc)
+            return doc
     except QueueError as exc:
         raise http_error(exc) from exc
 
@@ -119,12 +125,18 @@ async def delete_queue(
             .select_from(Conversation)
             .where(
                 Conversation.queue_id == queue_id,
-                Conversation.status.not_in(queries.CLOSED_STATUSES),
+                Conversation.status.not_in(CLOSED_STATUSES),
             )
         )
         if open_count:
             raise HTTPException(
                 409, f"queue {queue.name} still has {open_count} open conversations"
             )
+        before = await queue_spec_of(session, queue)
+        await record(session, principal, "queue.delete", _target(queue), before, None)
         await session.delete(queue)
     return Response(status_code=204)
+
+
+def _target(queue: Queue) -> Target:
+    return Target("queue", queue.id, queue.name)

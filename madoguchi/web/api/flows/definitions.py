@@ -5,6 +5,8 @@ scoped to the caller's workspace; the rules live in ``services.flows``."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Response
@@ -13,6 +15,7 @@ from sqlalchemy import select
 
 from madoguchi.runtime import Runtime
 from madoguchi.services.access.tokens import Principal
+from madoguchi.services.audit.record import Target, record
 from madoguchi.services.contact_center import conversations as queries
 from madoguchi.services.flows import definitions
 from madoguchi.services.flows.definitions import FlowDocument, FlowError
@@ -60,6 +63,23 @@ async def _detail(session, flow: Flow) -> dict[str, Any]:
     return out
 
 
+def _target(flow: Flow) -> Target:
+    return Target("flow", flow.id, flow.name)
+
+
+def _summary(flow: Flow) -> dict:
+    """What an audit entry keeps of a flow: names and a fingerprint of the draft, never
+    the draft itself (it may hold an HTTP widget's API key)."""
+    draft = json.dumps(flow.draft, sort_keys=True, default=str).encode()
+    return {
+        "name": flow.name,
+        "description": flow.description,
+        "published_version": flow.published_version,
+        "draft_nodes": len((flow.draft or {}).get("nodes") or []),
+        "draft_sha256": hashlib.sha256(draft).hexdigest()[:16],
+    }
+
+
 @router.get("/flows")
 async def list_flows(
     principal: Principal = Depends(supervisor), runtime: Runtime = Depends(get_runtime)
@@ -82,6 +102,7 @@ async def create_flow(
             flow = await definitions.create_flow(
                 session, principal.workspace_id, body.name, body.definition, body.description
             )
+            await record(session, principal, "flow.create", _target(flow), None, _summary(flow))
             return await _detail(session, flow)
     except FlowError as exc:
         raise _http(exc) from exc
@@ -117,6 +138,8 @@ async def import_flow(
             flow, created = await definitions.import_document(
                 session, principal.workspace_id, document, name=name, replace=replace
             )
+            action = "flow.import" if created else "flow.import_replace"
+            await record(session, principal, action, _target(flow), None, _summary(flow))
             out = await _detail(session, flow)
             out["created"] = created
             return out
@@ -149,6 +172,7 @@ async def update_flow(
     try:
         async with runtime.db.write() as session:
             flow = await definitions.get_flow(session, principal.workspace_id, flow_id)
+            before = _summary(flow)
             await definitions.update_draft(
                 session,
                 flow,
@@ -156,6 +180,8 @@ async def update_flow(
                 description=body.description,
                 definition=body.definition,
             )
+            after = _summary(flow)
+            await record(session, principal, "flow.save", _target(flow), before, after)
             return await _detail(session, flow)
     except FlowError as exc:
         raise _http(exc) from exc
@@ -168,6 +194,7 @@ async def delete_flow(
     try:
         async with runtime.db.write() as session:
             flow = await definitions.get_flow(session, principal.workspace_id, flow_id)
+            await record(session, principal, "flow.delete", _target(flow), _summary(flow), None)
             await definitions.delete_flow(session, flow)
     except FlowError as exc:
         raise _http(exc) from exc
@@ -201,7 +228,10 @@ async def publish_flow(
     try:
         async with runtime.db.write() as session:
             flow = await definitions.get_flow(session, principal.workspace_id, flow_id)
+            before = _summary(flow)
             version = await definitions.publish(session, flow, user_id=principal.user_id)
+            after = _summary(flow)
+            await record(session, principal, "flow.publish", _target(flow), before, after)
             out = definitions.version_out(version)
             out["numbers"] = await definitions.bound_numbers(session, flow)
             return out
@@ -218,6 +248,7 @@ async def unbind_flow(
         async with runtime.db.write() as session:
             flow = await definitions.get_flow(session, principal.workspace_id, flow_id)
             await definitions.unbind(session, flow)
+            await record(session, principal, "flow.unbind", _target(flow), None, _summary(flow))
             return await definitions.flow_summary(session, flow)
     except FlowError as exc:
         raise _http(exc) from exc
@@ -273,12 +304,15 @@ async def restore_version(
     try:
         async with runtime.db.write() as session:
             flow = await definitions.get_flow(session, principal.workspace_id, flow_id)
+            before = _summary(flow)
             await definitions.restore_version(
                 session,
                 flow,
                 number,
                 expected_updated_at=body.expected_updated_at if body else None,
             )
+            after = {**_summary(flow), "restored_version": number}
+            await record(session, principal, "flow.restore", _target(flow), before, after)
             return await _detail(session, flow)
     except FlowError as exc:
         raise _http(exc) from exc

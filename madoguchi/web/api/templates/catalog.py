@@ -18,6 +18,7 @@ from madoguchi.domain.templates import (
 )
 from madoguchi.runtime import Runtime
 from madoguchi.services.access.tokens import Principal
+from madoguchi.services.audit.record import Target, record
 from madoguchi.services.channel.outbox import OutboundRefused
 from madoguchi.services.templates.catalog import (
     TemplateService,
@@ -218,7 +219,18 @@ async def create(
         )
     except TemplateServiceError as exc:
         raise template_error(exc) from exc
-    return await _template_out(runtime, principal, row.id)
+    out = await _template_out(runtime, principal, row.id)
+    after = out.model_dump(mode="json", include={"name", "language", "category", "components"})
+    await _audit(runtime, principal, "template.create", out, None, after)
+    return out
+
+
+async def _audit(runtime: Runtime, principal: Principal, action: str, out, before, after):
+    """The template service commits on its own (Meta is asked in between): the entry
+    follows in its own write."""
+    async with runtime.db.write() as session:
+        target = Target("template", out.id, f"{out.name} ({out.language})")
+        await record(session, principal, action, target, before, after)
 
 
 @router.delete("/templates/{template_id}", status_code=204)
@@ -228,10 +240,13 @@ async def delete(
     runtime: Runtime = Depends(get_runtime),
 ):
     """Delete this language of the template at Meta, then here."""
+    before = await _template_out(runtime, principal, template_id)
     try:
         await _service(runtime).delete(principal.workspace_id, template_id)
     except TemplateServiceError as exc:
         raise template_error(exc) from exc
+    fields = before.model_dump(mode="json", include={"name", "language", "category", "status"})
+    await _audit(runtime, principal, "template.delete", before, fields, None)
     return Response(status_code=204)
 
 
@@ -254,7 +269,11 @@ async def sync(
             reports = await service.sync_workspace(principal.workspace_id)
     except TemplateServiceError as exc:
         raise template_error(exc) from exc
-    return {"accounts": [r.as_dict() for r in reports]}
+    accounts = [r.as_dict() for r in reports]
+    async with runtime.db.write() as session:
+        target = Target("templates", None, "sync with Meta")
+        await record(session, principal, "template.sync", target, None, {"accounts": accounts})
+    return {"accounts": accounts}
 
 
 @router.post("/templates/{template_id}/preview")

@@ -1,8 +1,8 @@
 """supervision: queue service level settings and supervisors, monitor sessions, whispers,
 the author of an outbound message
 
-Revision ID: 0009
-Revises: 0008
+Revision ID: 0010
+Revises: 0009
 Create Date: 2026-12-03 06:30:00
 """
 
@@ -13,8 +13,8 @@ from alembic import op
 
 import madoguchi.store.models.core
 
-revision = "0009"
-down_revision = "0008"
+revision = "0010"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 
