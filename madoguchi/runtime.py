@@ -16,12 +16,17 @@ from madoguchi.bus.fanout import FanOut, LocalFanOut
 from madoguchi.bus.inprocess import InProcessBus
 from madoguchi.domain.events import (
     AccountEventReceived,
+    ConversationChanged,
     MessageQueued,
     MessageReceived,
     MessageStatusChanged,
 )
 from madoguchi.metrics import Metrics
 from madoguchi.security.secrets import SecretBox
+from madoguchi.services.assist.worker import AssistWorker
+from madoguchi.services.campaigns import limits as campaign_limits
+from madoguchi.services.campaigns import progress as campaign_progress
+from madoguchi.services.campaigns.sending import CampaignWorker
 from madoguchi.services.channel import marketing_optout, service_window
 from madoguchi.services.channel.media_download import MediaDownloader
 from madoguchi.services.channel.outbox_sender import Sender
@@ -69,6 +74,15 @@ class Runtime:
         self.routing = RoutingEngine(self.db, self.bus, self.timers)
         self.flows = FlowRunner(self.db, self.bus, self.timers, self.routing.kick)
         self.wallboard = WallboardFeed(self.db, interval=settings.wallboard_interval_seconds)
+        self.assist = AssistWorker(self.db, self.bus.publish)
+        self.campaigns = CampaignWorker(
+            self.db,
+            settings,
+            wake_sender=self.sender.wake,
+            refresh_tier=lambda number_pk: campaign_limits.refresh_tier(
+                self.db, self.graph, self.secrets, number_pk
+            ),
+        )
         self._tasks: list[asyncio.Task] = []
         self._wire()
 
@@ -99,6 +113,8 @@ class Runtime:
         self.routing.wire()
         # Templates (status/quality webhooks), marketing opt-out, the window closed by Meta.
         self._wire_channel_rules()
+        # Assist: sentiment of new messages, summaries at hand-over, off the request path.
+        self._wire_assist()
         # Realtime: every event reaches the websocket hub of every process.
         self.bus.subscribe(None, self.fanout.publish)
         # …and the wallboard of every process (it nudges that process's supervisors).
@@ -125,8 +141,20 @@ class Runtime:
                 await marketing_optout.on_status_changed(db, event)
 
         self.bus.subscribe(AccountEventReceived, account_event)
+
+        async def campaign_reply(event: MessageReceived) -> None:
+            await campaign_progress.on_message_received(db, event)
+
         self.bus.subscribe(MessageReceived, message_received)
+        self.bus.subscribe(MessageReceived, campaign_reply)
         self.bus.subscribe(MessageStatusChanged, status_changed)
+
+    def _wire_assist(self) -> None:
+        async def message_received(event: MessageReceived) -> None:
+            self.assist.wake()
+
+        self.bus.subscribe(MessageReceived, message_received)
+        self.bus.subscribe(ConversationChanged, self.assist.on_conversation_changed)
 
     @staticmethod
     def _make_fanout(settings: Settings) -> FanOut:
@@ -147,8 +175,10 @@ class Runtime:
             self._spawn(self.media.run())
             self._spawn(self.timers.run())
             self._spawn(self.routing.run())
+            self._spawn(self.assist.run())
             if self.settings.sender_enabled:
                 self._spawn(self.sender.run())
+                self._spawn(self.campaigns.run())
 
     async def stop(self) -> None:
         for task in self._tasks:

@@ -86,6 +86,12 @@ class Settings(BaseSettings):
         description="After an outbound template, a customer reply within this many hours goes "
         "back to the agent (or queue) who sent it instead of through the number's flow.",
     )
+    campaign_messaging_limit: str = Field(
+        default="TIER_1K",
+        description="A number's messaging limit tier (unique customers per 24 h: TIER_250, "
+        "TIER_1K, TIER_10K, TIER_100K, TIER_UNLIMITED) until Meta has told us its own; "
+        "campaigns never start conversations with more customers than that in 24 h.",
+    )
 
 
 DEV_SECRETS = {

@@ -165,6 +165,20 @@ class WallboardChanged(Event):
     version: int = 0
 
 
+@dataclass(frozen=True, slots=True)
+class SentimentChanged(Event):
+    """A conversation's sentiment trend moved to another label (negative, neutral,
+    positive). ``alert`` when it turned negative in a queue whose supervisors asked to
+    be told (assist settings)."""
+
+    name: ClassVar[str] = "conversation.sentiment"
+    conversation_id: int
+    label: str
+    score: float
+    previous_label: str | None = None
+    alert: bool = False
+
+
 def _all_event_types() -> dict[str, type[Event]]:
     found: dict[str, type[Event]] = {}
     stack = list(Event.__subclasses__())

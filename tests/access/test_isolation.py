@@ -31,6 +31,7 @@ from madoguchi.simulator import payloads
 from madoguchi.store.models import (
     ApiToken,
     Base,
+    Campaign,
     CannedResponse,
     Contact,
     Conversation,
@@ -104,6 +105,7 @@ FILLERS: dict[str, tuple[type | None, str, Callable[[World], Any]]] = {
     "number": (None, "version", lambda w: 1),  # GET /flows/{flow_id}/versions/{number}
     "canned_id": (CannedResponse, "id", lambda w: w.ids["canned"]),
     "number_id": (PhoneNumber, "id", lambda w: w.ids["number"]),
+    "campaign_id": (Campaign, "id", lambda w: w.ids["campaign"]),
 }
 
 # (method, path) -> httpx keyword arguments. Ids in bodies point at workspace A as well.
@@ -211,6 +213,27 @@ SAMPLES: dict[tuple[str, str], Callable[[World], dict[str, Any]]] = {
     ("PATCH", "/api/v1/phone-numbers/{number_id}"): lambda w: {
         "json": {"display_phone_number": "+1 555 6666", "rate_limit_per_second": 1}
     },
+    ("POST", "/api/v1/campaigns"): lambda w: {
+        "json": {
+            "name": "Taken over",
+            "phone_number_id": PHONE_NUMBER_ID,
+            "template_id": w.ids["template"],
+        }
+    },
+    ("PUT", "/api/v1/campaigns/{campaign_id}"): lambda w: {
+        "json": {
+            "name": "Taken over",
+            "phone_number_id": PHONE_NUMBER_ID,
+            "template_id": w.ids["template"],
+        }
+    },
+    ("POST", "/api/v1/campaigns/{campaign_id}/audience"): lambda w: {
+        "files": {"file": ("a.csv", b"phone,name\n+447700900999,Bruno\n", "text/csv")}
+    },
+    ("POST", "/api/v1/campaigns/{campaign_id}/audience/tags"): lambda w: {
+        "json": {"tags": ["alpha-vip"]}
+    },
+    ("POST", "/api/v1/campaigns/{campaign_id}/schedule"): lambda w: {"json": {}},
     ("PATCH", "/api/v1/workspace"): lambda w: {
         "json": {"name": "Beta renamed", "timezone": "Asia/Tokyo"}
     },
@@ -366,6 +389,17 @@ async def build_world(stack) -> World:
         session.add(template)
         await session.flush()
         ids["template"] = template.id
+        campaign = Campaign(
+            workspace_id=a.id,
+            name="Alpha Campaign",
+            phone_number_id=ids["number"],
+            template_id=template.id,
+            values={},
+            columns=[],
+        )
+        session.add(campaign)
+        await session.flush()
+        ids["campaign"] = campaign.id
         empty = {"nodes": [], "edges": []}
         flow = Flow(workspace_id=a.id, name="Alpha Flow", draft=empty, published_version=1)
         session.add(flow)
@@ -412,6 +446,7 @@ async def build_world(stack) -> World:
             "Alpha Flow",
             "Alpha exclusive offer",
             "alpha canned body",
+            "Alpha Campaign",
             WABA_ID,
             a_text,
             a_wamid,

@@ -1,5 +1,7 @@
 """The sender: turns committed outbox rows into Graph API calls, within Meta's limits.
 
+- Priority: within a number, rows go by ``priority`` (0 for agents and flows, more for
+  campaigns) and then in id order, so an agent's reply never waits behind a broadcast.
 - Claiming: due rows are moved to ``sending`` in a short transaction (``FOR UPDATE SKIP
   LOCKED`` on PostgreSQL, so several processes never claim the same row; SQLite has a
   single claimer by construction). Each number has its own share of sends in flight and
@@ -294,7 +296,7 @@ class Sender:
                 )
                 .join(Message, Message.id == OutboxEntry.message_id)
                 .where(OutboxEntry.phone_number_id == number_id, *due)
-                .order_by(OutboxEntry.id)
+                .order_by(OutboxEntry.priority, OutboxEntry.id)
                 .limit(room)
                 .with_for_update(skip_locked=True, of=OutboxEntry)
             )

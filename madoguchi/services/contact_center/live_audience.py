@@ -35,6 +35,7 @@ from madoguchi.domain.events import (
     OfferMade,
     PresenceChanged,
     QueueChanged,
+    SentimentChanged,
     WhisperSent,
 )
 from madoguchi.store.models import Conversation, QueueMember
@@ -52,6 +53,7 @@ CONVERSATION_EVENTS: tuple[type[Event], ...] = (
     MonitorChanged,
     WhisperSent,
     BargedIn,
+    SentimentChanged,
 )
 # Events that name the agent concerned (who lost the conversation, who is monitored or
 # coached): that agent hears of them even when the conversation is no longer theirs.

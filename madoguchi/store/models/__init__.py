@@ -5,7 +5,9 @@ messages, media, outbox); each later capability adds its own module here and its
 Alembic migration.
 """
 
+from madoguchi.store.models.assist import *  # noqa: E402,F403
 from madoguchi.store.models.audit import *  # noqa: E402,F403
+from madoguchi.store.models.campaigns import *  # noqa: E402,F403
 from madoguchi.store.models.canned import *  # noqa: E402,F403
 from madoguchi.store.models.contact_center import *  # noqa: E402,F403
 from madoguchi.store.models.core import *  # noqa: F403

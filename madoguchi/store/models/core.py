@@ -231,6 +231,8 @@ class Conversation(Base):
         ForeignKey("queues.id", ondelete="SET NULL")
     )
     route_back_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The campaign whose template started (or last reached) this conversation.
+    campaign_id: Mapped[int | None] = mapped_column(ForeignKey("campaigns.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
@@ -395,8 +397,11 @@ class OutboxEntry(Base):
     # The claim reads one number's pending rows in id order and stops after a batch (the
     # few not yet due, waiting for a retry, are skipped). An index on (state,
     # next_attempt_at) made every claim read and sort the whole backlog; SQLite's planner
-    # preferred it to any other, so it is gone.
-    __table_args__ = (Index("ix_outbox_state_number", "state", "phone_number_id", "id"),)
+    # preferred it to any other, so it is gone. Within a number, rows go by ``priority``
+    # first (an agent's reply before a campaign's backlog), then in id order.
+    __table_args__ = (
+        Index("ix_outbox_state_number", "state", "phone_number_id", "priority", "id"),
+    )
 
     id: Mapped[int] = _pk()
     workspace_id: Mapped[int] = _workspace_fk()
@@ -406,6 +411,8 @@ class OutboxEntry(Base):
     phone_number_id: Mapped[int] = mapped_column(ForeignKey("phone_numbers.id", ondelete="CASCADE"))
     recipient_key: Mapped[str] = mapped_column(String(160))
     body: Mapped[dict] = mapped_column(JSONType)
+    # Lower goes first: 0 for conversations (agents, flows), CAMPAIGN_PRIORITY for campaigns.
+    priority: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     # pending -> sending -> done | failed; an ambiguous outcome ends in failed, never resent
     state: Mapped[str] = mapped_column(String(16), default="pending")
     attempts: Mapped[int] = mapped_column(Integer, default=0)

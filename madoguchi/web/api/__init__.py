@@ -7,7 +7,9 @@ back. ``ROUTERS`` is the order the app includes them in.
 from __future__ import annotations
 
 from madoguchi.web.api.access import auth, tokens, users, workspace
+from madoguchi.web.api.assist import insights as assist_insights
 from madoguchi.web.api.audit import log as audit_log
+from madoguchi.web.api.campaigns import campaigns
 from madoguchi.web.api.channel import marketing_optout, numbers, service_window
 from madoguchi.web.api.contact_center import (
     canned_responses,
@@ -38,6 +40,8 @@ ROUTERS = [
     canned_responses.router,
     numbers.router,
     workspace.router,
+    assist_insights.router,
     audit_log.router,
     wallboard.router,
+    campaigns.router,
 ]

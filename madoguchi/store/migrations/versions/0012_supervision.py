@@ -1,8 +1,8 @@
 """supervision: queue service level settings and supervisors, monitor sessions, whispers,
 the author of an outbound message
 
-Revision ID: 0010
-Revises: 0009
+Revision ID: 0012
+Revises: 0011
 Create Date: 2026-12-03 06:30:00
 """
 
@@ -13,8 +13,8 @@ from alembic import op
 
 import madoguchi.store.models.core
 
-revision = "0010"
-down_revision = "0009"
+revision = "0012"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,208 @@
+"""Sentiment and summaries of conversations: computed by ``AssistWorker`` off the request
+path, stored, and read by the API.
+
+Sentiment: every inbound text message gets a score; the conversation's trend (latest
+messages weigh most) is kept on ``conversation_insights`` and a change of its label is
+published as ``SentimentChanged`` (with ``alert`` when it turned negative in a queue the
+workspace watches). Summaries are refreshed when a conversation is offered, transferred,
+taken, wrapped up or closed, unless an agent wrote the summary themselves.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from madoguchi.domain.events import SentimentChanged
+from madoguchi.services.assist import facts as conversation_facts
+from madoguchi.services.assist import nlp
+from madoguchi.services.assist.sentiment import Sentiment, trend
+from madoguchi.services.assist.summary import Facts, Summary, summarize
+from madoguchi.store.db import Database
+from madoguchi.store.models import (
+    AssistSettings,
+    Conversation,
+    ConversationInsight,
+    Message,
+    MessageSentiment,
+)
+
+SUMMARY_MAX = 4000
+TREND_WINDOW = 6
+# On PostgreSQL ids are handed out before commit: a message may appear after a later
+# one was scored. The sweep looks this many ids back (the scored ones are skipped).
+LOOKBACK_IDS = 500
+
+
+@dataclass(frozen=True, slots=True)
+class SummaryView:
+    text: str
+    language: str
+    source: str  # offline | llm | agent
+    at: datetime | None
+    sections: dict | None = None
+
+
+async def settings_of(session: AsyncSession, workspace_id: int) -> AssistSettings:
+    row = await session.get(AssistSettings, workspace_id)
+    return row or AssistSettings(
+        workspace_id=workspace_id, llm_enabled=False, negative_alert_queue_ids=[]
+    )
+
+
+async def insight_of(session: AsyncSession, conversation: Conversation) -> ConversationInsight:
+    row = await session.get(ConversationInsight, conversation.id)
+    if row is None:
+        row = ConversationInsight(
+            conversation_id=conversation.id, workspace_id=conversation.workspace_id
+        )
+        session.add(row)
+    return row
+
+
+async def pending_messages(db: Database, after_id: int, limit: int = 100) -> list[Message]:
+    """Inbound text messages after ``after_id`` that have no sentiment yet, oldest first."""
+    async with db.read() as session:
+        scored = select(MessageSentiment.message_id).where(
+            MessageSentiment.message_id == Message.id
+        )
+        return list(
+            (
+                await session.scalars(
+                    select(Message)
+                    .where(
+                        Message.id > after_id - LOOKBACK_IDS,
+                        Message.direction == "inbound",
+                        Message.text.is_not(None),
+                        ~scored.exists(),
+                    )
+                    .order_by(Message.id)
+                    .limit(limit)
+                )
+            ).all()
+        )
+
+
+async def record_sentiment(
+    db: Database, message: Message, sentiment: Sentiment
+) -> SentimentChanged | None:
+    """Store a message's sentiment and move its conversation's trend; the event when the
+    trend's label changed."""
+    async with db.write() as session:
+        if await session.get(MessageSentiment, message.id) is not None:
+            return None
+        conversation = await session.get(Conversation, message.conversation_id)
+        if conversation is None:
+            return None
+        session.add(
+            MessageSentiment(
+                message_id=message.id,
+                workspace_id=message.workspace_id,
+                conversation_id=message.conversation_id,
+                language=sentiment.language,
+                label=sentiment.label,
+                score=sentiment.score,
+            )
+        )
+        await session.flush()
+        scores = (
+            await session.scalars(
+                select(MessageSentiment.score)
+                .where(MessageSentiment.conversation_id == conversation.id)
+                .order_by(MessageSentiment.message_id.desc())
+                .limit(TREND_WINDOW)
+            )
+        ).all()
+        overall = trend(list(reversed(scores)))
+        insight = await insight_of(session, conversation)
+        previous = insight.sentiment_label
+        insight.sentiment_label = overall.label
+        insight.sentiment_score = overall.score
+        insight.sentiment_at = datetime.now(UTC)
+        if previous == overall.label or (previous is None and overall.label == "neutral"):
+            return None
+        settings = await settings_of(session, conversation.workspace_id)
+        alert = overall.label == "negative" and conversation.queue_id in (
+            settings.negative_alert_queue_ids or []
+        )
+        return SentimentChanged(
+            workspace_id=conversation.workspace_id,
+            conversation_id=conversation.id,
+            label=overall.label,
+            score=overall.score,
+            previous_label=previous,
+            alert=alert,
+        )
+
+
+async def read_facts(db: Database, workspace_id: int, conversation_id: int) -> Facts | None:
+    async with db.read() as session:
+        conversation = await session.scalar(
+            select(Conversation).where(
+                Conversation.id == conversation_id, Conversation.workspace_id == workspace_id
+            )
+        )
+        if conversation is None:
+            return None
+        return await conversation_facts.collect(session, conversation)
+
+
+async def offline_summary(db: Database, workspace_id: int, conversation_id: int) -> Summary | None:
+    facts = await read_facts(db, workspace_id, conversation_id)
+    if facts is None:
+        return None
+    return await nlp.run(summarize, facts)
+
+
+def sections_of(summary: Summary) -> dict:
+    return {
+        "customer": summary.customer,
+        "wants": summary.wants,
+        "collected": summary.collected,
+        "done": summary.done,
+        "open": summary.open,
+    }
+
+
+async def store_summary(
+    db: Database,
+    workspace_id: int,
+    conversation_id: int,
+    text: str,
+    language: str,
+    source: str,
+    author_id: int | None = None,
+) -> SummaryView | None:
+    """Keep a summary; an offline or model one never overwrites what an agent wrote."""
+    async with db.write() as session:
+        conversation = await session.scalar(
+            select(Conversation).where(
+                Conversation.id == conversation_id, Conversation.workspace_id == workspace_id
+            )
+        )
+        if conversation is None:
+            return None
+        insight = await insight_of(session, conversation)
+        if source != "agent" and insight.summary_source == "agent":
+            return view_of(insight)
+        insight.summary = text[:SUMMARY_MAX]
+        insight.summary_language = language
+        insight.summary_source = source
+        insight.summary_author_id = author_id
+        insight.summary_at = datetime.now(UTC)
+        await session.flush()
+        return view_of(insight)
+
+
+def view_of(insight: ConversationInsight | None) -> SummaryView | None:
+    if insight is None or insight.summary is None:
+        return None
+    return SummaryView(
+        text=insight.summary,
+        language=insight.summary_language or "en",
+        source=insight.summary_source or "offline",
+        at=insight.summary_at,
+    )

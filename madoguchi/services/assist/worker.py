@@ -1,0 +1,109 @@
+"""The assist worker: scores new customer messages and refreshes summaries, off the
+request path.
+
+Woken by events (a message received, a conversation offered, transferred, taken, wrapped
+up or closed); it also sweeps now and then, so messages that arrived while it was busy or
+before a restart are scored too (the sweep starts from the newest message already scored:
+nothing is scored twice, nothing is left behind).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+
+from sqlalchemy import func, select
+
+from madoguchi.domain.events import ConversationChanged, Event
+from madoguchi.services.assist import insights, nlp
+from madoguchi.services.assist.sentiment import analyze
+from madoguchi.services.assist.summary import Summary
+from madoguchi.store.db import Database
+from madoguchi.store.models import MessageSentiment
+
+log = logging.getLogger(__name__)
+
+Publish = Callable[[list[Event]], Awaitable[None]]
+SummaryWriter = Callable[[int, int], Awaitable[tuple[Summary | None, str | None, str]]]
+SWEEP_SECONDS = 5.0
+SUMMARY_STEPS = frozenset({"offered", "accepted", "transferred", "wrap_up", "closed"})
+
+
+class AssistWorker:
+    def __init__(
+        self, db: Database, publish: Publish, write_summary: SummaryWriter | None = None
+    ) -> None:
+        self.db = db
+        self.publish = publish
+        # (workspace_id, conversation_id) → (offline summary, model text or None, source)
+        self.write_summary = write_summary
+        self._wake = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._summaries: dict[int, int] = {}  # conversation id → workspace id
+        self._after_id: int | None = None
+
+    def wake(self) -> None:
+        self._idle.clear()
+        self._wake.set()
+
+    def refresh_summary(self, workspace_id: int, conversation_id: int) -> None:
+        self._summaries[conversation_id] = workspace_id
+        self.wake()
+
+    async def on_conversation_changed(self, event: ConversationChanged) -> None:
+        if event.step in SUMMARY_STEPS:
+            self.refresh_summary(event.workspace_id, event.conversation_id)
+
+    async def wait_idle(self) -> None:
+        """Until everything known to be pending is done (tests, shutdown)."""
+        await self._idle.wait()
+
+    async def run(self) -> None:
+        while True:
+            self._wake.clear()
+            try:
+                busy = await self.work_once()
+            except Exception:
+                log.exception("assist work failed")
+                busy = False
+            if busy:
+                continue
+            self._idle.set()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), SWEEP_SECONDS)
+
+    async def work_once(self) -> bool:
+        """Score one batch of messages, then refresh the summaries asked for; True when
+        there may be more to do."""
+        if self._after_id is None:
+            async with self.db.read() as session:
+                newest = await session.scalar(select(func.max(MessageSentiment.message_id)))
+            self._after_id = newest or 0
+        messages = await insights.pending_messages(self.db, self._after_id)
+        events: list[Event] = []
+        for message in messages:
+            sentiment = await nlp.run(analyze, message.text or "")
+            event = await insights.record_sentiment(self.db, message, sentiment)
+            if event is not None:
+                events.append(event)
+            self._after_id = max(self._after_id, message.id)
+        if events:
+            await self.publish(events)
+        while self._summaries:
+            conversation_id, workspace_id = self._summaries.popitem()
+            await self._summarize(workspace_id, conversation_id)
+        return bool(messages)
+
+    async def _summarize(self, workspace_id: int, conversation_id: int) -> None:
+        if self.write_summary is not None:
+            summary, text, source = await self.write_summary(workspace_id, conversation_id)
+        else:
+            summary = await insights.offline_summary(self.db, workspace_id, conversation_id)
+            text, source = (summary.text if summary else None), "offline"
+        if summary is None or text is None:
+            return
+        await insights.store_summary(
+            self.db, workspace_id, conversation_id, text, summary.language, source
+        )

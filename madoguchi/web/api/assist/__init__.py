@@ -1,0 +1,1 @@
+"""``/api/v1`` assist: sentiment, summaries, knowledge and suggestions, settings."""

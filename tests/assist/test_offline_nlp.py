@@ -1,0 +1,77 @@
+"""The offline analysers on their own: language, tokens, sentiment rules, summaries."""
+
+from __future__ import annotations
+
+from madoguchi.services.assist import language
+from madoguchi.services.assist.sentiment import analyze, trend
+from madoguchi.services.assist.summary import Facts, Turn, summarize
+from madoguchi.services.assist.tokens import terms
+
+
+def test_language_and_terms():
+    assert language.detect("Where is my order?") == "en"
+    assert language.detect("iPhoneの画面が割れました") == "ja"
+    assert language.detect("") == "en"
+    assert terms("Refunds were refunded", "en") == ["refund", "refund"]
+    # Japanese: normalised forms, particles and auxiliaries gone, Latin words stemmed.
+    assert terms("商品が届きませんでした", "ja") == ["商品", "届く"]
+    assert "wi" in terms("Wi-Fiに繋がりません", "ja")
+
+
+def test_sentiment_rules_both_languages():
+    cases = {
+        "My order still hasn't arrived": "negative",
+        "The app doesn't work at all": "negative",
+        "Thank you, that fixed it!": "positive",
+        "What are your opening hours?": "neutral",
+        "注文した商品がまだ届きません": "negative",
+        "問題ありません": "positive",  # a negated negative word
+        "悪くないです": "positive",
+        "対応は丁寧でしたが、まだ直りません": "negative",  # after a contrast
+        "営業時間を教えてください": "neutral",
+        "本当にありがとうございました！": "positive",
+    }
+    for text, label in cases.items():
+        assert analyze(text).label == label, (text, analyze(text))
+
+
+def test_sentiment_of_odd_inputs_is_neutral_not_an_error():
+    for text in ("", "   ", "😀" * 5, "x" * 100_000, "。。。", "12345"):
+        result = analyze(text)
+        assert -1.0 <= result.score <= 1.0
+    assert analyze("").label == "neutral"
+    assert analyze("あ" * 100_000).language == "ja"  # long input is cut, not refused
+
+
+def test_trend_weighs_the_latest_message_most():
+    assert trend([]).label == "neutral"
+    assert trend([-0.8, -0.6, 0.9]).label == "positive"
+    assert trend([0.9, 0.8, -0.9]).label == "negative"
+
+
+def test_summary_sections_and_what_is_left_open():
+    facts = Facts(
+        contact_name="Rin",
+        turns=[
+            Turn("customer", "Hello."),
+            Turn("customer", "I want to change the delivery address of order 42."),
+            Turn("bot", "Please tell us your order number."),
+            Turn("customer", "It is 42. The new address is in Osaka."),
+            Turn("agent", "I changed the delivery address of order 42 to Osaka."),
+        ],
+        collected={"order": "42"},
+        transfers=1,
+        notes=["customer moved"],
+        disposition="solved",
+        status="closed",
+    )
+    summary = summarize(facts)
+    assert summary.customer == "Rin"
+    assert summary.wants[0] == "I want to change the delivery address of order 42."
+    assert summary.collected == {"order": "42"}
+    assert "transferred ×1" in summary.done and "disposition: solved" in summary.done
+    assert summary.open == []
+    assert "Open: nothing open" in summary.text
+
+    empty = summarize(Facts())
+    assert empty.wants == [] and empty.customer == "—" and empty.language == "en"
