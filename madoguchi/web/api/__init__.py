@@ -9,6 +9,7 @@ from __future__ import annotations
 from madoguchi.web.api.access import auth, tokens, users, workspace
 from madoguchi.web.api.assist import insights as assist_insights
 from madoguchi.web.api.audit import log as audit_log
+from madoguchi.web.api.billing import estimates, rate_cards
 from madoguchi.web.api.campaigns import campaigns
 from madoguchi.web.api.channel import marketing_optout, numbers, service_window
 from madoguchi.web.api.contact_center import (
@@ -43,5 +44,7 @@ ROUTERS = [
     assist_insights.router,
     audit_log.router,
     wallboard.router,
+    rate_cards.router,
+    estimates.router,
     campaigns.router,
 ]
