@@ -1,8 +1,8 @@
 """supervision: queue service level settings and supervisors, monitor sessions, whispers,
 the author of an outbound message
 
-Revision ID: 0013
-Revises: 0012
+Revision ID: 0014
+Revises: 0013
 Create Date: 2026-12-03 06:30:00
 """
 
@@ -13,8 +13,8 @@ from alembic import op
 
 import madoguchi.store.models.core
 
-revision = "0013"
-down_revision = "0012"
+revision = "0014"
+down_revision = "0013"
 branch_labels = None
 depends_on = None
 
