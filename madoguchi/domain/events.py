@@ -166,6 +166,18 @@ class WallboardChanged(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class CredentialsChanged(Event):
+    """A user's or a token's credentials were withdrawn or changed (token revoked,
+    sign-out, user disabled, password or role changed). Every process re-checks the open
+    websockets of that user or token and closes those no longer valid (4401). Never sent
+    to browsers."""
+
+    name: ClassVar[str] = "access.credentials_changed"
+    user_id: int | None = None
+    token_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class SentimentChanged(Event):
     """A conversation's sentiment trend moved to another label (negative, neutral,
     positive). ``alert`` when it turned negative in a queue whose supervisors asked to

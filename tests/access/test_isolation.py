@@ -146,6 +146,9 @@ SAMPLES: dict[tuple[str, str], Callable[[World], dict[str, Any]]] = {
     ("PUT", "/api/v1/conversations/{conversation_id}/tags"): lambda w: {
         "json": {"tags": ["elsewhere"]}
     },
+    ("PUT", "/api/v1/conversations/{conversation_id}/summary"): lambda w: {
+        "json": {"text": "written from elsewhere"}
+    },
     ("POST", "/api/v1/auth/login"): lambda w: {
         "json": {"email": "beta-admin@beta.test", "password": PASSWORD}
     },

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query
 from madoguchi.domain.lifecycle import OPEN_STATUSES
 from madoguchi.runtime import Runtime
 from madoguchi.services.access.tokens import Principal
-from madoguchi.services.contact_center.conversations import supervised_queue_ids
+from madoguchi.services.access.visibility import supervised_queue_ids
 from madoguchi.services.supervision.wallboard import for_viewer
 from madoguchi.web.deps import get_runtime, supervisor_or_admin
 
