@@ -101,6 +101,27 @@ class Settings(BaseSettings):
         description="After an outbound template, a customer reply within this many hours goes "
         "back to the agent (or queue) who sent it instead of through the number's flow.",
     )
+    call_ring_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="How long a customer's call rings the agents before it is rejected and "
+        "recorded as missed.",
+    )
+    call_permission_template: str | None = Field(
+        default=None,
+        description="Name of the approved template (body only, MARKETING or UTILITY) that asks "
+        "for call permission when the customer service window is closed; without it, a "
+        "permission request needs an open window.",
+    )
+    call_permission_template_language: str = Field(
+        default="en", description="Language code of the call-permission template."
+    )
+    ice_servers: list[dict] = Field(
+        default=[],
+        description="STUN/TURN servers for browsers' WebRTC, as RTCIceServer objects "
+        '(JSON list, e.g. [{"urls": "stun:stun.example.org:3478"}]); none are needed '
+        "when agents and customers share a network.",
+    )
     campaign_messaging_limit: str = Field(
         default="TIER_1K",
         description="A number's messaging limit tier (unique customers per 24 h: TIER_250, "

@@ -105,21 +105,6 @@ class QueueChanged(Event):
 
 
 @dataclass(frozen=True, slots=True)
-class NoteAdded(Event):
-    name: ClassVar[str] = "conversation.note"
-    conversation_id: int
-    note_id: int
-    author_id: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class MediaStored(Event):
-    name: ClassVar[str] = "media.stored"
-    media_id: int
-    status: str
-
-
-@dataclass(frozen=True, slots=True)
 class MonitorChanged(Event):
     """A supervisor started or stopped following a conversation (the agent's indicator)."""
 
@@ -163,6 +148,39 @@ class WallboardChanged(Event):
 
     name: ClassVar[str] = "wallboard.changed"
     version: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class NoteAdded(Event):
+    name: ClassVar[str] = "conversation.note"
+    conversation_id: int
+    note_id: int
+    author_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MediaStored(Event):
+    name: ClassVar[str] = "media.stored"
+    media_id: int
+    status: str
+
+
+@dataclass(frozen=True, slots=True)
+class CallChanged(Event):
+    """A call rang, was answered, declined, connected or ended.
+
+    ``ringing_agent_ids`` are the agents whose desktops ring for it now; ``agent_id`` the
+    agent on the call (or who placed it).
+    """
+
+    name: ClassVar[str] = "call.changed"
+    call_id: int
+    conversation_id: int
+    status: str
+    direction: str
+    agent_id: int | None = None
+    ringing_agent_ids: list[int] = field(default_factory=list)
+    message_id: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

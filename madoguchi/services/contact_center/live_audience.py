@@ -8,6 +8,7 @@ The rules, deny by default:
   barge) events of a conversation that is assigned or offered to them right now, or that
   the event itself names them in (``agent_id``, ``previous_agent_id``: the agent who just
   lost it to a transfer, timeout, decline or take-over still hears about it once); a
+  ``call.changed`` also reaches the agents its call rings for and the agent on it; a
   ``conversation.offer`` only when it is theirs; their own presence; ``queue.changed``
   of the queues they are a member of; nothing else (account events, media, other
   agents' presence, the wallboard, any event type added later).
@@ -25,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from madoguchi.domain.events import (
     BargedIn,
+    CallChanged,
     ConversationChanged,
     Event,
     MessageQueued,
@@ -53,6 +55,7 @@ CONVERSATION_EVENTS: tuple[type[Event], ...] = (
     MonitorChanged,
     WhisperSent,
     BargedIn,
+    CallChanged,
     SentimentChanged,
 )
 # Events that name the agent concerned (who lost the conversation, who is monitored or
@@ -117,6 +120,9 @@ async def audience_of(session: AsyncSession | None, event: Event) -> Audience:
             ids.add(event.agent_id)
         if isinstance(event, ConversationChanged):
             ids.add(event.previous_agent_id)
+        if isinstance(event, CallChanged):
+            ids.add(event.agent_id)
+            ids.update(event.ringing_agent_ids)
         ids.discard(None)
         return Audience(ws, frozenset(ids))
     return Audience(ws)

@@ -1,8 +1,8 @@
 """supervision: queue service level settings and supervisors, monitor sessions, whispers,
 the author of an outbound message
 
-Revision ID: 0014
-Revises: 0013
+Revision ID: 0015
+Revises: 0014
 Create Date: 2026-12-03 06:30:00
 """
 
@@ -13,8 +13,8 @@ from alembic import op
 
 import madoguchi.store.models.core
 
-revision = "0014"
-down_revision = "0013"
+revision = "0015"
+down_revision = "0014"
 branch_labels = None
 depends_on = None
 
