@@ -192,6 +192,8 @@ async def test_tier_limit_statuses_replies_routed_and_export(limited):
 
     conversation = await eventually(routed)
     assert conversation.status in ("queued", "offered", "active")
+    shown = (await s.api("GET", f"/api/v1/conversations/{conversation.id}")).json()
+    assert (shown["campaign_id"], shown["campaign_name"]) == (cid, "Order ready")
     d = await eventually(
         lambda: _when(detail(s, cid), lambda d: d["progress"]["counts"]["replied"] == 1)
     )
