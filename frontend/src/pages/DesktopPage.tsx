@@ -14,15 +14,29 @@ import { SidePanel } from "../components/SidePanel";
 import { ConversationActions } from "../components/ConversationActions";
 import { nextTicket, useDesktop, type Offer } from "./useDesktop";
 import { alertOffer } from "../components/alerts";
+import { navigate, usePath } from "../router";
+import { useMyPresence } from "../presence";
 
 const OPEN = new Set(["new", "in_flow", "queued", "offered", "active", "wrap_up"]);
+
+/** The open conversation is named by the URL (/conversations/42): reload and share keep it. */
+function conversationInPath(path: string): number | null {
+  const match = /^\/conversations\/(\d+)\/?$/.exec(path);
+  return match ? Number(match[1]) : null;
+}
+
+function openConversation(id: number | null): void {
+  navigate(id === null ? "/" : `/conversations/${id}`);
+}
 
 export function DesktopPage() {
   const { t } = useTranslation();
   const { me } = useSession();
   const myId = me.user?.id ?? null;
   const staff = isStaff(me);
-  const [selectedId, setSelectedId] = useState<number | null>(null);
+  const selectedId = conversationInPath(usePath());
+  const setSelectedId = openConversation;
+  const presence = useMyPresence();
   const [scope, setScope] = useState<"mine" | "all">(staff ? "all" : "mine");
   const [replyTo, setReplyTo] = useState<Message | null>(null);
   const [noteTick, setNoteTick] = useState(0);
@@ -194,7 +208,7 @@ export function DesktopPage() {
         )}
         {list.length === 0 && (
           <Text size="sm" c="dimmed" p="md" data-testid="no-conversations">
-            {t("desktop.empty")}
+            {presence === "available" ? t("desktopLive.emptyAvailable") : t("desktop.empty")}
           </Text>
         )}
         <ul style={{ listStyle: "none", margin: 0, padding: 0 }}>

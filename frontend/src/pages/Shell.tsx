@@ -7,6 +7,7 @@ import type { Locale, Presence } from "../api/types";
 import { LanguageSelect } from "../components/LanguageSelect";
 import { askNotificationPermission } from "../components/alerts";
 import { LiveContext, type LiveBus, type LiveListener } from "../live";
+import { PresenceContext, useServerPresence } from "../presence";
 import { navigate, usePath } from "../router";
 import { isStaff, useSession } from "../session";
 import { DesktopPage } from "./DesktopPage";
@@ -30,7 +31,6 @@ export function Shell() {
   const { me, signOut } = useSession();
   const path = usePath();
   const [liveState, setLiveState] = useState<LiveState>("connecting");
-  const [presence, setPresence] = useState<Presence>("offline");
 
   const bus = useMemo(() => {
     const listeners = new Set<LiveListener>();
@@ -57,22 +57,11 @@ export function Shell() {
     return () => bus.socket.stop();
   }, [bus]);
 
-  useEffect(
-    () =>
-      bus.subscribe({
-        onEvent: (event) => {
-          if (event.event === "agent.presence" && event.user_id === me.user?.id) {
-            setPresence(event.status as Presence);
-          }
-        },
-      }),
-    [bus, me.user?.id],
-  );
+  const { presence, known: presenceKnown, change: setServerPresence } = useServerPresence(bus, me.user?.id ?? null);
 
   async function changePresence(value: Presence) {
     if (value === "available") askNotificationPermission();
-    setPresence(value);
-    await api.put("/agents/me/presence", { status: value });
+    await setServerPresence(value);
   }
 
   async function saveLocale(locale: Locale) {
@@ -96,12 +85,15 @@ export function Shell() {
       ]
     : [];
   const isActive = (item: NavItem) =>
-    item.path === "/" ? path === "/" || path === "/desktop" : path.startsWith(item.path);
+    item.path === "/"
+      ? path === "/" || path === "/desktop" || path.startsWith("/conversations/")
+      : path.startsWith(item.path);
 
   const liveColor = liveState === "open" ? "teal" : liveState === "connecting" ? "yellow" : "red";
 
   return (
     <LiveContext.Provider value={bus}>
+      <PresenceContext.Provider value={presence}>
       <AppShell header={{ height: 52 }} padding={0}>
         <AppShell.Header px="sm">
           <Group h="100%" justify="space-between" wrap="nowrap">
@@ -151,6 +143,7 @@ export function Shell() {
                 <Select
                   aria-label={t("presence.label")}
                   data-testid="presence-select"
+                  data-presence={presenceKnown ? presence : undefined}
                   size="xs"
                   w={130}
                   allowDeselect={false}
@@ -176,6 +169,7 @@ export function Shell() {
           <Page path={path} />
         </AppShell.Main>
       </AppShell>
+      </PresenceContext.Provider>
     </LiveContext.Provider>
   );
 }

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from fastapi import HTTPException
 
+from madoguchi.domain.lifecycle import TERMINAL
 from madoguchi.runtime import Runtime
 from madoguchi.services.access.tokens import Principal
 from madoguchi.services.contact_center import conversations as queries
@@ -55,6 +56,24 @@ async def visible_conversation(
 ) -> Conversation:
     async with runtime.db.read() as session:
         return await conversation_in_scope(session, principal, conversation_id)
+
+
+def refuse_if_closed(conversation: Conversation) -> None:
+    """Nothing more happens in an ended conversation: the web app shows it read-only, and
+    the API says so in words instead of accepting work that would surprise the customer
+    or the team. A customer who writes again opens a new conversation; the business
+    starts one with a template (``POST /api/v1/contacts/{id}/messages``)."""
+    if conversation.status in TERMINAL:
+        raise HTTPException(
+            409,
+            {
+                "code": "conversation_closed",
+                "message": f"Conversation {conversation.id} is {conversation.status}: nothing "
+                "more can be sent or changed in it. When the customer writes again a new "
+                "conversation opens; to write first, send a template to the contact "
+                f"(POST /api/v1/contacts/{conversation.contact_id}/messages).",
+            },
+        )
 
 
 def owner_or_supervisor(principal: Principal, conversation: Conversation) -> int | None:

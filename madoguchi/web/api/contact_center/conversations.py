@@ -29,6 +29,7 @@ from madoguchi.services.channel.outbox import (
 from madoguchi.services.contact_center import conversations as queries
 from madoguchi.services.contact_center import read_markers
 from madoguchi.store.models import Media, PhoneNumber
+from madoguchi.web.api.contact_center.common import refuse_if_closed
 from madoguchi.web.deps import any_role, get_runtime
 from madoguchi.web.schemas import ConversationOut, MediaOut, MessageOut
 from madoguchi.web.scope import visible_conversation
@@ -136,6 +137,7 @@ async def send_message(
     message = _validated(request.message)
     async with runtime.db.read() as session:
         conversation = await visible_conversation(session, principal, conversation_id)
+    refuse_if_closed(conversation)
     if principal.role == "agent" and conversation.assigned_agent_id != principal.user_id:
         raise HTTPException(403, "only the agent handling this conversation may write in it")
     try:

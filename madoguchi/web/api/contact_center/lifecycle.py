@@ -21,6 +21,7 @@ from madoguchi.store.models import (
 from madoguchi.web.api.contact_center.common import (
     http_error,
     owner_or_supervisor,
+    refuse_if_closed,
     run_outcome,
     state_of,
     supervisor,
@@ -57,6 +58,7 @@ async def queue_conversation(
     runtime: Runtime = Depends(get_runtime),
 ):
     """Route a conversation that is not in a queue yet (new, or in a flow) to a queue."""
+    refuse_if_closed(await visible_conversation(runtime, principal, conversation_id))
     try:
         outcome, landed = await assignment.enqueue(
             runtime.db,
@@ -111,6 +113,7 @@ async def transfer(
     runtime: Runtime = Depends(get_runtime),
 ):
     conversation = await visible_conversation(runtime, principal, conversation_id)
+    refuse_if_closed(conversation)
     actor = owner_or_supervisor(principal, conversation)
     await run_outcome(
         runtime,
@@ -134,6 +137,7 @@ async def wrap_up(
     runtime: Runtime = Depends(get_runtime),
 ):
     conversation = await visible_conversation(runtime, principal, conversation_id)
+    refuse_if_closed(conversation)
     actor = owner_or_supervisor(principal, conversation)
     await run_outcome(
         runtime, assignment.wrap_up(runtime.db, principal.workspace_id, conversation_id, actor)
@@ -149,6 +153,7 @@ async def close(
     runtime: Runtime = Depends(get_runtime),
 ):
     conversation = await visible_conversation(runtime, principal, conversation_id)
+    refuse_if_closed(conversation)
     actor = owner_or_supervisor(principal, conversation)
     await run_outcome(
         runtime,

@@ -106,6 +106,25 @@ async def agents_directory(
     return [DirectoryOut(**asdict(entry)) for entry in entries]
 
 
+class PresenceOut(BaseModel):
+    user_id: int
+    status: str = Field(description="offline | available | away")
+    away_reason: str | None = None
+
+
+@router.get("/agents/me/presence", response_model=PresenceOut)
+async def get_my_presence(
+    principal: Principal = Depends(any_role), runtime: Runtime = Depends(get_runtime)
+):
+    """Your presence as the server holds it (routing offers work by this), so a reloaded
+    or second tab shows the truth; someone never set is ``offline``."""
+    user_id = user_id_of(principal)
+    row = await presence.get_presence(runtime.db, principal.workspace_id, user_id)
+    if row is None:
+        return PresenceOut(user_id=user_id, status="offline")
+    return PresenceOut(user_id=user_id, status=row.status, away_reason=row.away_reason)
+
+
 @router.put("/agents/me/presence")
 async def set_my_presence(
     body: PresenceIn,
