@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Coroutine
+from datetime import UTC, datetime
 
 from madoguchi.bus.fanout import FanOut, LocalFanOut
 from madoguchi.bus.inprocess import InProcessBus
@@ -24,6 +25,8 @@ from madoguchi.domain.events import (
 from madoguchi.metrics import Metrics
 from madoguchi.security.secrets import SecretBox
 from madoguchi.services.assist.worker import AssistWorker
+from madoguchi.services.calling import permissions as call_permissions
+from madoguchi.services.calling.calls import CallDesk
 from madoguchi.services.campaigns import limits as campaign_limits
 from madoguchi.services.campaigns import progress as campaign_progress
 from madoguchi.services.campaigns.sending import CampaignWorker
@@ -81,7 +84,22 @@ class Runtime:
         self.sender = self.new_sender()
         self.timers = TimerWorker(self.db)
         self.routing = RoutingEngine(self.db, self.bus, self.timers)
-        self.flows = FlowRunner(self.db, self.bus, self.timers, self.routing.kick)
+        self.flows = FlowRunner(
+            self.db,
+            self.bus,
+            self.timers,
+            self.routing.kick,
+            http_allow=settings.flow_http_allow,
+            http_max_bytes=settings.flow_http_max_bytes,
+        )
+        self.calls = CallDesk(
+            self.db,
+            self.graph,
+            self.secrets,
+            self.timers,
+            self.bus.publish,
+            ring_seconds=settings.call_ring_seconds,
+        )
         self.assist = AssistWorker(self.db, self.bus.publish)
         self.campaigns = CampaignWorker(
             self.db,
@@ -121,6 +139,7 @@ class Runtime:
         self.routing.wire()
         # Templates (status/quality webhooks), marketing opt-out, the window closed by Meta.
         self._wire_channel_rules()
+        self._wire_calling()
         # Assist: sentiment of new messages, summaries at hand-over, off the request path.
         self._wire_assist()
         # Realtime: every event reaches the websocket hub of every process.
@@ -154,6 +173,15 @@ class Runtime:
         self.bus.subscribe(MessageReceived, message_received)
         self.bus.subscribe(MessageReceived, campaign_reply)
         self.bus.subscribe(MessageStatusChanged, status_changed)
+
+    def _wire_calling(self) -> None:
+        db = self.db
+
+        async def permission_reply(event: MessageReceived) -> None:
+            await call_permissions.on_message(db, event, datetime.now(UTC))
+
+        self.bus.subscribe(AccountEventReceived, self.calls.on_account_event)
+        self.bus.subscribe(MessageReceived, permission_reply)
 
     def _wire_assist(self) -> None:
         async def message_received(event: MessageReceived) -> None:

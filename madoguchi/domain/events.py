@@ -120,6 +120,36 @@ class MediaStored(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class CallChanged(Event):
+    """A call rang, was answered, declined, connected or ended.
+
+    ``ringing_agent_ids`` are the agents whose desktops ring for it now; ``agent_id`` the
+    agent on the call (or who placed it).
+    """
+
+    name: ClassVar[str] = "call.changed"
+    call_id: int
+    conversation_id: int
+    status: str
+    direction: str
+    agent_id: int | None = None
+    ringing_agent_ids: list[int] = field(default_factory=list)
+    message_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CredentialsChanged(Event):
+    """A user's or a token's credentials were withdrawn or changed (token revoked,
+    sign-out, user disabled, password or role changed). Every process re-checks the open
+    websockets of that user or token and closes those no longer valid (4401). Never sent
+    to browsers."""
+
+    name: ClassVar[str] = "access.credentials_changed"
+    user_id: int | None = None
+    token_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class SentimentChanged(Event):
     """A conversation's sentiment trend moved to another label (negative, neutral,
     positive). ``alert`` when it turned negative in a queue whose supervisors asked to

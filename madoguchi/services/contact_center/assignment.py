@@ -658,6 +658,36 @@ async def transfer(
     return outcome
 
 
+async def take_with_call(
+    session: AsyncSession, conversation: Conversation, agent_id: int, outcome: Outcome
+) -> None:
+    """The agent who answered the customer's call takes the conversation too (unless an
+    agent already has it), so the chat is beside the call on their desktop."""
+    if conversation.assigned_agent_id is not None:
+        return
+    if conversation.status not in OPEN_STATUSES or conversation.status == Status.WRAP_UP:
+        return
+    if conversation.offered_agent_id:
+        await timers.cancel(session, OFFER_TIMEOUT, conversation.id)
+    previous = conversation.offered_agent_id
+    now = now_utc()
+    conversation.assigned_agent_id = agent_id
+    conversation.offered_agent_id = None
+    conversation.assigned_at = now
+    await record(
+        session,
+        conversation,
+        Step.ACCEPT,
+        to_status=Status.ACTIVE,
+        actor_id=agent_id,
+        agent_id=agent_id,
+        reason="answered a call",
+        at=now,
+        outcome=outcome,
+        previous_agent_id=previous if previous != agent_id else None,
+    )
+
+
 async def wrap_up(
     db: Database, workspace_id: int, conversation_id: int, actor_id: int | None
 ) -> Outcome:

@@ -7,7 +7,8 @@ The rules, deny by default:
 - an agent sees the message, conversation and note events of a conversation that is
   assigned or offered to them right now, or that the event itself names them in
   (``agent_id``, ``previous_agent_id``: the agent who just lost it to a transfer, timeout
-  or decline still hears about it once); a ``conversation.offer`` only when it is theirs;
+  or decline still hears about it once); a ``call.changed`` also reaches the agents
+  its call rings for and the agent on it; a ``conversation.offer`` only when it is theirs;
   their own presence; ``queue.changed`` of the queues they are a member of; nothing else
   (account events, media, other agents' presence, any event type added later).
 
@@ -23,6 +24,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from madoguchi.domain.events import (
+    CallChanged,
     ConversationChanged,
     Event,
     MessageQueued,
@@ -46,6 +48,7 @@ CONVERSATION_EVENTS: tuple[type[Event], ...] = (
     MessageQueued,
     ConversationChanged,
     NoteAdded,
+    CallChanged,
     SentimentChanged,
 )
 
@@ -105,6 +108,9 @@ async def audience_of(session: AsyncSession | None, event: Event) -> Audience:
             ids.update(row)
         if isinstance(event, ConversationChanged):
             ids.update((event.agent_id, event.previous_agent_id))
+        if isinstance(event, CallChanged):
+            ids.add(event.agent_id)
+            ids.update(event.ringing_agent_ids)
         ids.discard(None)
         return Audience(ws, frozenset(ids))
     return Audience(ws)
