@@ -84,7 +84,14 @@ class Runtime:
         self.sender = self.new_sender()
         self.timers = TimerWorker(self.db)
         self.routing = RoutingEngine(self.db, self.bus, self.timers)
-        self.flows = FlowRunner(self.db, self.bus, self.timers, self.routing.kick)
+        self.flows = FlowRunner(
+            self.db,
+            self.bus,
+            self.timers,
+            self.routing.kick,
+            http_allow=settings.flow_http_allow,
+            http_max_bytes=settings.flow_http_max_bytes,
+        )
         self.calls = CallDesk(
             self.db,
             self.graph,

@@ -7,11 +7,13 @@ the code never reads ``os.environ`` itself and every knob is documented in one p
 
 from __future__ import annotations
 
+import json
 from functools import lru_cache
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_DATA_DIR = Path("var")
 
@@ -122,6 +124,26 @@ class Settings(BaseSettings):
         "TIER_1K, TIER_10K, TIER_100K, TIER_UNLIMITED) until Meta has told us its own; "
         "campaigns never start conversations with more customers than that in 24 h.",
     )
+    flow_http_allow: Annotated[list[str], NoDecode] = Field(
+        default=[],
+        description="Hosts or CIDRs a flow's HTTP Request may reach although they are "
+        "loopback, private, link-local, unique-local or multicast (internal APIs). JSON list "
+        'or comma-separated, e.g. ["crm.internal", "10.20.0.0/16"].',
+    )
+    flow_http_max_bytes: int = Field(
+        default=1024 * 1024,
+        ge=1024,
+        description="The largest answer a flow's HTTP Request reads; a larger one fails.",
+    )
+
+    @field_validator("flow_http_allow", mode="before")
+    @classmethod
+    def _comma_separated(cls, value):
+        if isinstance(value, str):
+            if value.strip().startswith("["):
+                return json.loads(value)
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
 
 
 DEV_SECRETS = {
