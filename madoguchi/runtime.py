@@ -25,6 +25,7 @@ from madoguchi.domain.events import (
 from madoguchi.metrics import Metrics
 from madoguchi.security.secrets import SecretBox
 from madoguchi.services.assist.worker import AssistWorker
+from madoguchi.services.billing.settlement import CostSettler
 from madoguchi.services.calling import permissions as call_permissions
 from madoguchi.services.calling.calls import CallDesk
 from madoguchi.services.campaigns import limits as campaign_limits
@@ -92,6 +93,7 @@ class Runtime:
             http_allow=settings.flow_http_allow,
             http_max_bytes=settings.flow_http_max_bytes,
         )
+        self.costs = CostSettler(self.db, interval=settings.billing_settle_seconds)
         self.calls = CallDesk(
             self.db,
             self.graph,
@@ -161,6 +163,8 @@ class Runtime:
             )
 
         async def status_changed(event: MessageStatusChanged) -> None:
+            if event.status in ("delivered", "read", "failed"):
+                self.costs.wake()  # billing: settle what Meta says the message cost
             if event.status == "failed":
                 await service_window.on_status_changed(db, event)
                 await marketing_optout.on_status_changed(db, event)
@@ -209,6 +213,7 @@ class Runtime:
             self._spawn(self.media.run())
             self._spawn(self.timers.run())
             self._spawn(self.routing.run())
+            self._spawn(self.costs.run())
             self._spawn(self.assist.run())
             if self.settings.sender_enabled:
                 self._spawn(self.sender.run())

@@ -91,6 +91,12 @@ class Settings(BaseSettings):
         default=["START", "UNSTOP", "SUBSCRIBE", "配信再開", "スタート"],
         description="A customer message that is exactly one of these opts them back in.",
     )
+    billing_settle_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="Message costs are settled from Meta's pricing when statuses arrive, and "
+        "at least this often.",
+    )
     outbound_route_back_hours: float = Field(
         default=72.0,
         ge=0,
