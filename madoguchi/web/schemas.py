@@ -55,6 +55,8 @@ class ConversationOut(BaseModel):
     route_back_agent_id: int | None = Field(None, description="A reply goes back to this agent")
     route_back_queue_id: int | None = Field(None, description="…or to this queue")
     route_back_until: datetime | None = Field(None, description="…if it comes before this")
+    campaign_id: int | None = Field(None, description="The campaign that reached the customer")
+    campaign_name: str | None = None
     created_at: datetime
     closed_at: datetime | None
     unread: int | None = Field(
@@ -89,6 +91,8 @@ class ConversationOut(BaseModel):
             route_back_agent_id=c.route_back_agent_id,
             route_back_queue_id=c.route_back_queue_id,
             route_back_until=c.route_back_until,
+            campaign_id=c.campaign_id,
+            campaign_name=c.campaign_name if c.campaign_id else None,
             created_at=c.created_at,
             closed_at=c.closed_at,
             unread=unread,
