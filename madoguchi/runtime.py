@@ -41,6 +41,7 @@ from madoguchi.services.onboarding.health import HealthChecker
 from madoguchi.services.onboarding.meta_app import MetaApp
 from madoguchi.services.onboarding.signup import SignupService
 from madoguchi.services.scheduling.timers import TimerWorker
+from madoguchi.services.supervision.live_wallboard import WallboardFeed
 from madoguchi.services.templates import catalog
 from madoguchi.settings import Settings
 from madoguchi.store.db import Database
@@ -102,6 +103,7 @@ class Runtime:
             http_max_bytes=settings.flow_http_max_bytes,
         )
         self.costs = CostSettler(self.db, interval=settings.billing_settle_seconds)
+        self.wallboard = WallboardFeed(self.db, interval=settings.wallboard_interval_seconds)
         self.calls = CallDesk(
             self.db,
             self.graph,
@@ -154,6 +156,8 @@ class Runtime:
         self._wire_assist()
         # Realtime: every event reaches the websocket hub of every process.
         self.bus.subscribe(None, self.fanout.publish)
+        # …and the wallboard of every process (it nudges that process's supervisors).
+        self.fanout.add_listener(self.wallboard.notice, self.wallboard.resync)
 
     def _wire_channel_rules(self) -> None:
         db, settings = self.db, self.settings
@@ -236,6 +240,7 @@ class Runtime:
                 await task
         self._tasks.clear()
         await self.sender.stop()  # rows not yet sent go back to pending
+        await self.wallboard.stop()
         await self.fanout.stop()
         await self.journal.close()
         await self.graph.aclose()

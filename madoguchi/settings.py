@@ -72,6 +72,12 @@ class Settings(BaseSettings):
     ws_heartbeat_seconds: float = Field(
         default=25.0, description="A websocket idle this long gets a ping frame (0: never)."
     )
+    wallboard_interval_seconds: float = Field(
+        default=0.5,
+        gt=0,
+        le=2,
+        description="Supervisors' wallboards are told of changes at most this often.",
+    )
     host: str = "127.0.0.1"
     port: int = 8000
     sender_enabled: bool = Field(

@@ -69,8 +69,11 @@ async def queue_message(
     reply_to_message_id: int | None = None,
     now: datetime | None = None,
     session: AsyncSession | None = None,
+    author_id: int | None = None,
 ) -> tuple[Message, MessageQueued]:
     """Queue ``message`` in a conversation; returns the stored message and its event.
+
+    ``author_id`` is the person who wrote it (agent, supervisor barging in), if any.
 
     With ``session``, the message joins that open transaction (a flow step commits its
     replies with its new position, all or nothing) instead of committing on its own.
@@ -140,6 +143,7 @@ async def queue_message(
             content=message.model_dump(mode="json", exclude_none=True),
             context_wamid=reply_wamid,
             template_category=template_category,
+            author_user_id=author_id,
             timestamp=now,
             media=None,
         )
