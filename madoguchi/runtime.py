@@ -25,6 +25,7 @@ from madoguchi.domain.events import (
 from madoguchi.metrics import Metrics
 from madoguchi.security.secrets import SecretBox
 from madoguchi.services.assist.worker import AssistWorker
+from madoguchi.services.billing.settlement import CostSettler
 from madoguchi.services.calling import permissions as call_permissions
 from madoguchi.services.calling.calls import CallDesk
 from madoguchi.services.campaigns import limits as campaign_limits
@@ -36,9 +37,11 @@ from madoguchi.services.channel.outbox_sender import Sender
 from madoguchi.services.channel.webhook_journal import DeliveryProcessor, Journal
 from madoguchi.services.contact_center.dispatcher import RoutingEngine
 from madoguchi.services.flows.runner import FlowRunner
+from madoguchi.services.onboarding.health import HealthChecker
 from madoguchi.services.onboarding.meta_app import MetaApp
 from madoguchi.services.onboarding.signup import SignupService
 from madoguchi.services.scheduling.timers import TimerWorker
+from madoguchi.services.supervision.live_wallboard import WallboardFeed
 from madoguchi.services.templates import catalog
 from madoguchi.settings import Settings
 from madoguchi.store.db import Database
@@ -70,6 +73,13 @@ class Runtime:
             graph_api_version=settings.graph_api_version,
         )
         self.signups = SignupService(self.db, self.graph, self.secrets, self.meta_app)
+        self.health = HealthChecker(
+            self.db,
+            self.graph,
+            self.secrets,
+            self.meta_app,
+            settings.health_check_interval_seconds,
+        )
         self.journal = Journal(self.db, self.metrics)
         self.processor = DeliveryProcessor(
             self.db,
@@ -92,6 +102,8 @@ class Runtime:
             http_allow=settings.flow_http_allow,
             http_max_bytes=settings.flow_http_max_bytes,
         )
+        self.costs = CostSettler(self.db, interval=settings.billing_settle_seconds)
+        self.wallboard = WallboardFeed(self.db, interval=settings.wallboard_interval_seconds)
         self.calls = CallDesk(
             self.db,
             self.graph,
@@ -144,6 +156,8 @@ class Runtime:
         self._wire_assist()
         # Realtime: every event reaches the websocket hub of every process.
         self.bus.subscribe(None, self.fanout.publish)
+        # …and the wallboard of every process (it nudges that process's supervisors).
+        self.fanout.add_listener(self.wallboard.notice, self.wallboard.resync)
 
     def _wire_channel_rules(self) -> None:
         db, settings = self.db, self.settings
@@ -161,6 +175,8 @@ class Runtime:
             )
 
         async def status_changed(event: MessageStatusChanged) -> None:
+            if event.status in ("delivered", "read", "failed"):
+                self.costs.wake()  # billing: settle what Meta says the message cost
             if event.status == "failed":
                 await service_window.on_status_changed(db, event)
                 await marketing_optout.on_status_changed(db, event)
@@ -208,7 +224,9 @@ class Runtime:
         if workers:
             self._spawn(self.media.run())
             self._spawn(self.timers.run())
+            self._spawn(self.health.run())
             self._spawn(self.routing.run())
+            self._spawn(self.costs.run())
             self._spawn(self.assist.run())
             if self.settings.sender_enabled:
                 self._spawn(self.sender.run())
@@ -222,6 +240,7 @@ class Runtime:
                 await task
         self._tasks.clear()
         await self.sender.stop()  # rows not yet sent go back to pending
+        await self.wallboard.stop()
         await self.fanout.stop()
         await self.journal.close()
         await self.graph.aclose()

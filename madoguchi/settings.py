@@ -72,6 +72,12 @@ class Settings(BaseSettings):
     ws_heartbeat_seconds: float = Field(
         default=25.0, description="A websocket idle this long gets a ping frame (0: never)."
     )
+    wallboard_interval_seconds: float = Field(
+        default=0.5,
+        gt=0,
+        le=2,
+        description="Supervisors' wallboards are told of changes at most this often.",
+    )
     host: str = "127.0.0.1"
     port: int = 8000
     sender_enabled: bool = Field(
@@ -90,6 +96,12 @@ class Settings(BaseSettings):
     opt_in_keywords: list[str] = Field(
         default=["START", "UNSTOP", "SUBSCRIBE", "配信再開", "スタート"],
         description="A customer message that is exactly one of these opts them back in.",
+    )
+    billing_settle_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="Message costs are settled from Meta's pricing when statuses arrive, and "
+        "at least this often.",
     )
     outbound_route_back_hours: float = Field(
         default=72.0,

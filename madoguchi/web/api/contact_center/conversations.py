@@ -152,6 +152,7 @@ async def send_message(
             conversation_id,
             message,
             reply_to_message_id=request.reply_to_message_id,
+            author_id=principal.user_id,
         )
     except OutboundRefused as exc:
         raise _refused(exc) from exc

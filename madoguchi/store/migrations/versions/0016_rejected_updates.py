@@ -1,8 +1,8 @@
 """rejected updates: the updates of a signed delivery that did not parse, kept with
 their raw JSON and the reason (the delivery is acknowledged, the rest stored)
 
-Revision ID: 0015
-Revises: 0014
+Revision ID: 0016
+Revises: 0015
 Create Date: 2026-12-03 07:00:00
 """
 
@@ -13,8 +13,8 @@ from alembic import op
 
 import madoguchi.store.models.core
 
-revision = "0015"
-down_revision = "0014"
+revision = "0016"
+down_revision = "0015"
 branch_labels = None
 depends_on = None
 
