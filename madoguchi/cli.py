@@ -1,4 +1,4 @@
-"""The ``madoguchi`` command: serve, simulator, demo, migrate, token, apply."""
+"""The ``madoguchi`` command: serve, simulator, demo, migrate, token, apply, knowledge."""
 
 from __future__ import annotations
 
@@ -144,6 +144,55 @@ def token_create(
             await db.dispose()
 
     typer.echo(_run(go()))
+
+
+knowledge_app = typer.Typer(help="The knowledge base of suggested answers.", no_args_is_help=True)
+app.add_typer(knowledge_app, name="knowledge")
+
+
+@knowledge_app.command("import")
+def knowledge_import(
+    folder: Path = typer.Argument(..., help="A folder of Markdown files (*.md, searched deeply)"),
+    workspace: str = typer.Option(..., help="Workspace slug"),
+) -> None:
+    """Create or update one article per Markdown file (matched by slug; see docs/assist.md)."""
+    from sqlalchemy import select
+
+    from madoguchi.services.assist.knowledge import import_files
+    from madoguchi.store.db import Database
+    from madoguchi.store.models import Workspace
+
+    if not folder.is_dir():
+        err.print(f"[red]{folder} is not a folder[/red]")
+        raise typer.Exit(2)
+    files = []
+    for path in sorted(folder.rglob("*.md")):
+        try:
+            files.append((path.relative_to(folder).as_posix(), path.read_text("utf-8")))
+        except UnicodeDecodeError:
+            err.print(f"[red]{path}: not UTF-8 text, skipped[/red]")
+
+    async def go() -> dict | None:
+        db = Database(get_settings().database_url)
+        try:
+            async with db.write() as session:
+                ws = await session.scalar(select(Workspace).where(Workspace.slug == workspace))
+                if ws is None:
+                    return None
+                return await import_files(session, ws.id, files, None)
+        finally:
+            await db.dispose()
+
+    report = _run(go())
+    if report is None:
+        err.print(f"[red]no workspace {workspace!r}[/red]")
+        raise typer.Exit(2)
+    for key in ("created", "updated", "unchanged"):
+        console.print(f"{key}: {len(report[key])}")
+    for error in report["errors"]:
+        err.print(f"[red]{error['file']}: {error['message']}[/red]")
+    if report["errors"]:
+        raise typer.Exit(1)
 
 
 deliveries_app = typer.Typer(

@@ -33,6 +33,8 @@ from madoguchi.services.channel.outbox_sender import Sender
 from madoguchi.services.channel.webhook_journal import DeliveryProcessor, Journal
 from madoguchi.services.contact_center.dispatcher import RoutingEngine
 from madoguchi.services.flows.runner import FlowRunner
+from madoguchi.services.onboarding.meta_app import MetaApp
+from madoguchi.services.onboarding.signup import SignupService
 from madoguchi.services.scheduling.timers import TimerWorker
 from madoguchi.services.templates import catalog
 from madoguchi.settings import Settings
@@ -57,6 +59,14 @@ class Runtime:
             settings.graph_api_version,
             timeout=settings.http_timeout_seconds,
         )
+        self.meta_app = MetaApp(
+            app_id=settings.meta_app_id,
+            app_secret=settings.app_secret.get_secret_value(),
+            config_id=settings.meta_config_id,
+            graph_api_url=settings.graph_api_url,
+            graph_api_version=settings.graph_api_version,
+        )
+        self.signups = SignupService(self.db, self.graph, self.secrets, self.meta_app)
         self.journal = Journal(self.db, self.metrics)
         self.processor = DeliveryProcessor(
             self.db,

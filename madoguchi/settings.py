@@ -32,6 +32,21 @@ class Settings(BaseSettings):
         default=SecretStr("dev-app-secret"),
         description="Meta app secret: the HMAC key of X-Hub-Signature-256.",
     )
+    meta_app_id: str | None = Field(
+        default=None,
+        description="Meta app id: needed by Embedded Signup (Connect with Meta) and to check "
+        "tokens on the numbers' health page.",
+    )
+    meta_config_id: str | None = Field(
+        default=None,
+        description="Id of the app's Facebook Login for Business configuration for WhatsApp "
+        "Embedded Signup (Connect with Meta).",
+    )
+    health_check_interval_seconds: float = Field(
+        default=3600.0,
+        ge=0,
+        description="How often every number's health is checked with Meta (0: only on demand).",
+    )
     verify_token: SecretStr = Field(
         default=SecretStr("dev-verify-token"),
         description="Token Meta echoes in the webhook verification handshake.",

@@ -177,6 +177,9 @@ def make_settings(
         secret_key=SECRET_KEY,
         media_dir=tmp_path / "media",
         sender_backoff_scale=0.01,
+        # The simulator's Meta app (its defaults), so Embedded Signup works against it.
+        meta_app_id=SimulatorConfig().app_id,
+        meta_config_id=SimulatorConfig().signup_config_id,
         _env_file=None,
     )
 

@@ -13,7 +13,7 @@ from fastapi_offline import FastAPIOffline
 
 from madoguchi.gc_tuning import freeze_startup_heap
 
-from . import control, graph_api, phone
+from . import control, graph_api, phone, signup
 from .config import SimulatorConfig
 from .core import Simulator
 from .validation import GraphError
@@ -43,6 +43,7 @@ def create_app(config: SimulatorConfig | None = None) -> FastAPI:
         static_url="/_sim/docs-assets",
     )
     app.state.sim = sim
+    app.state.signup = signup.SignupBook()
 
     @app.exception_handler(GraphError)
     async def _graph_error(_request: Request, exc: GraphError) -> Response:
@@ -51,6 +52,7 @@ def create_app(config: SimulatorConfig | None = None) -> FastAPI:
     # Order matters: fixed prefixes before the Graph API's catch-all `/{version}/{id}`.
     app.include_router(control.router)
     app.include_router(phone.router)
+    app.include_router(signup.router)
     app.mount("/static", StaticFiles(directory=str(phone.STATIC_DIR)), name="static")
     app.include_router(graph_api.router)
     app.add_middleware(graph_api.RequestRecorder, sim=sim)

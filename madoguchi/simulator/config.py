@@ -28,6 +28,11 @@ class SimNumber(BaseModel):
     quality_rating: Literal["GREEN", "YELLOW", "RED", "UNKNOWN"] = "GREEN"
     messaging_limit_tier: str = "TIER_1K"
     throughput_level: Literal["STANDARD", "HIGH"] = "STANDARD"
+    # Registered for Cloud API use (numbers made by Embedded Signup start unregistered);
+    # `pin` is the two-step verification PIN once one is set.
+    registered: bool = True
+    pin: str | None = None
+    name_status: str = "APPROVED"
 
     @property
     def digits(self) -> str:
@@ -68,6 +73,15 @@ class SimulatorConfig(BaseModel):
     numbers: list[SimNumber] = Field(default_factory=lambda: [SimNumber(**DEMO_NUMBER)])
     customers: list[SeedCustomer] = Field(default_factory=list)
     templates: list[SeedTemplate] = Field(default_factory=list)
+
+    # The business's Meta app (Embedded Signup): its id, and the id of its Facebook Login
+    # for Business configuration. The app secret is `app_secret` above.
+    app_id: str = "100000000000777"
+    signup_config_id: str = "100000000000888"
+    # An Embedded Signup code is exchangeable this long, once; the business token it
+    # gives expires after `signup_token_ttl_seconds` (0: never).
+    signup_code_ttl_seconds: float = Field(default=30.0, gt=0)
+    signup_token_ttl_seconds: float = Field(default=60 * 86400, ge=0)
 
     # Outbound message lifecycle.
     status_delay_seconds: float = Field(default=0.05, ge=0)

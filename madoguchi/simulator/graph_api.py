@@ -61,12 +61,12 @@ def _number(request: Request, version: str, phone_number_id: str) -> SimNumber:
     _check_version(version)
     sim = _sim(request)
     token = bearer(request)
-    if sim.state.number_for_token(token) is None:
+    if not sim.state.token_valid(token):
         raise AuthError()
     number = sim.state.numbers.get(phone_number_id)
     if number is None:
         raise unknown_object(phone_number_id, request.method.lower())
-    if number.access_token != token:
+    if not sim.state.may_use_number(token, number):
         raise AuthError(
             "Invalid OAuth access token - the token does not grant access to "
             f"phone number {phone_number_id}."
@@ -78,7 +78,7 @@ def _waba(request: Request, version: str, waba_id: str) -> str:
     _check_version(version)
     sim = _sim(request)
     token = bearer(request)
-    if sim.state.number_for_token(token) is None:
+    if not sim.state.token_valid(token):
         raise AuthError()
     if waba_id not in sim.state.wabas():
         raise unknown_object(waba_id, request.method.lower())
@@ -107,6 +107,8 @@ async def _json(request: Request) -> Any:
 async def send_message(version: str, phone_number_id: str, request: Request) -> dict:
     number = _number(request, version, phone_number_id)
     sim = _sim(request)
+    if not number.registered:
+        raise GraphError(133010, "The phone number is not registered for Cloud API use.")
     if sim.state.rate_exceeded(number):
         raise GraphError(
             130429,
@@ -182,7 +184,7 @@ async def download_media(media_id: str, request: Request) -> Response:
     media = sim.state.media.get(media_id)
     token = bearer(request)
     owner = sim.state.numbers.get(media.owner) if media else None
-    if sim.state.number_for_token(token) is None or (
+    if not sim.state.token_valid(token) or (
         owner is not None and token not in sim.state.waba_tokens(owner.waba_id)
     ):
         raise AuthError()
@@ -311,8 +313,8 @@ def _phone_info(number: SimNumber) -> dict:
         "display_phone_number": number.display_phone_number,
         "quality_rating": number.quality_rating,
         "platform_type": "CLOUD_API",
-        "status": "CONNECTED",
-        "name_status": "APPROVED",
+        "status": "CONNECTED" if number.registered else "PENDING",
+        "name_status": number.name_status,
         "messaging_limit_tier": number.messaging_limit_tier,
         "throughput": {"level": number.throughput_level},
         "id": number.phone_number_id,
@@ -329,27 +331,62 @@ async def list_numbers(version: str, waba_id: str, request: Request) -> dict:
     }
 
 
+def _app_of(sim: Simulator, token: str | None) -> str:
+    grant = sim.state.grants.get(token or "")
+    return grant.app_id if grant is not None else sim.config.app_id
+
+
 @router.post("/{version}/{waba_id}/subscribed_apps")
 async def subscribe_app(version: str, waba_id: str, request: Request) -> dict:
+    """The token's app receives the WABA's webhooks from now on."""
     _waba(request, version, waba_id)
+    sim = _sim(request)
+    fault = sim.state.take_fault("signup:subscribe")
+    if fault is not None:
+        raise GraphError(fault.code, fault.details)
+    sim.state.subscriptions.setdefault(waba_id, set()).add(_app_of(sim, bearer(request)))
     return {"success": True}
 
 
 @router.get("/{version}/{waba_id}/subscribed_apps")
 async def subscribed_apps(version: str, waba_id: str, request: Request) -> dict:
     _waba(request, version, waba_id)
-    return {"data": [{"whatsapp_business_api_data": {"name": "Madoguchi", "id": "1"}}]}
+    apps = sorted(_sim(request).state.subscriptions.get(waba_id, set()))
+    return {
+        "data": [
+            {"whatsapp_business_api_data": {"name": "Madoguchi", "id": app, "link": ""}}
+            for app in apps
+        ]
+    }
+
+
+@router.delete("/{version}/{waba_id}/subscribed_apps")
+async def unsubscribe_app(version: str, waba_id: str, request: Request) -> dict:
+    _waba(request, version, waba_id)
+    sim = _sim(request)
+    sim.state.subscriptions.get(waba_id, set()).discard(_app_of(sim, bearer(request)))
+    return {"success": True}
 
 
 @router.post("/{version}/{phone_number_id}/register")
 async def register_number(version: str, phone_number_id: str, request: Request) -> dict:
-    _number(request, version, phone_number_id)
+    """Register for Cloud API use with the two-step PIN (set by the first registration)."""
+    number = _number(request, version, phone_number_id)
     body = await _json(request)
     if body.get("messaging_product") != "whatsapp":
         raise missing("messaging_product")
     pin = str(body.get("pin", ""))
     if not re.fullmatch(r"\d{6}", pin):
         raise GraphError(100, "Param pin must be a 6-digit number.")
+    fault = _sim(request).state.take_fault("signup:register")
+    if fault is not None:
+        raise GraphError(fault.code, fault.details)
+    if number.pin is not None and pin != number.pin:
+        raise GraphError(
+            133005, "The PIN does not match the two-step verification PIN set on this number."
+        )
+    number.pin = pin
+    number.registered = True
     return {"success": True}
 
 
@@ -360,7 +397,7 @@ async def get_node(version: str, node_id: str, request: Request) -> dict:
     sim = _sim(request)
     state = sim.state
     token = bearer(request)
-    if state.number_for_token(token) is None:
+    if not state.token_valid(token):
         raise AuthError()
     if node_id in state.numbers:
         return _phone_info(_number(request, version, node_id))
@@ -376,7 +413,7 @@ async def get_node(version: str, node_id: str, request: Request) -> dict:
     if node_id in state.wabas() and token in state.waba_tokens(node_id):
         return {
             "id": node_id,
-            "name": "Madoguchi Simulator WABA",
+            "name": state.waba_names.get(node_id, "Madoguchi Simulator WABA"),
             "currency": "USD",
             "timezone_id": "1",
             "message_template_namespace": f"sim_{node_id}",
@@ -389,7 +426,7 @@ async def delete_node(version: str, node_id: str, request: Request) -> dict:
     _check_version(version)
     state = _sim(request).state
     token = bearer(request)
-    if state.number_for_token(token) is None:
+    if not state.token_valid(token):
         raise AuthError()
     media = state.media.get(node_id)
     if media is None or token not in state.waba_tokens(state.numbers[media.owner].waba_id):

@@ -189,6 +189,22 @@ class Template:
 
 
 @dataclass
+class Grant:
+    """A business token issued through Embedded Signup: the WABAs it may act for."""
+
+    token: str
+    app_id: str
+    waba_ids: set[str]
+    scopes: list[str]
+    issued_at: float
+    expires_at: float  # clock time; 0: never
+    revoked: bool = False
+
+    def valid(self, now: float) -> bool:
+        return not self.revoked and (not self.expires_at or now < self.expires_at)
+
+
+@dataclass
 class Fault:
     code: int
     count: int
@@ -203,6 +219,13 @@ class SimState:
         self.config = config
         self.clock = Clock()
         self.numbers: dict[str, SimNumber] = {n.phone_number_id: n for n in config.numbers}
+        # Like the numbers, what Embedded Signup made survives a reset.
+        self.grants: dict[str, Grant] = {}
+        self.waba_names: dict[str, str] = {}
+        # WABA id -> ids of the apps receiving its webhooks (the configured ones: our app).
+        self.subscriptions: dict[str, set[str]] = {
+            n.waba_id: {config.app_id} for n in config.numbers
+        }
         self.reset()
 
     def reset(self) -> None:
@@ -235,8 +258,23 @@ class SimState:
                 return number
         return None
 
+    def token_valid(self, token: str | None) -> bool:
+        """A number's own token, or a business token from Embedded Signup still valid."""
+        if self.number_for_token(token) is not None:
+            return True
+        grant = self.grants.get(token or "")
+        return grant is not None and grant.valid(self.clock.now())
+
+    def may_use_number(self, token: str | None, number: SimNumber) -> bool:
+        return number.access_token == token or token in self.granted_tokens(number.waba_id)
+
+    def granted_tokens(self, waba_id: str) -> set[str]:
+        now = self.clock.now()
+        return {g.token for g in self.grants.values() if waba_id in g.waba_ids and g.valid(now)}
+
     def waba_tokens(self, waba_id: str) -> set[str]:
-        return {n.access_token for n in self.numbers.values() if n.waba_id == waba_id}
+        own = {n.access_token for n in self.numbers.values() if n.waba_id == waba_id}
+        return own | self.granted_tokens(waba_id)
 
     def wabas(self) -> set[str]:
         return {n.waba_id for n in self.numbers.values()}

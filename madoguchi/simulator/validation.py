@@ -51,7 +51,13 @@ ERRORS: dict[int, tuple[str, int]] = {
     132015: ("Template is paused", 400),
     132016: ("Template is disabled", 400),
     133004: ("Server temporarily unavailable", 503),
+    133005: ("Two step verification PIN Mismatch", 400),
+    133006: ("Phone number needs to be verified before registering", 400),
+    133008: ("Too many two step verification PIN guesses for this phone number", 400),
+    133009: ("Two step verification PIN was entered too quickly", 400),
     133010: ("Account not registered", 400),
+    133015: ("Please wait a few minutes before attempting to register this phone number", 400),
+    200: ("Permissions error", 403),
 }
 
 

@@ -272,10 +272,60 @@ class GraphClient:
         params = {"fields": fields} if fields else None
         return await self._json("GET", _segment(phone_number_id), token, params=params)
 
+    async def register_number(self, phone_number_id: str, token: str, pin: str) -> None:
+        """Register the number for Cloud API use; ``pin`` is its two-step verification
+        PIN (set by this call when the number has none yet)."""
+        await self._json(
+            "POST",
+            f"{_segment(phone_number_id)}/register",
+            token,
+            json={"messaging_product": "whatsapp", "pin": pin},
+        )
+
+    async def get_account(self, waba_id: str, token: str, *, fields: str | None = None) -> dict:
+        params = {"fields": fields} if fields else None
+        return await self._json("GET", _segment(waba_id), token, params=params)
+
+    # ------------------------------------------------------------------ onboarding
+
+    async def exchange_code(self, app_id: str, app_secret: str, code: str) -> dict:
+        """Embedded Signup's code for the business's token (``access_token`` in the answer).
+
+        The app secret goes in the query string, as Meta requires; the client logs paths
+        only, never queries."""
+        params = {"client_id": app_id, "client_secret": app_secret, "code": code}
+        return await self._json("GET", "oauth/access_token", None, params=params)
+
+    async def debug_token(self, input_token: str, app_id: str, app_secret: str) -> dict:
+        """What Meta knows of a token (validity, scopes, expiry), asked with the app's
+        own token (``app_id|app_secret``)."""
+        answer = await self._json(
+            "GET",
+            "debug_token",
+            f"{app_id}|{app_secret}",
+            params={"input_token": input_token},
+        )
+        data = answer.get("data")
+        return data if isinstance(data, dict) else {}
+
+    async def subscribe_app(self, waba_id: str, token: str) -> None:
+        """Have Meta send the WABA's webhooks to the token's app."""
+        await self._json("POST", f"{_segment(waba_id)}/subscribed_apps", token)
+
+    async def unsubscribe_app(self, waba_id: str, token: str) -> None:
+        await self._json("DELETE", f"{_segment(waba_id)}/subscribed_apps", token)
+
+    async def subscribed_apps(self, waba_id: str, token: str) -> list[dict]:
+        """The apps receiving the WABA's webhooks (``whatsapp_business_api_data`` each)."""
+        answer = await self._json("GET", f"{_segment(waba_id)}/subscribed_apps", token)
+        return [item for item in answer.get("data") or [] if isinstance(item, dict)]
+
     # ------------------------------------------------------------------ plumbing
 
     @staticmethod
-    def _auth(token: str) -> dict[str, str]:
+    def _auth(token: str | None) -> dict[str, str]:
+        if token is None:  # the few calls authenticated otherwise (the code exchange)
+            return {}
         if not token:
             raise ValueError("a Graph API access token is required")
         return {"Authorization": f"Bearer {token}"}
@@ -290,7 +340,7 @@ class GraphClient:
         return url
 
     async def _json(
-        self, method: str, path: str, token: str, *, params: Any = None, **content: Any
+        self, method: str, path: str, token: str | None, *, params: Any = None, **content: Any
     ) -> dict:
         """One JSON call, straight to the transport (``http_transport.exchange``)."""
         url = self._url(path)

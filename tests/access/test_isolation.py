@@ -45,6 +45,7 @@ from madoguchi.store.models import (
     PhoneNumber,
     Queue,
     QueueMember,
+    Signup,
     User,
     WhatsAppAccount,
 )
@@ -105,6 +106,7 @@ FILLERS: dict[str, tuple[type | None, str, Callable[[World], Any]]] = {
     "number": (None, "version", lambda w: 1),  # GET /flows/{flow_id}/versions/{number}
     "canned_id": (CannedResponse, "id", lambda w: w.ids["canned"]),
     "number_id": (PhoneNumber, "id", lambda w: w.ids["number"]),
+    "signup_id": (Signup, "id", lambda w: w.ids["signup"]),
     "campaign_id": (Campaign, "id", lambda w: w.ids["campaign"]),
 }
 
@@ -213,6 +215,16 @@ SAMPLES: dict[tuple[str, str], Callable[[World], dict[str, Any]]] = {
     ("PATCH", "/api/v1/phone-numbers/{number_id}"): lambda w: {
         "json": {"display_phone_number": "+1 555 6666", "rate_limit_per_second": 1}
     },
+    # B finishes a signup for A's WABA: refused (409) before Meta is ever asked.
+    ("POST", "/api/v1/onboarding/signups"): lambda w: {
+        "json": {
+            "code": "sim-code-beta",
+            "waba_id": WABA_ID,
+            "phone_number_id": "301234567890777",
+            "pin": "123456",
+        }
+    },
+    ("POST", "/api/v1/onboarding/signups/{signup_id}/retry"): lambda w: {"json": {"pin": "123456"}},
     ("POST", "/api/v1/campaigns"): lambda w: {
         "json": {
             "name": "Taken over",
@@ -412,6 +424,17 @@ async def build_world(stack) -> World:
         session.add(canned)
         await session.flush()
         ids["canned"] = canned.id
+        signup = Signup(
+            workspace_id=a.id,
+            waba_id=WABA_ID,
+            phone_number_id=PHONE_NUMBER_ID,
+            state="failed",
+            steps={"exchange": {"state": "failed", "message": "alpha signup"}},
+            options={},
+        )
+        session.add(signup)
+        await session.flush()
+        ids["signup"] = signup.id
         session.add_all(
             [
                 QueueMember(workspace_id=a.id, queue_id=queue.id, user_id=ids["agent"]),

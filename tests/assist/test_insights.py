@@ -4,21 +4,10 @@ the offline summary at hand-over, the agent's own summary kept, who may see what
 
 from __future__ import annotations
 
-import pytest
-
 from madoguchi.domain.events import SentimentChanged
 from madoguchi.store.models import AssistSettings, Conversation
 from tests.access.test_isolation import B_FILE
 from tests.conftest import seed_workspace
-from tests.contact_center.test_routing import make_cc
-
-
-@pytest.fixture
-async def cc(db_url, tmp_path):
-    c = await make_cc(db_url, tmp_path)
-    yield c
-    await c.stack.client.aclose()
-    await c.stack.served.stop()
 
 
 def capture(cc, event_type) -> list:

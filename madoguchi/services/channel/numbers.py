@@ -117,7 +117,7 @@ def _info(number: PhoneNumber, account: WhatsAppAccount) -> NumberInfo:
 # ----------------------------------------------------------------------------- checks
 
 
-def _meta_id(field: str, value: str, what: str) -> str:
+def meta_id(field: str, value: str, what: str) -> str:
     value = (value or "").strip()
     if not _DIGITS.match(value):
         raise PhoneNumberError(
@@ -164,7 +164,7 @@ def _rate(value: int) -> int:
     return value
 
 
-async def _check_queue(session: AsyncSession, workspace_id: int, queue_id: int | None) -> None:
+async def check_queue(session: AsyncSession, workspace_id: int, queue_id: int | None) -> None:
     if queue_id is None:
         return
     found = await session.scalar(
@@ -178,7 +178,7 @@ async def _check_queue(session: AsyncSession, workspace_id: int, queue_id: int |
         )
 
 
-async def _check_free(
+async def check_free(
     session: AsyncSession, workspace_id: int, waba_id: str, phone_number_id: str
 ) -> WhatsAppAccount | None:
     """The workspace's account for ``waba_id`` (None when new); conflicts raise 409."""
@@ -311,8 +311,8 @@ async def connect_number(
     Meta is asked outside any transaction: a slow Graph API must not hold the database's
     write lock (SQLite has one). The conflicts are checked again when saving.
     """
-    waba_id = _meta_id("waba_id", spec.waba_id, "the WhatsApp Business Account id")
-    phone_number_id = _meta_id("phone_number_id", spec.phone_number_id, "the phone number id")
+    waba_id = meta_id("waba_id", spec.waba_id, "the WhatsApp Business Account id")
+    phone_number_id = meta_id("phone_number_id", spec.phone_number_id, "the phone number id")
     display = _display(spec.display_phone_number)
     token = _token(spec.access_token)
     rate = _rate(spec.rate_limit_per_second)
@@ -322,7 +322,7 @@ async def connect_number(
             "account_name", "the account name has at most 200 characters", code="invalid_name"
         )
     async with db.read() as session:
-        account = await _check_free(session, workspace_id, waba_id, phone_number_id)
+        account = await check_free(session, workspace_id, waba_id, phone_number_id)
         if account is None and not account_name:
             raise PhoneNumberError(
                 "account_name",
@@ -330,14 +330,14 @@ async def connect_number(
                 "name (e.g. the business's name)",
                 code="account_name_required",
             )
-        await _check_queue(session, workspace_id, spec.default_queue_id)
+        await check_queue(session, workspace_id, spec.default_queue_id)
 
     meta = await verify_with_meta(graph, phone_number_id, token)
 
     try:
         async with db.write() as session:
-            account = await _check_free(session, workspace_id, waba_id, phone_number_id)
-            await _check_queue(session, workspace_id, spec.default_queue_id)
+            account = await check_free(session, workspace_id, waba_id, phone_number_id)
+            await check_queue(session, workspace_id, spec.default_queue_id)
             if account is None:
                 account = WhatsAppAccount(
                     workspace_id=workspace_id, waba_id=waba_id, name=account_name
@@ -409,7 +409,7 @@ async def update_number(
     async with db.read() as session:
         number = await _own(session, workspace_id, number_id)
         if "default_queue_id" in changes:
-            await _check_queue(session, workspace_id, changes["default_queue_id"])
+            await check_queue(session, workspace_id, changes["default_queue_id"])
             values["default_queue_id"] = changes["default_queue_id"]
         phone_number_id = number.phone_number_id
 
@@ -426,7 +426,7 @@ async def update_number(
     async with db.write() as session:
         number = await _own(session, workspace_id, number_id)
         if "default_queue_id" in values:
-            await _check_queue(session, workspace_id, values["default_queue_id"])
+            await check_queue(session, workspace_id, values["default_queue_id"])
         for key, value in values.items():
             setattr(number, key, value)
         await session.flush()

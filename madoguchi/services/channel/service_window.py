@@ -20,6 +20,7 @@ from madoguchi.domain.events import MessageReceived, MessageStatusChanged
 from madoguchi.domain.service_window import ServiceWindow, service_window
 from madoguchi.store.db import Database
 from madoguchi.store.models import Conversation, Message
+from madoguchi.store.models.core import as_utc
 
 log = logging.getLogger(__name__)
 
@@ -65,16 +66,7 @@ async def window_facts(session: AsyncSession, contact_id: int, phone_number_pk: 
             )
         )
     ).one()
-    return WindowFacts(*(_utc(value) for value in row))
-
-
-def _utc(value: datetime | str | None) -> datetime | None:
-    """Aggregates skip the column type on SQLite (naive datetimes or ISO strings)."""
-    if value is None:
-        return None
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    return WindowFacts(*(as_utc(value) for value in row))
 
 
 async def conversation_window(session: AsyncSession, conversation: Conversation) -> WindowFacts:

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from madoguchi.web.api.access import auth, tokens, users, workspace
 from madoguchi.web.api.assist import insights as assist_insights
+from madoguchi.web.api.assist import knowledge as assist_knowledge
 from madoguchi.web.api.audit import log as audit_log
+from madoguchi.web.api.billing import estimates, rate_cards
 from madoguchi.web.api.campaigns import campaigns
 from madoguchi.web.api.channel import marketing_optout, numbers, service_window
 from madoguchi.web.api.contact_center import (
@@ -20,6 +22,7 @@ from madoguchi.web.api.contact_center import (
     queues,
 )
 from madoguchi.web.api.flows import definitions, draft_tests
+from madoguchi.web.api.onboarding import signup
 from madoguchi.web.api.templates import catalog
 
 ROUTERS = [
@@ -40,6 +43,10 @@ ROUTERS = [
     numbers.router,
     workspace.router,
     assist_insights.router,
+    assist_knowledge.router,
     audit_log.router,
+    signup.router,
+    rate_cards.router,
+    estimates.router,
     campaigns.router,
 ]

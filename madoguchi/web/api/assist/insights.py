@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from madoguchi.runtime import Runtime
 from madoguchi.services.access.tokens import Principal
-from madoguchi.services.assist import insights
+from madoguchi.services.assist import insights, suggestions
 from madoguchi.services.assist.language import detect
 from madoguchi.store.models import Conversation, ConversationInsight, MessageSentiment
 from madoguchi.web.api.contact_center.common import owner_or_supervisor, visible_conversation
@@ -53,6 +53,24 @@ class AssistOut(BaseModel):
 
 class SummaryIn(BaseModel):
     text: str = Field(min_length=1, max_length=insights.SUMMARY_MAX)
+
+
+class SuggestionOut(BaseModel):
+    kind: str = Field(description="article | canned")
+    id: int
+    title: str
+    text: str = Field(description="what the agent inserts (and edits before sending)")
+    snippet: str
+    score: float
+    tags: list[str]
+
+
+class SuggestionsOut(BaseModel):
+    conversation_id: int
+    query: str = Field(description="the customer's latest messages the suggestions answer")
+    suggestions: list[SuggestionOut]
+    dispositions: list[str] = Field(description="wrap-up: the queue's codes that fit")
+    tags: list[str] = Field(description="wrap-up: tags of the matching articles")
 
 
 class LiveSentimentOut(SentimentOut):
@@ -107,6 +125,38 @@ async def conversation_assist(
             for r in rows
         ],
         summary=summary,
+    )
+
+
+@router.get("/conversations/{conversation_id}/suggestions", response_model=SuggestionsOut)
+async def conversation_suggestions(
+    conversation_id: int,
+    principal: Principal = Depends(any_role),
+    runtime: Runtime = Depends(get_runtime),
+):
+    """Knowledge articles and canned responses matching the customer's latest messages
+    (never sent by themselves: the agent inserts one and edits it)."""
+    conversation = await visible_conversation(runtime, principal, conversation_id)
+    async with runtime.db.read() as session:
+        query, found = await suggestions.for_conversation(session, conversation)
+        dispositions, tags = await suggestions.wrap_up(session, conversation, found)
+    return SuggestionsOut(
+        conversation_id=conversation.id,
+        query=query,
+        suggestions=[
+            SuggestionOut(
+                kind=s.kind,
+                id=s.id,
+                title=s.title,
+                text=s.text,
+                snippet=s.snippet,
+                score=s.score,
+                tags=list(s.tags),
+            )
+            for s in found
+        ],
+        dispositions=dispositions,
+        tags=tags,
     )
 
 

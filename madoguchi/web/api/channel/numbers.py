@@ -64,7 +64,8 @@ class PhoneNumberPatch(BaseModel):
     default_queue_id: int | None = Field(None, description="null: no default queue")
 
 
-def _http(exc: PhoneNumberError) -> HTTPException:
+def http_error(exc: PhoneNumberError) -> HTTPException:
+    """The error as ``{"detail": {code, message, field?}}`` with its status."""
     detail = {"code": exc.code, "message": exc.message}
     if exc.field:
         detail["field"] = exc.field
@@ -107,7 +108,7 @@ async def connect_phone_number(
             NumberSpec(**body.model_dump()),
         )
     except PhoneNumberError as exc:
-        raise _http(exc) from exc
+        raise http_error(exc) from exc
     out = PhoneNumberOut.of(info)
     await _audit(runtime, principal, "number.connect", out, None, out.model_dump(mode="json"))
     return out
@@ -142,7 +143,7 @@ async def update_phone_number(
     changes = body.model_dump(include=body.model_fields_set)
     for key in ("display_phone_number", "access_token", "rate_limit_per_second"):
         if key in changes and changes[key] is None:
-            raise _http(
+            raise http_error(
                 PhoneNumberError(key, "cannot be null; leave it out to keep it", code="null")
             )
     before = await _current(runtime, principal, number_id)
@@ -151,7 +152,7 @@ async def update_phone_number(
             runtime.db, runtime.secrets, runtime.graph, principal.workspace_id, number_id, changes
         )
     except PhoneNumberError as exc:
-        raise _http(exc) from exc
+        raise http_error(exc) from exc
     out = PhoneNumberOut.of(info)
     after = out.model_dump(mode="json")
     if "access_token" in changes:
@@ -175,7 +176,7 @@ async def remove_phone_number(
     try:
         await numbers.remove_number(runtime.db, principal.workspace_id, number_id)
     except PhoneNumberError as exc:
-        raise _http(exc) from exc
+        raise http_error(exc) from exc
     if before is not None:
         out = PhoneNumberOut.model_validate(before)
         await _audit(runtime, principal, "number.remove", out, before, None)

@@ -1,0 +1,59 @@
+"""The operator's Meta app, as Embedded Signup and the token checks need it.
+
+Embedded Signup runs Meta's JavaScript SDK in the admin's browser with the app id and the
+id of the app's Facebook Login for Business configuration; the server then exchanges the
+code with the app id and secret. When the Graph API URL is not Meta's (the simulator, in
+``make demo`` and the tests), the browser loads the stand-in SDK the simulator serves on
+its own origin instead, so the same page runs the whole signup without a Meta account.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+META_GRAPH_HOSTS = frozenset({"graph.facebook.com", "graph.beta.facebook.com"})
+META_SDK_URL = "https://connect.facebook.net/en_US/sdk.js"
+META_DIALOG_ORIGINS = ("https://www.facebook.com", "https://web.facebook.com")
+
+
+@dataclass(frozen=True)
+class MetaApp:
+    app_id: str | None
+    app_secret: str
+    config_id: str | None
+    graph_api_url: str
+    graph_api_version: str
+
+    @property
+    def is_meta(self) -> bool:
+        return (urlsplit(self.graph_api_url).hostname or "") in META_GRAPH_HOSTS
+
+    def missing(self) -> list[str]:
+        """The settings Embedded Signup still needs, by their environment names."""
+        names = []
+        if not self.app_id:
+            names.append("MADOGUCHI_META_APP_ID")
+        if not self.config_id:
+            names.append("MADOGUCHI_META_CONFIG_ID")
+        return names
+
+    def browser_config(self) -> dict:
+        """What the admin page needs to launch Embedded Signup (nothing secret)."""
+        if self.is_meta:
+            sdk_url, origins = META_SDK_URL, list(META_DIALOG_ORIGINS)
+        else:
+            parts = urlsplit(self.graph_api_url)
+            origin = f"{parts.scheme}://{parts.netloc}"
+            sdk_url, origins = f"{origin}/en_US/sdk.js", [origin]
+        missing = self.missing()
+        return {
+            "ready": not missing,
+            "missing": missing,
+            "app_id": self.app_id,
+            "config_id": self.config_id,
+            "graph_api_version": self.graph_api_version,
+            "sdk_url": sdk_url,
+            "dialog_origins": origins,
+            "simulated": not self.is_meta,
+        }

@@ -1,0 +1,1 @@
+"""Pricing and cost: rate cards, estimates, cost reports, budgets."""

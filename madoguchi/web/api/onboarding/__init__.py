@@ -1,0 +1,1 @@
+"""Onboarding as the API shows it: Embedded Signup, numbers' health, disconnecting."""
