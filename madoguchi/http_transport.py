@@ -60,7 +60,24 @@ class _Stream(httpx.AsyncByteStream):
 
 class _Transport(AiohttpTransport):
     """The adapter, with every aiohttp error it leaves unmapped turned into an httpx one
-    (callers catch ``httpx.RequestError``; a raw aiohttp error would escape them)."""
+    (callers catch ``httpx.RequestError``; a raw aiohttp error would escape them), and
+    optionally a resolver of our own (the flow HTTP guard checks every address there, the
+    ones actually connected to)."""
+
+    def __init__(self, *, resolver_factory=None, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self._resolver_factory = resolver_factory
+
+    def get_client(self) -> aiohttp.ClientSession:
+        if self._resolver_factory is None:
+            return super().get_client()
+        connector = aiohttp.TCPConnector(
+            keepalive_timeout=self.limits.keepalive_expiry,
+            ssl=self.ssl_context,
+            limit=self.limits.max_connections or 0,
+            resolver=self._resolver_factory(),
+        )
+        return aiohttp.ClientSession(connector=connector, trust_env=False)
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         with _as_httpx_error(request):
@@ -77,9 +94,10 @@ def _as_httpx_error(request: httpx.Request | None = None) -> Iterator[None]:
         raise httpx.TransportError(f"{type(exc).__name__}: {exc}", request=request) from exc
 
 
-def pooled_transport(limits: httpx.Limits) -> httpx.AsyncBaseTransport:
-    """An HTTP/1.1 transport with ``limits`` (connections, keep-alive expiry)."""
-    return _Transport(limits=limits)
+def pooled_transport(limits: httpx.Limits, resolver_factory=None) -> httpx.AsyncBaseTransport:
+    """An HTTP/1.1 transport with ``limits`` (connections, keep-alive expiry); with
+    ``resolver_factory``, names are resolved by the aiohttp resolver it makes."""
+    return _Transport(limits=limits, resolver_factory=resolver_factory)
 
 
 async def exchange(transport: httpx.AsyncBaseTransport, request: httpx.Request) -> httpx.Response:

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Coroutine
+from datetime import UTC, datetime
 
 from madoguchi.bus.fanout import FanOut, LocalFanOut
 from madoguchi.bus.inprocess import InProcessBus
@@ -24,6 +25,9 @@ from madoguchi.domain.events import (
 from madoguchi.metrics import Metrics
 from madoguchi.security.secrets import SecretBox
 from madoguchi.services.assist.worker import AssistWorker
+from madoguchi.services.billing.settlement import CostSettler
+from madoguchi.services.calling import permissions as call_permissions
+from madoguchi.services.calling.calls import CallDesk
 from madoguchi.services.campaigns import limits as campaign_limits
 from madoguchi.services.campaigns import progress as campaign_progress
 from madoguchi.services.campaigns.sending import CampaignWorker
@@ -36,6 +40,7 @@ from madoguchi.services.flows.runner import FlowRunner
 from madoguchi.services.onboarding.meta_app import MetaApp
 from madoguchi.services.onboarding.signup import SignupService
 from madoguchi.services.scheduling.timers import TimerWorker
+from madoguchi.services.supervision.live_wallboard import WallboardFeed
 from madoguchi.services.templates import catalog
 from madoguchi.settings import Settings
 from madoguchi.store.db import Database
@@ -81,7 +86,24 @@ class Runtime:
         self.sender = self.new_sender()
         self.timers = TimerWorker(self.db)
         self.routing = RoutingEngine(self.db, self.bus, self.timers)
-        self.flows = FlowRunner(self.db, self.bus, self.timers, self.routing.kick)
+        self.flows = FlowRunner(
+            self.db,
+            self.bus,
+            self.timers,
+            self.routing.kick,
+            http_allow=settings.flow_http_allow,
+            http_max_bytes=settings.flow_http_max_bytes,
+        )
+        self.costs = CostSettler(self.db, interval=settings.billing_settle_seconds)
+        self.wallboard = WallboardFeed(self.db, interval=settings.wallboard_interval_seconds)
+        self.calls = CallDesk(
+            self.db,
+            self.graph,
+            self.secrets,
+            self.timers,
+            self.bus.publish,
+            ring_seconds=settings.call_ring_seconds,
+        )
         self.assist = AssistWorker(self.db, self.bus.publish)
         self.campaigns = CampaignWorker(
             self.db,
@@ -121,10 +143,13 @@ class Runtime:
         self.routing.wire()
         # Templates (status/quality webhooks), marketing opt-out, the window closed by Meta.
         self._wire_channel_rules()
+        self._wire_calling()
         # Assist: sentiment of new messages, summaries at hand-over, off the request path.
         self._wire_assist()
         # Realtime: every event reaches the websocket hub of every process.
         self.bus.subscribe(None, self.fanout.publish)
+        # …and the wallboard of every process (it nudges that process's supervisors).
+        self.fanout.add_listener(self.wallboard.notice, self.wallboard.resync)
 
     def _wire_channel_rules(self) -> None:
         db, settings = self.db, self.settings
@@ -142,6 +167,8 @@ class Runtime:
             )
 
         async def status_changed(event: MessageStatusChanged) -> None:
+            if event.status in ("delivered", "read", "failed"):
+                self.costs.wake()  # billing: settle what Meta says the message cost
             if event.status == "failed":
                 await service_window.on_status_changed(db, event)
                 await marketing_optout.on_status_changed(db, event)
@@ -154,6 +181,15 @@ class Runtime:
         self.bus.subscribe(MessageReceived, message_received)
         self.bus.subscribe(MessageReceived, campaign_reply)
         self.bus.subscribe(MessageStatusChanged, status_changed)
+
+    def _wire_calling(self) -> None:
+        db = self.db
+
+        async def permission_reply(event: MessageReceived) -> None:
+            await call_permissions.on_message(db, event, datetime.now(UTC))
+
+        self.bus.subscribe(AccountEventReceived, self.calls.on_account_event)
+        self.bus.subscribe(MessageReceived, permission_reply)
 
     def _wire_assist(self) -> None:
         async def message_received(event: MessageReceived) -> None:
@@ -181,6 +217,7 @@ class Runtime:
             self._spawn(self.media.run())
             self._spawn(self.timers.run())
             self._spawn(self.routing.run())
+            self._spawn(self.costs.run())
             self._spawn(self.assist.run())
             if self.settings.sender_enabled:
                 self._spawn(self.sender.run())
@@ -194,6 +231,7 @@ class Runtime:
                 await task
         self._tasks.clear()
         await self.sender.stop()  # rows not yet sent go back to pending
+        await self.wallboard.stop()
         await self.fanout.stop()
         await self.journal.close()
         await self.graph.aclose()

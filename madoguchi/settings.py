@@ -7,11 +7,13 @@ the code never reads ``os.environ`` itself and every knob is documented in one p
 
 from __future__ import annotations
 
+import json
 from functools import lru_cache
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_DATA_DIR = Path("var")
 
@@ -70,6 +72,12 @@ class Settings(BaseSettings):
     ws_heartbeat_seconds: float = Field(
         default=25.0, description="A websocket idle this long gets a ping frame (0: never)."
     )
+    wallboard_interval_seconds: float = Field(
+        default=0.5,
+        gt=0,
+        le=2,
+        description="Supervisors' wallboards are told of changes at most this often.",
+    )
     host: str = "127.0.0.1"
     port: int = 8000
     sender_enabled: bool = Field(
@@ -89,11 +97,38 @@ class Settings(BaseSettings):
         default=["START", "UNSTOP", "SUBSCRIBE", "配信再開", "スタート"],
         description="A customer message that is exactly one of these opts them back in.",
     )
+    billing_settle_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="Message costs are settled from Meta's pricing when statuses arrive, and "
+        "at least this often.",
+    )
     outbound_route_back_hours: float = Field(
         default=72.0,
         ge=0,
         description="After an outbound template, a customer reply within this many hours goes "
         "back to the agent (or queue) who sent it instead of through the number's flow.",
+    )
+    call_ring_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="How long a customer's call rings the agents before it is rejected and "
+        "recorded as missed.",
+    )
+    call_permission_template: str | None = Field(
+        default=None,
+        description="Name of the approved template (body only, MARKETING or UTILITY) that asks "
+        "for call permission when the customer service window is closed; without it, a "
+        "permission request needs an open window.",
+    )
+    call_permission_template_language: str = Field(
+        default="en", description="Language code of the call-permission template."
+    )
+    ice_servers: list[dict] = Field(
+        default=[],
+        description="STUN/TURN servers for browsers' WebRTC, as RTCIceServer objects "
+        '(JSON list, e.g. [{"urls": "stun:stun.example.org:3478"}]); none are needed '
+        "when agents and customers share a network.",
     )
     campaign_messaging_limit: str = Field(
         default="TIER_1K",
@@ -101,6 +136,26 @@ class Settings(BaseSettings):
         "TIER_1K, TIER_10K, TIER_100K, TIER_UNLIMITED) until Meta has told us its own; "
         "campaigns never start conversations with more customers than that in 24 h.",
     )
+    flow_http_allow: Annotated[list[str], NoDecode] = Field(
+        default=[],
+        description="Hosts or CIDRs a flow's HTTP Request may reach although they are "
+        "loopback, private, link-local, unique-local or multicast (internal APIs). JSON list "
+        'or comma-separated, e.g. ["crm.internal", "10.20.0.0/16"].',
+    )
+    flow_http_max_bytes: int = Field(
+        default=1024 * 1024,
+        ge=1024,
+        description="The largest answer a flow's HTTP Request reads; a larger one fails.",
+    )
+
+    @field_validator("flow_http_allow", mode="before")
+    @classmethod
+    def _comma_separated(cls, value):
+        if isinstance(value, str):
+            if value.strip().startswith("["):
+                return json.loads(value)
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
 
 
 DEV_SECRETS = {

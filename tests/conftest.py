@@ -180,6 +180,9 @@ def make_settings(
         # The simulator's Meta app (its defaults), so Embedded Signup works against it.
         meta_app_id=SimulatorConfig().app_id,
         meta_config_id=SimulatorConfig().signup_config_id,
+        # The tests' own HTTP servers listen on 127.0.0.1: allowed as an operator would
+        # allow an internal API (tests/flows/test_http_guard.py checks the default).
+        flow_http_allow=["127.0.0.1"],
         _env_file=None,
     )
 

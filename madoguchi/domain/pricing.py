@@ -176,7 +176,10 @@ def price_from_meta(
 ) -> Price:
     """The price of a message as Meta's status webhook ``pricing`` object states it:
     Meta's verdict (billable, category, model, type) at the card's rate."""
-    category = normalise_category(pricing.get("category") or SERVICE)
+    try:
+        category = normalise_category(pricing.get("category") or SERVICE)
+    except ValueError:  # a category newer than these rules: kept as Meta wrote it, unpriced
+        category = str(pricing["category"]).lower()
     model = (pricing.get("pricing_model") or "PMP").upper()
     type_ = pricing.get("type") or REGULAR
     currency = table.currency if table else None

@@ -13,7 +13,7 @@ from fastapi_offline import FastAPIOffline
 
 from madoguchi.gc_tuning import freeze_startup_heap
 
-from . import control, graph_api, phone, signup
+from . import call_control, control, graph_api, phone, signup
 from .config import SimulatorConfig
 from .core import Simulator
 from .validation import GraphError
@@ -51,6 +51,7 @@ def create_app(config: SimulatorConfig | None = None) -> FastAPI:
 
     # Order matters: fixed prefixes before the Graph API's catch-all `/{version}/{id}`.
     app.include_router(control.router)
+    app.include_router(call_control.router)
     app.include_router(phone.router)
     app.include_router(signup.router)
     app.mount("/static", StaticFiles(directory=str(phone.STATIC_DIR)), name="static")

@@ -10,6 +10,7 @@ import time
 from typing import Any
 
 from . import payloads
+from .calls import CallCenter
 from .config import SimNumber, SimulatorConfig
 from .delivery import Deliverer, Delivery
 from .state import ENTRY_POINT_SECONDS, Customer, Media, SimState, ThreadMessage
@@ -37,6 +38,7 @@ class Simulator:
         self.config = config
         self.state = SimState(config)
         self.deliverer = Deliverer(config, self.state.clock)
+        self.calls = CallCenter(self)
 
     @property
     def clock(self):
@@ -46,9 +48,11 @@ class Simulator:
         await self.deliverer.start()
 
     async def stop(self) -> None:
+        await self.calls.reset()
         await self.deliverer.stop()
 
     async def reset(self) -> None:
+        await self.calls.reset()
         await self.deliverer.reset()
         self.state.reset()
 
@@ -198,6 +202,12 @@ class Simulator:
             )
             ctx = payloads.context(target.wamid, number.digits)
             return "interactive", self._interactive_reply(kind, target, spec), ctx, extra
+        if kind == "call_permission_reply":
+            target = self._thread_message(
+                customer, number, spec.get("message_wamid"), direction="out"
+            )
+            ctx = payloads.context(target.wamid, number.digits)
+            return "interactive", self._permission_reply(customer, number, target, spec), ctx, extra
         if kind == "button":
             target = self._thread_message(
                 customer, number, spec.get("message_wamid"), direction="out"
@@ -268,6 +278,26 @@ class Simulator:
             voice=bool(spec.get("voice")) if kind == "audio" else None,
             animated=is_animated_webp(media.data) if kind == "sticker" else None,
         )
+
+    def _permission_reply(
+        self, customer: Customer, number: SimNumber, target: ThreadMessage, spec: dict
+    ) -> dict:
+        """The customer answers a call permission request (interactive or template)."""
+        asked = target.type == "template" or (
+            target.type == "interactive" and target.content.get("type") == "call_permission_request"
+        )
+        if not asked:
+            raise CustomerInputError("call_permission_reply: the message asks no call permission")
+        response = spec.get("response", "accept")
+        if response not in ("accept", "reject"):
+            raise CustomerInputError('call_permission_reply: response is "accept" or "reject"')
+        permanent = bool(spec.get("permanent")) and response == "accept"
+        expires = None
+        if response == "accept":
+            expires = self.calls.grant(customer, number, permanent=permanent)
+        else:
+            self.calls.revoke(customer, number)
+        return payloads.call_permission_reply(response, expires, permanent)
 
     @staticmethod
     def _interactive_reply(kind: str, target: ThreadMessage, spec: dict) -> dict:

@@ -121,6 +121,13 @@ async def send_message(version: str, phone_number_id: str, request: Request) -> 
     return sim.business_send(number, req)
 
 
+@router.post("/{version}/{phone_number_id}/calls")
+async def call_action(version: str, phone_number_id: str, request: Request) -> dict:
+    """Calling API: connect, pre_accept, accept, reject, terminate."""
+    number = _number(request, version, phone_number_id)
+    return await _sim(request).calls.action(number, await _json(request))
+
+
 # ----------------------------------------------------------------------- media
 
 

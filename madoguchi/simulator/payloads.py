@@ -202,6 +202,18 @@ def nfm_reply(response_json: str, *, name: str = "flow", body: str = "Sent") -> 
     }
 
 
+def call_permission_reply(response: str, expires: float | None, permanent: bool) -> dict:
+    """The customer's answer to a call permission request (an interactive reply)."""
+    reply: dict[str, Any] = {
+        "response": response,
+        "is_permanent": permanent,
+        "response_source": "user_action",
+    }
+    if expires is not None:
+        reply["expiration_timestamp"] = int(expires)
+    return {"type": "call_permission_reply", "call_permission_reply": reply}
+
+
 def button(payload: str, text_: str) -> dict:
     """`button` object: a template's quick-reply button was tapped."""
     return {"payload": payload, "text": text_}

@@ -56,6 +56,11 @@ ERRORS: dict[int, tuple[str, int]] = {
     133008: ("Too many two step verification PIN guesses for this phone number", 400),
     133009: ("Two step verification PIN was entered too quickly", 400),
     133010: ("Account not registered", 400),
+    138000: ("Calling not enabled", 400),
+    138002: ("Concurrent calls limit", 400),
+    138003: ("Duplicate call", 400),
+    138006: ("No approved call permission", 400),
+    138100: ("Call not found", 404),
     133015: ("Please wait a few minutes before attempting to register this phone number", 400),
     200: ("Permissions error", 403),
 }

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
 
+from madoguchi.domain.events import CredentialsChanged
 from madoguchi.runtime import Runtime
 from madoguchi.services.access.sessions import authenticate_session
 from madoguchi.services.access.tokens import ROLES, Principal, authenticate
@@ -142,3 +143,13 @@ def require_role(*allowed: str) -> Callable[..., Principal]:
 any_role = require_role("agent", "supervisor")
 supervisor_or_admin = require_role("supervisor")
 admin_only = require_role()
+
+
+async def credentials_changed(
+    runtime: Runtime, workspace_id: int, *, user_id: int | None = None, token_id: int | None = None
+) -> None:
+    """Tell every process (over the bus) to re-check the open websockets of this user or
+    token, after the change is committed."""
+    await runtime.bus.publish(
+        [CredentialsChanged(workspace_id=workspace_id, user_id=user_id, token_id=token_id)]
+    )

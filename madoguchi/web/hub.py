@@ -22,8 +22,9 @@ import json
 import logging
 import uuid
 from collections import deque
+from collections.abc import Awaitable, Callable
 
-from madoguchi.domain.events import Event
+from madoguchi.domain.events import CredentialsChanged, Event
 from madoguchi.services.access.tokens import Principal
 from madoguchi.services.contact_center.live_audience import (
     STAFF_ROLES,
@@ -37,6 +38,7 @@ log = logging.getLogger(__name__)
 
 CLOSE_GOING_AWAY = 1001
 CLOSE_TOO_SLOW = 1013  # "try again later": reconnect, then re-read state
+CLOSE_UNAUTHENTICATED = 4401  # credentials refused or withdrawn
 
 
 def frame_body(payload: dict) -> str:
@@ -57,6 +59,7 @@ class Connection:
         "closed",
         "close_code",
         "close_reason",
+        "recheck",
     )
 
     def __init__(self, principal: Principal, limit: int) -> None:
@@ -69,6 +72,8 @@ class Connection:
         self.closed = False
         self.close_code = CLOSE_GOING_AWAY
         self.close_reason = ""
+        # Re-reads the socket's credentials: the Principal they name now, or None.
+        self.recheck: Callable[[], Awaitable[Principal | None]] | None = None
 
     @property
     def staff(self) -> bool:
@@ -178,6 +183,9 @@ class Hub:
 
     async def dispatch(self, event: Event) -> None:
         """Send ``event`` to every connection of this process allowed to see it."""
+        if isinstance(event, CredentialsChanged):
+            await self.recheck_credentials(event)
+            return
         ws = event.workspace_id
         staff = self._staff.get(ws)
         agents = self._agents.get(ws) if agents_may_see(event) else None
@@ -215,6 +223,29 @@ class Hub:
             reduced = frame_body(audience.colleague_view)
             for conn in colleagues:
                 self._send(conn, reduced)
+
+    async def recheck_credentials(self, event: CredentialsChanged) -> None:
+        """Close (4401) every socket of the user or token named whose credentials no
+        longer sign in exactly as they did at connect (revoked, signed out, disabled,
+        password changed, role changed). The client reconnects if it still may."""
+        for conn in tuple(self._all):
+            p = conn.principal
+            if p.workspace_id != event.workspace_id:
+                continue
+            named = (event.user_id is not None and p.user_id == event.user_id) or (
+                event.token_id is not None and p.token_id == event.token_id
+            )
+            if not named:
+                continue
+            try:
+                now = await conn.recheck() if conn.recheck is not None else None
+            except Exception:
+                log.exception("websocket credentials could not be re-checked")
+                now = None
+            if now != p:
+                conn.close(CLOSE_UNAUTHENTICATED, "credentials withdrawn: sign in again")
+                if conn in self._all:
+                    self.disconnect(conn)
 
     def _send(self, conn: Connection, body: str) -> None:
         if not conn.push(body) and conn in self._all:

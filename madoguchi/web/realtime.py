@@ -1,6 +1,9 @@
 """``GET /api/v1/ws``: the live event stream of one browser session (see docs/realtime.md).
 
-Authentication happens once, at connect: the session cookie ``madoguchi_session`` (a
+Authentication happens at connect, and again whenever the bus says the user's or token's
+credentials changed (``CredentialsChanged``: revoke, sign-out, disable, password or role
+change), in every process; a socket whose credentials no longer hold is closed with 4401.
+Credentials are the session cookie ``madoguchi_session`` (a
 browser; its Origin must be this host's) or an API token, as ``?token=`` or an
 ``Authorization: Bearer`` header. A refused socket is accepted and closed at once with
 code 4401, because a browser sees no HTTP status for a rejected upgrade.
@@ -24,13 +27,12 @@ from starlette.routing import WebSocketRoute
 
 from madoguchi.runtime import Runtime
 from madoguchi.web.deps import SESSION_COOKIE, principal_from_credentials
-from madoguchi.web.hub import Connection, Hub, frame_body
+from madoguchi.web.hub import CLOSE_UNAUTHENTICATED, Connection, Hub, frame_body
 
 log = logging.getLogger(__name__)
 
 router = APIRouter(tags=["realtime"])
 
-CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN_ORIGIN = 4403
 CLOSE_TIMEOUT_SECONDS = 5.0
 MAX_CLIENT_MESSAGE = 4096
@@ -73,10 +75,12 @@ async def hub_running(app, runtime: Runtime) -> AsyncIterator[Hub]:
     )
     app.state.hub = hub
     runtime.fanout.add_listener(hub.dispatch, hub.resync)
+    runtime.wallboard.subscribe(hub.dispatch)
     await hub.start()
     try:
         yield hub
     finally:
+        runtime.wallboard.unsubscribe(hub.dispatch)
         runtime.fanout.remove_listener(hub.dispatch)
         await hub.stop()
 
@@ -111,6 +115,11 @@ async def live_events(websocket: WebSocket) -> None:
 
     hub = get_hub(websocket)
     conn = hub.connect(principal)
+
+    async def recheck():
+        return await principal_from_credentials(runtime, authorization, session_cookie)
+
+    conn.recheck = recheck  # credentials withdrawn later close the socket (hub)
     writer = asyncio.create_task(_write(websocket, conn))
     try:
         while True:

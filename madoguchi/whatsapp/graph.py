@@ -264,6 +264,12 @@ class GraphClient:
             params["hsm_id"] = template_id
         await self._json("DELETE", f"{_segment(waba_id)}/message_templates", token, params=params)
 
+    # ------------------------------------------------------------------ calls
+
+    async def call_action(self, phone_number_id: str, token: str, body: dict) -> dict:
+        """``POST /{phone_number_id}/calls``: connect, pre_accept, accept, reject, terminate."""
+        return await self._json("POST", f"{_segment(phone_number_id)}/calls", token, json=body)
+
     # ------------------------------------------------------------------ phone numbers
 
     async def get_phone_number(

@@ -31,6 +31,7 @@ from madoguchi.simulator import payloads
 from madoguchi.store.models import (
     ApiToken,
     Base,
+    Call,
     Campaign,
     CannedResponse,
     Contact,
@@ -106,6 +107,7 @@ FILLERS: dict[str, tuple[type | None, str, Callable[[World], Any]]] = {
     "number": (None, "version", lambda w: 1),  # GET /flows/{flow_id}/versions/{number}
     "canned_id": (CannedResponse, "id", lambda w: w.ids["canned"]),
     "number_id": (PhoneNumber, "id", lambda w: w.ids["number"]),
+    "call_id": (Call, "id", lambda w: w.ids["call"]),
     "signup_id": (Signup, "id", lambda w: w.ids["signup"]),
     "campaign_id": (Campaign, "id", lambda w: w.ids["campaign"]),
 }
@@ -115,7 +117,12 @@ TEXT = {"type": "text", "text": {"body": "hello from the test"}}
 TEMPLATE = {"type": "template", "template": {"name": "hello_world", "language": {"code": "en"}}}
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 
+SDP = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n"
+
 SAMPLES: dict[tuple[str, str], Callable[[World], dict[str, Any]]] = {
+    ("POST", "/api/v1/calls/{call_id}/accept"): lambda w: {"json": {"sdp": SDP}},
+    ("POST", "/api/v1/conversations/{conversation_id}/calls"): lambda w: {"json": {"sdp": SDP}},
+    ("POST", "/api/v1/conversations/{conversation_id}/call-permission"): lambda w: {"json": {}},
     ("POST", "/api/v1/conversations/{conversation_id}/messages"): lambda w: {
         "json": {"message": TEXT}
     },
@@ -145,6 +152,9 @@ SAMPLES: dict[tuple[str, str], Callable[[World], dict[str, Any]]] = {
     },
     ("PUT", "/api/v1/conversations/{conversation_id}/tags"): lambda w: {
         "json": {"tags": ["elsewhere"]}
+    },
+    ("PUT", "/api/v1/conversations/{conversation_id}/summary"): lambda w: {
+        "json": {"text": "written from elsewhere"}
     },
     ("POST", "/api/v1/auth/login"): lambda w: {
         "json": {"email": "beta-admin@beta.test", "password": PASSWORD}
@@ -424,6 +434,21 @@ async def build_world(stack) -> World:
         session.add(canned)
         await session.flush()
         ids["canned"] = canned.id
+        call = Call(
+            workspace_id=a.id,
+            phone_number_id=ids["number"],
+            conversation_id=conversation.id,
+            contact_id=conversation.contact_id,
+            meta_call_id="wacid.alpha-call",
+            direction="inbound",
+            status="ringing",
+            ringing_agent_ids=[ids["agent"]],
+            declined_agent_ids=[],
+            offer_sdp="v=0 alpha-offer-sdp",
+        )
+        session.add(call)
+        await session.flush()
+        ids["call"] = call.id
         signup = Signup(
             workspace_id=a.id,
             waba_id=WABA_ID,
@@ -469,6 +494,7 @@ async def build_world(stack) -> World:
             "Alpha Flow",
             "Alpha exclusive offer",
             "alpha canned body",
+            "alpha-offer-sdp",
             "Alpha Campaign",
             WABA_ID,
             a_text,

@@ -21,6 +21,15 @@ SAMPLES: list[Event] = [
     events.QueueChanged(1, queue_id=6, waiting=3),
     events.NoteAdded(1, conversation_id=2, note_id=7, author_id=5),
     events.MediaStored(1, media_id=8, status="stored"),
+    events.CallChanged(
+        1,
+        call_id=9,
+        conversation_id=2,
+        status="ringing",
+        direction="inbound",
+        ringing_agent_ids=[5],
+    ),
+    events.CredentialsChanged(1, user_id=5, token_id=9),
     events.SentimentChanged(
         1, conversation_id=2, label="negative", score=-0.5, previous_label="neutral", alert=True
     ),

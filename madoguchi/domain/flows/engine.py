@@ -267,12 +267,24 @@ def template_message(node: SendTemplateWidget, variables: Mapping[str, Any]) -> 
     return {"type": "template", "template": template}
 
 
+STEP_EXCERPT = 1000  # characters of a mapped value kept in the step log
+
+
+def excerpt(value: Any) -> Any:
+    """A value as the step log keeps it: whole when small, else its first characters."""
+    if isinstance(value, str | dict | list):
+        text = value if isinstance(value, str) else templating.as_text(value)
+        if len(text) > STEP_EXCERPT:
+            return text[:STEP_EXCERPT] + f"… ({len(text)} characters)"
+    return value
+
+
 def http_call(node: HttpRequestWidget, variables: Mapping[str, Any], seq: int) -> CallHttp:
     return CallHttp(
         node=node.id,
         seq=seq,
         method=node.method,
-        url=templating.render(node.url, variables),
+        url=templating.render_url(node.url, variables),
         headers={k: templating.render(v, variables) for k, v in node.headers.items()},
         body=templating.render_json(node.body, variables) if node.body is not None else None,
         timeout_seconds=node.timeout_seconds,
@@ -397,7 +409,8 @@ class _Walk:
         if ok:
             mapped = {}
             for name, path in node.map.items():
-                mapped[name] = state.variables[name] = templating.lookup(event.data, path)
+                value = state.variables[name] = templating.lookup(event.data, path)
+                mapped[name] = excerpt(value)
             self.follow(node, "success", {"status": event.status, "set": mapped})
         else:
             self.follow(

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
+from urllib.parse import quote
 
 NAME = r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z0-9_]+)*"
 VARIABLE_NAME = re.compile(rf"^{NAME}$")
@@ -50,18 +51,31 @@ def as_text(value: Any) -> str:
     return str(value)
 
 
-def render(text: str | None, variables: Mapping[str, Any]) -> str:
-    """``text`` with every reference replaced by its variable's value."""
+def render(
+    text: str | None, variables: Mapping[str, Any], escape: Callable[[str], str] | None = None
+) -> str:
+    """``text`` with every reference replaced by its variable's value (passed through
+    ``escape`` when given: a URL's values are percent-encoded)."""
     if not text:
         return text or ""
 
     def fill(match: re.Match) -> str:
         value = variables.get(match.group(1))
-        if value is None or value == "":
-            return match.group(2) or ""
-        return as_text(value)
+        empty = value is None or value == ""
+        out = (match.group(2) or "") if empty else as_text(value)
+        return escape(out) if escape is not None else out
 
     return _REFERENCE.sub(fill, text)
+
+
+def url_value(value: str) -> str:
+    """A value inserted into a URL: percent-encoded, so a customer's ``../`` or ``?``
+    or ``#`` stays data and never changes the path, the query or the fragment."""
+    return quote(value, safe="")
+
+
+def render_url(template: str | None, variables: Mapping[str, Any]) -> str:
+    return render(template, variables, escape=url_value)
 
 
 def render_json(value: Any, variables: Mapping[str, Any]) -> Any:

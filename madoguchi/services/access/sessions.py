@@ -207,18 +207,19 @@ async def check_password_limited(
     return ok
 
 
-async def logout(session: AsyncSession, token: str, *, now: datetime | None = None) -> bool:
-    """Revoke the session of ``token``; False when there was no live one."""
+async def logout(session: AsyncSession, token: str, *, now: datetime | None = None) -> int | None:
+    """Revoke the session of ``token``: the id of its user, or None when there was no
+    live one."""
     row = await session.scalar(
         select(UserSession).where(
             UserSession.token_hash == hash_session_token(token), UserSession.revoked_at.is_(None)
         )
     )
     if row is None:
-        return False
+        return None
     row.revoked_at = now or utcnow()
     await session.flush()
-    return True
+    return row.user_id
 
 
 # ----------------------------------------------------------------------------- lookups

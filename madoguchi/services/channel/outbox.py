@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from madoguchi.domain.events import MessageQueued
 from madoguchi.domain.message_status import MessageStatus as Status
+from madoguchi.services.access import visibility
 from madoguchi.services.billing.estimates import record_estimate
 from madoguchi.services.channel.conversation_threads import find_open_conversation
 from madoguchi.services.channel.service_window import carry_window, window_facts
@@ -68,8 +69,11 @@ async def queue_message(
     reply_to_message_id: int | None = None,
     now: datetime | None = None,
     session: AsyncSession | None = None,
+    author_id: int | None = None,
 ) -> tuple[Message, MessageQueued]:
     """Queue ``message`` in a conversation; returns the stored message and its event.
+
+    ``author_id`` is the person who wrote it (agent, supervisor barging in), if any.
 
     With ``session``, the message joins that open transaction (a flow step commits its
     replies with its new position, all or nothing) instead of committing on its own.
@@ -129,6 +133,7 @@ async def queue_message(
             content=message.model_dump(mode="json", exclude_none=True),
             context_wamid=reply_wamid,
             template_category=template_category,
+            author_user_id=author_id,
             timestamp=now,
             media=None,
         )
@@ -161,12 +166,25 @@ async def queue_message(
     )
 
 
+async def refuse_unseen(session: AsyncSession, principal, conversation: Conversation) -> None:
+    """Business-initiated contact must not write into (or take over) a conversation the
+    caller may not see, such as another team's."""
+    if not await visibility.conversation_visible(session, principal, conversation.id):
+        raise OutboundRefused(
+            "conversation_out_of_scope",
+            "this customer already has an open conversation on this number that another "
+            "team handles: ask a supervisor to transfer it to you",
+            409,
+        )
+
+
 async def open_conversation_for_contact(
-    db: Database, workspace_id: int, contact_id: int, phone_number_id: int
+    db: Database, workspace_id: int, contact_id: int, phone_number_id: int, principal=None
 ) -> int:
     """The open conversation between a contact and a number, created if there is none.
 
-    Used for business-initiated contact, which may only start with a template.
+    Used for business-initiated contact, which may only start with a template. With
+    ``principal``, an open conversation that caller may not see is never reused (409).
     """
     async with db.write() as session:
         contact = await session.scalar(
@@ -182,6 +200,8 @@ async def open_conversation_for_contact(
         if number is None:
             raise OutboundRefused("not_found", f"phone number {phone_number_id} not found", 404)
         conversation = await find_open_conversation(session, contact.id, number.id)
+        if conversation is not None and principal is not None:
+            await refuse_unseen(session, principal, conversation)
         if conversation is None:
             conversation = Conversation(
                 workspace_id=workspace_id, contact_id=contact.id, phone_number_id=number.id

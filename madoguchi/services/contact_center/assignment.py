@@ -541,10 +541,19 @@ async def accept(db: Database, workspace_id: int, conversation_id: int, agent_id
             Step.ACCEPT,
             actor_id=agent_id,
             agent_id=agent_id,
+            data=wait_data(conversation, now),
             at=now,
             outcome=outcome,
         )
     return outcome
+
+
+def wait_data(conversation: Conversation, now: datetime) -> dict | None:
+    """How long the customer waited in the queue until now, for the step that ends the
+    wait (answered or abandoned): the raw fact of the service-level figures."""
+    if conversation.queued_at is None:
+        return None
+    return {"wait_seconds": round(max(0.0, (now - conversation.queued_at).total_seconds()), 3)}
 
 
 async def decline(
@@ -658,6 +667,36 @@ async def transfer(
     return outcome
 
 
+async def take_with_call(
+    session: AsyncSession, conversation: Conversation, agent_id: int, outcome: Outcome
+) -> None:
+    """The agent who answered the customer's call takes the conversation too (unless an
+    agent already has it), so the chat is beside the call on their desktop."""
+    if conversation.assigned_agent_id is not None:
+        return
+    if conversation.status not in OPEN_STATUSES or conversation.status == Status.WRAP_UP:
+        return
+    if conversation.offered_agent_id:
+        await timers.cancel(session, OFFER_TIMEOUT, conversation.id)
+    previous = conversation.offered_agent_id
+    now = now_utc()
+    conversation.assigned_agent_id = agent_id
+    conversation.offered_agent_id = None
+    conversation.assigned_at = now
+    await record(
+        session,
+        conversation,
+        Step.ACCEPT,
+        to_status=Status.ACTIVE,
+        actor_id=agent_id,
+        agent_id=agent_id,
+        reason="answered a call",
+        at=now,
+        outcome=outcome,
+        previous_agent_id=previous if previous != agent_id else None,
+    )
+
+
 async def wrap_up(
     db: Database, workspace_id: int, conversation_id: int, actor_id: int | None
 ) -> Outcome:
@@ -737,7 +776,13 @@ async def _end(
     conversation.disposition_code = disposition
     conversation.closed_at = now
     conversation.closed_reason = reason or step.value
+    waited = (
+        wait_data(conversation, now)
+        if conversation.status in (Status.QUEUED, Status.OFFERED)
+        else None
+    )
     conversation.offered_agent_id = None
+    data = {**(waited or {}), **({"disposition": disposition} if disposition else {})}
     await record(
         session,
         conversation,
@@ -745,7 +790,7 @@ async def _end(
         actor_id=actor_id,
         agent_id=agent,
         reason=reason,
-        data={"disposition": disposition} if disposition else None,
+        data=data or None,
         at=now,
         outcome=outcome,
         previous_agent_id=agent,

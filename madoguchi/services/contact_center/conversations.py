@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from sqlalchemy import or_, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
+from madoguchi.services.access import visibility
 from madoguchi.store.models import Conversation, Message
 
 
@@ -32,32 +33,9 @@ async def list_conversations(
         query = query.where(Conversation.id < before_id)
     if contact_id:
         query = query.where(Conversation.contact_id == contact_id)
-    if principal is not None and principal.role == "agent":
-        query = query.where(_agent_scope(principal))
+    if principal is not None:
+        query = query.where(visibility.conversation_scope(principal))
     return list((await session.scalars(query)).all())
-
-
-def _agent_scope(principal):
-    """What an agent may see: conversations offered or assigned to them, and the
-    conversations of the queues they belong to (their team's work)."""
-    from madoguchi.store.models import QueueMember
-
-    user_id = principal.user_id or -1
-    my_queues = select(QueueMember.queue_id).where(QueueMember.user_id == user_id)
-    return or_(
-        Conversation.assigned_agent_id == user_id,
-        Conversation.offered_agent_id == user_id,
-        Conversation.queue_id.in_(my_queues),
-    )
-
-
-async def visible_to(session: AsyncSession, principal, conversation: Conversation) -> bool:
-    if principal.role != "agent":
-        return conversation.workspace_id == principal.workspace_id
-    found = await session.scalar(
-        select(Conversation.id).where(Conversation.id == conversation.id, _agent_scope(principal))
-    )
-    return found is not None
 
 
 async def get_conversation(

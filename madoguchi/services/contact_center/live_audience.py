@@ -4,15 +4,17 @@ The rules, deny by default:
 
 - nothing ever crosses workspaces;
 - admins and supervisors see every event of their workspace;
-- an agent sees the message, conversation and note events of a conversation that is
-  assigned or offered to them right now, or that the event itself names them in
-  (``agent_id``, ``previous_agent_id``: the agent who just lost it to a transfer, timeout
-  or decline still hears about it once); a ``conversation.changed`` also reaches the
-  members of the conversation's queue, who may have it open (they see their queue's
-  work); a ``conversation.offer`` only when it is theirs; their own presence in full, and
-  each colleague's presence without its reason (what the colleague directory shows
-  anyone, so a transfer dialog stays true); ``queue.changed`` of the queues they are a
-  member of; nothing else (account events, media, any event type added later).
+- an agent sees the message, conversation, note and supervision (monitor, whisper,
+  barge) events of a conversation that is assigned or offered to them right now, or that
+  the event itself names them in (``agent_id``, ``previous_agent_id``: the agent who just
+  lost it to a transfer, timeout, decline or take-over still hears about it once); a
+  ``conversation.changed`` also reaches the members of the conversation's queue, who may
+  have it open (they see their queue's work); a ``call.changed`` also reaches the agents
+  its call rings for and the agent on it; a ``conversation.offer`` only when it is
+  theirs; their own presence in full, and each colleague's presence without its reason
+  (what the colleague directory shows anyone, so a transfer dialog stays true);
+  ``queue.changed`` of the queues they are a member of; nothing else (account events,
+  media, the wallboard, any event type added later).
 
 ``audience_of`` resolves one event with at most two small indexed queries and caches
 nothing, so a transfer takes effect from the next event on.
@@ -26,16 +28,20 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from madoguchi.domain.events import (
+    BargedIn,
+    CallChanged,
     ConversationChanged,
     Event,
     MessageQueued,
     MessageReceived,
     MessageStatusChanged,
+    MonitorChanged,
     NoteAdded,
     OfferMade,
     PresenceChanged,
     QueueChanged,
     SentimentChanged,
+    WhisperSent,
 )
 from madoguchi.store.models import Conversation, QueueMember
 
@@ -49,8 +55,15 @@ CONVERSATION_EVENTS: tuple[type[Event], ...] = (
     MessageQueued,
     ConversationChanged,
     NoteAdded,
+    MonitorChanged,
+    WhisperSent,
+    BargedIn,
+    CallChanged,
     SentimentChanged,
 )
+# Events that name the agent concerned (who lost the conversation, who is monitored or
+# coached): that agent hears of them even when the conversation is no longer theirs.
+NAMING_AGENT = (ConversationChanged, MonitorChanged, WhisperSent, BargedIn)
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,8 +123,10 @@ async def audience_of(session: AsyncSession | None, event: Event) -> Audience:
         ).first()
         if row is not None:
             ids.update(row)
+        if isinstance(event, NAMING_AGENT):
+            ids.add(event.agent_id)
         if isinstance(event, ConversationChanged):
-            ids.update((event.agent_id, event.previous_agent_id))
+            ids.add(event.previous_agent_id)
             # The team of its queue may have it open (they see their queue's work):
             # a status change (transferred, closed) must not leave their screen stale.
             ids.update(
@@ -125,6 +140,9 @@ async def audience_of(session: AsyncSession | None, event: Event) -> Audience:
                     )
                 )
             )
+        if isinstance(event, CallChanged):
+            ids.add(event.agent_id)
+            ids.update(event.ringing_agent_ids)
         ids.discard(None)
         return Audience(ws, frozenset(ids))
     return Audience(ws)

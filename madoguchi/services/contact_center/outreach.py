@@ -21,13 +21,14 @@ from sqlalchemy import select
 
 from madoguchi.domain.events import MessageQueued
 from madoguchi.domain.identity import ObservedIdentity
+from madoguchi.services.access import visibility
 from madoguchi.services.access.tokens import Principal
 from madoguchi.services.channel.contacts import resolve_contact
 from madoguchi.services.channel.conversation_threads import (
     find_open_conversation,
     latest_conversation_id,
 )
-from madoguchi.services.channel.outbox import OutboundRefused, queue_message
+from madoguchi.services.channel.outbox import OutboundRefused, queue_message, refuse_unseen
 from madoguchi.services.channel.service_window import carry_window, window_facts
 from madoguchi.services.channel.template_check import template_send_check
 from madoguchi.services.templates.catalog import (
@@ -138,9 +139,15 @@ async def start_outbound(
 
     async with db.write() as session:
         contact, contact_created = await _contact(session, workspace_id, contact_id, wa_id, user_id)
+        if contact_id is not None and not await visibility.contact_visible(
+            session, principal, contact.id
+        ):
+            raise OutboundRefused("not_found", f"contact {contact_id} not found", 404)
         if contact_created and to.get("name"):
             contact.profile_name = str(to["name"])[:200]
         conversation = await find_open_conversation(session, contact.id, number.id)
+        if conversation is not None:
+            await refuse_unseen(session, principal, conversation)
         conversation_created = conversation is None
         variables = await flow_variables(session, conversation.id) if conversation else {}
         message = raw or build_template_message(

@@ -26,6 +26,7 @@ conversation goes to its number's default queue if it has one.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -49,7 +50,7 @@ from madoguchi.http_transport import pooled_transport
 from madoguchi.services.channel.outbox import OutboundRefused, queue_message
 from madoguchi.services.contact_center import assignment
 from madoguchi.services.contact_center.assignment import Outcome, RoutingError, now_utc
-from madoguchi.services.flows import draft_tests
+from madoguchi.services.flows import draft_tests, http_guard
 from madoguchi.services.scheduling import timers
 from madoguchi.services.scheduling.timers import TimerWorker
 from madoguchi.store.db import Database
@@ -114,7 +115,12 @@ class FlowRunner:
         bus: EventBus,
         timers: TimerWorker,
         kick_queue: Callable[[int], Awaitable[object]],
+        *,
+        http_allow: list[str] | tuple[str, ...] = (),
+        http_max_bytes: int = 1024 * 1024,
     ) -> None:
+        self.http_allow = http_guard.AllowList.parse(http_allow)
+        self.http_max_bytes = http_max_bytes
         self.db = db
         self.bus = bus
         self.timers = timers
@@ -808,39 +814,66 @@ class FlowRunner:
 
     def _client(self) -> httpx.AsyncClient:
         if self._http is None:
+            allow = self.http_allow
             self._http = httpx.AsyncClient(
-                follow_redirects=False,
+                follow_redirects=False,  # a redirect is an answer, never followed
+                trust_env=False,  # no proxy from the environment: the guard sees the target
                 headers={"User-Agent": "Madoguchi-flow/1"},
                 transport=pooled_transport(
-                    httpx.Limits(max_connections=100, max_keepalive_connections=20)
+                    httpx.Limits(max_connections=100, max_keepalive_connections=20),
+                    resolver_factory=lambda: http_guard.GuardedResolver(allow),
                 ),
             )
         return self._http
 
     async def _call(self, call: fe.CallHttp) -> fe.HttpResult:
-        client = self._client()
-        kwargs: dict[str, Any] = {"headers": call.headers}
+        """Make the widget's request. Every failure of any kind becomes the widget's
+        ``failure`` exit with ``http.error`` saying why: nothing here raises, so nothing
+        is retried without end."""
+        try:
+            return await asyncio.wait_for(self._request(call), call.timeout_seconds + 1)
+        except Exception as exc:
+            refused = http_guard.refusal_in(exc)  # (the adapter may call it a timeout)
+            if refused is not None:
+                return fe.HttpResult(call.seq, error=f"refused: {refused}")
+            if isinstance(exc, TimeoutError | httpx.TimeoutException):
+                return fe.HttpResult(call.seq, error=f"no answer within {call.timeout_seconds:g} s")
+            if isinstance(exc, UnicodeEncodeError):
+                return fe.HttpResult(
+                    call.seq, error="a header value is not ASCII text: it cannot be sent"
+                )
+            log.info("flow HTTP request to %s failed", call.url, exc_info=True)
+            return fe.HttpResult(call.seq, error=f"request failed: {type(exc).__name__}: {exc}")
+
+    async def _request(self, call: fe.CallHttp) -> fe.HttpResult:
+        http_guard.check_url(call.url, self.http_allow)
+        kwargs: dict[str, Any] = {"headers": call.headers, "timeout": call.timeout_seconds}
         if call.body is not None:
             kwargs["json"] = call.body
-        try:
-            response = await asyncio.wait_for(
-                client.request(call.method, call.url, timeout=call.timeout_seconds, **kwargs),
-                call.timeout_seconds + 1,
-            )
-        except (TimeoutError, httpx.TimeoutException):
-            return fe.HttpResult(call.seq, error=f"no answer within {call.timeout_seconds:g} s")
-        except httpx.HTTPError as exc:
-            return fe.HttpResult(call.seq, error=f"request failed: {type(exc).__name__}: {exc}")
+        limit = self.http_max_bytes
+        async with self._client().stream(call.method, call.url, **kwargs) as response:
+            declared = response.headers.get("content-length", "")
+            if declared.isdigit() and int(declared) > limit:
+                return fe.HttpResult(call.seq, error=_too_large(limit))
+            body = bytearray()
+            async for chunk in response.aiter_bytes():  # decoded: a gzip bomb is capped too
+                body += chunk
+                if len(body) > limit:
+                    return fe.HttpResult(call.seq, error=_too_large(limit))
         data = None
-        if response.content:
+        if body:
             try:
-                data = response.json()
-            except ValueError:
+                data = json.loads(bytes(body))
+            except (ValueError, RecursionError):
                 data = None
         return fe.HttpResult(call.seq, status=response.status_code, data=data)
 
 
 # ---------------------------------------------------------------------- helpers
+
+
+def _too_large(limit: int) -> str:
+    return f"the answer is larger than {limit} bytes (MADOGUCHI_FLOW_HTTP_MAX_BYTES)"
 
 
 def _builtins(

@@ -11,6 +11,7 @@ from madoguchi.web.api.assist import insights as assist_insights
 from madoguchi.web.api.assist import knowledge as assist_knowledge
 from madoguchi.web.api.audit import log as audit_log
 from madoguchi.web.api.billing import estimates, rate_cards
+from madoguchi.web.api.calling import calls
 from madoguchi.web.api.campaigns import campaigns
 from madoguchi.web.api.channel import marketing_optout, numbers, service_window
 from madoguchi.web.api.contact_center import (
@@ -23,6 +24,7 @@ from madoguchi.web.api.contact_center import (
 )
 from madoguchi.web.api.flows import definitions, draft_tests
 from madoguchi.web.api.onboarding import signup
+from madoguchi.web.api.supervision import wallboard
 from madoguchi.web.api.templates import catalog
 
 ROUTERS = [
@@ -42,9 +44,11 @@ ROUTERS = [
     canned_responses.router,
     numbers.router,
     workspace.router,
+    calls.router,
     assist_insights.router,
     assist_knowledge.router,
     audit_log.router,
+    wallboard.router,
     signup.router,
     rate_cards.router,
     estimates.router,

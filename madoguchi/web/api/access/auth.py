@@ -12,15 +12,23 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from pydantic import BaseModel, Field
+from sqlalchemy import select
 
 from madoguchi.runtime import Runtime
 from madoguchi.services.access import sessions, users
 from madoguchi.services.access.sessions import LoginFailed, LoginRateLimited
 from madoguchi.services.access.tokens import Principal
-from madoguchi.store.models import Workspace
+from madoguchi.store.models import User, Workspace
 from madoguchi.web.api.access.users import Role, UserOut, rate_limited
 from madoguchi.web.api.access.workspace import WorkspaceOut
-from madoguchi.web.deps import SESSION_COOKIE, any_role, check_csrf_header, client_ip, get_runtime
+from madoguchi.web.deps import (
+    SESSION_COOKIE,
+    any_role,
+    check_csrf_header,
+    client_ip,
+    credentials_changed,
+    get_runtime,
+)
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
 
@@ -115,7 +123,10 @@ async def logout(request: Request, runtime: Runtime = Depends(get_runtime)):
     if token:
         check_csrf_header(request)
         async with runtime.db.write() as session:
-            await sessions.logout(session, token)
+            user_id = await sessions.logout(session, token)
+            workspace_id = await session.scalar(select(User.workspace_id).where(User.id == user_id))
+        if user_id is not None:
+            await credentials_changed(runtime, workspace_id, user_id=user_id)
         _clear_cookie(response, request)
     return response
 

@@ -13,7 +13,7 @@ from madoguchi.services.access.tokens import Principal, role_rank
 from madoguchi.services.audit.record import Target, record
 from madoguchi.store.models import ApiToken
 from madoguchi.web.api.access.users import Role
-from madoguchi.web.deps import admin_only, get_runtime
+from madoguchi.web.deps import admin_only, credentials_changed, get_runtime
 
 router = APIRouter(prefix="/api/v1", tags=["users"])
 
@@ -113,4 +113,5 @@ async def revoke_token(
             await record(session, principal, "token.revoke", target, None, {"revoked": True})
     if not found:
         raise HTTPException(404, f"token {token_id} not found")
+    await credentials_changed(runtime, principal.workspace_id, token_id=token_id)
     return Response(status_code=204)

@@ -19,7 +19,14 @@ from madoguchi.services.access.sessions import LoginRateLimited
 from madoguchi.services.access.tokens import Principal
 from madoguchi.services.audit.record import Target, record
 from madoguchi.store.models import User
-from madoguchi.web.deps import SESSION_COOKIE, admin_only, any_role, client_ip, get_runtime
+from madoguchi.web.deps import (
+    SESSION_COOKIE,
+    admin_only,
+    any_role,
+    client_ip,
+    credentials_changed,
+    get_runtime,
+)
 
 router = APIRouter(prefix="/api/v1", tags=["users"])
 
@@ -202,9 +209,11 @@ async def update_me(
             out = UserOut.of(user)
             after = _audited(out, password_changed=password is not None)
             await record(session, principal, "user.update_own", _target(user), before, after)
-            return out
     except users.UserError as exc:
         raise user_error(exc) from exc
+    if password is not None:  # the user's other sessions ended: close their sockets
+        await credentials_changed(runtime, principal.workspace_id, user_id=principal.user_id)
+    return out
 
 
 @router.get("/users/{user_id}", response_model=UserOut)
@@ -242,9 +251,10 @@ async def update_user(
             out = UserOut.of(user)
             after = _audited(out, password_changed=body.password is not None)
             await record(session, principal, "user.update", _target(user), before, after)
-            return out
     except users.UserError as exc:
         raise user_error(exc) from exc
+    await credentials_changed(runtime, principal.workspace_id, user_id=user_id)
+    return out
 
 
 @router.delete("/users/{user_id}", status_code=204)
@@ -265,6 +275,7 @@ async def disable_user(
             await record(session, principal, "user.disable", _target(user), before, after)
     except users.UserError as exc:
         raise user_error(exc) from exc
+    await credentials_changed(runtime, principal.workspace_id, user_id=user_id)
     return Response(status_code=204)
 
 

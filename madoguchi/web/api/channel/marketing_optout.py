@@ -11,7 +11,7 @@ from madoguchi.runtime import Runtime
 from madoguchi.services.access.tokens import Principal
 from madoguchi.services.channel import marketing_optout
 from madoguchi.web.deps import any_role, get_runtime
-from madoguchi.web.scope import workspace_contact
+from madoguchi.web.scope import visible_contact
 
 router = APIRouter(prefix="/api/v1", tags=["templates"])
 
@@ -39,7 +39,7 @@ async def marketing_preference(
 ):
     """Whether marketing templates may be sent to this customer, and why not."""
     async with runtime.db.read() as session:
-        contact = await workspace_contact(session, principal, contact_id)
+        contact = await visible_contact(session, principal, contact_id)
         return _preference_out(
             contact.id, await marketing_optout.preference_of(session, contact.id)
         )
@@ -54,7 +54,7 @@ async def set_marketing_preference(
 ):
     """Record an opt-out (or opt-in) the customer told an agent."""
     async with runtime.db.write() as session:
-        contact = await workspace_contact(session, principal, contact_id)
+        contact = await visible_contact(session, principal, contact_id)
         await marketing_optout.set_preference(
             session,
             contact,

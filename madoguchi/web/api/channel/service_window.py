@@ -14,7 +14,7 @@ from madoguchi.store.models import (
     PhoneNumber,
 )
 from madoguchi.web.deps import any_role, get_runtime
-from madoguchi.web.scope import visible_conversation, workspace_contact
+from madoguchi.web.scope import visible_contact, visible_conversation
 
 router = APIRouter(prefix="/api/v1", tags=["templates"])
 
@@ -47,7 +47,7 @@ async def contact_service_window(
     """The window with each business number of the workspace (or the one named)."""
     now = datetime.now(UTC)
     async with runtime.db.read() as session:
-        contact = await workspace_contact(session, principal, contact_id)
+        contact = await visible_contact(session, principal, contact_id)
         query = select(PhoneNumber).where(PhoneNumber.workspace_id == principal.workspace_id)
         if phone_number_id:
             query = query.where(PhoneNumber.phone_number_id == phone_number_id)

@@ -32,7 +32,12 @@ from madoguchi.store.models import Media, PhoneNumber
 from madoguchi.web.api.contact_center.common import refuse_if_closed
 from madoguchi.web.deps import any_role, get_runtime
 from madoguchi.web.schemas import ConversationOut, MediaOut, MessageOut
-from madoguchi.web.scope import visible_conversation
+from madoguchi.web.scope import (
+    visible_contact,
+    visible_conversation,
+    visible_media,
+    visible_message,
+)
 from madoguchi.whatsapp.errors import GraphTransportError, MetaApiError
 from madoguchi.whatsapp.media_limits import MediaLimitError, check_media, kind_for_mime
 from madoguchi.whatsapp.outbound import OutboundValidationError, TemplateMessage, validate_outbound
@@ -147,6 +152,7 @@ async def send_message(
             conversation_id,
             message,
             reply_to_message_id=request.reply_to_message_id,
+            author_id=principal.user_id,
         )
     except OutboundRefused as exc:
         raise _refused(exc) from exc
@@ -253,6 +259,7 @@ async def send_to_contact(
             },
         )
     async with runtime.db.read() as session:
+        await visible_contact(session, principal, contact_id)
         number_pk = await session.scalar(
             select(PhoneNumber.id).where(
                 PhoneNumber.phone_number_id == request.phone_number_id,
@@ -263,7 +270,7 @@ async def send_to_contact(
         raise HTTPException(404, f"phone number {request.phone_number_id} not found")
     try:
         conversation_id = await open_conversation_for_contact(
-            runtime.db, principal.workspace_id, contact_id, number_pk
+            runtime.db, principal.workspace_id, contact_id, number_pk, principal
         )
         stored, event = await queue_message(
             runtime.db, principal.workspace_id, conversation_id, message
@@ -281,20 +288,12 @@ async def get_message(
     runtime: Runtime = Depends(get_runtime),
 ):
     async with runtime.db.read() as session:
-        message = await queries.get_message(session, principal.workspace_id, message_id)
-    if message is None:
-        raise HTTPException(404, f"message {message_id} not found")
-    return MessageOut.of(message)
+        return MessageOut.of(await visible_message(session, principal, message_id))
 
 
 async def _media(runtime: Runtime, principal: Principal, media_id: int) -> Media:
     async with runtime.db.read() as session:
-        media = await session.scalar(
-            select(Media).where(Media.id == media_id, Media.workspace_id == principal.workspace_id)
-        )
-    if media is None:
-        raise HTTPException(404, f"media {media_id} not found")
-    return media
+        return await visible_media(session, principal, media_id)
 
 
 @router.get("/media/{media_id}", response_model=MediaOut)

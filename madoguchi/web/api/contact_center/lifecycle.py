@@ -31,6 +31,7 @@ from madoguchi.web.api.contact_center.common import (
 )
 from madoguchi.web.deps import any_role, get_runtime
 from madoguchi.web.schemas import ConversationOut
+from madoguchi.web.scope import visible_contact
 
 router = APIRouter(prefix="/api/v1", tags=["contact center"])
 
@@ -82,6 +83,7 @@ async def accept_offer(
     principal: Principal = Depends(any_role),
     runtime: Runtime = Depends(get_runtime),
 ):
+    await visible_conversation(runtime, principal, conversation_id)  # 404 when not offered
     await run_outcome(
         runtime,
         assignment.accept(
@@ -97,6 +99,7 @@ async def decline_offer(
     principal: Principal = Depends(any_role),
     runtime: Runtime = Depends(get_runtime),
 ):
+    await visible_conversation(runtime, principal, conversation_id)  # 404 when not offered
     await run_outcome(
         runtime,
         assignment.decline(
@@ -335,19 +338,11 @@ async def contact_history(
     principal: Principal = Depends(any_role),
     runtime: Runtime = Depends(get_runtime),
 ):
-    """The customer's conversations, newest first (the history beside the chat)."""
+    """The customer's conversations the caller may see, newest first (the history beside
+    the chat)."""
     async with runtime.db.read() as session:
+        await visible_contact(session, principal, contact_id)
         rows = await queries.list_conversations(
-            session, principal.workspace_id, contact_id=contact_id, limit=200
+            session, principal.workspace_id, contact_id=contact_id, limit=200, principal=principal
         )
-        if not rows:
-            from madoguchi.store.models import Contact
-
-            exists = await session.scalar(
-                select(Contact.id).where(
-                    Contact.id == contact_id, Contact.workspace_id == principal.workspace_id
-                )
-            )
-            if exists is None:
-                raise HTTPException(404, f"contact {contact_id} not found")
         return [ConversationOut.of(c) for c in rows]

@@ -45,8 +45,18 @@ async def list_queues(
         for queue in rows:
             doc = await queue_spec_of(session, queue)
             doc["waiting"] = await assignment.waiting_count(session, queue.id)
-            out.append(doc)
+            out.append(_for(principal, doc))
         return out
+
+
+def _for(principal: Principal, doc: dict) -> dict:
+    """Members' e-mail addresses are for admins and supervisors; the directory promises
+    agents names only."""
+    if principal.role == "agent":
+        doc["members"] = [
+            {k: v for k, v in m.items() if k != "email"} for m in doc.get("members", [])
+        ]
+    return doc
 
 
 @router.get("/queues/{queue_id}")
@@ -61,7 +71,7 @@ async def get_queue(
             raise HTTPException(404, f"queue {queue_id} not found")
         doc = await queue_spec_of(session, queue)
         doc["waiting"] = await assignment.waiting_count(session, queue.id)
-        return doc
+        return _for(principal, doc)
 
 
 @router.post("/queues", status_code=201)

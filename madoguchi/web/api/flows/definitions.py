@@ -16,11 +16,11 @@ from sqlalchemy import select
 from madoguchi.runtime import Runtime
 from madoguchi.services.access.tokens import Principal
 from madoguchi.services.audit.record import Target, record
-from madoguchi.services.contact_center import conversations as queries
 from madoguchi.services.flows import definitions
 from madoguchi.services.flows.definitions import FlowDocument, FlowError
 from madoguchi.store.models import Flow
 from madoguchi.web.deps import any_role, get_runtime, require_role
+from madoguchi.web.scope import visible_conversation
 
 router = APIRouter(prefix="/api/v1", tags=["flows"])
 admin = require_role()
@@ -373,9 +373,5 @@ async def conversation_flow_log(
 ):
     """The flow runs of a conversation and every step they took (oldest first)."""
     async with runtime.db.read() as session:
-        conversation = await queries.get_conversation(
-            session, principal.workspace_id, conversation_id
-        )
-        if conversation is None or not await queries.visible_to(session, principal, conversation):
-            raise HTTPException(404, f"conversation {conversation_id} not found")
+        conversation = await visible_conversation(session, principal, conversation_id)
         return await definitions.run_log(session, conversation.id)

@@ -35,7 +35,7 @@ from madoguchi.store.models import (
     WhatsAppAccount,
 )
 from madoguchi.web.deps import any_role, get_runtime, require_role
-from madoguchi.web.scope import visible_conversation, workspace_contact
+from madoguchi.web.scope import visible_contact, visible_conversation
 
 router = APIRouter(prefix="/api/v1", tags=["templates"])
 
@@ -295,7 +295,7 @@ async def preview(
             conversation = await visible_conversation(session, principal, request.conversation_id)
             contact = conversation.contact
         if request.contact_id is not None:
-            contact = await workspace_contact(session, principal, request.contact_id)
+            contact = await visible_contact(session, principal, request.contact_id)
         variables = await flow_variables(session, conversation.id) if conversation else {}
         context = value_context(contact, conversation, variables)
     resolved, unresolved = resolve_values(request.values, context)

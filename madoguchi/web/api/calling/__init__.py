@@ -1,0 +1,1 @@
+"""Calling routes: answer, decline and hang up calls; call out; ask permission to call."""

@@ -1,0 +1,196 @@
+"""A customer calls the business: the call rings the right agents, the agent's endpoint
+answers with real WebRTC (audio flows both ways with the simulated phone), either side
+hangs up; unanswered, declined or unstaffed calls are missed and rejected at Meta.
+Over real HTTP with the simulator, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import pytest
+
+from madoguchi.simulator.webrtc import PhoneLine
+from tests.calling.kit import Desk, audio_flows, make_desk
+from tests.conftest import start_sim_stack
+from tests.helpers import eventually
+
+
+@pytest.fixture
+async def desk(db_url, tmp_path):
+    s = await start_sim_stack(db_url, tmp_path)
+    lines: list[PhoneLine] = []
+    d = await make_desk(s)
+    d.lines = lines
+    yield d
+    for line in lines:
+        await line.close()
+    await s.client.aclose()
+    await s.sim_client.aclose()
+    await s.served.stop()
+    await s.sim.stop()
+
+
+async def answer(desk: Desk, who: str, call: dict) -> tuple[PhoneLine, dict]:
+    line = PhoneLine()
+    desk.lines.append(line)
+    sdp = await line.answer(call["offer_sdp"])
+    r = await desk.as_(who, "POST", f"/api/v1/calls/{call['id']}/accept", json={"sdp": sdp})
+    assert r.status_code == 200, r.text
+    return line, r.json()
+
+
+async def test_customer_call_is_answered_in_the_agents_endpoint_and_audio_flows(desk):
+    await desk.presence("aiko")
+    hana = await desk.customer("819011110001")
+    sim = await desk.customer_calls(hana)
+
+    call = await desk.ringing_for("aiko")
+    assert call["direction"] == "inbound"
+    assert call["ringing_agent_ids"] == [desk.users["aiko"]]
+    assert call["offer_sdp"].startswith("v=0")
+    # Ben is offline: the call does not ring for him, and he may not read it.
+    assert (await desk.as_("ben", "GET", "/api/v1/calls")).json() == []
+    assert (await desk.as_("ben", "GET", f"/api/v1/calls/{call['id']}")).status_code == 404
+
+    line, accepted = await answer(desk, "aiko", call)
+    assert accepted["status"] == "active"
+    assert accepted["agent_id"] == desk.users["aiko"]
+    state = await desk.sim_call_becomes(sim["id"], "ongoing")
+    assert state["actions"] == ["pre_accept", "accept"]
+    await audio_flows(line, desk, sim["id"])
+
+    # The agent who answered has the conversation, with the call in its timeline.
+    conv = (
+        await desk.as_("aiko", "GET", f"/api/v1/conversations/{call['conversation_id']}")
+    ).json()
+    assert conv["assigned_agent_id"] == desk.users["aiko"]
+    assert conv["status"] == "active"
+
+    r = await desk.as_("aiko", "POST", f"/api/v1/calls/{call['id']}/hangup")
+    assert r.status_code == 200, r.text
+    assert r.json()["status"] == "ended"
+    ended = await desk.sim_call_becomes(sim["id"], "ended")
+    assert ended["ended_by"] == "business"
+    messages = (
+        await desk.as_("aiko", "GET", f"/api/v1/conversations/{call['conversation_id']}/messages")
+    ).json()
+    entry = next(m for m in messages if m["type"] == "call")
+    assert entry["content"]["status"] == "ended"
+    assert entry["content"]["end_reason"] == "agent_hung_up"
+    assert entry["content"]["agent_id"] == desk.users["aiko"]
+    # Hanging up twice is refused with the reason.
+    again = await desk.as_("aiko", "POST", f"/api/v1/calls/{call['id']}/hangup")
+    assert again.status_code == 409
+    assert "already ended" in again.json()["detail"]["message"]
+
+
+async def test_customer_hangs_up_an_answered_call(desk):
+    await desk.presence("aiko")
+    sim = await desk.customer_calls(await desk.customer("819011110002"))
+    call = await desk.ringing_for("aiko")
+    await answer(desk, "aiko", call)
+    await desk.sim_call_becomes(sim["id"], "ongoing")
+    r = await desk.s.sim_client.post(f"/_sim/calls/{sim['id']}/hangup")
+    assert r.status_code == 200
+    ended = await desk.call_becomes(call["id"], "ended")
+    assert ended["end_reason"] == "customer_hung_up"
+    assert ended["duration_seconds"] is not None
+
+
+async def test_first_agent_to_answer_takes_the_call_the_other_is_refused(desk):
+    await desk.presence("aiko")
+    await desk.presence("ben")
+    await desk.customer_calls(await desk.customer("819011110003"))
+    call = await desk.ringing_for("ben")
+    assert sorted(call["ringing_agent_ids"]) == sorted([desk.users["aiko"], desk.users["ben"]])
+    await answer(desk, "ben", call)
+    late = PhoneLine()
+    desk.lines.append(late)
+    sdp = await late.answer(call["offer_sdp"])
+    r = await desk.as_("aiko", "POST", f"/api/v1/calls/{call['id']}/accept", json={"sdp": sdp})
+    assert r.status_code == 409
+    assert r.json()["detail"]["code"] == "not_ringing"
+    # An agent the call never rang for cannot answer it (Chie is in no queue).
+    await desk.presence("chie")
+    r = await desk.as_("chie", "POST", f"/api/v1/calls/{call['id']}/accept", json={"sdp": sdp})
+    assert r.status_code == 404
+
+
+async def test_call_with_nobody_available_is_missed_and_rejected_at_meta(desk):
+    sim = await desk.customer_calls(await desk.customer("819011110004"))
+    rejected = await desk.sim_call_becomes(sim["id"], "rejected")
+    assert rejected["actions"] == ["reject"]
+    calls = (await desk.as_("admin", "GET", "/api/v1/calls")).json()
+    assert calls == []  # nothing live
+
+    async def missed():
+        convs = (await desk.as_("admin", "GET", "/api/v1/conversations")).json()
+        for conv in convs:
+            rows = (
+                await desk.as_("admin", "GET", f"/api/v1/conversations/{conv['id']}/calls")
+            ).json()
+            if rows and rows[0]["status"] == "missed":
+                return rows[0]
+        return None
+
+    row = await eventually(missed)
+    assert row["end_reason"] == "no_agent"
+    assert row == await desk.call_of(sim["id"])
+
+
+async def test_declined_by_every_rung_agent_is_missed(desk):
+    await desk.presence("aiko")
+    sim = await desk.customer_calls(await desk.customer("819011110005"))
+    call = await desk.ringing_for("aiko")
+    r = await desk.as_("aiko", "POST", f"/api/v1/calls/{call['id']}/decline")
+    assert r.status_code == 200, r.text
+    assert r.json()["status"] == "missed"
+    assert r.json()["end_reason"] == "declined"
+    await desk.sim_call_becomes(sim["id"], "rejected")
+    # Declining again: the call no longer rings for her, nor is it hers to see.
+    r = await desk.as_("aiko", "POST", f"/api/v1/calls/{call['id']}/decline")
+    assert r.status_code == 404
+    r = await desk.as_("admin", "POST", f"/api/v1/calls/{call['id']}/decline")
+    assert r.status_code == 403  # a workspace token is no agent
+
+
+async def test_unanswered_call_times_out_as_missed(desk):
+    desk.s.runtime.calls.ring_seconds = 0.3
+    await desk.presence("aiko")
+    sim = await desk.customer_calls(await desk.customer("819011110006"))
+    call = await desk.call_of(sim["id"])
+    missed = await desk.call_becomes(call["id"], "missed")
+    assert missed["end_reason"] == "no_answer"
+    await desk.sim_call_becomes(sim["id"], "rejected")
+
+
+async def test_caller_hanging_up_while_ringing_is_a_missed_call(desk):
+    await desk.presence("aiko")
+    sim = await desk.customer_calls(await desk.customer("819011110007"))
+    call = await desk.ringing_for("aiko")
+    await desk.s.sim_client.post(f"/_sim/calls/{sim['id']}/hangup")
+    missed = await desk.call_becomes(call["id"], "missed")
+    assert missed["end_reason"] == "caller_hung_up"
+    # The customer called, so the business may call back (callback permission).
+    perm = (
+        await desk.as_(
+            "admin", "GET", f"/api/v1/conversations/{call['conversation_id']}/call-permission"
+        )
+    ).json()
+    assert perm["can_call"] is True
+    assert perm["source"] == "callback"
+
+
+async def test_bad_answers_are_refused(desk):
+    await desk.presence("aiko")
+    sim = await desk.customer_calls(await desk.customer("819011110008"))
+    call = await desk.ringing_for("aiko")
+    empty = await desk.as_("aiko", "POST", f"/api/v1/calls/{call['id']}/accept", json={"sdp": ""})
+    assert empty.status_code == 422
+    garbage = await desk.as_(
+        "aiko", "POST", f"/api/v1/calls/{call['id']}/accept", json={"sdp": "hello, not an SDP"}
+    )
+    assert garbage.status_code == 502
+    assert garbage.json()["detail"]["code"] == "meta_refused"
+    failed = await desk.call_becomes(call["id"], "failed")
+    assert failed["end_reason"] == "accept_failed"
+    assert (await desk.sim_call(sim["id"]))["state"] == "ringing"
+    assert (await desk.as_("aiko", "GET", "/api/v1/calls/999999")).status_code == 404
