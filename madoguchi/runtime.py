@@ -37,6 +37,7 @@ from madoguchi.services.channel.outbox_sender import Sender
 from madoguchi.services.channel.webhook_journal import DeliveryProcessor, Journal
 from madoguchi.services.contact_center.dispatcher import RoutingEngine
 from madoguchi.services.flows.runner import FlowRunner
+from madoguchi.services.onboarding.health import HealthChecker
 from madoguchi.services.onboarding.meta_app import MetaApp
 from madoguchi.services.onboarding.signup import SignupService
 from madoguchi.services.scheduling.timers import TimerWorker
@@ -72,6 +73,13 @@ class Runtime:
             graph_api_version=settings.graph_api_version,
         )
         self.signups = SignupService(self.db, self.graph, self.secrets, self.meta_app)
+        self.health = HealthChecker(
+            self.db,
+            self.graph,
+            self.secrets,
+            self.meta_app,
+            settings.health_check_interval_seconds,
+        )
         self.journal = Journal(self.db, self.metrics)
         self.processor = DeliveryProcessor(
             self.db,
@@ -216,6 +224,7 @@ class Runtime:
         if workers:
             self._spawn(self.media.run())
             self._spawn(self.timers.run())
+            self._spawn(self.health.run())
             self._spawn(self.routing.run())
             self._spawn(self.costs.run())
             self._spawn(self.assist.run())

@@ -136,6 +136,12 @@ class Settings(BaseSettings):
         "TIER_1K, TIER_10K, TIER_100K, TIER_UNLIMITED) until Meta has told us its own; "
         "campaigns never start conversations with more customers than that in 24 h.",
     )
+    max_request_bytes: int = Field(
+        default=1024 * 1024,
+        ge=64 * 1024,
+        description="The largest request body of an API route (the webhook takes 3 MiB, the "
+        "media upload WhatsApp's largest file); a larger one is refused with 413 unread.",
+    )
     flow_http_allow: Annotated[list[str], NoDecode] = Field(
         default=[],
         description="Hosts or CIDRs a flow's HTTP Request may reach although they are "

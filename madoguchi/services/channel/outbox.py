@@ -87,6 +87,16 @@ async def queue_message(
         )
         if conversation is None:
             raise OutboundRefused("not_found", f"conversation {conversation_id} not found", 404)
+        number_status = await session.scalar(
+            select(PhoneNumber.status).where(PhoneNumber.id == conversation.phone_number_id)
+        )
+        if number_status == "disconnected":
+            raise OutboundRefused(
+                "number_disconnected",
+                "This conversation's WhatsApp number is disconnected, so nothing can be sent "
+                "from it; an administrator can connect it again on the numbers page.",
+                409,
+            )
         contact = await session.get(Contact, conversation.contact_id)
         is_template = isinstance(message, TemplateMessage)
         # The window belongs to the contact and number, across their conversations.

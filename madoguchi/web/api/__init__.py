@@ -23,6 +23,7 @@ from madoguchi.web.api.contact_center import (
     queues,
 )
 from madoguchi.web.api.flows import definitions, draft_tests
+from madoguchi.web.api.onboarding import health as number_health
 from madoguchi.web.api.onboarding import signup
 from madoguchi.web.api.supervision import wallboard
 from madoguchi.web.api.templates import catalog
@@ -50,6 +51,7 @@ ROUTERS = [
     audit_log.router,
     wallboard.router,
     signup.router,
+    number_health.router,
     rate_cards.router,
     estimates.router,
     campaigns.router,
