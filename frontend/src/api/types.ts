@@ -121,6 +121,8 @@ export interface Message {
 export interface Note {
   id: number;
   author_id: number | null;
+  /** Who wrote it; null for a workspace API token. */
+  author_name: string | null;
   body: string;
   created_at: string;
 }

@@ -57,7 +57,7 @@ export function DesktopPage() {
   const selectedIdRef = useRef(selectedId);
   selectedIdRef.current = selectedId;
 
-  const { state, putConversation, putMessage } = useDesktop(selectedId, { myId, onOffer, onNote });
+  const { state, gone, putConversation, putMessage } = useDesktop(selectedId, { myId, onOffer, onNote });
 
   const list = useMemo(() => {
     const rows = Object.values(state.conversations).filter((c) => {
@@ -163,6 +163,16 @@ export function DesktopPage() {
   useEffect(() => {
     const el = scroller.current;
     if (el && atBottom.current) el.scrollTop = el.scrollHeight;
+  }, [messages, selectedId]);
+  // A picture or video grows the thread after it loads: stay at the bottom if we were.
+  useEffect(() => {
+    const el = scroller.current;
+    if (!el) return;
+    const observer = new ResizeObserver(() => {
+      if (atBottom.current) el.scrollTop = el.scrollHeight;
+    });
+    Array.from(el.children).forEach((child) => observer.observe(child));
+    return () => observer.disconnect();
   }, [messages, selectedId]);
 
   const canWrite =
@@ -337,6 +347,13 @@ export function DesktopPage() {
               now={now}
             />
           </>
+        ) : selectedId !== null && gone.has(selectedId) ? (
+          <Stack align="center" justify="center" h="100%" c="dimmed" data-testid="conversation-gone">
+            <Text>{t("desktopLive.gone")}</Text>
+            <Button variant="default" size="xs" onClick={() => setSelectedId(null)}>
+              {t("desktopLive.backToList")}
+            </Button>
+          </Stack>
         ) : (
           <Stack align="center" justify="center" h="100%" c="dimmed">
             <Text>{t("desktop.pick")}</Text>
