@@ -146,6 +146,9 @@ class MessageOut(BaseModel):
         None, description="A template send's category when queued (pricing.category follows)"
     )
     media: MediaOut | None
+    author_user_id: int | None = Field(
+        None, description="Who wrote an outbound message (agent, supervisor); null for automatic"
+    )
     timestamp: datetime
     status_updated_at: datetime | None
     created_at: datetime
@@ -164,6 +167,7 @@ class MessageOut(BaseModel):
             reply_to_wamid=m.context_wamid,
             forwarded=m.forwarded,
             frequently_forwarded=m.frequently_forwarded,
+            author_user_id=m.author_user_id,
             referral=m.referral,
             errors=m.errors,
             error_code=m.error_code,
