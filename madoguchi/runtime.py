@@ -22,6 +22,7 @@ from madoguchi.domain.events import (
     MessageReceived,
     MessageStatusChanged,
 )
+from madoguchi.domain.lifecycle import TERMINAL
 from madoguchi.metrics import Metrics
 from madoguchi.security.secrets import SecretBox
 from madoguchi.services.assist import llm
@@ -43,6 +44,7 @@ from madoguchi.services.onboarding.health import HealthChecker
 from madoguchi.services.onboarding.meta_app import MetaApp
 from madoguchi.services.onboarding.signup import SignupService
 from madoguchi.services.scheduling.timers import TimerWorker
+from madoguchi.services.supervision import actions as supervision_actions
 from madoguchi.services.supervision.live_wallboard import WallboardFeed
 from madoguchi.services.templates import catalog
 from madoguchi.settings import Settings
@@ -160,8 +162,14 @@ class Runtime:
         self._wire_assist()
         # Realtime: every event reaches the websocket hub of every process.
         self.bus.subscribe(None, self.fanout.publish)
+        self.bus.subscribe(ConversationChanged, self._end_monitoring)
         # …and the wallboard of every process (it nudges that process's supervisors).
         self.fanout.add_listener(self.wallboard.notice, self.wallboard.resync)
+
+    async def _end_monitoring(self, event: ConversationChanged) -> None:
+        """A conversation that ended is monitored no more."""
+        if event.status in TERMINAL:
+            await supervision_actions.end_monitoring_of_closed(self.db, event.conversation_id)
 
     def _wire_channel_rules(self) -> None:
         db, settings = self.db, self.settings

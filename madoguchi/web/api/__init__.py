@@ -26,6 +26,7 @@ from madoguchi.web.api.contact_center import (
 from madoguchi.web.api.flows import definitions, draft_tests
 from madoguchi.web.api.onboarding import health as number_health
 from madoguchi.web.api.onboarding import signup
+from madoguchi.web.api.supervision import actions as supervision_actions
 from madoguchi.web.api.supervision import wallboard
 from madoguchi.web.api.templates import catalog
 
@@ -52,6 +53,7 @@ ROUTERS = [
     assist_settings.router,
     audit_log.router,
     wallboard.router,
+    supervision_actions.router,
     signup.router,
     number_health.router,
     rate_cards.router,
