@@ -1,6 +1,6 @@
 """``python -m bench`` (``make bench``): print Madoguchi's performance figures.
 
-Options: ``--only ingest|sender|flows`` runs one section, ``--no-postgres`` skips the
+Options: ``--only ingest|sender|flows|routing|assist`` runs one section, ``--no-postgres`` skips the
 PostgreSQL figures, ``--quick`` shrinks every load (for trying the harness, not for
 figures), ``--keep`` leaves the temporary directory (databases, server logs) behind,
 ``--sender-budget SECONDS`` sets the sender section's time budget.
@@ -21,7 +21,7 @@ import traceback
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import flows, ingest, procs, routing, sender
+from bench import assist, flows, ingest, procs, routing, sender
 
 
 def _say(line: str = "") -> None:
@@ -55,7 +55,7 @@ def _on_sigterm(signum, frame) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("--only", choices=["ingest", "sender", "flows", "routing"])
+    parser.add_argument("--only", choices=["ingest", "sender", "flows", "routing", "assist"])
     parser.add_argument("--no-postgres", action="store_true")
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--keep", action="store_true")
@@ -118,6 +118,8 @@ def main(argv: list[str] | None = None) -> int:
                     lambda c: flows.run_backend("postgres", fcfg, workdir / "fl-pg", c),
                 )
             )
+    if args.only in (None, "assist"):
+        sections.append(("assist", assist.run))
     if args.only in (None, "routing"):
         sections.append(("routing", lambda c: routing.run(rcfg, workdir / "routing", c)))
     try:

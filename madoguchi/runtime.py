@@ -22,6 +22,7 @@ from madoguchi.domain.events import (
     MessageReceived,
     MessageStatusChanged,
 )
+from madoguchi.domain.lifecycle import TERMINAL
 from madoguchi.metrics import Metrics
 from madoguchi.security.secrets import SecretBox
 from madoguchi.services.assist.worker import AssistWorker
@@ -38,9 +39,12 @@ from madoguchi.services.channel.outbox_sender import Sender
 from madoguchi.services.channel.webhook_journal import DeliveryProcessor, Journal
 from madoguchi.services.contact_center.dispatcher import RoutingEngine
 from madoguchi.services.flows.runner import FlowRunner
+from madoguchi.services.onboarding.health import HealthChecker
 from madoguchi.services.onboarding.meta_app import MetaApp
 from madoguchi.services.onboarding.signup import SignupService
 from madoguchi.services.scheduling.timers import TimerWorker
+from madoguchi.services.supervision import actions as supervision_actions
+from madoguchi.services.supervision.live_wallboard import WallboardFeed
 from madoguchi.services.templates import catalog
 from madoguchi.settings import Settings
 from madoguchi.store.db import Database
@@ -72,6 +76,13 @@ class Runtime:
             graph_api_version=settings.graph_api_version,
         )
         self.signups = SignupService(self.db, self.graph, self.secrets, self.meta_app)
+        self.health = HealthChecker(
+            self.db,
+            self.graph,
+            self.secrets,
+            self.meta_app,
+            settings.health_check_interval_seconds,
+        )
         self.journal = Journal(self.db, self.metrics)
         self.processor = DeliveryProcessor(
             self.db,
@@ -97,6 +108,7 @@ class Runtime:
         self.costs = CostSettler(
             self.db, interval=settings.billing_settle_seconds, after=self._check_budgets
         )
+        self.wallboard = WallboardFeed(self.db, interval=settings.wallboard_interval_seconds)
         self.calls = CallDesk(
             self.db,
             self.graph,
@@ -155,6 +167,14 @@ class Runtime:
         self._wire_assist()
         # Realtime: every event reaches the websocket hub of every process.
         self.bus.subscribe(None, self.fanout.publish)
+        self.bus.subscribe(ConversationChanged, self._end_monitoring)
+        # …and the wallboard of every process (it nudges that process's supervisors).
+        self.fanout.add_listener(self.wallboard.notice, self.wallboard.resync)
+
+    async def _end_monitoring(self, event: ConversationChanged) -> None:
+        """A conversation that ended is monitored no more."""
+        if event.status in TERMINAL:
+            await supervision_actions.end_monitoring_of_closed(self.db, event.conversation_id)
 
     def _wire_channel_rules(self) -> None:
         db, settings = self.db, self.settings
@@ -221,6 +241,7 @@ class Runtime:
         if workers:
             self._spawn(self.media.run())
             self._spawn(self.timers.run())
+            self._spawn(self.health.run())
             self._spawn(self.routing.run())
             self._spawn(self.costs.run())
             self._spawn(self.assist.run())
@@ -236,6 +257,7 @@ class Runtime:
                 await task
         self._tasks.clear()
         await self.sender.stop()  # rows not yet sent go back to pending
+        await self.wallboard.stop()
         await self.fanout.stop()
         await self.journal.close()
         await self.graph.aclose()

@@ -72,6 +72,12 @@ class Settings(BaseSettings):
     ws_heartbeat_seconds: float = Field(
         default=25.0, description="A websocket idle this long gets a ping frame (0: never)."
     )
+    wallboard_interval_seconds: float = Field(
+        default=0.5,
+        gt=0,
+        le=2,
+        description="Supervisors' wallboards are told of changes at most this often.",
+    )
     host: str = "127.0.0.1"
     port: int = 8000
     sender_enabled: bool = Field(
@@ -129,6 +135,12 @@ class Settings(BaseSettings):
         description="A number's messaging limit tier (unique customers per 24 h: TIER_250, "
         "TIER_1K, TIER_10K, TIER_100K, TIER_UNLIMITED) until Meta has told us its own; "
         "campaigns never start conversations with more customers than that in 24 h.",
+    )
+    max_request_bytes: int = Field(
+        default=1024 * 1024,
+        ge=64 * 1024,
+        description="The largest request body of an API route (the webhook takes 3 MiB, the "
+        "media upload WhatsApp's largest file); a larger one is refused with 413 unread.",
     )
     flow_http_allow: Annotated[list[str], NoDecode] = Field(
         default=[],

@@ -105,6 +105,52 @@ class QueueChanged(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class MonitorChanged(Event):
+    """A supervisor started or stopped following a conversation (the agent's indicator)."""
+
+    name: ClassVar[str] = "conversation.monitor"
+    conversation_id: int
+    supervisor_id: int
+    active: bool
+    agent_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class WhisperSent(Event):
+    """A supervisor wrote to the agent inside a conversation; the customer never sees it."""
+
+    name: ClassVar[str] = "conversation.whisper"
+    conversation_id: int
+    whisper_id: int
+    author_id: int
+    agent_id: int | None = None
+    body: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class BargedIn(Event):
+    """A supervisor wrote to the customer in a conversation an agent is handling."""
+
+    name: ClassVar[str] = "conversation.barge"
+    conversation_id: int
+    message_id: int
+    supervisor_id: int
+    agent_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class WallboardChanged(Event):
+    """Something the wallboard shows changed: staff browsers re-read ``/api/v1/wallboard``.
+
+    Coalesced (at most one per workspace per short interval), sent to each process's own
+    sockets, never through the bus.
+    """
+
+    name: ClassVar[str] = "wallboard.changed"
+    version: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class NoteAdded(Event):
     name: ClassVar[str] = "conversation.note"
     conversation_id: int

@@ -39,6 +39,8 @@ class Step(StrEnum):
     WRAP_UP = "wrap_up"
     CLOSE = "closed"
     ABANDON = "abandoned"
+    # A supervisor takes the conversation: assigned to them, whoever had it loses it.
+    TAKE_OVER = "taken_over"
 
 
 class InvalidTransition(ValueError):
@@ -67,7 +69,14 @@ _ALLOWED: dict[Step, tuple[frozenset[Status], Status]] = {
         frozenset({Status.NEW, Status.IN_FLOW, Status.QUEUED, Status.OFFERED}),
         Status.ABANDONED,
     ),
+    Step.TAKE_OVER: (
+        frozenset({Status.NEW, Status.IN_FLOW, Status.QUEUED, Status.OFFERED, Status.ACTIVE}),
+        Status.ACTIVE,
+    ),
 }
+
+# Steps where a waiting customer got a person: the end of their wait (docs/metrics.md).
+ANSWERING_STEPS = frozenset({Step.ACCEPT.value, Step.TAKE_OVER.value})
 
 
 def next_status(current: str, step: Step) -> Status:

@@ -121,4 +121,6 @@ class SimulatorConfig(BaseModel):
             raise ValueError("phone_number_id values must be unique")
         if not value:
             raise ValueError("at least one number is needed")
-        return value
+        # Copies: a simulator changes its numbers (registration, quality…), and the
+        # objects given may be shared by other simulators (tests' module constants).
+        return [n.model_copy() for n in value]

@@ -75,10 +75,12 @@ async def hub_running(app, runtime: Runtime) -> AsyncIterator[Hub]:
     )
     app.state.hub = hub
     runtime.fanout.add_listener(hub.dispatch, hub.resync)
+    runtime.wallboard.subscribe(hub.dispatch)
     await hub.start()
     try:
         yield hub
     finally:
+        runtime.wallboard.unsubscribe(hub.dispatch)
         runtime.fanout.remove_listener(hub.dispatch)
         await hub.stop()
 

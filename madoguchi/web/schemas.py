@@ -55,6 +55,8 @@ class ConversationOut(BaseModel):
     route_back_agent_id: int | None = Field(None, description="A reply goes back to this agent")
     route_back_queue_id: int | None = Field(None, description="…or to this queue")
     route_back_until: datetime | None = Field(None, description="…if it comes before this")
+    campaign_id: int | None = Field(None, description="The campaign that reached the customer")
+    campaign_name: str | None = None
     created_at: datetime
     closed_at: datetime | None
     unread: int | None = Field(
@@ -89,6 +91,8 @@ class ConversationOut(BaseModel):
             route_back_agent_id=c.route_back_agent_id,
             route_back_queue_id=c.route_back_queue_id,
             route_back_until=c.route_back_until,
+            campaign_id=c.campaign_id,
+            campaign_name=c.campaign_name if c.campaign_id else None,
             created_at=c.created_at,
             closed_at=c.closed_at,
             unread=unread,
@@ -142,6 +146,9 @@ class MessageOut(BaseModel):
         None, description="A template send's category when queued (pricing.category follows)"
     )
     media: MediaOut | None
+    author_user_id: int | None = Field(
+        None, description="Who wrote an outbound message (agent, supervisor); null for automatic"
+    )
     timestamp: datetime
     status_updated_at: datetime | None
     created_at: datetime
@@ -160,6 +167,7 @@ class MessageOut(BaseModel):
             reply_to_wamid=m.context_wamid,
             forwarded=m.forwarded,
             frequently_forwarded=m.frequently_forwarded,
+            author_user_id=m.author_user_id,
             referral=m.referral,
             errors=m.errors,
             error_code=m.error_code,

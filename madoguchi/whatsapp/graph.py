@@ -31,6 +31,11 @@ log = logging.getLogger(__name__)
 _USER_AGENT = "Madoguchi (+https://github.com/madoguchi)"
 # A safety stop for paging loops, far beyond any real template count.
 _MAX_PAGES = 500
+# What onboarding and the health page read of a phone number.
+PHONE_NUMBER_FIELDS = (
+    "display_phone_number,verified_name,quality_rating,messaging_limit_tier,throughput,"
+    "name_status,status,code_verification_status,platform_type"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -287,6 +292,10 @@ class GraphClient:
             token,
             json={"messaging_product": "whatsapp", "pin": pin},
         )
+
+    async def get_number_settings(self, phone_number_id: str, token: str) -> dict:
+        """The number's settings (``calling`` among them)."""
+        return await self._json("GET", f"{_segment(phone_number_id)}/settings", token)
 
     async def get_account(self, waba_id: str, token: str, *, fields: str | None = None) -> dict:
         params = {"fields": fields} if fields else None

@@ -130,6 +130,17 @@ def audience_csv(customers: list[dict], extra: str = "") -> str:
 async def test_tier_limit_statuses_replies_routed_and_export(limited):
     s = limited
     customers = await people(s, 4)
+    card = await s.api(
+        "POST",
+        "/api/v1/rate-cards",
+        json={
+            "name": "Meta 2026",
+            "currency": "USD",
+            "effective_from": "2026-01-01T00:00:00Z",
+            "rates": [{"market": "JP", "category": "UTILITY", "rate": "0.0080"}],
+        },
+    )
+    assert card.status_code == 201, card.text
     campaign = await new_campaign(s)
     cid = campaign["id"]
     report = await upload(
@@ -145,8 +156,10 @@ async def test_tier_limit_statuses_replies_routed_and_export(limited):
     ]
     preview = (await s.api("GET", f"/api/v1/campaigns/{cid}/preview")).json()
     assert preview["message"]["body"] == "客1様、ご注文 A-1 の準備ができました。"
-    assert preview["cost_estimate"]["messages"] == 5
-    assert preview["cost_estimate"]["by_country"] == [{"country": "JP", "messages": 5}]
+    estimate = preview["cost_estimate"]
+    assert (estimate["messages"], estimate["currency"], estimate["total"]) == (5, "USD", "0.04")
+    [japan] = estimate["by_market"]
+    assert (japan["market"], japan["recipients"], japan["total"]) == ("JP", 5, "0.04")
 
     scheduled = await s.api("POST", f"/api/v1/campaigns/{cid}/schedule", json={})
     assert scheduled.status_code == 200, scheduled.text
@@ -192,6 +205,8 @@ async def test_tier_limit_statuses_replies_routed_and_export(limited):
 
     conversation = await eventually(routed)
     assert conversation.status in ("queued", "offered", "active")
+    shown = (await s.api("GET", f"/api/v1/conversations/{conversation.id}")).json()
+    assert (shown["campaign_id"], shown["campaign_name"]) == (cid, "Order ready")
     d = await eventually(
         lambda: _when(detail(s, cid), lambda d: d["progress"]["counts"]["replied"] == 1)
     )
@@ -206,7 +221,9 @@ async def test_tier_limit_statuses_replies_routed_and_export(limited):
 
     d = await eventually(finished)
     assert d["progress"]["failures"][0]["error_code"] == 131026
-    assert d["cost_actual"]["billable"] >= 1
+    assert d["cost_estimate"]["total"] == "0.04"  # kept from when it was scheduled
+    # Five sends priced as queued (the failed one too, until Meta's verdict settles it).
+    assert (d["cost_actual"]["messages"], d["cost_actual"]["currency"]) == (5, "USD")
 
     export = await s.api("GET", f"/api/v1/campaigns/{cid}/export.csv")
     assert export.status_code == 200

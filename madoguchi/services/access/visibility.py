@@ -1,7 +1,9 @@
 """The one rule deciding which conversations a caller may see — and through them, which
 messages, media, contacts, notes, windows and flow logs.
 
-- Admins and supervisors see every conversation of their workspace.
+- Admins see every conversation of their workspace; so do supervisors, unless they are
+  listed as supervisors of some queues (a queue setting): then they see those queues'
+  conversations and what is offered or assigned to them (a take-over), nothing else.
 - An agent sees a conversation offered or assigned to them, or queued in one of their
   queues (their team's work); nothing else.
 - A contact is visible when one of its conversations is, or when it has none yet (nobody's
@@ -16,12 +18,28 @@ from __future__ import annotations
 from sqlalchemy import ColumnElement, exists, false, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from madoguchi.store.models import Conversation, Message, QueueMember
+from madoguchi.store.models import Conversation, Message, QueueMember, QueueSupervisor
 
 
 def sees_every_conversation(principal) -> bool:
-    """Admins and supervisors see all of their workspace's conversations."""
-    return principal.role in ("admin", "supervisor")
+    """Admins and supervisors bound to no user see all of their workspace's
+    conversations without asking the database (a supervisor may be limited to queues)."""
+    return principal.role == "admin" or (
+        principal.role == "supervisor" and principal.user_id is None
+    )
+
+
+def supervised_queues(user_id: int | None):
+    """The queues a user is listed as supervisor of (a subquery of queue ids)."""
+    return select(QueueSupervisor.queue_id).where(QueueSupervisor.user_id == (user_id or -1))
+
+
+async def supervised_queue_ids(session: AsyncSession, principal) -> set[int] | None:
+    """The queues a caller may supervise: None means every queue of the workspace."""
+    if principal.role != "supervisor" or principal.user_id is None:
+        return None
+    ids = set((await session.scalars(supervised_queues(principal.user_id))).all())
+    return ids or None
 
 
 def conversation_scope(principal) -> ColumnElement[bool]:
@@ -32,6 +50,14 @@ def conversation_scope(principal) -> ColumnElement[bool]:
         return in_workspace
     if principal.user_id is None:  # a workspace token with the agent role: nobody's work
         return false()
+    if principal.role == "supervisor":
+        mine = supervised_queues(principal.user_id)
+        return in_workspace & or_(
+            ~exists(mine),
+            Conversation.queue_id.in_(mine),
+            Conversation.assigned_agent_id == principal.user_id,
+            Conversation.offered_agent_id == principal.user_id,
+        )
     my_queues = select(QueueMember.queue_id).where(QueueMember.user_id == principal.user_id)
     return in_workspace & or_(
         Conversation.assigned_agent_id == principal.user_id,

@@ -58,6 +58,13 @@ EN_LEXICON = {
     "frustrated": -2.1,
     "disappointed": -2.0,
     "worst": -3.1,
+    # Politeness and requests ("please", "I'd like", "accept") are how customers ask,
+    # not what they feel.
+    "please": 0.0,
+    "like": 0.0,
+    "accept": 0.0,
+    "holidays": 0.0,
+    "holiday": 0.0,
     "resolved": 1.5,
     "fixed": 1.2,
     "quick": 1.2,
@@ -71,7 +78,8 @@ EN_LEXICON = {
 }
 _EXPECTED_EN = (
     r"arriv\w*|receiv\w*|deliver\w*|work\w*|load\w*|connect\w*|respond\w*|answer\w*|"
-    r"repl\w*|fix\w*|resolv\w*|show\w* up|come|came|turn\w* on|open\w*|start\w*"
+    r"repl\w*|fix\w*|resolv\w*|show\w* up|come|came|turn\w* on|open\w*|start\w*|"
+    r"happen\w*|got|get|log\w* in|sign\w* in|pay|charg\w*"
 )
 _NOT_HAPPENED = re.compile(
     r"\b(?:not|never|still|yet to|no longer|hasn't|haven't|hadn't|isn't|aren't|wasn't|"
@@ -80,7 +88,7 @@ _NOT_HAPPENED = re.compile(
     re.IGNORECASE,
 )
 _STILL_WAITING = re.compile(
-    r"\b(?:still waiting|where is my|where's my|how long|again and again|third time|"
+    r"\b(?:still waiting|where is my|where's my|again and again|third time|fed up|"
     r"second time|no one|nobody|charged twice|double charged)\b",
     re.IGNORECASE,
 )
@@ -170,7 +178,7 @@ def _negated(ms: list[Morpheme], start: int, lex: _JapaneseLexicon) -> bool:
     for m in ms[start : start + 5]:
         if _is_negator(m, lex):
             return True
-        if m.pos[0] == "補助記号" or m.surface in ja_lexicon.CONTRAST:
+        if m.pos[0] == "補助記号" or (m.surface in ja_lexicon.CONTRAST and m.pos[1] != "格助詞"):
             return False
         if m.pos[0] in ("名詞", "副詞") or (m.pos[0] == "動詞" and m.pos[1] == "一般"):
             return False
@@ -186,7 +194,10 @@ def _japanese(text: str) -> float:
     i = 0
     while i < len(ms):
         m = ms[i]
-        if m.surface in ja_lexicon.CONTRAST and m.pos[0] in ("助詞", "接続詞"):
+        if m.surface in ja_lexicon.CONTRAST and m.pos[:2] in (
+            ("助詞", "接続助詞"),
+            ("接続詞", "*"),
+        ):
             total *= 0.5  # what came before the contrast counts less
             clause_weight = 1.0
             i += 1

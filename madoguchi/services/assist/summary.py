@@ -30,8 +30,8 @@ LABELS = {
         "done": "Done",
         "open": "Open",
         "transferred": "transferred",
-        "replies": "{n} agent replies",
-        "bot": "{n} automatic replies",
+        "replies": "agent replies: {n}",
+        "bot": "automatic replies: {n}",
         "note": "note: {text}",
         "disposition": "disposition: {code}",
         "unanswered": "last customer message unanswered: {text}",
@@ -125,21 +125,52 @@ def rank(candidates: list[str], language: str, limit: int) -> list[str]:
     return [candidates[i] for i in chosen]
 
 
+def _is_open(text: str, language: str) -> bool:
+    """A last customer message still needs an answer unless it only thanks or agrees
+    ("Great, thanks!", "お願いします")."""
+    from madoguchi.services.assist.sentiment import analyze
+
+    if re.search(r"[?？]", text):
+        return True
+    return analyze(text, language).label != "positive" and len(terms(text, language)) >= 2
+
+
 def summarize(facts: Facts, language: str | None = None) -> Summary:
     customer_texts = [t.text for t in facts.turns if t.role == "customer" and t.text]
     language = language or languages.of_texts(customer_texts)
     labels = LABELS[language]
 
-    customer_sentences = [s for text in customer_texts for s in sentences(text)]
+    last_reply = max(
+        (i for i, t in enumerate(facts.turns) if t.role in ("agent", "bot")), default=-1
+    )
+    unanswered = [
+        t.text
+        for t in facts.turns[last_reply + 1 :]
+        if t.role == "customer" and _is_open(t.text, language)
+    ]
+    open_items: list[str] = []
+    if unanswered and facts.status not in ("closed", "abandoned"):
+        open_items.append(labels["unanswered"].format(text=_quote(unanswered[-1])))
+
+    # What the customer asked: not greetings, not bare answers to the flow's questions
+    # (those are under "collected"), not what is listed as open.
+    answers = {terms_key(v, language) for v in facts.collected.values()}
+    customer_sentences = [
+        s
+        for text in customer_texts
+        if text not in unanswered
+        for s in sentences(text)
+        if len(terms(s, language)) >= 2 and terms_key(s, language) not in answers
+    ]
     wants: list[str] = []
     if customer_sentences:
         # The first request states the reason for contact; the best-ranked others add
         # what the conversation turned out to be about.
-        first = next((s for s in customer_sentences if len(terms(s, language)) >= 2), None)
-        first = first or customer_sentences[0]
-        wants.append(first)
-        others = [s for s in customer_sentences if s != first]
+        wants.append(customer_sentences[0])
+        others = customer_sentences[1:]
         wants += [s for s in rank(others, language, 2) if s not in wants]
+    elif customer_texts:
+        wants.append(customer_texts[0])
     wants = [_quote(s) for s in wants[:3]]
 
     done: list[str] = []
@@ -152,18 +183,10 @@ def summarize(facts: Facts, language: str | None = None) -> Summary:
     if agent:
         done.append(labels["replies"].format(n=agent))
         agent_sentences = [s for t in facts.turns if t.role == "agent" for s in sentences(t.text)]
-        done += [_quote(s) for s in rank(agent_sentences, language, 1)]
+        done += [_quote(s) for s in rank(agent_sentences, language, 2)]
     done += [labels["note"].format(text=_quote(n)) for n in facts.notes[-2:]]
     if facts.disposition:
         done.append(labels["disposition"].format(code=facts.disposition))
-
-    open_items: list[str] = []
-    last_reply = max(
-        (i for i, t in enumerate(facts.turns) if t.role in ("agent", "bot")), default=-1
-    )
-    unanswered = [t.text for t in facts.turns[last_reply + 1 :] if t.role == "customer"]
-    if unanswered and facts.status not in ("closed", "abandoned"):
-        open_items.append(labels["unanswered"].format(text=_quote(unanswered[-1])))
 
     return Summary(
         language=language,
@@ -173,3 +196,8 @@ def summarize(facts: Facts, language: str | None = None) -> Summary:
         done=done,
         open=open_items,
     )
+
+
+def terms_key(text: str, language: str) -> tuple[str, ...]:
+    """A sentence's terms without the filler around an answer ("5512です" → 5512)."""
+    return tuple(t for t in terms(text, language) if t not in ("です", "だ", "is", "it"))

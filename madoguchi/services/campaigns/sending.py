@@ -27,7 +27,8 @@ from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from madoguchi.domain.message_status import MessageStatus as Status
-from madoguchi.services.campaigns import limits
+from madoguchi.domain.service_window import service_window
+from madoguchi.services.campaigns import cost, limits
 from madoguchi.services.channel.conversation_threads import CLOSED_STATUSES
 from madoguchi.services.templates.catalog import (
     SENDABLE,
@@ -42,10 +43,12 @@ from madoguchi.store.models import (
     Conversation,
     MarketingPreference,
     Message,
+    MessageCost,
     MessageTemplate,
     OutboxEntry,
     PhoneNumber,
 )
+from madoguchi.store.models.core import as_utc
 from madoguchi.whatsapp.outbound import Recipient, build_send_body, render_text
 
 log = logging.getLogger(__name__)
@@ -55,14 +58,6 @@ TICK = 0.2
 BACKLOG_SECONDS = 2.0
 MIN_BACKLOG = 100
 SLICE = 1_000
-
-
-def _utc(value: Any) -> datetime | None:
-    if value is None:
-        return None
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 async def campaign_backlog(session: AsyncSession, number_pk: int) -> int:
@@ -112,6 +107,7 @@ async def withdraw(session: AsyncSession, campaign: Campaign, *, final: bool) ->
             )
         )
         await session.execute(delete(OutboxEntry).where(OutboxEntry.message_id.in_(part)))
+        await session.execute(delete(MessageCost).where(MessageCost.message_id.in_(part)))
         await session.execute(delete(Message).where(Message.id.in_(part)))
     if final:
         await session.execute(
@@ -262,7 +258,9 @@ class CampaignWorker:
             campaign.status_reason = None
         if template.category == "MARKETING":
             recipients = await self._drop_opted_out(session, recipients)
-        conversations = await self._conversations(session, campaign, number, recipients, now)
+        conversations, windows = await self._conversations(
+            session, campaign, number, recipients, now
+        )
         messages, outbox, done = [], [], []
         for recipient in recipients:
             message, error = self._message(campaign, template, recipient)
@@ -317,6 +315,17 @@ class CampaignWorker:
                 for message_id, (recipient, _), body in zip(ids, done, outbox, strict=True)
             ],
         )
+        await cost.record_slice(
+            session,
+            campaign,
+            template.category,
+            template.name,
+            [
+                cost.Priced(m, c, r.wa_id, r.user_id, windows[r.contact_id])
+                for m, (r, c) in zip(ids, done, strict=True)
+            ],
+            now,
+        )
         for message_id, (recipient, conversation_id) in zip(ids, done, strict=True):
             recipient.state, recipient.message_id = "queued", message_id
             recipient.conversation_id, recipient.queued_at = conversation_id, now
@@ -362,8 +371,9 @@ class CampaignWorker:
     async def _conversations(
         self, session, campaign: Campaign, number: PhoneNumber, recipients, now: datetime
     ) -> dict[int, int]:
-        """Each recipient's open conversation with the number (opened when none), named
-        after the campaign, with its replies routed back to the campaign's queue."""
+        """Each recipient's open conversation with the number (opened when none, with the
+        pair's service window), named after the campaign, with its replies routed back to
+        the campaign's queue; and each contact's service window (for the price)."""
         contact_ids = [r.contact_id for r in recipients]
 
         async def open_ones() -> dict[int, int]:
@@ -379,25 +389,27 @@ class CampaignWorker:
             return dict(rows.all())
 
         found = await open_ones()
+        history = {
+            row[0]: tuple(as_utc(v) if i else v for i, v in enumerate(row[1:]))
+            for row in await session.execute(
+                select(
+                    Conversation.contact_id,
+                    func.max(Conversation.id),
+                    func.max(Conversation.last_inbound_at),
+                    func.max(Conversation.free_entry_point_at),
+                    func.max(Conversation.window_closed_at),
+                )
+                .where(
+                    Conversation.phone_number_id == number.id,
+                    Conversation.contact_id.in_(contact_ids),
+                )
+                .group_by(Conversation.contact_id)
+            )
+        }
+        none = (None, None, None, None)
+        windows = {c: service_window(*history.get(c, none)[1:]) for c in contact_ids}
         missing = [c for c in contact_ids if c not in found]
         if missing:
-            history = {
-                row[0]: row[1:]
-                for row in await session.execute(
-                    select(
-                        Conversation.contact_id,
-                        func.max(Conversation.id),
-                        func.max(Conversation.last_inbound_at),
-                        func.max(Conversation.free_entry_point_at),
-                        func.max(Conversation.window_closed_at),
-                    )
-                    .where(
-                        Conversation.phone_number_id == number.id,
-                        Conversation.contact_id.in_(missing),
-                    )
-                    .group_by(Conversation.contact_id)
-                )
-            }
             await session.execute(
                 insert(Conversation),
                 [
@@ -407,12 +419,10 @@ class CampaignWorker:
                         "phone_number_id": number.id,
                         "status": "new",
                         "priority": 0,
-                        "previous_conversation_id": history.get(contact_id, (None,))[0],
-                        "last_inbound_at": _utc(history.get(contact_id, (None, None))[1]),
-                        "free_entry_point_at": _utc(history.get(contact_id, (None, None, None))[2]),
-                        "window_closed_at": _utc(
-                            history.get(contact_id, (None, None, None, None))[3]
-                        ),
+                        "previous_conversation_id": history.get(contact_id, none)[0],
+                        "last_inbound_at": history.get(contact_id, none)[1],
+                        "free_entry_point_at": history.get(contact_id, none)[2],
+                        "window_closed_at": history.get(contact_id, none)[3],
                         "created_at": now,
                     }
                     for contact_id in missing
@@ -441,4 +451,4 @@ class CampaignWorker:
                 for conversation_id in set(found.values())
             ],
         )
-        return found
+        return found, windows

@@ -70,8 +70,11 @@ async def queue_message(
     reply_to_message_id: int | None = None,
     now: datetime | None = None,
     session: AsyncSession | None = None,
+    author_id: int | None = None,
 ) -> tuple[Message, MessageQueued]:
     """Queue ``message`` in a conversation; returns the stored message and its event.
+
+    ``author_id`` is the person who wrote it (agent, supervisor barging in), if any.
 
     With ``session``, the message joins that open transaction (a flow step commits its
     replies with its new position, all or nothing) instead of committing on its own.
@@ -85,6 +88,16 @@ async def queue_message(
         )
         if conversation is None:
             raise OutboundRefused("not_found", f"conversation {conversation_id} not found", 404)
+        number_status = await session.scalar(
+            select(PhoneNumber.status).where(PhoneNumber.id == conversation.phone_number_id)
+        )
+        if number_status == "disconnected":
+            raise OutboundRefused(
+                "number_disconnected",
+                "This conversation's WhatsApp number is disconnected, so nothing can be sent "
+                "from it; an administrator can connect it again on the numbers page.",
+                409,
+            )
         contact = await session.get(Contact, conversation.contact_id)
         is_template = isinstance(message, TemplateMessage)
         # The window belongs to the contact and number, across their conversations.
@@ -131,6 +144,7 @@ async def queue_message(
             content=message.model_dump(mode="json", exclude_none=True),
             context_wamid=reply_wamid,
             template_category=template_category,
+            author_user_id=author_id,
             timestamp=now,
             media=None,
         )

@@ -541,10 +541,19 @@ async def accept(db: Database, workspace_id: int, conversation_id: int, agent_id
             Step.ACCEPT,
             actor_id=agent_id,
             agent_id=agent_id,
+            data=wait_data(conversation, now),
             at=now,
             outcome=outcome,
         )
     return outcome
+
+
+def wait_data(conversation: Conversation, now: datetime) -> dict | None:
+    """How long the customer waited in the queue until now, for the step that ends the
+    wait (answered or abandoned): the raw fact of the service-level figures."""
+    if conversation.queued_at is None:
+        return None
+    return {"wait_seconds": round(max(0.0, (now - conversation.queued_at).total_seconds()), 3)}
 
 
 async def decline(
@@ -767,7 +776,13 @@ async def _end(
     conversation.disposition_code = disposition
     conversation.closed_at = now
     conversation.closed_reason = reason or step.value
+    waited = (
+        wait_data(conversation, now)
+        if conversation.status in (Status.QUEUED, Status.OFFERED)
+        else None
+    )
     conversation.offered_agent_id = None
+    data = {**(waited or {}), **({"disposition": disposition} if disposition else {})}
     await record(
         session,
         conversation,
@@ -775,7 +790,7 @@ async def _end(
         actor_id=actor_id,
         agent_id=agent,
         reason=reason,
-        data={"disposition": disposition} if disposition else None,
+        data=data or None,
         at=now,
         outcome=outcome,
         previous_agent_id=agent,

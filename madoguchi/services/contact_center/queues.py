@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from madoguchi.domain.business_hours import BusinessHours, BusinessHoursError
 from madoguchi.domain.routing import Method
-from madoguchi.store.models import DispositionCode, Queue, QueueMember, User
+from madoguchi.store.models import DispositionCode, Queue, QueueMember, QueueSupervisor, User
 
 
 class QueueError(ValueError):
@@ -20,17 +20,22 @@ class QueueError(ValueError):
         self.status = status
 
 
-class MemberSpec(BaseModel):
+class PersonRef(BaseModel):
+    """A user of the workspace named by id or e-mail."""
+
     model_config = ConfigDict(extra="forbid")
     user_id: int | None = None
     email: str | None = None
-    priority: int = Field(0, ge=0, le=100, description="Lower is offered first")
 
     @model_validator(mode="after")
-    def _one_identity(self) -> MemberSpec:
+    def _one_identity(self) -> PersonRef:
         if (self.user_id is None) == (self.email is None):
             raise ValueError("give exactly one of user_id, email")
         return self
+
+
+class MemberSpec(PersonRef):
+    priority: int = Field(0, ge=0, le=100, description="Lower is offered first")
 
 
 class DispositionSpec(BaseModel):
@@ -59,6 +64,17 @@ class QueueSpec(BaseModel):
     overflow_target: str | None = Field(None, description="Queue name after max wait")
     auto_close_after_seconds: int | None = Field(None, ge=60)
     members: list[MemberSpec] = Field(default_factory=list)
+    service_level_seconds: int = Field(
+        60, ge=1, le=86400, description="Answered within this many seconds is in target"
+    )
+    short_abandon_seconds: int = Field(
+        10, ge=0, le=3600, description="Abandons sooner than this are left out of service level"
+    )
+    supervisors: list[PersonRef] | None = Field(
+        None,
+        description="Supervisors limited to this queue (and their other listed queues); "
+        "null leaves them as they are",
+    )
     dispositions: list[DispositionSpec] = Field(default_factory=list)
 
     @field_validator("dispositions")
@@ -94,7 +110,7 @@ async def _queue_id_by_name(
 
 
 async def _member_ids(
-    session: AsyncSession, workspace_id: int, members: list[MemberSpec]
+    session: AsyncSession, workspace_id: int, members: list[PersonRef], field: str = "members"
 ) -> list[tuple[int, int]]:
     out = []
     for i, member in enumerate(members):
@@ -107,11 +123,13 @@ async def _member_ids(
         user = await session.scalar(query)
         if user is None:
             raise QueueError(
-                f"members[{i}]", f"no user {member.user_id or member.email} in this workspace"
+                f"{field}[{i}]", f"no user {member.user_id or member.email} in this workspace"
             )
-        out.append((user.id, member.priority))
+        if field == "supervisors" and user.role != "supervisor":
+            raise QueueError(f"{field}[{i}]", f"{user.email} is {user.role}, not a supervisor")
+        out.append((user.id, getattr(member, "priority", 0)))
     if len({uid for uid, _ in out}) != len(out):
-        raise QueueError("members", "a user is listed twice")
+        raise QueueError(field, "a user is listed twice")
     return out
 
 
@@ -126,6 +144,8 @@ def _values(spec: QueueSpec) -> dict:
         "closed_message": spec.closed_message,
         "max_wait_seconds": spec.max_wait_seconds,
         "auto_close_after_seconds": spec.auto_close_after_seconds,
+        "service_level_seconds": spec.service_level_seconds,
+        "short_abandon_seconds": spec.short_abandon_seconds,
     }
 
 
@@ -190,6 +210,9 @@ async def upsert_queue(
             )
             changes.append(f"added user {user_id} to queue {spec.name}")
 
+    if spec.supervisors is not None:
+        changes += await _set_supervisors(session, workspace_id, queue, spec)
+
     codes = {d.code: d.label for d in spec.dispositions}
     existing = {
         d.code: d
@@ -210,6 +233,25 @@ async def upsert_queue(
         changes.append(f"updated dispositions of queue {spec.name}")
     await session.flush()
     return queue, changes
+
+
+async def _set_supervisors(
+    session: AsyncSession, workspace_id: int, queue: Queue, spec: QueueSpec
+) -> list[str]:
+    wanted = {
+        uid for uid, _ in await _member_ids(session, workspace_id, spec.supervisors, "supervisors")
+    }
+    current = {
+        s.user_id: s
+        for s in await session.scalars(
+            select(QueueSupervisor).where(QueueSupervisor.queue_id == queue.id)
+        )
+    }
+    for user_id in current.keys() - wanted:
+        await session.delete(current[user_id])
+    for user_id in wanted - current.keys():
+        session.add(QueueSupervisor(workspace_id=workspace_id, queue_id=queue.id, user_id=user_id))
+    return [f"updated supervisors of queue {spec.name}"] if wanted != current.keys() else []
 
 
 async def queue_spec_of(session: AsyncSession, queue: Queue) -> dict:
@@ -246,6 +288,17 @@ async def queue_spec_of(session: AsyncSession, queue: Queue) -> dict:
             for m in members
         ],
         "dispositions": [{"code": d.code, "label": d.label} for d in dispositions],
+        "supervisors": [
+            {"user_id": uid, "email": email, "name": name}
+            for uid, email, name in (
+                await session.execute(
+                    select(User.id, User.email, User.name)
+                    .join(QueueSupervisor, QueueSupervisor.user_id == User.id)
+                    .where(QueueSupervisor.queue_id == queue.id)
+                    .order_by(User.id)
+                )
+            ).all()
+        ],
     }
 
 
@@ -260,4 +313,6 @@ def _values_out(queue: Queue) -> dict:
         "closed_message": queue.closed_message,
         "max_wait_seconds": queue.max_wait_seconds,
         "auto_close_after_seconds": queue.auto_close_after_seconds,
+        "service_level_seconds": queue.service_level_seconds,
+        "short_abandon_seconds": queue.short_abandon_seconds,
     }

@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from madoguchi.whatsapp.errors import GraphTransportError, MetaApiError
+
 META_GRAPH_HOSTS = frozenset({"graph.facebook.com", "graph.beta.facebook.com"})
 META_SDK_URL = "https://connect.facebook.net/en_US/sdk.js"
 META_DIALOG_ORIGINS = ("https://www.facebook.com", "https://web.facebook.com")
@@ -57,3 +59,18 @@ class MetaApp:
             "dialog_origins": origins,
             "simulated": not self.is_meta,
         }
+
+
+def in_words(exc: MetaApiError | GraphTransportError, *secrets: str) -> str:
+    """Meta's error in words, never with a secret in them."""
+    if isinstance(exc, GraphTransportError):
+        text = f"the Graph API could not be reached: {exc}"
+    else:
+        code = f"#{exc.code} " if exc.code is not None else ""
+        text = f"{code}{exc.message or exc.title or type(exc).__name__}".strip()
+        if exc.details and exc.details not in text:
+            text = f"{text}: {exc.details}"
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "[secret]")
+    return text

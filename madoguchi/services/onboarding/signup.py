@@ -36,7 +36,7 @@ from sqlalchemy import select
 from madoguchi.security.secrets import SecretBox
 from madoguchi.services.channel import numbers
 from madoguchi.services.channel.numbers import NumberSpec, PhoneNumberError
-from madoguchi.services.onboarding.meta_app import MetaApp
+from madoguchi.services.onboarding.meta_app import MetaApp, in_words
 from madoguchi.services.templates.catalog import TemplateService, TemplateServiceError
 from madoguchi.store.db import Database
 from madoguchi.store.models import Signup
@@ -46,13 +46,9 @@ from madoguchi.whatsapp.errors import (
     MetaApiError,
     PermissionDenied,
 )
-from madoguchi.whatsapp.graph import GraphClient
+from madoguchi.whatsapp.graph import PHONE_NUMBER_FIELDS, GraphClient
 
 STEPS = ("exchange", "subscribe", "register", "details")
-DETAIL_FIELDS = (
-    "display_phone_number,verified_name,quality_rating,messaging_limit_tier,throughput,"
-    "name_status,status,code_verification_status,platform_type"
-)
 _PIN = re.compile(r"^[0-9]{6}$")
 _RATE_BY_THROUGHPUT = {"HIGH": 1000}
 
@@ -130,21 +126,6 @@ def _view(row: Signup) -> SignupView:
         number_id=row.number_id,
         retry_needs=needs,
     )
-
-
-def _words(exc: MetaApiError | GraphTransportError, *secrets: str) -> str:
-    """Meta's error in words, never with a secret in them."""
-    if isinstance(exc, GraphTransportError):
-        text = f"the Graph API could not be reached: {exc}"
-    else:
-        code = f"#{exc.code} " if exc.code is not None else ""
-        text = f"{code}{exc.message or exc.title or type(exc).__name__}".strip()
-        if exc.details and exc.details not in text:
-            text = f"{text}: {exc.details}"
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "[secret]")
-    return text
 
 
 def _code_of(exc: Exception) -> int | None:
@@ -364,7 +345,7 @@ class SignupService:
         try:
             await self.graph.subscribe_app(waba_id, token or "")
         except (MetaApiError, GraphTransportError) as exc:
-            words = _words(exc, token or "")
+            words = in_words(exc, token or "")
             if isinstance(exc, PermissionDenied | AccessTokenInvalid):
                 hint = (
                     "the business must grant whatsapp_business_management for this account "
@@ -386,7 +367,7 @@ class SignupService:
         except (MetaApiError, GraphTransportError) as exc:
             raise StepFailed(
                 f"Meta could not tell whether phone number {phone_number_id} is registered "
-                f"({_words(exc, token or '')}); retry this step",
+                f"({in_words(exc, token or '')}); retry this step",
                 _code_of(exc),
             ) from exc
         if str(info.get("status") or "").upper() == "CONNECTED":
@@ -405,7 +386,7 @@ class SignupService:
         token = token or ""
         try:
             info = await self.graph.get_phone_number(
-                row.phone_number_id, token, fields=DETAIL_FIELDS
+                row.phone_number_id, token, fields=PHONE_NUMBER_FIELDS
             )
             account_name = row.options.get("account_name")
             if not account_name:
@@ -413,7 +394,7 @@ class SignupService:
                 account_name = str(waba.get("name") or f"WhatsApp account {row.waba_id}")[:200]
         except (MetaApiError, GraphTransportError) as exc:
             raise StepFailed(
-                f"Meta did not give the number's details ({_words(exc, token)}); retry this step",
+                f"Meta did not give the number's details ({in_words(exc, token)}); retry this step",
                 _code_of(exc),
             ) from exc
         display = str(info.get("display_phone_number") or row.phone_number_id)[:32]
@@ -464,7 +445,7 @@ class SignupService:
 
 
 def _exchange_message(exc: MetaApiError | GraphTransportError, secret: str, code: str) -> str:
-    words = _words(exc, secret, code)
+    words = in_words(exc, secret, code)
     subcode = getattr(exc, "subcode", None)
     if isinstance(exc, MetaApiError) and exc.code in (1, 101):
         return (
@@ -480,7 +461,7 @@ def _exchange_message(exc: MetaApiError | GraphTransportError, secret: str, code
 
 
 def _register_message(exc: MetaApiError | GraphTransportError, token: str, pin: str) -> str:
-    words = _words(exc, token, pin)
+    words = in_words(exc, token, pin)
     code = _code_of(exc)
     if code == 133005:
         return (

@@ -15,10 +15,17 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint, select
+from sqlalchemy.orm import Mapped, column_property, mapped_column
 
-from madoguchi.store.models.core import Base, IdType, JSONType, UTCDateTime, utcnow
+from madoguchi.store.models.core import (
+    Base,
+    Conversation,
+    IdType,
+    JSONType,
+    UTCDateTime,
+    utcnow,
+)
 
 __all__ = ["Campaign", "CampaignRecipient", "MessagingLimit"]
 
@@ -126,3 +133,11 @@ class MessagingLimit(Base):
     per_day: Mapped[int | None] = mapped_column(Integer)
     source: Mapped[str] = mapped_column(String(16), default="meta")  # meta | setting
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+# A conversation names the campaign that reached the customer (the agent sees why they
+# wrote). A scalar subquery, not a relationship: conversations are read ``FOR UPDATE``
+# by the routing engine, and PostgreSQL refuses that on an outer join.
+Conversation.campaign_name = column_property(
+    select(Campaign.name).where(Campaign.id == Conversation.campaign_id).scalar_subquery()
+)

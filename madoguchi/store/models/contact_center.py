@@ -119,6 +119,10 @@ class Queue(Base):
         ForeignKey("queues.id", ondelete="SET NULL")
     )
     auto_close_after_seconds: Mapped[int | None] = mapped_column(Integer)
+    # Service level: answered within this many seconds counts as "in target"; an abandon
+    # sooner than the short-abandon threshold is left out (docs/metrics.md).
+    service_level_seconds: Mapped[int] = mapped_column(Integer, default=60, server_default="60")
+    short_abandon_seconds: Mapped[int] = mapped_column(Integer, default=10, server_default="10")
     # Round robin: the member who got the last offer.
     last_offered_user_id: Mapped[int | None] = mapped_column(
         ForeignKey("users.id", ondelete="SET NULL")

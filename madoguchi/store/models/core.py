@@ -252,7 +252,10 @@ class Conversation(Base):
 
 class Message(Base):
     __tablename__ = "messages"
-    __table_args__ = (Index("ix_messages_conversation_order", "conversation_id", "id"),)
+    __table_args__ = (
+        Index("ix_messages_conversation_order", "conversation_id", "id"),
+        Index("ix_messages_author_at", "author_user_id", "created_at"),
+    )
 
     id: Mapped[int] = _pk()
     workspace_id: Mapped[int] = _workspace_fk()
@@ -277,6 +280,9 @@ class Message(Base):
     # AUTHENTICATION); Meta's own verdict arrives later in ``pricing.category``.
     template_category: Mapped[str | None] = mapped_column(String(32))
     media_id: Mapped[int | None] = mapped_column(ForeignKey("media.id", ondelete="SET NULL"))
+    # Who wrote an outbound message (an agent's reply, a supervisor's barge); null for
+    # flows, automatic messages and workspace tokens.
+    author_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     # When Meta says the message happened (inbound) / was first accepted (outbound).
     timestamp: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     status_updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -24,7 +24,10 @@ from madoguchi.web.api.contact_center import (
     queues,
 )
 from madoguchi.web.api.flows import definitions, draft_tests
+from madoguchi.web.api.onboarding import health as number_health
 from madoguchi.web.api.onboarding import signup
+from madoguchi.web.api.supervision import actions as supervision_actions
+from madoguchi.web.api.supervision import wallboard
 from madoguchi.web.api.templates import catalog
 
 ROUTERS = [
@@ -48,7 +51,10 @@ ROUTERS = [
     assist_insights.router,
     assist_knowledge.router,
     audit_log.router,
+    wallboard.router,
+    supervision_actions.router,
     signup.router,
+    number_health.router,
     rate_cards.router,
     estimates.router,
     cost_reports.router,

@@ -123,7 +123,7 @@ async def _detail(runtime: Runtime, principal: Principal, campaign_id: int) -> d
             out["messaging_limit"] = limit.as_dict()
         except ValueError as exc:
             out["messaging_limit"] = {"error": str(exc)}
-        out["cost_estimate"] = campaign.cost_estimate or await cost.estimate(session, campaign)
+        out["cost_estimate"] = campaign.cost_estimate
         out["cost_actual"] = await cost.actual(session, campaign.id)
     return out
 
@@ -214,9 +214,11 @@ async def _draft(runtime: Runtime, principal: Principal, campaign_id: int):
 async def _keep_report(
     runtime: Runtime, principal: Principal, campaign_id: int, report: dict, columns=None
 ) -> None:
+    """Keep the import's report and a fresh cost estimate on the campaign."""
     async with runtime.db.write() as session:
         campaign = await service.get_campaign(session, principal.workspace_id, campaign_id)
         campaign.audience_report = report
+        campaign.cost_estimate = await cost.estimate(session, campaign)
         if columns is not None:
             known = list(campaign.columns or [])
             campaign.columns = known + [c for c in columns if c not in known]

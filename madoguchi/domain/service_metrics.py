@@ -1,0 +1,121 @@
+"""Contact-center figures, defined once: the live wallboard computes them now, reports
+will compute them over any period, both from the same definitions (docs/metrics.md).
+
+Plain Python over facts read from the lifecycle log: a conversation *arrives* in a queue,
+waits, and is then either *answered* (accepted by an agent, or taken over by a
+supervisor) or *abandoned* (ended before anyone answered). Each answer and abandon
+carries how long the customer had waited in the queue.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+DEFAULT_SERVICE_LEVEL_SECONDS = 60
+DEFAULT_SHORT_ABANDON_SECONDS = 10
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """How one wait in a queue ended: ``answered`` True (someone took it) or False
+    (abandoned); ``wait_seconds`` None when the log predates wait recording."""
+
+    answered: bool
+    wait_seconds: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class QueuePeriod:
+    """A queue's figures over a period (today, for the wallboard)."""
+
+    arrived: int
+    answered: int
+    abandoned: int
+    short_abandoned: int
+    average_wait_seconds: float | None
+    p90_wait_seconds: float | None
+    answered_in_target: int
+    service_level_percent: float | None
+
+    def as_dict(self) -> dict:
+        return {
+            "arrived": self.arrived,
+            "answered": self.answered,
+            "abandoned": self.abandoned,
+            "short_abandoned": self.short_abandoned,
+            "average_wait_seconds": self.average_wait_seconds,
+            "p90_wait_seconds": self.p90_wait_seconds,
+            "answered_in_target": self.answered_in_target,
+            "service_level_percent": self.service_level_percent,
+        }
+
+
+def percentile(values: list[float], fraction: float) -> float | None:
+    """Nearest-rank percentile (the smallest value with at least ``fraction`` of the
+    values at or below it): always a wait that really happened."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = max(1, math.ceil(fraction * len(ordered)))
+    return ordered[rank - 1]
+
+
+def queue_period(
+    arrived: int,
+    outcomes: Iterable[Outcome],
+    *,
+    service_level_seconds: int = DEFAULT_SERVICE_LEVEL_SECONDS,
+    short_abandon_seconds: int = DEFAULT_SHORT_ABANDON_SECONDS,
+) -> QueuePeriod:
+    """The figures of one queue from its arrivals and the waits that ended in the period.
+
+    - answered / abandoned: waits that ended that way in the period;
+    - short abandoned: abandons after less than ``short_abandon_seconds`` (a customer who
+      wrote and left at once): counted, but left out of the service level;
+    - average and p90 wait: over answered waits only;
+    - service level %: answered within ``service_level_seconds`` over answered plus
+      abandoned-not-short, ×100; None when both are 0.
+    """
+    answered_waits: list[float] = []
+    answered = abandoned = short = in_target = 0
+    for outcome in outcomes:
+        wait = outcome.wait_seconds
+        if outcome.answered:
+            answered += 1
+            if wait is not None:
+                answered_waits.append(wait)
+                if wait <= service_level_seconds:
+                    in_target += 1
+        else:
+            abandoned += 1
+            if wait is not None and wait < short_abandon_seconds:
+                short += 1
+    denominator = answered + abandoned - short
+    return QueuePeriod(
+        arrived=arrived,
+        answered=answered,
+        abandoned=abandoned,
+        short_abandoned=short,
+        average_wait_seconds=(
+            round(sum(answered_waits) / len(answered_waits), 1) if answered_waits else None
+        ),
+        p90_wait_seconds=percentile(answered_waits, 0.9),
+        answered_in_target=in_target,
+        service_level_percent=round(100 * in_target / denominator, 1) if denominator else None,
+    )
+
+
+def day_bounds(now: datetime, timezone: str) -> tuple[datetime, date]:
+    """Midnight of ``now``'s day in ``timezone`` (as an aware UTC datetime) and that day:
+    "today" is the workspace's day, not the server's."""
+    try:
+        zone = ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        zone = ZoneInfo("UTC")
+    local = now.astimezone(zone)
+    midnight = datetime.combine(local.date(), time(0), tzinfo=zone)
+    return midnight.astimezone(UTC), local.date()

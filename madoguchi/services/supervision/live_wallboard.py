@@ -1,0 +1,129 @@
+"""The wallboard, live: one snapshot per workspace shared by every viewer, and a nudge
+to their browsers when it changed.
+
+Every event of the realtime fan-out (so every process sees every process's events)
+bumps its workspace's version. A nudge (``WallboardChanged``) goes to this process's
+sockets at most once per ``interval`` per workspace, however many events arrived, and
+browsers then re-read ``GET /api/v1/wallboard`` — no polling loop anywhere. The snapshot
+behind that read is computed once per version (concurrent readers wait for the same
+computation) and then cut to each viewer's queues, so fifty supervisors cost one query
+set, not fifty. A snapshot older than ``max_age`` is recomputed anyway (the lifecycle
+may have moved in ways no event announced, e.g. a lost Redis subscription).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from madoguchi.domain.events import AccountEventReceived, Event, MediaStored, WallboardChanged
+from madoguchi.services.supervision import wallboard
+from madoguchi.store.db import Database
+
+log = logging.getLogger(__name__)
+
+Deliver = Callable[[Event], Awaitable[None]]
+# Events that change nothing the wallboard shows.
+_IGNORED = (WallboardChanged, AccountEventReceived, MediaStored)
+
+
+class WallboardFeed:
+    def __init__(self, db: Database, *, interval: float = 0.5, max_age: float = 10.0) -> None:
+        self.db = db
+        self.interval = interval
+        self.max_age = max_age
+        self._versions: dict[int, int] = {}
+        self._pending: dict[int, asyncio.TimerHandle] = {}
+        self._cache: dict[int, tuple[int, float, dict[str, Any]]] = {}
+        self._computing: dict[int, tuple[int, asyncio.Task]] = {}
+        self._subscribers: list[Deliver] = []
+        self._tasks: set[asyncio.Task] = set()
+        self.computed = 0  # snapshots built (the benchmark reads it)
+
+    # ------------------------------------------------------------------ nudges
+
+    def subscribe(self, deliver: Deliver) -> None:
+        """``deliver`` (a hub's dispatch) receives the coalesced ``WallboardChanged``."""
+        self._subscribers.append(deliver)
+
+    def unsubscribe(self, deliver: Deliver) -> None:
+        if deliver in self._subscribers:
+            self._subscribers.remove(deliver)
+
+    async def notice(self, event: Event) -> None:
+        """A fan-out listener: an event happened somewhere in the workspace."""
+        if isinstance(event, _IGNORED):
+            return
+        self.touch(event.workspace_id)
+
+    def touch(self, workspace_id: int) -> None:
+        self._versions[workspace_id] = self._versions.get(workspace_id, 0) + 1
+        if workspace_id not in self._pending:
+            loop = asyncio.get_running_loop()
+            self._pending[workspace_id] = loop.call_later(self.interval, self._flush, workspace_id)
+
+    def resync(self, reason: str) -> None:
+        """Events may have been missed: every snapshot is stale."""
+        self._cache.clear()
+        for workspace_id in list(self._versions):
+            self.touch(workspace_id)
+
+    def _flush(self, workspace_id: int) -> None:
+        self._pending.pop(workspace_id, None)
+        event = WallboardChanged(
+            workspace_id=workspace_id, version=self._versions.get(workspace_id, 0)
+        )
+        task = asyncio.get_running_loop().create_task(self._deliver(event))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _deliver(self, event: Event) -> None:
+        for deliver in tuple(self._subscribers):
+            try:
+                await deliver(event)
+            except Exception:
+                log.exception("wallboard nudge failed")
+
+    async def stop(self) -> None:
+        for handle in self._pending.values():
+            handle.cancel()
+        self._pending.clear()
+        for task in tuple(self._tasks):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    # ------------------------------------------------------------------ snapshots
+
+    async def snapshot(self, workspace_id: int) -> dict[str, Any]:
+        """The workspace's current snapshot, computed at most once per version."""
+        version = self._versions.get(workspace_id, 0)
+        cached = self._cache.get(workspace_id)
+        if (
+            cached is not None
+            and cached[0] == version
+            and time.monotonic() - cached[1] < self.max_age
+        ):
+            return cached[2]
+        running = self._computing.get(workspace_id)
+        if running is None or running[0] != version:
+            task = asyncio.get_running_loop().create_task(self._compute(workspace_id, version))
+            running = (version, task)
+            self._computing[workspace_id] = running
+        return await asyncio.shield(running[1])
+
+    async def _compute(self, workspace_id: int, version: int) -> dict[str, Any]:
+        try:
+            async with self.db.read() as session:
+                result = await wallboard.build(session, workspace_id)
+            self.computed += 1
+            self._cache[workspace_id] = (version, time.monotonic(), result)
+            return result
+        finally:
+            current = self._computing.get(workspace_id)
+            if current is not None and current[0] == version:
+                del self._computing[workspace_id]

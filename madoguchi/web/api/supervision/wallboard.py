@@ -1,0 +1,50 @@
+"""``GET /api/v1/wallboard``: the live operation for supervisors and admins.
+
+The browser reads it when it opens the wallboard and again on each ``wallboard.changed``
+frame of the websocket (see ``services/supervision/live_wallboard.py``). A supervisor
+listed on some queues sees those queues only; filters narrow the conversation list.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, HTTPException, Query
+
+from madoguchi.domain.lifecycle import OPEN_STATUSES
+from madoguchi.runtime import Runtime
+from madoguchi.services.access.tokens import Principal
+from madoguchi.services.access.visibility import supervised_queue_ids
+from madoguchi.services.supervision.wallboard import for_viewer
+from madoguchi.web.deps import get_runtime, supervisor_or_admin
+
+router = APIRouter(prefix="/api/v1", tags=["supervision"])
+
+
+@router.get("/wallboard")
+async def get_wallboard(
+    queue_id: int | None = Query(None, description="Only this queue's conversations"),
+    agent_id: int | None = Query(None, description="Only conversations with this agent"),
+    status: str | None = Query(None, description="Only conversations in this status"),
+    principal: Principal = Depends(supervisor_or_admin),
+    runtime: Runtime = Depends(get_runtime),
+):
+    """Queues, agents and open conversations now, and today's figures per queue
+    (definitions: docs/metrics.md)."""
+    if status is not None and status not in OPEN_STATUSES:
+        raise HTTPException(
+            422,
+            {
+                "field": "status",
+                "message": f"status must be one of {', '.join(OPEN_STATUSES)} (open ones)",
+            },
+        )
+    async with runtime.db.read() as session:
+        allowed = await supervised_queue_ids(session, principal)
+    board = for_viewer(await runtime.wallboard.snapshot(principal.workspace_id), allowed)
+    rows = board["conversations"]
+    if queue_id is not None:
+        rows = [c for c in rows if c["queue_id"] == queue_id]
+    if agent_id is not None:
+        rows = [c for c in rows if c["agent_id"] == agent_id]
+    if status is not None:
+        rows = [c for c in rows if c["status"] == status]
+    return {**board, "conversations": rows, "scope": sorted(allowed) if allowed else "all"}

@@ -1,0 +1,224 @@
+"""``GET /api/v1/wallboard`` through the real API and real webhooks, on SQLite and
+PostgreSQL: live counts, today's figures from the lifecycle log, who may see which
+queues, and the coalesced ``wallboard.changed`` nudge on the websocket."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select, update
+
+from madoguchi.domain.service_metrics import day_bounds
+from madoguchi.services.contact_center import assignment
+from madoguchi.store.models import Conversation, ConversationEvent, Queue, Workspace
+from tests.contact_center.test_routing import make_cc
+from tests.helpers import eventually
+from tests.web.test_realtime import open_live
+
+
+@pytest.fixture
+async def cc(db_url, tmp_path):
+    c = await make_cc(db_url, tmp_path)
+    yield c
+    await c.stack.client.aclose()
+    await c.stack.served.stop()
+
+
+async def board(cc, who: str = "sam", **params) -> dict:
+    response = await cc.as_(who, "GET", "/api/v1/wallboard", params=params)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def queue(snapshot: dict, name: str) -> dict:
+    return next(q for q in snapshot["queues"] if q["name"] == name)
+
+
+def agent(snapshot: dict, user_id: int) -> dict:
+    return next(a for a in snapshot["agents"] if a["user_id"] == user_id)
+
+
+async def test_counts_follow_a_conversation_from_waiting_to_answered(cc):
+    cid = await cc.customer_writes("hello")
+    await cc.wait_status(cid, "queued")
+    now = await board(cc)
+    support = queue(now, "Support")
+    assert (support["waiting"], support["offered"], support["active"]) == (1, 0, 0)
+    assert support["oldest_waiting_since"] is not None
+    assert support["agents"] == {"available": 0, "busy": 0, "away": 0, "offline": 2}
+    assert support["today"]["arrived"] == 1 and support["today"]["answered"] == 0
+    assert support["service_level_seconds"] == 60 and support["short_abandon_seconds"] == 10
+    row = next(c for c in now["conversations"] if c["id"] == cid)
+    assert row["status"] == "queued" and row["queue_id"] == support["id"]
+    assert row["last_customer_message_at"] is not None
+
+    await cc.presence("aiko", "available")
+    await cc.wait_status(cid, "offered", "aiko")
+    support = queue(await board(cc), "Support")
+    assert (support["waiting"], support["offered"]) == (0, 1)
+    # Aiko holds 1 of 2: available with one free slot.
+    assert support["agents"]["available"] == 1 and support["free_slots"] == 1
+
+    assert (await cc.as_("aiko", "POST", f"/api/v1/conversations/{cid}/accept")).status_code == 200
+    reply = await cc.as_(
+        "aiko",
+        "POST",
+        f"/api/v1/conversations/{cid}/messages",
+        json={"message": {"type": "text", "text": {"body": "Hi!"}}},
+    )
+    assert reply.status_code == 202 and reply.json()["author_user_id"] == cc.users["aiko"]
+    now = await board(cc)
+    support = queue(now, "Support")
+    assert (support["waiting"], support["offered"], support["active"]) == (0, 0, 1)
+    today = support["today"]
+    assert (today["arrived"], today["answered"], today["abandoned"]) == (1, 1, 0)
+    assert today["average_wait_seconds"] is not None and today["service_level_percent"] == 100.0
+    aiko = agent(now, cc.users["aiko"])
+    assert aiko["presence"] == "available" and aiko["presence_since"] is not None
+    assert (aiko["offered"], aiko["active"], aiko["wrap_up"], aiko["capacity"]) == (0, 1, 0, 2)
+    assert aiko["last_reply_at"] is not None
+    assert aiko["queue_ids"] == [support["id"]]
+    assert agent(now, cc.users["ben"])["presence"] == "offline"
+    # Filters narrow the list of conversations only.
+    assert [c["id"] for c in (await board(cc, agent_id=cc.users["aiko"]))["conversations"]] == [cid]
+    assert (await board(cc, status="queued"))["conversations"] == []
+    bad = await cc.as_("sam", "GET", "/api/v1/wallboard", params={"status": "closed"})
+    assert bad.status_code == 422 and "status" in bad.text
+
+
+async def test_an_agent_at_capacity_is_busy(cc):
+    await cc.presence("ben", "available")
+    first, second = await cc.customer_writes(), await cc.customer_writes()
+    await cc.wait_status(first, "offered", "ben")
+    await cc.wait_status(second, "offered", "ben")
+    support = queue(await board(cc), "Support")
+    assert support["agents"]["busy"] == 1 and support["free_slots"] == 0
+    await cc.presence("aiko", "away", "lunch")
+    snapshot = await board(cc)
+    assert queue(snapshot, "Support")["agents"]["away"] == 1
+    assert agent(snapshot, cc.users["aiko"])["away_reason"] == "lunch"
+
+
+async def test_abandons_after_the_threshold_lower_the_service_level(cc):
+    """Two customers give up while waiting, one at once (short) and one after two
+    minutes: both are abandoned, only the long one counts against the service level."""
+    ids = [await cc.customer_writes("anyone?") for _ in range(3)]
+    db = cc.stack.runtime.db
+    async with db.write() as session:
+        await session.execute(update(Queue).values(auto_close_after_seconds=60))
+        for cid, waited in zip(ids, (120, 3, None), strict=True):
+            conv = await session.get(Conversation, cid)
+            conv.last_inbound_at = conv.last_inbound_at - timedelta(minutes=5)
+            if waited is not None:
+                conv.queued_at = assignment.now_utc() - timedelta(seconds=waited)
+    workspace_id = await _acme(cc)
+    for cid in ids[:2]:
+        outcome = await assignment.auto_close_if_idle(db, workspace_id, cid)
+        assert [e.status for e in outcome.events] == ["abandoned"]
+    today = queue(await board(cc), "Support")["today"]
+    assert (today["arrived"], today["answered"], today["abandoned"]) == (3, 0, 2)
+    assert today["short_abandoned"] == 1
+    assert today["service_level_percent"] == 0.0
+    assert queue(await board(cc), "Support")["waiting"] == 1
+
+
+async def test_yesterday_in_the_workspace_zone_is_not_today(cc):
+    cid = await cc.customer_writes()
+    await cc.wait_status(cid, "queued")
+    async with cc.stack.runtime.db.write() as session:
+        await session.execute(update(Workspace).values(timezone="Asia/Tokyo"))
+        midnight, _ = day_bounds(assignment.now_utc(), "Asia/Tokyo")
+        await session.execute(update(ConversationEvent).values(at=midnight - timedelta(minutes=1)))
+    snapshot = await board(cc)
+    assert snapshot["timezone"] == "Asia/Tokyo"
+    assert queue(snapshot, "Support")["today"]["arrived"] == 0
+    assert queue(snapshot, "Support")["waiting"] == 1  # the live count is not a day's
+
+
+async def test_who_may_see_the_wallboard_and_which_queues(cc):
+    assert (await cc.as_("aiko", "GET", "/api/v1/wallboard")).status_code == 403
+    assert (await cc.stack.client.get("/api/v1/wallboard")).status_code == 401
+    support_conv = await cc.customer_writes()
+    await cc.wait_status(support_conv, "queued")
+    # Sam is made supervisor of Sales only: the wallboard, the conversation list and a
+    # Support conversation by id all stop showing Support.
+    sales = await _queue_doc(cc, "Sales")
+    sales["supervisors"] = [{"email": "sam@acme.test"}]
+    sales_id = sales.pop("id")
+    updated = await cc.as_("admin", "PUT", f"/api/v1/queues/{sales_id}", json=sales)
+    assert updated.status_code == 200, updated.text
+    assert [s["email"] for s in updated.json()["supervisors"]] == ["sam@acme.test"]
+    limited = await board(cc)
+    assert [q["name"] for q in limited["queues"]] == ["Sales"]
+    assert limited["conversations"] == [] and limited["scope"] == [sales_id]
+    assert {a["name"] for a in limited["agents"]} == {"Chie"}
+    listed = await cc.as_("sam", "GET", "/api/v1/conversations")
+    assert listed.status_code == 200 and listed.json() == []
+    hidden = await cc.as_("sam", "GET", f"/api/v1/conversations/{support_conv}")
+    assert hidden.status_code == 404
+    # The admin still sees everything.
+    everything = await board(cc, "admin")
+    assert {q["name"] for q in everything["queues"]} == {"Sales", "Support"}
+    assert [c["id"] for c in everything["conversations"]] == [support_conv]
+    # Only supervisors can be listed as a queue's supervisors.
+    sales = await _queue_doc(cc, "Sales")
+    sales.pop("id")
+    sales["supervisors"] = [{"email": "chie@acme.test"}]
+    refused = await cc.as_("admin", "PUT", f"/api/v1/queues/{sales_id}", json=sales)
+    assert refused.status_code == 422 and "not a supervisor" in refused.text
+
+
+async def test_staff_sockets_are_nudged_once_for_a_burst_and_agents_never(cc):
+    staff = await open_live(cc.stack.url, cc.tokens["sam"])
+    agent_socket = await open_live(cc.stack.url, cc.tokens["aiko"])
+    await cc.presence("aiko", "available")
+    for _ in range(3):
+        await cc.customer_writes()
+    nudge = await staff.until("wallboard.changed")
+    assert nudge["version"] >= 1
+    snapshot = await board(cc)
+    assert sum(q["waiting"] + q["offered"] for q in snapshot["queues"]) == 3
+
+    async def agent_frames():
+        frames = []
+        try:
+            while True:
+                frames.append((await agent_socket.next(within=1.5))["event"])
+        except TimeoutError:
+            return frames
+
+    assert "wallboard.changed" not in await agent_frames()
+    await staff.ws.close()
+    await agent_socket.ws.close()
+
+
+async def test_one_snapshot_serves_many_readers(cc):
+    feed = cc.stack.runtime.wallboard
+    await cc.customer_writes()
+    before = feed.computed
+    results = [await board(cc) for _ in range(5)]
+    assert feed.computed == before + 1
+    assert all(r["generated_at"] == results[0]["generated_at"] for r in results)
+    await cc.customer_writes()  # a new event: a new version, one new computation
+
+    async def recomputed():
+        return (await board(cc))["generated_at"] != results[0]["generated_at"]
+
+    await eventually(recomputed)
+    assert feed.computed == before + 2
+
+
+async def _acme(cc) -> int:
+    async with cc.stack.runtime.db.read() as session:
+        return await session.scalar(select(Workspace.id).where(Workspace.slug == "acme"))
+
+
+async def _queue_doc(cc, name: str) -> dict:
+    """A queue as ``PUT /api/v1/queues/{id}`` takes it (plus its id)."""
+    listed = (await cc.as_("admin", "GET", "/api/v1/queues")).json()
+    doc = dict(next(q for q in listed if q["name"] == name))
+    doc.pop("waiting")
+    doc["members"] = [{"email": m["email"], "priority": m["priority"]} for m in doc["members"]]
+    doc["supervisors"] = [{"email": s["email"]} for s in doc["supervisors"]]
+    return doc
