@@ -25,6 +25,8 @@ from madoguchi.domain.events import (
 from madoguchi.domain.lifecycle import TERMINAL
 from madoguchi.metrics import Metrics
 from madoguchi.security.secrets import SecretBox
+from madoguchi.services.assist import llm
+from madoguchi.services.assist.assistant import Assistant
 from madoguchi.services.assist.worker import AssistWorker
 from madoguchi.services.billing.budgets import check_budgets
 from madoguchi.services.billing.settlement import CostSettler
@@ -117,7 +119,9 @@ class Runtime:
             self.bus.publish,
             ring_seconds=settings.call_ring_seconds,
         )
-        self.assist = AssistWorker(self.db, self.bus.publish)
+        # The operator's language model (None: offline); a bad setting stops the start.
+        self.assistant = Assistant(self.db, llm.from_settings(settings))
+        self.assist = AssistWorker(self.db, self.bus.publish, self.assistant.summary)
         self.campaigns = CampaignWorker(
             self.db,
             settings,
@@ -262,4 +266,6 @@ class Runtime:
         await self.journal.close()
         await self.graph.aclose()
         await self.flows.aclose()
+        if self.assistant.model is not None:
+            await self.assistant.model.aclose()
         await self.db.dispose()

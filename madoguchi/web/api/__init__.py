@@ -9,6 +9,7 @@ from __future__ import annotations
 from madoguchi.web.api.access import auth, tokens, users, workspace
 from madoguchi.web.api.assist import insights as assist_insights
 from madoguchi.web.api.assist import knowledge as assist_knowledge
+from madoguchi.web.api.assist import settings as assist_settings
 from madoguchi.web.api.audit import log as audit_log
 from madoguchi.web.api.billing import estimates, rate_cards
 from madoguchi.web.api.billing import reports as cost_reports
@@ -50,6 +51,7 @@ ROUTERS = [
     calls.router,
     assist_insights.router,
     assist_knowledge.router,
+    assist_settings.router,
     audit_log.router,
     wallboard.router,
     supervision_actions.router,
