@@ -235,11 +235,36 @@ def deliveries_list(
         typer.echo(line)
 
 
+@deliveries_app.command("rejected")
+def deliveries_rejected(
+    limit: int = typer.Option(20, min=1, max=1000, help="How many, newest first"),
+) -> None:
+    """Show updates of acknowledged deliveries that did not parse: where, why, raw JSON."""
+    from madoguchi.services.channel.webhook_journal import list_rejected
+    from madoguchi.store.db import Database
+
+    async def go():
+        db = Database(get_settings().database_url)
+        try:
+            return await list_rejected(db, limit)
+        finally:
+            await db.dispose()
+
+    rows = _run(go())
+    if not rows:
+        console.print("no rejected updates")
+    for row in rows:
+        typer.echo(f"delivery {row.delivery_id}\t{row.path}\t{row.reason}")
+        typer.echo(f"\t{row.raw.decode(errors='replace')[:2000]}")
+
+
 @deliveries_app.command("retry")
 def deliveries_retry(
-    ids: list[int] = typer.Argument(..., help="Journal ids of failed deliveries"),
+    ids: list[int] = typer.Argument(
+        ..., help="Journal ids of failed deliveries or of deliveries with rejected updates"
+    ),
 ) -> None:
-    """Process failed deliveries again, once the cause is fixed (a running server does it)."""
+    """Process deliveries again once the cause is fixed (a running server does it)."""
     from madoguchi.services.channel.webhook_journal import retry_deliveries
     from madoguchi.store.db import Database
 

@@ -136,6 +136,12 @@ class Settings(BaseSettings):
         "TIER_1K, TIER_10K, TIER_100K, TIER_UNLIMITED) until Meta has told us its own; "
         "campaigns never start conversations with more customers than that in 24 h.",
     )
+    max_request_bytes: int = Field(
+        default=1024 * 1024,
+        ge=64 * 1024,
+        description="The largest request body of an API route (the webhook takes 3 MiB, the "
+        "media upload WhatsApp's largest file); a larger one is refused with 413 unread.",
+    )
     flow_http_allow: Annotated[list[str], NoDecode] = Field(
         default=[],
         description="Hosts or CIDRs a flow's HTTP Request may reach although they are "
@@ -156,6 +162,26 @@ class Settings(BaseSettings):
                 return json.loads(value)
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
+
+    # Assist's optional language model (docs/assist.md). Unset: everything stays offline.
+    llm_url: str | None = Field(
+        default=None,
+        description="Base URL of an OpenAI-compatible API (…/v1: llama.cpp, vLLM, Ollama, a "
+        "cloud service). Used only for workspaces that opt in.",
+    )
+    llm_model: str = Field(default="", description="The model name sent with each request.")
+    llm_api_key: SecretStr | None = Field(
+        default=None, description="Sent as `Authorization: Bearer …`; never logged."
+    )
+    llm_allowed_hosts: list[str] = Field(
+        default=["127.0.0.1", "localhost", "::1"],
+        description="Hosts the model may be reached at (JSON list). A remote service must be "
+        "named here as well as in MADOGUCHI_LLM_URL: customer text leaves the machine only "
+        "when the operator says so twice.",
+    )
+    llm_timeout_seconds: float = Field(
+        default=20.0, gt=0, description="A model slower than this is skipped (offline result)."
+    )
 
 
 DEV_SECRETS = {

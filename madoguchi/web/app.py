@@ -11,7 +11,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from madoguchi import __version__
 from madoguchi.runtime import Runtime
 from madoguchi.settings import Settings, get_settings
-from madoguchi.web import realtime, spa, webhooks
+from madoguchi.web import limits, realtime, spa, webhooks
 from madoguchi.web.api import ROUTERS
 from madoguchi.web.api_docs import documented_app
 from madoguchi.web.origin import ClientAddressMiddleware
@@ -55,6 +55,7 @@ def create_app(
         registry = request.app.state.runtime.metrics.registry
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
+    limits.install(app, settings.max_request_bytes)
     app.add_middleware(ClientAddressMiddleware)
     spa.install(app)  # the web app answers every path no route claims
     return app

@@ -1,11 +1,12 @@
 """``/webhooks/whatsapp``: Meta's (or the simulator's) door into Madoguchi.
 
-Order matters: the signature is checked over the exact bytes before anything is parsed,
-the whole delivery is parsed before anything is stored (a malformed one is refused with
-the reason, nothing stored), and 200 is returned only after the bytes are committed to
-the journal. What the delivery says is stored and published right after, by the
-journal's processor (``services.channel.webhook_journal``), so neither the database work nor a slow
-listener delays Meta's acknowledgement (Meta treats a slow answer as a failure and
+Order matters: the signature is checked over the exact bytes before anything is parsed;
+a body that is not a delivery at all is refused with the reason; a delivery with some
+malformed updates is accepted (the bad updates are kept in ``rejected_updates`` with the
+reason by the processor); and 200 is returned only after the bytes are committed to the
+journal. What the delivery says is stored and published right after, by the journal's
+processor (``services.channel.webhook_journal``), so neither the database work nor a
+slow listener delays Meta's acknowledgement (Meta treats a slow answer as a failure and
 redelivers).
 """
 
@@ -70,15 +71,24 @@ async def receive_delivery(request: Request) -> JSONResponse:
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         runtime.metrics.webhook_rejected.labels("malformed_json").inc()
         return _problem(400, f"body is not valid JSON: {exc}")
+    except RecursionError:
+        runtime.metrics.webhook_rejected.labels("malformed_json").inc()
+        return _problem(400, "body is not a WhatsApp delivery: JSON nested too deeply")
+    rejected: list = []
     try:
-        updates = parse_delivery(payload)
-    except WebhookFormatError as exc:
+        updates = parse_delivery(payload, rejected)
+    except (WebhookFormatError, RecursionError) as exc:
         runtime.metrics.webhook_rejected.labels("bad_envelope").inc()
         return _problem(400, f"not a WhatsApp webhook delivery: {exc}")
 
-    delivery_id = await runtime.journal.append(body, len(updates))
+    # Signed and a delivery: acknowledged, even when some updates in it do not parse
+    # (they are kept in rejected_updates by the processor, the rest is stored).
+    delivery_id = await runtime.journal.append(body, len(updates) + len(rejected))
     runtime.metrics.webhook_accepted.inc()
-    return JSONResponse({"received": len(updates), "delivery_id": delivery_id})
+    out = {"received": len(updates), "delivery_id": delivery_id}
+    if rejected:
+        out["rejected"] = [{"path": r.path, "reason": r.reason} for r in rejected]
+    return JSONResponse(out)
 
 
 router.add_route("/webhooks/whatsapp", receive_delivery, methods=["POST"], include_in_schema=False)

@@ -4,17 +4,19 @@ duplicates and out-of-order statuses harmless."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import pytest
 from sqlalchemy import func, select
 
+from madoguchi.services.channel.webhook_journal import list_rejected, retry_deliveries
 from madoguchi.store.models import (
     AccountEventRecord,
-    Contact,
     Conversation,
     Message,
     MessageStatusEvent,
+    RejectedUpdateRecord,
     WebhookDelivery,
 )
 from tests.conftest import FIXTURES, fixture_payload, signed_headers
@@ -188,14 +190,50 @@ async def test_malformed_bodies_get_a_clear_4xx(stack, body, needle):
     assert await count(stack, WebhookDelivery) == 0
 
 
-async def test_one_bad_message_in_a_delivery_stores_nothing_of_it(stack):
+async def test_one_bad_update_is_kept_aside_and_the_rest_of_the_delivery_stored(stack):
+    """Meta retries a refused delivery for days, then drops it with every update in it:
+    once the signature holds, the delivery is acknowledged, what parses is stored and
+    each update that does not is kept with its exact JSON and the reason."""
     payload = fixture_payload("multi_delivery.json")
-    payload["entry"][0]["changes"][0]["value"]["messages"][-1].pop("timestamp")
+    messages = payload["entry"][0]["changes"][0]["value"]["messages"]
+    bad = {  # seen from Meta: an interactive message without its object, errors beside it
+        "from": messages[0]["from"],
+        "id": "wamid.BROKEN",
+        "timestamp": messages[0]["timestamp"],
+        "type": "interactive",
+        "errors": [{"code": 131051, "title": "Message type unknown"}],
+    }
+    messages.append(bad)
     response = await stack.post_webhook(payload)
+    assert response.status_code == 200, response.text
+    [rejected] = response.json()["rejected"]
+    assert rejected["path"].endswith(f"messages[{len(messages) - 1}]")
+    assert "interactive" in rejected["reason"]
+    assert await count(stack, Message) == len(messages) - 1
+    async with stack.runtime.db.read() as session:
+        [kept] = (await session.scalars(select(RejectedUpdateRecord))).all()
+        row = await session.get(WebhookDelivery, response.json()["delivery_id"])
+    assert json.loads(kept.raw) == bad
+    assert "is required for a 'interactive' message" in kept.reason
+    assert kept.delivery_id == row.id and row.state == "done"
+    assert "1 update(s) rejected" in row.last_error
+
+    # Retriable (after a parser fix): processed again, nothing stored twice.
+    assert await retry_deliveries(stack.runtime.db, [row.id]) == [row.id]
+    stack.runtime.processor.wake()
+    async with asyncio.timeout(30):
+        await stack.runtime.processor.wait_idle()
+    assert await count(stack, Message) == len(messages) - 1
+    assert [r.path for r in await list_rejected(stack.runtime.db, 10)] == [rejected["path"]]
+
+
+async def test_a_deeply_nested_signed_body_is_a_clear_400(stack):
+    depth = 100_000
+    body = b'{"object": "whatsapp_business_account", "entry": ' + b"[" * depth + b"]" * depth
+    body += b"}"
+    response = await stack.post_webhook(body)
     assert response.status_code == 400
-    assert "timestamp" in response.json()["detail"]
-    assert await count(stack, Message) == 0
-    assert await count(stack, Contact) == 0
+    assert "nested too deeply" in response.json()["detail"]
 
 
 async def test_duplicate_delivery_changes_nothing(stack):

@@ -20,6 +20,7 @@ import { preview, windowOpen } from "./messages";
 import { rememberUpload } from "./uploads";
 import { TemplateSender } from "./TemplateSender";
 import { QuickReplies } from "./QuickReplies";
+import { useSession } from "../session";
 import { type CannedResponse, fillCanned, matchCanned, slashQuery } from "./canned";
 
 const EMOJI = "😀 😊 😂 🙂 😉 😍 🤔 😅 😢 😮 🙏 👍 👎 👌 👏 🙌 🎉 ❤️ 💯 ✅ ❌ ⚠️ ⏰ 📦 🚚 💳 📞 📧 📍 🔧 ☕ 🌸".split(" ");
@@ -42,6 +43,7 @@ interface Props {
 
 export function Composer({ conversation, canWrite, replyTo, onClearReply, onSent, now }: Props) {
   const { t } = useTranslation();
+  const myId = useSession().me.user?.id ?? null;
   const [text, setText] = useState("");
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string | null>(null);
@@ -141,9 +143,7 @@ export function Composer({ conversation, canWrite, replyTo, onClearReply, onSent
     return (
       <div className="composer">
         <Text size="sm" c="dimmed" data-testid="composer-readonly">
-          {conversation.status === "closed" || conversation.status === "abandoned"
-            ? t("composer.closed")
-            : t("composer.notYours")}
+          {readOnlyReason(conversation, myId, t)}
         </Text>
       </div>
     );
@@ -315,4 +315,13 @@ export function Composer({ conversation, canWrite, replyTo, onClearReply, onSent
       </Stack>
     </div>
   );
+}
+
+/** Why this person cannot write here, in words that match the conversation's state now. */
+function readOnlyReason(c: Conversation, myId: number | null, t: (key: string) => string): string {
+  if (c.status === "closed" || c.status === "abandoned") return t("composer.closed");
+  if (c.status === "offered" && c.offered_agent_id === myId) return t("composer.notYours");
+  if (c.assigned_agent_id !== null || c.offered_agent_id !== null) return t("desktopLive.withColleague");
+  if (c.status === "queued") return t("desktopLive.waitingInQueue");
+  return t("composer.notYours");
 }

@@ -14,6 +14,9 @@ import { SidePanel } from "../components/SidePanel";
 import { ConversationActions } from "../components/ConversationActions";
 import { nextTicket, useDesktop, type Offer } from "./useDesktop";
 import { alertOffer } from "../components/alerts";
+import { useCalls } from "../calls/useCalls";
+import { CallBar } from "../calls/CallBar";
+import { CallButton } from "../calls/CallButton";
 import { navigate, usePath } from "../router";
 import { useMyPresence } from "../presence";
 
@@ -54,7 +57,7 @@ export function DesktopPage() {
   const selectedIdRef = useRef(selectedId);
   selectedIdRef.current = selectedId;
 
-  const { state, putConversation, putMessage } = useDesktop(selectedId, { myId, onOffer, onNote });
+  const { state, gone, putConversation, putMessage } = useDesktop(selectedId, { myId, onOffer, onNote });
 
   const list = useMemo(() => {
     const rows = Object.values(state.conversations).filter((c) => {
@@ -69,6 +72,14 @@ export function DesktopPage() {
         new Date(b.last_message_at ?? b.created_at).getTime() - new Date(a.last_message_at ?? a.created_at).getTime(),
     );
   }, [state.conversations, state.offers, scope, myId, selectedId]);
+
+  const showError = useCallback((message: string) => notifications.show({ color: "red", message }), []);
+  const calls = useCalls(myId, showError);
+  // The chat opens beside the call the agent answers or places.
+  const onCallIn = calls.current?.conversation_id ?? null;
+  useEffect(() => {
+    if (onCallIn !== null) setSelectedId(onCallIn);
+  }, [onCallIn]);
 
   const offers = Object.values(state.offers);
   const selected = selectedId !== null ? state.conversations[selectedId] : undefined;
@@ -152,6 +163,16 @@ export function DesktopPage() {
   useEffect(() => {
     const el = scroller.current;
     if (el && atBottom.current) el.scrollTop = el.scrollHeight;
+  }, [messages, selectedId]);
+  // A picture or video grows the thread after it loads: stay at the bottom if we were.
+  useEffect(() => {
+    const el = scroller.current;
+    if (!el) return;
+    const observer = new ResizeObserver(() => {
+      if (atBottom.current) el.scrollTop = el.scrollHeight;
+    });
+    Array.from(el.children).forEach((child) => observer.observe(child));
+    return () => observer.disconnect();
   }, [messages, selectedId]);
 
   const canWrite =
@@ -262,6 +283,7 @@ export function DesktopPage() {
       </nav>
 
       <main className="chat" aria-label={t("desktop.chat")}>
+        <CallBar calls={calls} conversations={state.conversations} onOpen={setSelectedId} now={now} />
         {selected ? (
           <>
             <Group justify="space-between" p="xs" px="md" style={{ borderBottom: "1px solid var(--mantine-color-gray-3)" }} wrap="nowrap">
@@ -275,6 +297,14 @@ export function DesktopPage() {
                 </Text>
               </div>
               <Group gap={4} wrap="nowrap">
+                <CallButton
+                  conversation={selected}
+                  canAct={canWrite}
+                  onCall={calls.place}
+                  onCallBusy={!!calls.current}
+                  messagesTick={messages.length}
+                  onError={showError}
+                />
                 <ConversationActions
                   conversation={selected}
                   queues={Object.values(state.queues)}
@@ -317,6 +347,13 @@ export function DesktopPage() {
               now={now}
             />
           </>
+        ) : selectedId !== null && gone.has(selectedId) ? (
+          <Stack align="center" justify="center" h="100%" c="dimmed" data-testid="conversation-gone">
+            <Text>{t("desktopLive.gone")}</Text>
+            <Button variant="default" size="xs" onClick={() => setSelectedId(null)}>
+              {t("desktopLive.backToList")}
+            </Button>
+          </Stack>
         ) : (
           <Stack align="center" justify="center" h="100%" c="dimmed">
             <Text>{t("desktop.pick")}</Text>

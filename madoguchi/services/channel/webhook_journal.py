@@ -27,7 +27,7 @@ from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import insert, or_, select
+from sqlalchemy import delete, insert, or_, select
 
 from madoguchi.domain.events import Event
 from madoguchi.services.channel.ingest import (
@@ -38,7 +38,7 @@ from madoguchi.services.channel.ingest import (
     status_only,
 )
 from madoguchi.store.db import Database
-from madoguchi.store.models import WebhookDelivery
+from madoguchi.store.models import RejectedUpdateRecord, WebhookDelivery
 from madoguchi.store.models.core import utcnow
 from madoguchi.whatsapp.updates import parse_delivery
 
@@ -188,6 +188,7 @@ class DeliveryProcessor:
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()  # set by run() once it finds nothing to do
         self._claim = self.policy.claim
+        self._rejected: dict[int, list] = {}  # delivery id -> its updates that did not parse
 
     def wake(self) -> None:
         self._idle.clear()
@@ -267,7 +268,7 @@ class DeliveryProcessor:
             rows = (await session.scalars(query)).all()
             deadline = time.thread_time() + policy.slice_seconds
             batched = 0
-            for unit in _units(rows, policy.status_batch):
+            for unit in _units(rows, policy.status_batch, self._rejected):
                 if handled and time.thread_time() > deadline:
                     break
                 handled += len(unit)
@@ -292,6 +293,20 @@ class DeliveryProcessor:
             updates = parse_delivery(json.loads(row.body))
         result = await ingest_delivery_row(session, row, updates)
         _done(row)
+        rejected = self._rejected.pop(row.id, [])
+        for item in rejected:
+            session.add(
+                RejectedUpdateRecord(
+                    delivery_id=row.id,
+                    workspace_id=row.workspace_id,
+                    path=item.path[:200],
+                    reason=item.reason,
+                    raw=json.dumps(item.raw, ensure_ascii=False).encode(),
+                )
+            )
+        if rejected:
+            row.last_error = f"{len(rejected)} update(s) rejected: {rejected[0].reason}"[:2000]
+            log.warning("webhook delivery %s: %s", row.id, row.last_error)
         return result
 
     async def _process_statuses(self, session, unit: list, events: list[Event]) -> bool:
@@ -343,7 +358,9 @@ def _done(row: WebhookDelivery) -> None:
     row.last_error = None
 
 
-def _units(rows: Sequence[WebhookDelivery], status_batch: int) -> Iterator[list[tuple]]:
+def _units(
+    rows: Sequence[WebhookDelivery], status_batch: int, rejected: dict | None = None
+) -> Iterator[list[tuple]]:
     """Rows in id order as units of work: runs of status-only deliveries (up to
     ``status_batch``) together, any other delivery alone. Each row comes with its parsed
     updates, or None when it does not parse (the endpoint parsed the bytes before
@@ -353,11 +370,14 @@ def _units(rows: Sequence[WebhookDelivery], status_batch: int) -> Iterator[list[
     stops after two inbound messages does not parse the other rows it claimed)."""
     run: list[tuple] = []
     for row in rows:
+        bad: list = []
         try:
-            updates = parse_delivery(json.loads(row.body))
+            updates = parse_delivery(json.loads(row.body), bad)
         except Exception:
             updates = None
-        if updates is not None and status_only(updates):
+        if bad and rejected is not None:
+            rejected[row.id] = bad  # stored beside the row by _process: it goes alone
+        if updates is not None and not bad and status_only(updates):
             run.append((row, updates))
             if len(run) == status_batch:
                 yield run
@@ -409,16 +429,33 @@ async def list_deliveries(db: Database, state: str | None, limit: int) -> list[D
         ]
 
 
+async def list_rejected(db: Database, limit: int) -> list[RejectedUpdateRecord]:
+    """The newest updates that did not parse (for ``madoguchi deliveries rejected``)."""
+    async with db.read() as session:
+        query = select(RejectedUpdateRecord).order_by(RejectedUpdateRecord.id.desc())
+        return list((await session.scalars(query.limit(limit))).all())
+
+
 async def retry_deliveries(db: Database, ids: Sequence[int]) -> list[int]:
-    """Put failed deliveries back to pending (after a fix); the ids that were failed."""
+    """Put failed deliveries, and deliveries with rejected updates, back to pending (after
+    a fix); the ids that were. Processing is idempotent: what was stored stays once."""
     async with db.write() as session:
+        with_rejected = select(RejectedUpdateRecord.delivery_id).where(
+            RejectedUpdateRecord.delivery_id.in_(ids)
+        )
         rows = (
             await session.scalars(
                 select(WebhookDelivery).where(
-                    WebhookDelivery.id.in_(ids), WebhookDelivery.state == FAILED
+                    WebhookDelivery.id.in_(ids),
+                    or_(WebhookDelivery.state == FAILED, WebhookDelivery.id.in_(with_rejected)),
                 )
             )
         ).all()
+        await session.execute(
+            delete(RejectedUpdateRecord).where(
+                RejectedUpdateRecord.delivery_id.in_([row.id for row in rows])
+            )
+        )
         for row in rows:
             row.state = PENDING
             row.attempts = 0

@@ -19,7 +19,7 @@ from madoguchi.whatsapp.updates.account import (
     WebhookErrors,
 )
 from madoguchi.whatsapp.updates.calls import CallEvent
-from madoguchi.whatsapp.updates.envelope import OBJECT, Update, parse_delivery
+from madoguchi.whatsapp.updates.envelope import OBJECT, RejectedUpdate, Update, parse_delivery
 from madoguchi.whatsapp.updates.errors import MetaErrorInfo, WebhookFormatError
 from madoguchi.whatsapp.updates.identity import BusinessPhone, UserIdentity
 from madoguchi.whatsapp.updates.message import (
@@ -47,6 +47,7 @@ __all__ = [
     "MetaErrorInfo",
     "PhoneNumberNameUpdate",
     "PhoneNumberQualityUpdate",
+    "RejectedUpdate",
     "TemplateQualityUpdate",
     "TemplateStatusUpdate",
     "UnknownFieldEvent",

@@ -342,8 +342,10 @@ async def upload_media(
     try:
         check_media(kind, mime, len(data))
     except MediaLimitError as exc:
+        too_large = exc.limit is not None and exc.size is not None and exc.size > exc.limit
         raise HTTPException(
-            422, {"code": "media_limit", "field": "file", "message": str(exc)}
+            413 if too_large else 422,
+            {"code": "media_limit", "field": "file", "message": str(exc)},
         ) from exc
     async with runtime.db.read() as session:
         number = await session.scalar(

@@ -1,0 +1,110 @@
+"""Every request body is bounded while it is read, before the application buffers it.
+
+A body over its route's limit is answered ``413`` at once when ``Content-Length`` says
+so, or as soon as the bytes read pass the limit (a chunked body); the rest is never
+read into memory. Limits: Meta's webhook 3 MiB; the media upload WhatsApp's largest file
+plus room for the form; every other route ``MADOGUCHI_MAX_REQUEST_BYTES`` (1 MiB).
+
+JSON nested deeper than Python's parser can follow is a ``400``, not a crash.
+"""
+
+from __future__ import annotations
+
+import json
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from madoguchi.whatsapp.media_limits import MEDIA_KINDS, max_bytes
+
+WEBHOOK_BYTES = 3 * 1024 * 1024
+MULTIPART_SLACK = 64 * 1024
+UPLOAD_BYTES = max(max_bytes(kind) for kind in MEDIA_KINDS) + MULTIPART_SLACK
+
+
+def _problem(limit: int) -> bytes:
+    return json.dumps(
+        {
+            "detail": {
+                "code": "body_too_large",
+                "message": f"the request body is larger than {limit} bytes, the limit here",
+                "limit": limit,
+            }
+        }
+    ).encode()
+
+
+class BodyLimitMiddleware:
+    """Pure ASGI: counts the body as it streams through ``receive``."""
+
+    def __init__(self, app, max_request_bytes: int) -> None:
+        self.app = app
+        self.default = max_request_bytes
+
+    def limit_for(self, path: str) -> int:
+        if path == "/webhooks/whatsapp":
+            return WEBHOOK_BYTES
+        if path == "/api/v1/media":
+            return UPLOAD_BYTES
+        return self.default
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        limit = self.limit_for(scope.get("path", ""))
+        for name, value in scope.get("headers", ()):
+            if name == b"content-length" and (not value.isdigit() or int(value) > limit):
+                return await self._refuse(send, limit)
+        seen = 0
+        started = refused = False
+
+        async def limited_receive():
+            nonlocal seen, refused
+            if refused:
+                return {"type": "http.disconnect"}
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > limit:
+                    # Answer now; the application sees the client gone and stops reading.
+                    refused = True
+                    if not started:
+                        await self._refuse(send, limit)
+                    return {"type": "http.disconnect"}
+            return message
+
+        async def tracking_send(message):
+            nonlocal started
+            if refused:
+                return  # the 413 is the answer
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        await self.app(scope, limited_receive, tracking_send)
+
+    @staticmethod
+    async def _refuse(send, limit: int) -> None:
+        body = _problem(limit)
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+
+def install(app: FastAPI, max_request_bytes: int) -> None:
+    app.add_middleware(BodyLimitMiddleware, max_request_bytes=max_request_bytes)
+
+    @app.exception_handler(RecursionError)
+    async def too_deep(request: Request, exc: RecursionError) -> JSONResponse:
+        return JSONResponse(
+            {"detail": {"code": "too_deep", "message": "the JSON body is nested too deeply"}},
+            status_code=400,
+        )
