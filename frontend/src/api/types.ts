@@ -288,6 +288,7 @@ export interface NumberHealthReport {
     errors: { code: number | null; count: number; message: string | null; last_at: string | null }[];
   };
   warnings: HealthWarning[];
+}
 
 export type CallStatus = "ringing" | "connecting" | "active" | "ended" | "missed" | "rejected" | "failed";
 
