@@ -16,6 +16,7 @@ import { nextTicket, useDesktop, type Offer } from "./useDesktop";
 import { alertOffer } from "../components/alerts";
 import { navigate, usePath } from "../router";
 import { useMyPresence } from "../presence";
+import { SupervisionBar } from "../supervision/SupervisionBar";
 
 const OPEN = new Set(["new", "in_flow", "queued", "offered", "active", "wrap_up"]);
 
@@ -298,6 +299,7 @@ export function DesktopPage() {
                 </Tooltip>
               </Group>
             </Group>
+            <SupervisionBar conversation={selected} onChanged={putConversation} onMessage={putMessage} />
             <div
               className="chat-messages"
               ref={scroller}
