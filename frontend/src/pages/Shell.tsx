@@ -20,6 +20,7 @@ import { NumbersPage } from "../admin/NumbersPage";
 import { WorkspacePage } from "../admin/WorkspacePage";
 import { FlowsPage } from "../flows/FlowsPage";
 import { WallboardPage } from "../supervision/WallboardPage";
+import { CampaignsPage } from "../campaigns/CampaignsPage";
 
 interface NavItem {
   path: string;
@@ -74,6 +75,7 @@ export function Shell() {
     { path: "/", label: t("nav.desktop") },
     ...(isStaff(me) ? [{ path: "/wallboard", label: t("wallboard.title") }] : []),
     ...(isStaff(me) ? [{ path: "/admin/queues", label: t("nav.queues") }] : []),
+    ...(isStaff(me) ? [{ path: "/campaigns", label: t("campaigns.nav") }] : []),
     ...(admin ? [{ path: "/flows", label: t("nav.flows") }] : []),
   ];
   const adminItems: NavItem[] = admin
@@ -195,5 +197,6 @@ function Page({ path }: { path: string }) {
   if (path === "/admin/templates") return <ResourceListPage kind="templates" />;
   if (path === "/admin/canned") return <CannedPage />;
   if (path.startsWith("/flows")) return <FlowsPage path={path} />;
+  if (path.startsWith("/campaigns")) return <CampaignsPage path={path} />;
   return <DesktopPage />;
 }
