@@ -19,6 +19,7 @@ import { CannedPage } from "../admin/CannedPage";
 import { NumbersPage } from "../admin/NumbersPage";
 import { WorkspacePage } from "../admin/WorkspacePage";
 import { FlowsPage } from "../flows/FlowsPage";
+import { CampaignsPage } from "../campaigns/CampaignsPage";
 
 interface NavItem {
   path: string;
@@ -72,6 +73,7 @@ export function Shell() {
   const top: NavItem[] = [
     { path: "/", label: t("nav.desktop") },
     ...(isStaff(me) ? [{ path: "/admin/queues", label: t("nav.queues") }] : []),
+    ...(isStaff(me) ? [{ path: "/campaigns", label: t("campaigns.nav") }] : []),
     ...(admin ? [{ path: "/flows", label: t("nav.flows") }] : []),
   ];
   const adminItems: NavItem[] = admin
@@ -183,5 +185,6 @@ function Page({ path }: { path: string }) {
   if (path === "/admin/templates") return <ResourceListPage kind="templates" />;
   if (path === "/admin/canned") return <CannedPage />;
   if (path.startsWith("/flows")) return <FlowsPage path={path} />;
+  if (path.startsWith("/campaigns")) return <CampaignsPage path={path} />;
   return <DesktopPage />;
 }
