@@ -21,6 +21,7 @@ import { navigate, usePath } from "../router";
 import { useMyPresence } from "../presence";
 import { AssistPanel, SENTIMENT_COLOR } from "../assist/AssistPanel";
 import { useSentiments } from "../assist/useSentiments";
+import { SupervisionBar } from "../supervision/SupervisionBar";
 
 const OPEN = new Set(["new", "in_flow", "queued", "offered", "active", "wrap_up"]);
 
@@ -329,6 +330,7 @@ export function DesktopPage() {
                 </Tooltip>
               </Group>
             </Group>
+            <SupervisionBar conversation={selected} onChanged={putConversation} onMessage={putMessage} />
             <div
               className="chat-messages"
               ref={scroller}

@@ -12,6 +12,7 @@ from madoguchi.web.api.assist import knowledge as assist_knowledge
 from madoguchi.web.api.assist import settings as assist_settings
 from madoguchi.web.api.audit import log as audit_log
 from madoguchi.web.api.billing import estimates, rate_cards
+from madoguchi.web.api.billing import reports as cost_reports
 from madoguchi.web.api.calling import calls
 from madoguchi.web.api.campaigns import campaigns
 from madoguchi.web.api.channel import marketing_optout, numbers, service_window
@@ -58,5 +59,6 @@ ROUTERS = [
     number_health.router,
     rate_cards.router,
     estimates.router,
+    cost_reports.router,
     campaigns.router,
 ]
