@@ -20,6 +20,7 @@ import { NumbersPage } from "../admin/NumbersPage";
 import { WorkspacePage } from "../admin/WorkspacePage";
 import { FlowsPage } from "../flows/FlowsPage";
 import { CampaignsPage } from "../campaigns/CampaignsPage";
+import { CostsPage } from "../costs/CostsPage";
 
 interface NavItem {
   path: string;
@@ -74,6 +75,7 @@ export function Shell() {
     { path: "/", label: t("nav.desktop") },
     ...(isStaff(me) ? [{ path: "/admin/queues", label: t("nav.queues") }] : []),
     ...(isStaff(me) ? [{ path: "/campaigns", label: t("campaigns.nav") }] : []),
+    ...(isStaff(me) ? [{ path: "/costs", label: t("costs.nav") }] : []),
     ...(admin ? [{ path: "/flows", label: t("nav.flows") }] : []),
   ];
   const adminItems: NavItem[] = admin
@@ -186,5 +188,6 @@ function Page({ path }: { path: string }) {
   if (path === "/admin/canned") return <CannedPage />;
   if (path.startsWith("/flows")) return <FlowsPage path={path} />;
   if (path.startsWith("/campaigns")) return <CampaignsPage path={path} />;
+  if (path === "/costs") return <CostsPage />;
   return <DesktopPage />;
 }
