@@ -238,3 +238,32 @@ export interface LiveEvent {
   new_conversation?: boolean;
   [key: string]: unknown;
 }
+
+export type CallStatus = "ringing" | "connecting" | "active" | "ended" | "missed" | "rejected" | "failed";
+
+export interface Call {
+  id: number;
+  conversation_id: number;
+  contact_id: number;
+  contact_name: string | null;
+  direction: "inbound" | "outbound";
+  status: CallStatus;
+  agent_id: number | null;
+  ringing_agent_ids: number[];
+  offer_sdp: string | null;
+  answer_sdp: string | null;
+  end_reason: string | null;
+  duration_seconds: number | null;
+  created_at: string;
+  answered_at: string | null;
+  ended_at: string | null;
+}
+
+export interface CallPermission {
+  status: "none" | "requested" | "accepted" | "rejected" | "expired";
+  can_call: boolean;
+  expires_at: string | null;
+  permanent: boolean;
+  source: "request" | "callback" | null;
+  next_request_at: string | null;
+}

@@ -14,8 +14,12 @@ import { SidePanel } from "../components/SidePanel";
 import { ConversationActions } from "../components/ConversationActions";
 import { nextTicket, useDesktop, type Offer } from "./useDesktop";
 import { alertOffer } from "../components/alerts";
+import { useCalls } from "../calls/useCalls";
+import { CallBar } from "../calls/CallBar";
+import { CallButton } from "../calls/CallButton";
 import { navigate, usePath } from "../router";
 import { useMyPresence } from "../presence";
+import { SupervisionBar } from "../supervision/SupervisionBar";
 
 const OPEN = new Set(["new", "in_flow", "queued", "offered", "active", "wrap_up"]);
 
@@ -69,6 +73,14 @@ export function DesktopPage() {
         new Date(b.last_message_at ?? b.created_at).getTime() - new Date(a.last_message_at ?? a.created_at).getTime(),
     );
   }, [state.conversations, state.offers, scope, myId, selectedId]);
+
+  const showError = useCallback((message: string) => notifications.show({ color: "red", message }), []);
+  const calls = useCalls(myId, showError);
+  // The chat opens beside the call the agent answers or places.
+  const onCallIn = calls.current?.conversation_id ?? null;
+  useEffect(() => {
+    if (onCallIn !== null) setSelectedId(onCallIn);
+  }, [onCallIn]);
 
   const offers = Object.values(state.offers);
   const selected = selectedId !== null ? state.conversations[selectedId] : undefined;
@@ -272,6 +284,7 @@ export function DesktopPage() {
       </nav>
 
       <main className="chat" aria-label={t("desktop.chat")}>
+        <CallBar calls={calls} conversations={state.conversations} onOpen={setSelectedId} now={now} />
         {selected ? (
           <>
             <Group justify="space-between" p="xs" px="md" style={{ borderBottom: "1px solid var(--mantine-color-gray-3)" }} wrap="nowrap">
@@ -285,6 +298,14 @@ export function DesktopPage() {
                 </Text>
               </div>
               <Group gap={4} wrap="nowrap">
+                <CallButton
+                  conversation={selected}
+                  canAct={canWrite}
+                  onCall={calls.place}
+                  onCallBusy={!!calls.current}
+                  messagesTick={messages.length}
+                  onError={showError}
+                />
                 <ConversationActions
                   conversation={selected}
                   queues={Object.values(state.queues)}
@@ -298,6 +319,7 @@ export function DesktopPage() {
                 </Tooltip>
               </Group>
             </Group>
+            <SupervisionBar conversation={selected} onChanged={putConversation} onMessage={putMessage} />
             <div
               className="chat-messages"
               ref={scroller}

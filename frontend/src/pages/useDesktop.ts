@@ -315,6 +315,16 @@ export function useDesktop(selectedId: number | null, { myId, onOffer, onNote }:
           }
           return;
         }
+        case "call.changed": {
+          // A call's entry in the timeline is rewritten as the call moves.
+          if (!id) return;
+          const mid = typeof e.message_id === "number" ? e.message_id : null;
+          const known = mid !== null && stateRef.current.messages[id]?.some((m) => m.id === mid);
+          if (known) void api.get<Message>(`/messages/${mid}`).then(putMessage).catch(() => undefined);
+          else if (stateRef.current.messages[id]) void loadMessages(id);
+          void fetchConversation(id);
+          return;
+        }
         case "queue.changed": {
           const qid = e.queue_id;
           if (!qid) return;
