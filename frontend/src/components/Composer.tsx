@@ -168,7 +168,7 @@ export function Composer({ conversation, canWrite, replyTo, onClearReply, onSent
             : t("composer.windowNeverOpened")}{" "}
           {t("composer.windowClosedWhy")}
         </Alert>
-        <TemplateSender onSend={send} busy={busy} />
+        <TemplateSender onSend={send} busy={busy} conversationId={conversation.id} />
         {error && (
           <Text c="red" size="sm" role="alert" mt={4}>
             {error}

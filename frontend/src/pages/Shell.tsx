@@ -22,6 +22,7 @@ import { WorkspacePage } from "../admin/WorkspacePage";
 import { FlowsPage } from "../flows/FlowsPage";
 import { WallboardPage } from "../supervision/WallboardPage";
 import { CampaignsPage } from "../campaigns/CampaignsPage";
+import { CostsPage } from "../costs/CostsPage";
 
 interface NavItem {
   path: string;
@@ -77,6 +78,7 @@ export function Shell() {
     ...(isStaff(me) ? [{ path: "/wallboard", label: t("wallboard.title") }] : []),
     ...(isStaff(me) ? [{ path: "/admin/queues", label: t("nav.queues") }] : []),
     ...(isStaff(me) ? [{ path: "/campaigns", label: t("campaigns.nav") }] : []),
+    ...(isStaff(me) ? [{ path: "/costs", label: t("costs.nav") }] : []),
     ...(admin ? [{ path: "/flows", label: t("nav.flows") }] : []),
   ];
   const adminItems: NavItem[] = admin
@@ -201,5 +203,6 @@ function Page({ path }: { path: string }) {
   if (path === "/admin/knowledge") return <KnowledgePage />;
   if (path.startsWith("/flows")) return <FlowsPage path={path} />;
   if (path.startsWith("/campaigns")) return <CampaignsPage path={path} />;
+  if (path === "/costs") return <CostsPage />;
   return <DesktopPage />;
 }
