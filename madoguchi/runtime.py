@@ -22,9 +22,13 @@ from madoguchi.domain.events import (
     MessageReceived,
     MessageStatusChanged,
 )
+from madoguchi.domain.lifecycle import TERMINAL
 from madoguchi.metrics import Metrics
 from madoguchi.security.secrets import SecretBox
+from madoguchi.services.assist import llm
+from madoguchi.services.assist.assistant import Assistant
 from madoguchi.services.assist.worker import AssistWorker
+from madoguchi.services.billing.budgets import check_budgets
 from madoguchi.services.billing.settlement import CostSettler
 from madoguchi.services.calling import permissions as call_permissions
 from madoguchi.services.calling.calls import CallDesk
@@ -41,6 +45,7 @@ from madoguchi.services.onboarding.health import HealthChecker
 from madoguchi.services.onboarding.meta_app import MetaApp
 from madoguchi.services.onboarding.signup import SignupService
 from madoguchi.services.scheduling.timers import TimerWorker
+from madoguchi.services.supervision import actions as supervision_actions
 from madoguchi.services.supervision.live_wallboard import WallboardFeed
 from madoguchi.services.templates import catalog
 from madoguchi.settings import Settings
@@ -102,7 +107,9 @@ class Runtime:
             http_allow=settings.flow_http_allow,
             http_max_bytes=settings.flow_http_max_bytes,
         )
-        self.costs = CostSettler(self.db, interval=settings.billing_settle_seconds)
+        self.costs = CostSettler(
+            self.db, interval=settings.billing_settle_seconds, after=self._check_budgets
+        )
         self.wallboard = WallboardFeed(self.db, interval=settings.wallboard_interval_seconds)
         self.calls = CallDesk(
             self.db,
@@ -112,7 +119,9 @@ class Runtime:
             self.bus.publish,
             ring_seconds=settings.call_ring_seconds,
         )
-        self.assist = AssistWorker(self.db, self.bus.publish)
+        # The operator's language model (None: offline); a bad setting stops the start.
+        self.assistant = Assistant(self.db, llm.from_settings(settings))
+        self.assist = AssistWorker(self.db, self.bus.publish, self.assistant.summary)
         self.campaigns = CampaignWorker(
             self.db,
             settings,
@@ -123,6 +132,12 @@ class Runtime:
         )
         self._tasks: list[asyncio.Task] = []
         self._wire()
+
+    async def _check_budgets(self) -> None:
+        """After costs settle: budget alerts (80 %, 100 %) to the workspace's staff."""
+        alerts = await check_budgets(self.db)
+        if alerts:
+            await self.bus.publish(alerts)
 
     def new_sender(self) -> Sender:
         """A sender over this runtime's database and Graph client (tests build a second
@@ -156,8 +171,14 @@ class Runtime:
         self._wire_assist()
         # Realtime: every event reaches the websocket hub of every process.
         self.bus.subscribe(None, self.fanout.publish)
+        self.bus.subscribe(ConversationChanged, self._end_monitoring)
         # …and the wallboard of every process (it nudges that process's supervisors).
         self.fanout.add_listener(self.wallboard.notice, self.wallboard.resync)
+
+    async def _end_monitoring(self, event: ConversationChanged) -> None:
+        """A conversation that ended is monitored no more."""
+        if event.status in TERMINAL:
+            await supervision_actions.end_monitoring_of_closed(self.db, event.conversation_id)
 
     def _wire_channel_rules(self) -> None:
         db, settings = self.db, self.settings
@@ -245,4 +266,6 @@ class Runtime:
         await self.journal.close()
         await self.graph.aclose()
         await self.flows.aclose()
+        if self.assistant.model is not None:
+            await self.assistant.model.aclose()
         await self.db.dispose()

@@ -3,7 +3,8 @@
 Connections are indexed by workspace, and a workspace's agents by user id, so an event
 costs work proportional to its audience, not to the number of sockets: staff of the
 workspace get everything, the agents named by the audience policy
-(``services/contact_center/live_audience.py``) get theirs, and the policy's one query
+(``services/contact_center/live_audience.py``) get theirs (and, for a colleague's presence,
+the other agents a reduced frame), and the policy's one query
 runs only when some agent of that workspace is connected here.
 
 Each connection has a small bounded outbox drained by its own writer; a client that falls
@@ -191,6 +192,8 @@ class Hub:
         if not staff and not agents:
             return
         targets: list[Connection] = list(staff or ())
+        colleagues: list[Connection] = []
+        audience = None
         if agents:
             try:
                 if needs_lookup(event):
@@ -206,12 +209,20 @@ class Hub:
             agents = self._agents.get(ws) or {}
             for user_id in audience.agent_ids if audience else ():
                 targets.extend(agents.get(user_id, ()))
-        if not targets:
+            if audience is not None and audience.colleague_view is not None:
+                for user_id, conns in agents.items():
+                    if user_id not in audience.agent_ids:
+                        colleagues.extend(conns)
+        if not targets and not colleagues:
             return
-        body = frame_body(event.to_dict())
         self.dispatched += 1
+        body = frame_body(event.to_dict())
         for conn in targets:
             self._send(conn, body)
+        if colleagues:
+            reduced = frame_body(audience.colleague_view)
+            for conn in colleagues:
+                self._send(conn, reduced)
 
     async def recheck_credentials(self, event: CredentialsChanged) -> None:
         """Close (4401) every socket of the user or token named whose credentials no

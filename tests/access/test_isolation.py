@@ -101,6 +101,7 @@ FILLERS: dict[str, tuple[type | None, str, Callable[[World], Any]]] = {
     "media_id": (Media, "id", lambda w: w.ids["media"]),
     "queue_id": (Queue, "id", lambda w: w.ids["queue"]),
     "user_id": (User, "id", lambda w: w.ids["agent"]),
+    "agent_id": (User, "id", lambda w: w.ids["agent"]),
     "token_id": (ApiToken, "id", lambda w: w.ids["token"]),
     "template_id": (MessageTemplate, "id", lambda w: w.ids["template"]),
     "flow_id": (Flow, "id", lambda w: w.ids["flow"]),
@@ -147,6 +148,15 @@ SAMPLES: dict[tuple[str, str], Callable[[World], dict[str, Any]]] = {
         "json": {"queue_id": w.ids["queue"]}
     },
     ("POST", "/api/v1/conversations/{conversation_id}/close"): lambda w: {"json": {}},
+    ("POST", "/api/v1/conversations/{conversation_id}/whispers"): lambda w: {
+        "json": {"body": "whispered from elsewhere"}
+    },
+    ("POST", "/api/v1/conversations/{conversation_id}/barge"): lambda w: {
+        "json": {"message": TEXT}
+    },
+    ("PUT", "/api/v1/supervision/agents/{agent_id}/presence"): lambda w: {
+        "json": {"status": "away"}
+    },
     ("POST", "/api/v1/conversations/{conversation_id}/notes"): lambda w: {
         "json": {"body": "written from elsewhere"}
     },

@@ -171,7 +171,9 @@ async def test_conversation_events_reach_staff_and_its_agents(world, make):
     db, w = world
     event = make(w)
     assert needs_lookup(event)
-    assert (who(w, await resolve(db, event))) == ON_CONVERSATION
+    # A status change also reaches the queue's team, who may have it open.
+    team = {"member"} if isinstance(event, ConversationChanged) else set()
+    assert (who(w, await resolve(db, event))) == ON_CONVERSATION | team
 
 
 async def test_a_transfer_takes_effect_on_the_next_event(world):
@@ -193,7 +195,7 @@ async def test_a_transfer_takes_effect_on_the_next_event(world):
         agent_id=w.stranger,
         previous_agent_id=w.assigned,
     )
-    assert (who(w, await resolve(db, step))) == STAFF | {"stranger", "assigned"}
+    assert (who(w, await resolve(db, step))) == STAFF | {"stranger", "assigned", "member"}
 
 
 async def test_an_unassigned_conversation_is_for_staff_only(world):
@@ -221,7 +223,14 @@ async def test_an_offer_is_for_the_offered_agent_only(world):
 async def test_presence_is_for_staff_and_the_agent_themself(world):
     db, w = world
     event = PresenceChanged(w.ws, user_id=w.stranger, status="away", away_reason="lunch")
-    assert (who(w, await audience_of(None, event))) == STAFF | {"stranger"}
+    audience = await audience_of(None, event)
+    assert (who(w, audience)) == STAFF | {"stranger"}
+    # Other agents learn the status (as the colleague directory shows it), not the reason.
+    assert audience.colleague_view == {
+        "event": "agent.presence",
+        "user_id": w.stranger,
+        "status": "away",
+    }
 
 
 async def test_queue_changes_reach_the_queue_members(world):

@@ -111,13 +111,18 @@ class CC:
 
 async def make_cc(db_url, tmp_path, method="longest_idle") -> CC:
     stack = await start_stack(db_url, tmp_path, workspace_file=FILE.replace("{method}", method))
+    return await cc_of(stack)
+
+
+async def cc_of(stack, cls: type[CC] = CC) -> CC:
+    """A token for each person of the workspace file, around a running stack."""
     tokens, users = {"admin": stack.token}, {}
     async with stack.runtime.db.write() as session:
         for user in await session.scalars(select(User)):
             who = user.email.split("@")[0]
             users[who] = user.id
             tokens[who] = await create_token(session, user.workspace_id, user.role, who, user.id)
-    return CC(stack, tokens, users)
+    return cls(stack, tokens, users)
 
 
 @pytest.fixture

@@ -121,6 +121,8 @@ export interface Message {
 export interface Note {
   id: number;
   author_id: number | null;
+  /** Who wrote it; null for a workspace API token. */
+  author_name: string | null;
   body: string;
   created_at: string;
 }
@@ -235,4 +237,84 @@ export interface LiveEvent {
   error_message?: string | null;
   new_conversation?: boolean;
   [key: string]: unknown;
+}
+
+export interface SignupStep {
+  step: "exchange" | "subscribe" | "register" | "details";
+  state: "pending" | "done" | "skipped" | "failed";
+  message: string | null;
+  meta_code: number | null;
+}
+
+export interface Signup {
+  id: number;
+  state: "in_progress" | "failed" | "completed";
+  waba_id: string;
+  phone_number_id: string;
+  steps: SignupStep[];
+  failed_step: string | null;
+  message: string | null;
+  number_id: number | null;
+  retry_needs: "pin" | "new_signup" | null;
+}
+
+export interface HealthWarning {
+  code: string;
+  level: "warning" | "danger";
+  message: string;
+}
+
+export interface NumberHealthReport {
+  number_id: number;
+  phone_number_id: string;
+  display_phone_number: string;
+  status: string;
+  checked_at: string | null;
+  reached: boolean | null;
+  meta: {
+    status?: string | null;
+    quality_rating?: string | null;
+    messaging_limit_tier?: string | null;
+    throughput_level?: string | null;
+    name_status?: string | null;
+    error?: string;
+  };
+  token: { checked?: boolean; valid?: boolean; type?: string; scopes?: string[]; expires_at?: string | null; error?: string | null };
+  webhooks: { subscribed?: boolean | null; apps?: string[]; error?: string };
+  calling: { status?: string | null };
+  traffic: {
+    last_webhook_at: string | null;
+    last_send_at: string | null;
+    errors: { code: number | null; count: number; message: string | null; last_at: string | null }[];
+  };
+  warnings: HealthWarning[];
+}
+
+export type CallStatus = "ringing" | "connecting" | "active" | "ended" | "missed" | "rejected" | "failed";
+
+export interface Call {
+  id: number;
+  conversation_id: number;
+  contact_id: number;
+  contact_name: string | null;
+  direction: "inbound" | "outbound";
+  status: CallStatus;
+  agent_id: number | null;
+  ringing_agent_ids: number[];
+  offer_sdp: string | null;
+  answer_sdp: string | null;
+  end_reason: string | null;
+  duration_seconds: number | null;
+  created_at: string;
+  answered_at: string | null;
+  ended_at: string | null;
+}
+
+export interface CallPermission {
+  status: "none" | "requested" | "accepted" | "rejected" | "expired";
+  can_call: boolean;
+  expires_at: string | null;
+  permanent: boolean;
+  source: "request" | "callback" | null;
+  next_request_at: string | null;
 }

@@ -20,6 +20,7 @@ import { preview, windowOpen } from "./messages";
 import { rememberUpload } from "./uploads";
 import { TemplateSender } from "./TemplateSender";
 import { QuickReplies } from "./QuickReplies";
+import { useSession } from "../session";
 import { type CannedResponse, fillCanned, matchCanned, slashQuery } from "./canned";
 
 const EMOJI = "😀 😊 😂 🙂 😉 😍 🤔 😅 😢 😮 🙏 👍 👎 👌 👏 🙌 🎉 ❤️ 💯 ✅ ❌ ⚠️ ⏰ 📦 🚚 💳 📞 📧 📍 🔧 ☕ 🌸".split(" ");
@@ -38,10 +39,13 @@ interface Props {
   onClearReply: () => void;
   onSent: (m: Message) => void;
   now: number;
+  /** Text to add to the draft (a suggested answer): a new ``seq`` each time. */
+  insert?: { text: string; seq: number } | null;
 }
 
-export function Composer({ conversation, canWrite, replyTo, onClearReply, onSent, now }: Props) {
+export function Composer({ conversation, canWrite, replyTo, onClearReply, onSent, now, insert }: Props) {
   const { t } = useTranslation();
+  const myId = useSession().me.user?.id ?? null;
   const [text, setText] = useState("");
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string | null>(null);
@@ -81,6 +85,14 @@ export function Composer({ conversation, canWrite, replyTo, onClearReply, onSent
   useEffect(() => {
     if (replyTo) input.current?.focus();
   }, [replyTo]);
+
+  useEffect(() => {
+    if (!insert) return;
+    const filled = fillCanned(insert.text, conversation.contact);
+    setText((draft) => (draft.trim() ? `${draft.trimEnd()}\n${filled}` : filled));
+    input.current?.focus();
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [insert?.seq]);
 
   async function send(message: Record<string, unknown>) {
     setBusy(true);
@@ -141,9 +153,7 @@ export function Composer({ conversation, canWrite, replyTo, onClearReply, onSent
     return (
       <div className="composer">
         <Text size="sm" c="dimmed" data-testid="composer-readonly">
-          {conversation.status === "closed" || conversation.status === "abandoned"
-            ? t("composer.closed")
-            : t("composer.notYours")}
+          {readOnlyReason(conversation, myId, t)}
         </Text>
       </div>
     );
@@ -158,7 +168,7 @@ export function Composer({ conversation, canWrite, replyTo, onClearReply, onSent
             : t("composer.windowNeverOpened")}{" "}
           {t("composer.windowClosedWhy")}
         </Alert>
-        <TemplateSender onSend={send} busy={busy} />
+        <TemplateSender onSend={send} busy={busy} conversationId={conversation.id} />
         {error && (
           <Text c="red" size="sm" role="alert" mt={4}>
             {error}
@@ -315,4 +325,13 @@ export function Composer({ conversation, canWrite, replyTo, onClearReply, onSent
       </Stack>
     </div>
   );
+}
+
+/** Why this person cannot write here, in words that match the conversation's state now. */
+function readOnlyReason(c: Conversation, myId: number | null, t: (key: string) => string): string {
+  if (c.status === "closed" || c.status === "abandoned") return t("composer.closed");
+  if (c.status === "offered" && c.offered_agent_id === myId) return t("composer.notYours");
+  if (c.assigned_agent_id !== null || c.offered_agent_id !== null) return t("desktopLive.withColleague");
+  if (c.status === "queued") return t("desktopLive.waitingInQueue");
+  return t("composer.notYours");
 }

@@ -5,6 +5,7 @@ import { api, ApiError } from "../api/client";
 import type { Colleague, Conversation, Queue } from "../api/types";
 import { nextTicket } from "../pages/useDesktop";
 import { useSession } from "../session";
+import { useLive } from "../live";
 
 interface Props {
   conversation: Conversation;
@@ -96,6 +97,12 @@ function TransferForm({
   const [target, setTarget] = useState<string | null>(null);
   const [note, setNote] = useState("");
   const [colleagues, setColleagues] = useState<Colleague[] | null>(null);
+  const [reread, setReread] = useState(0);
+  // A colleague who goes Available (or Away) while the dialog is open: read it again.
+  useLive({
+    onEvent: (e) => e.event === "agent.presence" && setReread((n) => n + 1),
+    onResync: () => setReread((n) => n + 1),
+  });
 
   // Everyone may read the directory (no e-mails); room is measured against the
   // conversation's queue, where a transfer to a person lands.
@@ -105,7 +112,7 @@ function TransferForm({
       .get<Colleague[]>(`/agents/directory${query}`)
       .then(setColleagues)
       .catch(() => setColleagues(null));
-  }, [conversation.queue_id]);
+  }, [conversation.queue_id, reread]);
 
   const myId = me.user?.id ?? null;
   const ready = (c: Colleague) => c.presence === "available" && c.has_capacity;

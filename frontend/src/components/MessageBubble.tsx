@@ -4,6 +4,7 @@ import type { Message } from "../api/types";
 import { formatBytes, formatDateTime, formatTime } from "../format";
 import { inner, preview, str } from "./messages";
 import { uploadedMediaUrl } from "./uploads";
+import { CallEntry, CallPermissionEntry } from "../calls/CallEntry";
 
 interface Props {
   message: Message;
@@ -206,8 +207,13 @@ function Body({ m }: { m: Message }) {
         </Stack>
       );
     }
+    case "call":
+      return <CallEntry content={m.content} />;
     case "interactive": {
       const kind = str(c.type);
+      if (kind === "call_permission_request" || kind === "call_permission_reply") {
+        return <CallPermissionEntry content={c} />;
+      }
       if (kind === "button_reply" || kind === "list_reply") {
         const reply = (c[kind] as Record<string, unknown>) ?? {};
         return (

@@ -22,7 +22,7 @@ export function SidePanel({ conversation: c, noteTick, onOpen }: Props) {
   useEffect(() => {
     api.get<Conversation[]>(`/contacts/${c.contact.id}/conversations`).then(setHistory).catch(() => setHistory([]));
     api.get<{ tags: string[] }>(`/conversations/${c.id}/tags`).then((r) => setTags(r.tags)).catch(() => setTags([]));
-  }, [c.id, c.contact.id]);
+  }, [c.id, c.contact.id, c.status]);
 
   useEffect(() => {
     api.get<Note[]>(`/conversations/${c.id}/notes`).then(setNotes).catch(() => setNotes([]));
@@ -78,8 +78,8 @@ export function SidePanel({ conversation: c, noteTick, onOpen }: Props) {
             <Text size="sm" style={{ whiteSpace: "pre-wrap" }}>
               {n.body}
             </Text>
-            <Text size="xs" c="dimmed">
-              {formatDateTime(n.created_at)}
+            <Text size="xs" c="dimmed" data-testid="note-meta">
+              {n.author_name ?? t("desktopLive.noteByApi")} · {formatDateTime(n.created_at)}
             </Text>
           </div>
         ))}

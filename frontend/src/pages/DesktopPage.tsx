@@ -14,8 +14,14 @@ import { SidePanel } from "../components/SidePanel";
 import { ConversationActions } from "../components/ConversationActions";
 import { nextTicket, useDesktop, type Offer } from "./useDesktop";
 import { alertOffer } from "../components/alerts";
+import { useCalls } from "../calls/useCalls";
+import { CallBar } from "../calls/CallBar";
+import { CallButton } from "../calls/CallButton";
 import { navigate, usePath } from "../router";
 import { useMyPresence } from "../presence";
+import { AssistPanel, SENTIMENT_COLOR } from "../assist/AssistPanel";
+import { useSentiments } from "../assist/useSentiments";
+import { SupervisionBar } from "../supervision/SupervisionBar";
 
 const OPEN = new Set(["new", "in_flow", "queued", "offered", "active", "wrap_up"]);
 
@@ -41,6 +47,8 @@ export function DesktopPage() {
   const [replyTo, setReplyTo] = useState<Message | null>(null);
   const [noteTick, setNoteTick] = useState(0);
   const [sideOpen, setSideOpen] = useState(false);
+  const [insert, setInsert] = useState<{ text: string; seq: number } | null>(null);
+  const sentiments = useSentiments(staff);
   const [now, setNow] = useState(Date.now());
   useInterval(() => setNow(Date.now()), 15_000, { autoInvoke: true });
 
@@ -54,7 +62,7 @@ export function DesktopPage() {
   const selectedIdRef = useRef(selectedId);
   selectedIdRef.current = selectedId;
 
-  const { state, putConversation, putMessage } = useDesktop(selectedId, { myId, onOffer, onNote });
+  const { state, gone, putConversation, putMessage } = useDesktop(selectedId, { myId, onOffer, onNote });
 
   const list = useMemo(() => {
     const rows = Object.values(state.conversations).filter((c) => {
@@ -69,6 +77,14 @@ export function DesktopPage() {
         new Date(b.last_message_at ?? b.created_at).getTime() - new Date(a.last_message_at ?? a.created_at).getTime(),
     );
   }, [state.conversations, state.offers, scope, myId, selectedId]);
+
+  const showError = useCallback((message: string) => notifications.show({ color: "red", message }), []);
+  const calls = useCalls(myId, showError);
+  // The chat opens beside the call the agent answers or places.
+  const onCallIn = calls.current?.conversation_id ?? null;
+  useEffect(() => {
+    if (onCallIn !== null) setSelectedId(onCallIn);
+  }, [onCallIn]);
 
   const offers = Object.values(state.offers);
   const selected = selectedId !== null ? state.conversations[selectedId] : undefined;
@@ -153,6 +169,16 @@ export function DesktopPage() {
     const el = scroller.current;
     if (el && atBottom.current) el.scrollTop = el.scrollHeight;
   }, [messages, selectedId]);
+  // A picture or video grows the thread after it loads: stay at the bottom if we were.
+  useEffect(() => {
+    const el = scroller.current;
+    if (!el) return;
+    const observer = new ResizeObserver(() => {
+      if (atBottom.current) el.scrollTop = el.scrollHeight;
+    });
+    Array.from(el.children).forEach((child) => observer.observe(child));
+    return () => observer.disconnect();
+  }, [messages, selectedId]);
 
   const canWrite =
     !!selected &&
@@ -215,11 +241,13 @@ export function DesktopPage() {
           {list.map((c) => {
             const unread = state.unread[c.id] ?? 0;
             const since = waitingSince(c);
+            const mood = staff ? sentiments[c.id] : undefined;
             return (
               <li key={c.id}>
                 <button
                   type="button"
-                  className="conv-item"
+                  className={`conv-item${mood?.label === "negative" ? " conv-negative" : ""}`}
+                  data-sentiment={mood?.label}
                   aria-current={c.id === selectedId}
                   data-testid="conversation-item"
                   data-conversation-id={c.id}
@@ -230,6 +258,11 @@ export function DesktopPage() {
                     <Text size="sm" fw={unread ? 700 : 500} truncate>
                       {contactName(c)}
                     </Text>
+                    {mood && mood.label !== "neutral" && (
+                      <Badge size="xs" variant="light" color={SENTIMENT_COLOR[mood.label]} data-testid="sentiment-badge">
+                        {t(`assist.sentiment.${mood.label}`)}
+                      </Badge>
+                    )}
                     {unread > 0 && (
                       <Badge size="sm" circle data-testid="unread">
                         {unread}
@@ -262,6 +295,7 @@ export function DesktopPage() {
       </nav>
 
       <main className="chat" aria-label={t("desktop.chat")}>
+        <CallBar calls={calls} conversations={state.conversations} onOpen={setSelectedId} now={now} />
         {selected ? (
           <>
             <Group justify="space-between" p="xs" px="md" style={{ borderBottom: "1px solid var(--mantine-color-gray-3)" }} wrap="nowrap">
@@ -275,6 +309,14 @@ export function DesktopPage() {
                 </Text>
               </div>
               <Group gap={4} wrap="nowrap">
+                <CallButton
+                  conversation={selected}
+                  canAct={canWrite}
+                  onCall={calls.place}
+                  onCallBusy={!!calls.current}
+                  messagesTick={messages.length}
+                  onError={showError}
+                />
                 <ConversationActions
                   conversation={selected}
                   queues={Object.values(state.queues)}
@@ -288,6 +330,7 @@ export function DesktopPage() {
                 </Tooltip>
               </Group>
             </Group>
+            <SupervisionBar conversation={selected} onChanged={putConversation} onMessage={putMessage} />
             <div
               className="chat-messages"
               ref={scroller}
@@ -315,8 +358,16 @@ export function DesktopPage() {
               onClearReply={() => setReplyTo(null)}
               onSent={putMessage}
               now={now}
+              insert={insert}
             />
           </>
+        ) : selectedId !== null && gone.has(selectedId) ? (
+          <Stack align="center" justify="center" h="100%" c="dimmed" data-testid="conversation-gone">
+            <Text>{t("desktopLive.gone")}</Text>
+            <Button variant="default" size="xs" onClick={() => setSelectedId(null)}>
+              {t("desktopLive.backToList")}
+            </Button>
+          </Stack>
         ) : (
           <Stack align="center" justify="center" h="100%" c="dimmed">
             <Text>{t("desktop.pick")}</Text>
@@ -325,6 +376,14 @@ export function DesktopPage() {
       </main>
 
       <aside className="side" aria-label={t("desktop.customerPanel")}>
+        {selected && (
+          <AssistPanel
+            conversation={selected}
+            canWrite={canWrite}
+            messagesTick={messages.length}
+            onInsert={(text) => setInsert((i) => ({ text, seq: (i?.seq ?? 0) + 1 }))}
+          />
+        )}
         {selected && (
           <SidePanel conversation={selected} noteTick={noteTick} onOpen={(id) => setSelectedId(id)} />
         )}

@@ -16,9 +16,13 @@ import { UsersPage } from "../admin/UsersPage";
 import { TokensPage } from "../admin/TokensPage";
 import { ResourceListPage } from "../admin/ResourceListPage";
 import { CannedPage } from "../admin/CannedPage";
+import { KnowledgePage } from "../admin/KnowledgePage";
 import { NumbersPage } from "../admin/NumbersPage";
 import { WorkspacePage } from "../admin/WorkspacePage";
 import { FlowsPage } from "../flows/FlowsPage";
+import { WallboardPage } from "../supervision/WallboardPage";
+import { CampaignsPage } from "../campaigns/CampaignsPage";
+import { CostsPage } from "../costs/CostsPage";
 
 interface NavItem {
   path: string;
@@ -71,7 +75,10 @@ export function Shell() {
   const admin = me.role === "admin";
   const top: NavItem[] = [
     { path: "/", label: t("nav.desktop") },
+    ...(isStaff(me) ? [{ path: "/wallboard", label: t("wallboard.title") }] : []),
     ...(isStaff(me) ? [{ path: "/admin/queues", label: t("nav.queues") }] : []),
+    ...(isStaff(me) ? [{ path: "/campaigns", label: t("campaigns.nav") }] : []),
+    ...(isStaff(me) ? [{ path: "/costs", label: t("costs.nav") }] : []),
     ...(admin ? [{ path: "/flows", label: t("nav.flows") }] : []),
   ];
   const adminItems: NavItem[] = admin
@@ -81,6 +88,7 @@ export function Shell() {
         { path: "/admin/numbers", label: t("nav.numbers") },
         { path: "/admin/templates", label: t("nav.templates") },
         { path: "/admin/canned", label: t("nav.canned") },
+        { path: "/admin/knowledge", label: t("nav.knowledge") },
         { path: "/admin/tokens", label: t("nav.tokens") },
       ]
     : [];
@@ -90,6 +98,15 @@ export function Shell() {
       : path.startsWith(item.path);
 
   const liveColor = liveState === "open" ? "teal" : liveState === "connecting" ? "yellow" : "red";
+
+  if (path === "/wallboard/tv" && isStaff(me)) {
+    // The wall display: large type, no navigation (the live socket still feeds it).
+    return (
+      <LiveContext.Provider value={bus}>
+        <WallboardPage tv />
+      </LiveContext.Provider>
+    );
+  }
 
   return (
     <LiveContext.Provider value={bus}>
@@ -175,6 +192,7 @@ export function Shell() {
 }
 
 function Page({ path }: { path: string }) {
+  if (path === "/wallboard") return <WallboardPage />;
   if (path === "/admin/queues") return <QueuesPage />;
   if (path === "/admin/users") return <UsersPage />;
   if (path === "/admin/tokens") return <TokensPage />;
@@ -182,6 +200,9 @@ function Page({ path }: { path: string }) {
   if (path === "/admin/workspace") return <WorkspacePage />;
   if (path === "/admin/templates") return <ResourceListPage kind="templates" />;
   if (path === "/admin/canned") return <CannedPage />;
+  if (path === "/admin/knowledge") return <KnowledgePage />;
   if (path.startsWith("/flows")) return <FlowsPage path={path} />;
+  if (path.startsWith("/campaigns")) return <CampaignsPage path={path} />;
+  if (path === "/costs") return <CostsPage />;
   return <DesktopPage />;
 }

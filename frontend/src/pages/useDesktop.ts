@@ -44,6 +44,9 @@ export function useDesktop(selectedId: number | null, { myId, onOffer, onNote }:
     offers: {},
     queues: {},
   });
+  // Conversations this person may no longer see (transferred away, or never theirs):
+  // the screen says so instead of showing its last known state.
+  const [gone, setGone] = useState<ReadonlySet<number>>(new Set());
   const stateRef = useRef(state);
   stateRef.current = state;
   const selectedRef = useRef(selectedId);
@@ -68,6 +71,7 @@ export function useDesktop(selectedId: number | null, { myId, onOffer, onNote }:
   const putConversation = useCallback((c: Conversation, ticket: number = nextTicket()) => {
     if ((applied.current.get(c.id) ?? 0) > ticket) return;
     applied.current.set(c.id, ticket);
+    setGone((g) => (g.has(c.id) ? new Set([...g].filter((x) => x !== c.id)) : g));
     const count = serverUnread(c, ticket);
     setState((s) => {
       const offers = { ...s.offers };
@@ -109,7 +113,11 @@ export function useDesktop(selectedId: number | null, { myId, onOffer, onNote }:
       try {
         putConversation(await api.get<Conversation>(`/conversations/${id}`), ticket);
       } catch (err) {
-        if (err instanceof ApiError && err.status === 404 && selectedRef.current !== id) dropConversation(id);
+        if (err instanceof ApiError && (err.status === 404 || err.status === 403)) {
+          if ((applied.current.get(id) ?? 0) > ticket) return; // a newer answer says it is ours
+          dropConversation(id);
+          setGone((g) => new Set(g).add(id));
+        }
       }
     },
     [putConversation, dropConversation],
@@ -307,6 +315,16 @@ export function useDesktop(selectedId: number | null, { myId, onOffer, onNote }:
           }
           return;
         }
+        case "call.changed": {
+          // A call's entry in the timeline is rewritten as the call moves.
+          if (!id) return;
+          const mid = typeof e.message_id === "number" ? e.message_id : null;
+          const known = mid !== null && stateRef.current.messages[id]?.some((m) => m.id === mid);
+          if (known) void api.get<Message>(`/messages/${mid}`).then(putMessage).catch(() => undefined);
+          else if (stateRef.current.messages[id]) void loadMessages(id);
+          void fetchConversation(id);
+          return;
+        }
         case "queue.changed": {
           const qid = e.queue_id;
           if (!qid) return;
@@ -322,5 +340,5 @@ export function useDesktop(selectedId: number | null, { myId, onOffer, onNote }:
 
   useLive({ onEvent, onResync: () => void refreshAll() });
 
-  return { state, putConversation, putMessage, loadMessages, fetchConversation, dropConversation, refreshAll };
+  return { state, gone, putConversation, putMessage, loadMessages, fetchConversation, dropConversation, refreshAll };
 }

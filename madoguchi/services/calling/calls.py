@@ -120,16 +120,19 @@ class CallDesk:
         except ValueError:
             log.warning("calls webhook %s could not be read", event.record_id)
             return
+        profiles = _profiles(event.value)
         for update_ in updates:
             if isinstance(update_, CallEvent):
                 try:
-                    await self.on_call_event(event.workspace_id, update_)
+                    await self.on_call_event(event.workspace_id, update_, profiles)
                 except CallRefused as exc:
                     log.warning("call %s: %s", update_.call_id, exc.message)
 
-    async def on_call_event(self, workspace_id: int, event: CallEvent) -> None:
+    async def on_call_event(
+        self, workspace_id: int, event: CallEvent, profiles: dict[str, dict] | None = None
+    ) -> None:
         if event.event == "connect":
-            await self._on_connect(workspace_id, event)
+            await self._on_connect(workspace_id, event, profiles or {})
         elif event.event == "terminate":
             await self._on_terminate(workspace_id, event)
         elif event.event == "status":
@@ -140,7 +143,9 @@ class CallDesk:
             select(Call).where(Call.meta_call_id == meta_id, Call.workspace_id == workspace_id)
         )
 
-    async def _on_connect(self, workspace_id: int, event: CallEvent) -> None:
+    async def _on_connect(
+        self, workspace_id: int, event: CallEvent, profiles: dict[str, dict]
+    ) -> None:
         session_ = event.session or {}
         sdp = session_.get("sdp") if isinstance(session_.get("sdp"), str) else None
         async with self.db.write() as session:
@@ -155,13 +160,18 @@ class CallDesk:
                 if sdp is None or session_.get("sdp_type") != "offer":
                     log.warning("call %s: connect without an SDP offer", event.call_id)
                     return
-                call, events = await self._ring(session, workspace_id, event, sdp)
+                call, events = await self._ring(session, workspace_id, event, sdp, profiles)
         await self.publish(events)
         if call.status == rules.MISSED:
             await self._reject_at_meta(call)
 
     async def _ring(
-        self, session: AsyncSession, workspace_id: int, event: CallEvent, sdp: str
+        self,
+        session: AsyncSession,
+        workspace_id: int,
+        event: CallEvent,
+        sdp: str,
+        profiles: dict[str, dict],
     ) -> tuple[Call, list[Event]]:
         """A customer's new call: into their conversation, ringing the chosen agents."""
         number = await session.scalar(
@@ -172,10 +182,16 @@ class CallDesk:
         )
         if number is None:
             raise CallRefused("unknown_number", f"number {event.phone_number_id} is not connected")
+        profile = profiles.get(event.from_user_id or "") or profiles.get(event.from_ or "") or {}
         contact, _ = await resolve_contact(
             session,
             workspace_id,
-            ObservedIdentity(wa_id=event.from_, user_id=event.from_user_id),
+            ObservedIdentity(
+                wa_id=event.from_,
+                user_id=event.from_user_id,
+                username=profile.get("username"),
+                profile_name=profile.get("name"),
+            ),
         )
         conversation = await find_open_conversation(session, contact.id, number.id)
         if conversation is None:
@@ -482,6 +498,18 @@ class CallDesk:
             events = [changed(call)]
         await self.publish(events)
         return call
+
+
+def _profiles(value: dict) -> dict[str, dict]:
+    """The callers' WhatsApp profiles in a calls webhook, by user id and by phone."""
+    found: dict[str, dict] = {}
+    for item in value.get("contacts") or []:
+        if not isinstance(item, dict) or not isinstance(item.get("profile"), dict):
+            continue
+        for key in (item.get("user_id"), item.get("wa_id")):
+            if isinstance(key, str) and key:
+                found[key] = item["profile"]
+    return found
 
 
 def _seconds(start: datetime, end: datetime) -> int:

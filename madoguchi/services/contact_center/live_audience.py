@@ -8,12 +8,15 @@ The rules, deny by default:
   barge) events of a conversation that is assigned or offered to them right now, or that
   the event itself names them in (``agent_id``, ``previous_agent_id``: the agent who just
   lost it to a transfer, timeout, decline or take-over still hears about it once); a
-  ``call.changed`` also reaches the agents its call rings for and the agent on it; a
-  ``conversation.offer`` only when it is theirs; their own presence; ``queue.changed``
-  of the queues they are a member of; nothing else (account events, media, other
-  agents' presence, the wallboard, any event type added later).
+  ``conversation.changed`` also reaches the members of the conversation's queue, who may
+  have it open (they see their queue's work); a ``call.changed`` also reaches the agents
+  its call rings for and the agent on it; a ``conversation.offer`` only when it is
+  theirs; their own presence in full, and each colleague's presence without its reason
+  (what the colleague directory shows anyone, so a transfer dialog stays true);
+  ``queue.changed`` of the queues they are a member of; nothing else (account events,
+  media, the wallboard, any event type added later).
 
-``audience_of`` resolves one event with at most one small indexed query and caches
+``audience_of`` resolves one event with at most two small indexed queries and caches
 nothing, so a transfer takes effect from the next event on.
 """
 
@@ -65,10 +68,13 @@ NAMING_AGENT = (ConversationChanged, MonitorChanged, WhisperSent, BargedIn)
 
 @dataclass(frozen=True, slots=True)
 class Audience:
-    """The workspace's staff always; of its agents, only ``agent_ids``."""
+    """The workspace's staff always; of its agents, only ``agent_ids``; and, when
+    ``colleague_view`` is set, every other agent of the workspace gets that reduced
+    frame instead of the event."""
 
     workspace_id: int
     agent_ids: frozenset[int] = frozenset()
+    colleague_view: dict | None = None
 
     def admits(self, workspace_id: int, role: str, user_id: int | None) -> bool:
         if workspace_id != self.workspace_id:
@@ -97,7 +103,8 @@ async def audience_of(session: AsyncSession | None, event: Event) -> Audience:
     if isinstance(event, OfferMade):
         return Audience(ws, frozenset({event.agent_id}))
     if isinstance(event, PresenceChanged):
-        return Audience(ws, frozenset({event.user_id}))
+        view = {"event": event.name, "user_id": event.user_id, "status": event.status}
+        return Audience(ws, frozenset({event.user_id}), colleague_view=view)
     if isinstance(event, QueueChanged):
         members = await session.scalars(
             select(QueueMember.user_id).where(
@@ -120,6 +127,19 @@ async def audience_of(session: AsyncSession | None, event: Event) -> Audience:
             ids.add(event.agent_id)
         if isinstance(event, ConversationChanged):
             ids.add(event.previous_agent_id)
+            # The team of its queue may have it open (they see their queue's work):
+            # a status change (transferred, closed) must not leave their screen stale.
+            ids.update(
+                await session.scalars(
+                    select(QueueMember.user_id)
+                    .join(Conversation, Conversation.queue_id == QueueMember.queue_id)
+                    .where(
+                        Conversation.id == event.conversation_id,
+                        Conversation.workspace_id == ws,
+                        QueueMember.workspace_id == ws,
+                    )
+                )
+            )
         if isinstance(event, CallChanged):
             ids.add(event.agent_id)
             ids.update(event.ringing_agent_ids)

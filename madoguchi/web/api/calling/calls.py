@@ -20,7 +20,7 @@ from madoguchi.runtime import Runtime
 from madoguchi.services.access.tokens import Principal
 from madoguchi.services.calling import permissions
 from madoguchi.services.calling.errors import CallRefused
-from madoguchi.store.models import Call, Conversation
+from madoguchi.store.models import Call, Contact, Conversation
 from madoguchi.web.api.contact_center.common import user_id_of, visible_conversation
 from madoguchi.web.deps import any_role, get_runtime
 from madoguchi.web.scope import visible_conversation_row
@@ -43,6 +43,7 @@ class CallOut(BaseModel):
     id: int
     conversation_id: int
     contact_id: int
+    contact_name: str | None = Field(None, description="The customer's profile name or number")
     direction: str
     status: str = Field(
         description="ringing | connecting | active | ended | missed | rejected | failed"
@@ -58,11 +59,15 @@ class CallOut(BaseModel):
     ended_at: datetime | None
 
     @classmethod
-    def of(cls, call: Call) -> CallOut:
+    def of(cls, call: Call, contact: Contact | None = None) -> CallOut:
+        name = None
+        if contact is not None:
+            name = contact.profile_name or contact.username or contact.wa_id
         return cls(
             id=call.id,
             conversation_id=call.conversation_id,
             contact_id=call.contact_id,
+            contact_name=name,
             direction=call.direction,
             status=call.status,
             agent_id=call.agent_id,
@@ -91,6 +96,11 @@ class PermissionOut(BaseModel):
 class CallingConfigOut(BaseModel):
     ice_servers: list[dict]
     ring_seconds: float
+
+
+async def call_out(runtime: Runtime, call: Call) -> CallOut:
+    async with runtime.db.read() as session:
+        return CallOut.of(call, await session.get(Contact, call.contact_id))
 
 
 def _refused(exc: CallRefused) -> HTTPException:
@@ -143,10 +153,10 @@ async def live_calls(
                 .order_by(Call.id)
             )
         )
-    if principal.role == "agent":
-        me = principal.user_id
-        rows = [c for c in rows if me == c.agent_id or me in (c.ringing_agent_ids or [])]
-    return [CallOut.of(c) for c in rows]
+        if principal.role == "agent":
+            me = principal.user_id
+            rows = [c for c in rows if me == c.agent_id or me in (c.ringing_agent_ids or [])]
+        return [CallOut.of(c, await session.get(Contact, c.contact_id)) for c in rows]
 
 
 @router.get("/calls/{call_id}", response_model=CallOut)
@@ -155,7 +165,7 @@ async def get_call(
     principal: Principal = Depends(any_role),
     runtime: Runtime = Depends(get_runtime),
 ):
-    return CallOut.of(await visible_call(runtime, principal, call_id))
+    return await call_out(runtime, await visible_call(runtime, principal, call_id))
 
 
 @router.post("/calls/{call_id}/accept", response_model=CallOut)
@@ -173,7 +183,7 @@ async def accept_call(
         )
     except CallRefused as exc:
         raise _refused(exc) from exc
-    return CallOut.of(call)
+    return await call_out(runtime, call)
 
 
 @router.post("/calls/{call_id}/decline", response_model=CallOut)
@@ -187,7 +197,7 @@ async def decline_call(
         call = await runtime.calls.decline(principal.workspace_id, call_id, user_id_of(principal))
     except CallRefused as exc:
         raise _refused(exc) from exc
-    return CallOut.of(call)
+    return await call_out(runtime, call)
 
 
 @router.post("/calls/{call_id}/hangup", response_model=CallOut)
@@ -204,7 +214,7 @@ async def hang_up_call(
         call = await runtime.calls.hang_up(principal.workspace_id, call_id, principal.user_id)
     except CallRefused as exc:
         raise _refused(exc) from exc
-    return CallOut.of(call)
+    return await call_out(runtime, call)
 
 
 @router.get("/conversations/{conversation_id}/calls", response_model=list[CallOut])
@@ -218,7 +228,8 @@ async def conversation_calls(
         rows = await session.scalars(
             select(Call).where(Call.conversation_id == conversation.id).order_by(Call.id)
         )
-        return [CallOut.of(c) for c in rows]
+        contact = await session.get(Contact, conversation.contact_id)
+        return [CallOut.of(c, contact) for c in rows]
 
 
 @router.post("/conversations/{conversation_id}/calls", response_model=CallOut, status_code=201)
@@ -236,7 +247,7 @@ async def place_call(
         )
     except CallRefused as exc:
         raise _refused(exc) from exc
-    return CallOut.of(call)
+    return await call_out(runtime, call)
 
 
 @router.get("/conversations/{conversation_id}/call-permission", response_model=PermissionOut)

@@ -17,6 +17,7 @@ from madoguchi.store.models import (
     ConversationEvent,
     ConversationTag,
     Note,
+    User,
 )
 from madoguchi.web.api.contact_center.common import (
     http_error,
@@ -226,8 +227,9 @@ async def list_notes(
     await visible_conversation(runtime, principal, conversation_id)
     async with runtime.db.read() as session:
         rows = (
-            await session.scalars(
-                select(Note)
+            await session.execute(
+                select(Note, User.name)
+                .outerjoin(User, User.id == Note.author_id)
                 .where(
                     Note.conversation_id == conversation_id,
                     Note.workspace_id == principal.workspace_id,
@@ -236,8 +238,14 @@ async def list_notes(
             )
         ).all()
         return [
-            {"id": n.id, "author_id": n.author_id, "body": n.body, "created_at": n.created_at}
-            for n in rows
+            {
+                "id": n.id,
+                "author_id": n.author_id,
+                "author_name": name,
+                "body": n.body,
+                "created_at": n.created_at,
+            }
+            for n, name in rows
         ]
 
 
@@ -261,9 +269,11 @@ async def add_note(
         )
         session.add(note)
         await session.flush()
+        author = await session.get(User, note.author_id) if note.author_id else None
         out = {
             "id": note.id,
             "author_id": note.author_id,
+            "author_name": author.name if author else None,
             "body": note.body,
             "created_at": note.created_at,
         }

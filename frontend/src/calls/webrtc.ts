@@ -1,0 +1,100 @@
+// The agent's browser as the business's WebRTC endpoint of a WhatsApp call. WhatsApp
+// takes one complete SDP (no trickled candidates), so every description is sent after
+// the browser has gathered its candidates.
+
+export interface Media {
+  pc: RTCPeerConnection;
+  stream: MediaStream;
+  remote: HTMLAudioElement;
+}
+
+const GATHER_MS = 5000;
+
+function gathered(pc: RTCPeerConnection): Promise<void> {
+  if (pc.iceGatheringState === "complete") return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      if (pc.iceGatheringState !== "complete") return;
+      pc.removeEventListener("icegatheringstatechange", done);
+      resolve();
+    };
+    pc.addEventListener("icegatheringstatechange", done);
+    // Some networks never say "complete": what was gathered by then is sent.
+    window.setTimeout(resolve, GATHER_MS);
+  });
+}
+
+export async function openMedia(iceServers: RTCIceServer[], deviceId: string | null): Promise<Media> {
+  const stream = await navigator.mediaDevices.getUserMedia({
+    audio: deviceId ? { deviceId: { exact: deviceId } } : true,
+    video: false,
+  });
+  const pc = new RTCPeerConnection({ iceServers });
+  for (const track of stream.getAudioTracks()) pc.addTrack(track, stream);
+  const remote = new Audio();
+  remote.autoplay = true;
+  pc.addEventListener("track", (e) => {
+    remote.srcObject = e.streams[0] ?? new MediaStream([e.track]);
+    void remote.play().catch(() => undefined);
+  });
+  return { pc, stream, remote };
+}
+
+/** Answer a customer's offer: the SDP answer to send to the server. */
+export async function answerOffer(media: Media, offer: string): Promise<string> {
+  await media.pc.setRemoteDescription({ type: "offer", sdp: offer });
+  await media.pc.setLocalDescription(await media.pc.createAnswer());
+  await gathered(media.pc);
+  return media.pc.localDescription!.sdp;
+}
+
+/** Start a call: the SDP offer to send to the server. */
+export async function makeOffer(media: Media): Promise<string> {
+  await media.pc.setLocalDescription(await media.pc.createOffer());
+  await gathered(media.pc);
+  return media.pc.localDescription!.sdp;
+}
+
+export async function takeAnswer(media: Media, answer: string): Promise<void> {
+  if (media.pc.signalingState === "have-local-offer") {
+    await media.pc.setRemoteDescription({ type: "answer", sdp: answer });
+  }
+}
+
+export function setMuted(media: Media, muted: boolean): void {
+  for (const track of media.stream.getAudioTracks()) track.enabled = !muted;
+}
+
+/** Swap the microphone during a call (the same sender, a new track). */
+export async function switchDevice(media: Media, deviceId: string): Promise<void> {
+  const next = await navigator.mediaDevices.getUserMedia({ audio: { deviceId: { exact: deviceId } } });
+  const track = next.getAudioTracks()[0];
+  const sender = media.pc.getSenders().find((s) => s.track?.kind === "audio");
+  if (sender && track) {
+    track.enabled = media.stream.getAudioTracks()[0]?.enabled ?? true;
+    await sender.replaceTrack(track);
+    for (const old of media.stream.getAudioTracks()) {
+      old.stop();
+      media.stream.removeTrack(old);
+    }
+    media.stream.addTrack(track);
+  }
+}
+
+export function closeMedia(media: Media): void {
+  for (const track of media.stream.getTracks()) track.stop();
+  media.pc.close();
+  media.remote.srcObject = null;
+}
+
+/** RTP packets sent and received so far (shown to the agent, read by tests). */
+export async function packetCounts(media: Media): Promise<{ sent: number; received: number }> {
+  let sent = 0;
+  let received = 0;
+  const report = await media.pc.getStats();
+  report.forEach((s) => {
+    if (s.type === "outbound-rtp" && s.kind === "audio") sent += s.packetsSent ?? 0;
+    if (s.type === "inbound-rtp" && s.kind === "audio") received += s.packetsReceived ?? 0;
+  });
+  return { sent, received };
+}
