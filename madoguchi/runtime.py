@@ -25,7 +25,10 @@ from madoguchi.domain.events import (
 from madoguchi.domain.lifecycle import TERMINAL
 from madoguchi.metrics import Metrics
 from madoguchi.security.secrets import SecretBox
+from madoguchi.services.assist import llm
+from madoguchi.services.assist.assistant import Assistant
 from madoguchi.services.assist.worker import AssistWorker
+from madoguchi.services.billing.budgets import check_budgets
 from madoguchi.services.billing.settlement import CostSettler
 from madoguchi.services.calling import permissions as call_permissions
 from madoguchi.services.calling.calls import CallDesk
@@ -104,7 +107,9 @@ class Runtime:
             http_allow=settings.flow_http_allow,
             http_max_bytes=settings.flow_http_max_bytes,
         )
-        self.costs = CostSettler(self.db, interval=settings.billing_settle_seconds)
+        self.costs = CostSettler(
+            self.db, interval=settings.billing_settle_seconds, after=self._check_budgets
+        )
         self.wallboard = WallboardFeed(self.db, interval=settings.wallboard_interval_seconds)
         self.calls = CallDesk(
             self.db,
@@ -114,7 +119,9 @@ class Runtime:
             self.bus.publish,
             ring_seconds=settings.call_ring_seconds,
         )
-        self.assist = AssistWorker(self.db, self.bus.publish)
+        # The operator's language model (None: offline); a bad setting stops the start.
+        self.assistant = Assistant(self.db, llm.from_settings(settings))
+        self.assist = AssistWorker(self.db, self.bus.publish, self.assistant.summary)
         self.campaigns = CampaignWorker(
             self.db,
             settings,
@@ -125,6 +132,12 @@ class Runtime:
         )
         self._tasks: list[asyncio.Task] = []
         self._wire()
+
+    async def _check_budgets(self) -> None:
+        """After costs settle: budget alerts (80 %, 100 %) to the workspace's staff."""
+        alerts = await check_budgets(self.db)
+        if alerts:
+            await self.bus.publish(alerts)
 
     def new_sender(self) -> Sender:
         """A sender over this runtime's database and Graph client (tests build a second
@@ -253,4 +266,6 @@ class Runtime:
         await self.journal.close()
         await self.graph.aclose()
         await self.flows.aclose()
+        if self.assistant.model is not None:
+            await self.assistant.model.aclose()
         await self.db.dispose()

@@ -163,6 +163,26 @@ class Settings(BaseSettings):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
 
+    # Assist's optional language model (docs/assist.md). Unset: everything stays offline.
+    llm_url: str | None = Field(
+        default=None,
+        description="Base URL of an OpenAI-compatible API (…/v1: llama.cpp, vLLM, Ollama, a "
+        "cloud service). Used only for workspaces that opt in.",
+    )
+    llm_model: str = Field(default="", description="The model name sent with each request.")
+    llm_api_key: SecretStr | None = Field(
+        default=None, description="Sent as `Authorization: Bearer …`; never logged."
+    )
+    llm_allowed_hosts: list[str] = Field(
+        default=["127.0.0.1", "localhost", "::1"],
+        description="Hosts the model may be reached at (JSON list). A remote service must be "
+        "named here as well as in MADOGUCHI_LLM_URL: customer text leaves the machine only "
+        "when the operator says so twice.",
+    )
+    llm_timeout_seconds: float = Field(
+        default=20.0, gt=0, description="A model slower than this is skipped (offline result)."
+    )
+
 
 DEV_SECRETS = {
     "app_secret": "dev-app-secret",

@@ -229,3 +229,19 @@ def event_from_dict(data: dict[str, Any]) -> Event:
     if cls is None:
         raise ValueError(f"unknown event {data.get('event')!r}")
     return cls(**fields)
+
+
+@dataclass(frozen=True, slots=True)
+class BudgetAlert(Event):
+    """The month's WhatsApp spending reached ``threshold`` % (80, 100) of the budget.
+
+    Amounts are decimal strings in ``currency``; sent once per month and threshold.
+    """
+
+    name: ClassVar[str] = "budget.alert"
+    month: str
+    threshold: int
+    spent: str
+    budget: str
+    currency: str
+    hard_limit: bool = False

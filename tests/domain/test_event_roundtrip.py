@@ -33,6 +33,7 @@ SAMPLES: list[Event] = [
     events.SentimentChanged(
         1, conversation_id=2, label="negative", score=-0.5, previous_label="neutral", alert=True
     ),
+    events.BudgetAlert(1, month="2026-12", threshold=80, spent="80", budget="100", currency="USD"),
 ]
 
 

@@ -19,6 +19,7 @@ import { CallBar } from "../calls/CallBar";
 import { CallButton } from "../calls/CallButton";
 import { navigate, usePath } from "../router";
 import { useMyPresence } from "../presence";
+import { SupervisionBar } from "../supervision/SupervisionBar";
 
 const OPEN = new Set(["new", "in_flow", "queued", "offered", "active", "wrap_up"]);
 
@@ -318,6 +319,7 @@ export function DesktopPage() {
                 </Tooltip>
               </Group>
             </Group>
+            <SupervisionBar conversation={selected} onChanged={putConversation} onMessage={putMessage} />
             <div
               className="chat-messages"
               ref={scroller}

@@ -19,6 +19,7 @@ import { CannedPage } from "../admin/CannedPage";
 import { NumbersPage } from "../admin/NumbersPage";
 import { WorkspacePage } from "../admin/WorkspacePage";
 import { FlowsPage } from "../flows/FlowsPage";
+import { WallboardPage } from "../supervision/WallboardPage";
 import { CampaignsPage } from "../campaigns/CampaignsPage";
 
 interface NavItem {
@@ -72,6 +73,7 @@ export function Shell() {
   const admin = me.role === "admin";
   const top: NavItem[] = [
     { path: "/", label: t("nav.desktop") },
+    ...(isStaff(me) ? [{ path: "/wallboard", label: t("wallboard.title") }] : []),
     ...(isStaff(me) ? [{ path: "/admin/queues", label: t("nav.queues") }] : []),
     ...(isStaff(me) ? [{ path: "/campaigns", label: t("campaigns.nav") }] : []),
     ...(admin ? [{ path: "/flows", label: t("nav.flows") }] : []),
@@ -92,6 +94,15 @@ export function Shell() {
       : path.startsWith(item.path);
 
   const liveColor = liveState === "open" ? "teal" : liveState === "connecting" ? "yellow" : "red";
+
+  if (path === "/wallboard/tv" && isStaff(me)) {
+    // The wall display: large type, no navigation (the live socket still feeds it).
+    return (
+      <LiveContext.Provider value={bus}>
+        <WallboardPage tv />
+      </LiveContext.Provider>
+    );
+  }
 
   return (
     <LiveContext.Provider value={bus}>
@@ -177,6 +188,7 @@ export function Shell() {
 }
 
 function Page({ path }: { path: string }) {
+  if (path === "/wallboard") return <WallboardPage />;
   if (path === "/admin/queues") return <QueuesPage />;
   if (path === "/admin/users") return <UsersPage />;
   if (path === "/admin/tokens") return <TokensPage />;

@@ -32,6 +32,7 @@ from madoguchi.domain.pricing import (
     pricing_model_at,
 )
 from madoguchi.domain.service_window import ServiceWindow, service_window
+from madoguchi.services.billing.budgets import enforce_hard_limit
 from madoguchi.services.billing.errors import BillingError
 from madoguchi.services.billing.rate_cards import table_in_force
 from madoguchi.services.templates.catalog import find_template, get_template
@@ -133,35 +134,37 @@ async def month_volumes(
 
 
 class _VolumeCache:
-    """Month volumes per workspace, re-read at most every ``ttl`` seconds and counted
-    forward locally in between: queueing a campaign must not count the month's rows once
-    per message. Settlement recounts exactly."""
+    """Month volumes per workspace and card, re-read at most every ``ttl`` seconds and
+    counted forward locally in between: queueing a campaign must not count the month's
+    rows once per message. Only tiered rates need them; settlement recounts exactly."""
 
     def __init__(self, ttl: float = 30.0) -> None:
         self.ttl = ttl
-        self.entries: dict[int, tuple[float, str, dict]] = {}
+        self.entries: dict[int, tuple[float, tuple, dict]] = {}
 
-    async def get(self, session: AsyncSession, workspace_id: int, at: datetime) -> dict:
-        month = _month_start(at).strftime("%Y-%m")
+    async def get(
+        self, session: AsyncSession, workspace_id: int, table: RateTable | None, at: datetime
+    ) -> dict:
+        if table is None or all(len(tiers) < 2 for tiers in table.rates.values()):
+            return {}
+        # the card's identity is in the key: ids restart in a fresh database
+        key = (_month_start(at), table.card_id, table.effective_from)
         entry = self.entries.get(workspace_id)
-        if entry is None or entry[1] != month or time.monotonic() - entry[0] > self.ttl:
-            entry = (time.monotonic(), month, await month_volumes(session, workspace_id, at))
+        if entry is None or entry[1] != key or time.monotonic() - entry[0] > self.ttl:
+            entry = (time.monotonic(), key, await month_volumes(session, workspace_id, at))
             self.entries[workspace_id] = entry
         return entry[2]
 
 
 _volumes = _VolumeCache()
 UNKNOWN = "unknown"  # a template whose category the catalog does not know
-_business_markets: dict[int, str | None] = {}
 
 
 async def _business_market(session: AsyncSession, phone_number_pk: int) -> str | None:
-    if phone_number_pk not in _business_markets:
-        display = await session.scalar(
-            select(PhoneNumber.display_phone_number).where(PhoneNumber.id == phone_number_pk)
-        )
-        _business_markets[phone_number_pk] = market_of_phone(display)
-    return _business_markets[phone_number_pk]
+    display = await session.scalar(
+        select(PhoneNumber.display_phone_number).where(PhoneNumber.id == phone_number_pk)
+    )
+    return market_of_phone(display)
 
 
 def _facts(
@@ -359,10 +362,13 @@ async def record_estimate(
     template_name: str | None,
     at: datetime,
 ) -> MessageCost:
-    """Store the estimate of a message being queued (in the caller's transaction)."""
+    """Store the estimate of a message being queued (in the caller's transaction).
+
+    ``BillingError`` (``budget_exhausted``) when a hard-limit budget would be exceeded.
+    """
     workspace_id = message.workspace_id
     table = await table_in_force(session, workspace_id, at)
-    volumes = await _volumes.get(session, workspace_id, at)
+    volumes = await _volumes.get(session, workspace_id, table, at)
     market = market_of(contact.wa_id, contact.user_id)
     business_market = await _business_market(session, conversation.phone_number_id)
     if template_name is not None and template_category is None:
@@ -381,6 +387,7 @@ async def record_estimate(
             _facts(at, template_category, market, window, business_market, volumes), table
         )
         _count(volumes, market, price)
+    await enforce_hard_limit(session, workspace_id, price.micros, price.currency, at)
     cost = MessageCost(
         workspace_id=workspace_id,
         message_id=message.id,

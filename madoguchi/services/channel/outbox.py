@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from madoguchi.domain.events import MessageQueued
 from madoguchi.domain.message_status import MessageStatus as Status
 from madoguchi.services.access import visibility
+from madoguchi.services.billing.errors import BillingError
 from madoguchi.services.billing.estimates import record_estimate
 from madoguchi.services.channel.conversation_threads import find_open_conversation
 from madoguchi.services.channel.service_window import carry_window, window_facts
@@ -150,16 +151,19 @@ async def queue_message(
         session.add(stored)
         await session.flush()
         # What it will cost, kept beside what Meta later says it cost (billing).
-        await record_estimate(
-            session,
-            stored,
-            conversation,
-            contact,
-            window,
-            template_category=template_category,
-            template_name=message.template.name if is_template else None,
-            at=now,
-        )
+        try:
+            await record_estimate(
+                session,
+                stored,
+                conversation,
+                contact,
+                window,
+                template_category=template_category,
+                template_name=message.template.name if is_template else None,
+                at=now,
+            )
+        except BillingError as exc:  # a hard-limit budget is spent
+            raise OutboundRefused(exc.code, exc.message, exc.status) from exc
         session.add(
             OutboxEntry(
                 workspace_id=workspace_id,

@@ -9,8 +9,10 @@ from __future__ import annotations
 from madoguchi.web.api.access import auth, tokens, users, workspace
 from madoguchi.web.api.assist import insights as assist_insights
 from madoguchi.web.api.assist import knowledge as assist_knowledge
+from madoguchi.web.api.assist import settings as assist_settings
 from madoguchi.web.api.audit import log as audit_log
 from madoguchi.web.api.billing import estimates, rate_cards
+from madoguchi.web.api.billing import reports as cost_reports
 from madoguchi.web.api.calling import calls
 from madoguchi.web.api.campaigns import campaigns
 from madoguchi.web.api.channel import marketing_optout, numbers, service_window
@@ -49,6 +51,7 @@ ROUTERS = [
     calls.router,
     assist_insights.router,
     assist_knowledge.router,
+    assist_settings.router,
     audit_log.router,
     wallboard.router,
     supervision_actions.router,
@@ -56,5 +59,6 @@ ROUTERS = [
     number_health.router,
     rate_cards.router,
     estimates.router,
+    cost_reports.router,
     campaigns.router,
 ]

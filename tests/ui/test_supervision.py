@@ -1,0 +1,119 @@
+"""Supervision in a real browser, two people at once: a supervisor (English) watches the
+wallboard change live as a simulated customer writes, waits and is answered, then
+monitors, whispers, barges in and takes over the conversation of an agent (Japanese),
+who sees each of these live. Whispers never reach Meta; the barge reaches the phone."""
+
+from __future__ import annotations
+
+from playwright.async_api import expect
+from sqlalchemy import update
+
+from madoguchi.store.models import User
+from tests.access.people import add_user
+from tests.ui.conftest import ANA, screenshot, set_presence, sign_in
+from tests.ui.test_agent_desktop import (
+    conversation_item,
+    customer_received,
+    customer_says,
+    sim_customer,
+)
+
+SUE = "sue@acme.test"
+
+
+def queue_row(page, name: str):
+    return page.locator(f'[data-testid="wallboard-queue"][data-queue="{name}"]')
+
+
+async def test_supervisor_wallboard_monitor_whisper_barge_take_over(ui, browser):
+    await add_user(ui.runtime.db, SUE, "supervisor")
+    async with ui.runtime.db.write() as session:
+        await session.execute(update(User).where(User.email == ANA).values(locale="ja"))
+    sue = await sign_in(browser, ui, SUE)
+    ana = await sign_in(browser, ui, ANA)
+
+    await sue.get_by_role("button", name="Wallboard").click()
+    support = queue_row(sue, "Support")
+    await expect(support.get_by_test_id("q-waiting")).to_have_text("0")
+
+    # A customer writes while nobody is available: waiting goes to 1, live.
+    yui = await sim_customer(ui, "819000000031", "Yui")
+    await customer_says(ui, yui, "My parcel never arrived")
+    await expect(support.get_by_test_id("q-waiting")).to_have_text("1")
+    await expect(support.get_by_test_id("q-arrived")).to_have_text("1")
+    row = sue.locator('[data-testid="wallboard-conversation"][data-status="queued"]')
+    await expect(row).to_contain_text("Yui")
+
+    # Ana (in Japanese) becomes available and answers: offered, then active and answered.
+    await set_presence(ana, "対応可能")
+    await ana.get_by_test_id("offer-accept").click()
+    await expect(support.get_by_test_id("q-active")).to_have_text("1")
+    await expect(support.get_by_test_id("q-waiting")).to_have_text("0")
+    await expect(support.get_by_test_id("q-answered")).to_have_text("1")
+    await expect(support.get_by_test_id("q-sl")).to_have_text("100.0 %")
+    await expect(
+        sue.locator('[data-testid="wallboard-agent"][data-agent="Ana Agent"]').get_by_test_id(
+            "agent-work"
+        )
+    ).to_contain_text("1 active")
+    await screenshot(sue, "wallboard.png")
+
+    # Monitor: Sue opens the conversation from the wallboard; Ana sees the indicator.
+    await (
+        sue.locator('[data-testid="wallboard-conversation"]', has_text="Yui")
+        .get_by_role("button", name="Open")
+        .click()
+    )
+    await expect(sue.get_by_test_id("chat-title")).to_have_text("Yui")
+    await sue.get_by_test_id("monitor-toggle").click()
+    await conversation_item(ana, "Yui").click()
+    await expect(ana.get_by_test_id("monitored-indicator")).to_contain_text("モニター中")
+    # …and follows Ana's reply live.
+    composer = ana.get_by_test_id("composer-input")
+    await composer.fill("確認いたします。")
+    await composer.press("Enter")
+    await expect(sue.get_by_test_id("messages")).to_contain_text("確認いたします。")
+
+    # Whisper: Ana sees it live, marked as a whisper; Meta never does.
+    await sue.get_by_test_id("supervision-text").fill("Offer a refund right away")
+    await sue.get_by_test_id("whisper-send").click()
+    await expect(ana.get_by_test_id("whisper")).to_contain_text("Offer a refund right away")
+    await expect(ana.get_by_test_id("whisper")).to_contain_text("ささやき")
+    await screenshot(ana, "whisper-agent-view.png")
+    sent = (await ui.sim_client.get("/_sim/sent", params={"limit": 5000})).json()["requests"]
+    assert all("Offer a refund" not in str(r) for r in sent)
+
+    # Barge: Sue writes to the customer; it reaches Yui's phone and Ana sees it.
+    await sue.get_by_test_id("supervision-text").fill("Sue here, the supervisor: refund done.")
+    await sue.get_by_test_id("barge-send").click()
+    await customer_received(ui, yui, "refund done")
+    await expect(ana.get_by_test_id("messages")).to_contain_text("refund done")
+
+    # Take over: the conversation leaves Ana's desktop for Sue's.
+    await sue.get_by_test_id("take-over").click()
+    await expect(conversation_item(ana, "Yui")).to_have_count(0)
+    await expect(sue.get_by_test_id("composer-input")).to_be_enabled()
+    thread = (await ui.sim_client.get(f"/_sim/customers/{yui['user_id']}/thread")).json()
+    outgoing = [m for m in thread["messages"] if m["direction"] == "out"]
+    assert len(outgoing) == 2  # Ana's reply and the barge; the take-over sent nothing
+
+
+async def test_tv_mode_is_full_screen_without_navigation(ui, browser):
+    await add_user(ui.runtime.db, SUE, "supervisor")
+    sue = await sign_in(browser, ui, SUE)
+    await sue.get_by_role("button", name="Wallboard").click()
+    await sue.get_by_role("button", name="TV mode").click()
+    tile = sue.locator('[data-testid="tv-queue"][data-queue="Support"]')
+    await expect(tile.get_by_test_id("tv-waiting")).to_have_text("0")
+    await expect(sue.get_by_role("navigation")).to_have_count(0)
+    kai = await sim_customer(ui, "819000000032", "Kai")
+    await customer_says(ui, kai, "Hello?")
+    await expect(tile.get_by_test_id("tv-waiting")).to_have_text("1")
+    await screenshot(sue, "wallboard-tv.png")
+
+
+async def test_agents_have_no_wallboard(ui, browser):
+    ana = await sign_in(browser, ui, ANA)
+    await expect(ana.get_by_role("button", name="Wallboard")).to_have_count(0)
+    response = await ana.request.get(ui.url + "/api/v1/wallboard")
+    assert response.status == 403
