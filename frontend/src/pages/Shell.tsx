@@ -16,6 +16,7 @@ import { UsersPage } from "../admin/UsersPage";
 import { TokensPage } from "../admin/TokensPage";
 import { ResourceListPage } from "../admin/ResourceListPage";
 import { CannedPage } from "../admin/CannedPage";
+import { KnowledgePage } from "../admin/KnowledgePage";
 import { NumbersPage } from "../admin/NumbersPage";
 import { WorkspacePage } from "../admin/WorkspacePage";
 import { FlowsPage } from "../flows/FlowsPage";
@@ -88,6 +89,7 @@ export function Shell() {
         { path: "/admin/numbers", label: t("nav.numbers") },
         { path: "/admin/templates", label: t("nav.templates") },
         { path: "/admin/canned", label: t("nav.canned") },
+        { path: "/admin/knowledge", label: t("nav.knowledge") },
         { path: "/admin/tokens", label: t("nav.tokens") },
       ]
     : [];
@@ -200,6 +202,7 @@ function Page({ path }: { path: string }) {
   if (path === "/admin/workspace") return <WorkspacePage />;
   if (path === "/admin/templates") return <ResourceListPage kind="templates" />;
   if (path === "/admin/canned") return <CannedPage />;
+  if (path === "/admin/knowledge") return <KnowledgePage />;
   if (path.startsWith("/flows")) return <FlowsPage path={path} />;
   if (path.startsWith("/campaigns")) return <CampaignsPage path={path} />;
   if (path === "/costs") return <CostsPage />;
