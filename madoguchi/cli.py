@@ -72,10 +72,14 @@ def serve(
     dev: bool = typer.Option(False, "--dev", help="Allow the public development secrets"),
 ) -> None:
     """Run the web app (webhook, REST API, workers)."""
-    from madoguchi.settings import dev_secrets_in_use
+    from madoguchi.settings import dev_secrets_in_use, weak_secrets
     from madoguchi.web.app import create_app
 
     settings = get_settings()
+    weak = weak_secrets(settings)
+    if weak:
+        err.print("[red]" + "\n".join(weak) + "[/red]\nSee docs/configuration.md.")
+        raise typer.Exit(2)
     unsafe = dev_secrets_in_use(settings)
     if unsafe and not dev:
         err.print(
