@@ -8,6 +8,7 @@ the code never reads ``os.environ`` itself and every knob is documented in one p
 from __future__ import annotations
 
 import json
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated
@@ -158,6 +159,17 @@ class Settings(BaseSettings):
         ge=1024,
         description="The largest answer a flow's HTTP Request reads; a larger one fails.",
     )
+
+    @field_validator("campaign_messaging_limit")
+    @classmethod
+    def _tier(cls, value: str) -> str:
+        name = value.strip().upper()
+        if not re.fullmatch(r"TIER_(\d+[KM]?|UNLIMITED)", name):
+            raise ValueError(
+                f"{value!r} is not a messaging limit tier (TIER_250, TIER_1K, TIER_10K, "
+                "TIER_100K or TIER_UNLIMITED)"
+            )
+        return name
 
     @field_validator("flow_http_allow", mode="before")
     @classmethod

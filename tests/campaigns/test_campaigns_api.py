@@ -225,3 +225,15 @@ def test_tier_names(tier, per_day):
 def test_an_unknown_tier_is_refused():
     with pytest.raises(ValueError, match="not a messaging limit tier"):
         tier_per_day("GOLD")
+
+
+def test_the_default_tier_setting_is_checked_at_start():
+    from pydantic import ValidationError
+
+    from madoguchi.settings import Settings
+
+    assert Settings(
+        campaign_messaging_limit="tier_10k", _env_file=None
+    ).campaign_messaging_limit == ("TIER_10K")
+    with pytest.raises(ValidationError, match="not a messaging limit tier"):
+        Settings(campaign_messaging_limit="GOLD", _env_file=None)
