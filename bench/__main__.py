@@ -2,8 +2,9 @@
 
 Options: ``--only ingest|sender|flows|routing|assist|wallboard`` runs one section,
 ``--no-postgres`` skips the PostgreSQL figures, ``--quick`` shrinks every load (for
-trying the harness, not for figures), ``--keep`` leaves the temporary directory (databases, server logs) behind,
-``--sender-budget SECONDS`` sets the sender section's time budget.
+trying the harness, not for figures), ``--keep`` leaves the temporary directory
+(databases, server logs) behind, ``--sender-budget SECONDS`` sets the sender section's
+time budget.
 """
 
 from __future__ import annotations
