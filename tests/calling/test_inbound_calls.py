@@ -194,3 +194,22 @@ async def test_bad_answers_are_refused(desk):
     assert failed["end_reason"] == "accept_failed"
     assert (await desk.sim_call(sim["id"]))["state"] == "ringing"
     assert (await desk.as_("aiko", "GET", "/api/v1/calls/999999")).status_code == 404
+
+
+async def test_an_agent_on_a_call_is_busy_and_not_rung_again(desk):
+    await desk.presence("aiko")
+    sim = await desk.customer_calls(await desk.customer("819011110009"))
+    call = await desk.ringing_for("aiko")
+    await answer(desk, "aiko", call)
+    directory = (await desk.as_("ben", "GET", "/api/v1/agents/directory")).json()
+    aiko = next(e for e in directory if e["user_id"] == desk.users["aiko"])
+    assert aiko["on_call"] is True and aiko["has_capacity"] is False
+    # A second customer calls: Aiko is on a call, nobody else is available: missed.
+    second = await desk.customer_calls(await desk.customer("819011110010"))
+    assert (await desk.sim_call_becomes(second["id"], "rejected"))["actions"] == ["reject"]
+    assert (await desk.call_of(second["id"]))["end_reason"] == "no_agent"
+    await desk.s.sim_client.post(f"/_sim/calls/{sim['id']}/hangup")
+    await desk.call_becomes(call["id"], "ended")
+    directory = (await desk.as_("ben", "GET", "/api/v1/agents/directory")).json()
+    aiko = next(e for e in directory if e["user_id"] == desk.users["aiko"])
+    assert aiko["on_call"] is False

@@ -190,3 +190,53 @@ async def test_agent_asks_permission_then_calls_the_customer(ui, browser):
     entry = agent.locator('[data-testid="call-entry"][data-call-status="ended"]')
     await entry.wait_for()
     assert "the customer hung up" in await entry.inner_text()
+
+
+async def test_the_phone_page_calls_and_allows_calls(ui, browser):
+    """`make demo` with no Meta account: the customer presses Call on the simulator's
+    phone page, the agent answers in the desktop, the phone page shows the call and the
+    sound it hears; later the customer allows calls with a tap, and the agent calls back."""
+    agent = await sign_in(browser, ui, ANA)
+    await set_presence(agent, "Available")
+    yui = await sim_customer(ui, "819033330003", "Yui Phone")
+    context = await browser.new_context(viewport={"width": 1280, "height": 800})
+    phone = await context.new_page()
+    phone.set_default_timeout(15_000)
+    await phone.goto(f"{ui.sim.url}/?customer={yui['user_id']}&number={PHONE_NUMBER_ID}")
+    await phone.locator("#chat-title").filter(has_text="Yui Phone").wait_for()
+
+    await phone.locator("#btn-call").click()
+    await phone.locator("#call-text").filter(has_text="Calling the business").wait_for()
+    await agent.get_by_test_id("call-answer").click()
+    await agent.locator('[data-testid="current-call"][data-status="active"]').wait_for()
+    await phone.locator("#call-text").filter(has_text="On the call").wait_for()
+
+    async def heard():
+        text = await phone.locator("#call-media").inner_text()
+        count = int(text.split("heard ")[1].split(" ")[0])
+        return count > 5
+
+    await eventually(heard, within=30)
+    await screenshot(phone, "call-phone-page.png")
+    await phone.locator("#call-hangup").click()
+    await agent.get_by_test_id("current-call").wait_for(state="detached")
+    await phone.locator("#btn-call").wait_for()
+
+    r = await ui.sim_client.get("/_sim/calls", params={"customer_id": yui["user_id"]})
+    assert r.json()["calls"][0]["ended_by"] == "customer"
+    await agent.get_by_test_id("call-customer").wait_for()  # callback permission: she called
+
+    # Another customer writes; the agent asks permission; a tap on the phone allows it.
+    rin = await sim_customer(ui, "819033330004", "Rin Allows")
+    r = await ui.sim_client.post(
+        f"/_sim/customers/{rin['user_id']}/messages", json={"type": "text", "text": "hello"}
+    )
+    assert r.json()["delivered"]
+    await agent.get_by_test_id("offer-accept").click()
+    await agent.get_by_test_id("chat-title").filter(has_text="Rin Allows").wait_for()
+    await agent.get_by_test_id("call-ask-permission").click()
+    await phone.goto(f"{ui.sim.url}/?customer={rin['user_id']}&number={PHONE_NUMBER_ID}")
+    await phone.get_by_role("button", name="📞 Allow calls").click()
+    await agent.locator('[data-testid="call-permission-reply"][data-response="accept"]').wait_for()
+    await agent.get_by_test_id("call-customer").wait_for()
+    await context.close()

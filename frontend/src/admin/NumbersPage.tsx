@@ -1,10 +1,13 @@
 import { useEffect, useState } from "react";
-import { Alert, Badge, Button, Group, Modal, NumberInput, PasswordInput, Select, Stack, Table, Text, TextInput, Title } from "@mantine/core";
+import { Alert, Badge, Button, Group, Modal, NumberInput, PasswordInput, Stack, Table, Text, TextInput, Title } from "@mantine/core";
 import { useTranslation } from "react-i18next";
 import { api, ApiError } from "../api/client";
 import type { PhoneNumber, Queue } from "../api/types";
 import { formatNumber } from "../format";
-import { FormError, useServerErrors } from "./forms";
+import { DefaultQueueSelect, FormError, useServerErrors } from "./forms";
+import { ConnectWithMeta } from "./ConnectWithMeta";
+import type { MetaAppConfig } from "./metaSignup";
+import { NumberHealth } from "./NumberHealth";
 
 const FIELDS = [
   "waba_id",
@@ -35,6 +38,9 @@ export function NumbersPage() {
   const [queues, setQueues] = useState<Queue[]>([]);
   const [editing, setEditing] = useState<PhoneNumber | "new" | null>(null);
   const [error, setError] = useState<string | null>(null);
+  const [metaApp, setMetaApp] = useState<MetaAppConfig | null>(null);
+  const [signingUp, setSigningUp] = useState(false);
+  const [healthOf, setHealthOf] = useState<PhoneNumber | null>(null);
 
   const load = () =>
     void api
@@ -44,6 +50,7 @@ export function NumbersPage() {
   useEffect(() => {
     load();
     void api.get<Queue[]>("/queues").then(setQueues).catch(() => setQueues([]));
+    void api.get<MetaAppConfig>("/onboarding/meta-app").then(setMetaApp).catch(() => setMetaApp(null));
   }, []);
 
   async function remove(row: PhoneNumber) {
@@ -65,10 +72,24 @@ export function NumbersPage() {
         <Title order={1} size="h3">
           {t("nav.numbers")}
         </Title>
-        <Button onClick={() => setEditing("new")} data-testid="connect-number">
-          {t("numbers.connect")}
-        </Button>
+        <Group gap="xs">
+          <Button
+            onClick={() => setSigningUp(true)}
+            disabled={!metaApp?.ready}
+            data-testid="connect-with-meta"
+          >
+            {t("onboarding.connectWithMeta")}
+          </Button>
+          <Button variant="default" onClick={() => setEditing("new")} data-testid="connect-number">
+            {t("numbers.connect")}
+          </Button>
+        </Group>
       </Group>
+      {metaApp && !metaApp.ready && (
+        <Alert color="yellow" mb="md" data-testid="meta-app-missing">
+          {t("onboarding.missing", { settings: metaApp.missing.join(", ") })}
+        </Alert>
+      )}
       <Alert color="gray" mb="md">
         {t("numbers.hint")}
       </Alert>
@@ -126,6 +147,9 @@ export function NumbersPage() {
                 <Table.Td>{queueName(row.default_queue_id)}</Table.Td>
                 <Table.Td>
                   <Group gap={4} wrap="nowrap">
+                    <Button size="xs" variant="subtle" onClick={() => setHealthOf(row)} data-testid="number-health">
+                      {t("health.open")}
+                    </Button>
                     <Button size="xs" variant="subtle" onClick={() => setEditing(row)} data-testid="edit-number">
                       {t("common.edit")}
                     </Button>
@@ -139,6 +163,34 @@ export function NumbersPage() {
           </Table.Tbody>
         </Table>
       )}
+      <Modal
+        opened={signingUp}
+        onClose={() => {
+          setSigningUp(false);
+          load();
+        }}
+        title={t("onboarding.connectWithMeta")}
+        size="lg"
+      >
+        {signingUp && metaApp && (
+          <ConnectWithMeta
+            config={metaApp}
+            queues={queues}
+            onDone={() => {
+              setSigningUp(false);
+              load();
+            }}
+          />
+        )}
+      </Modal>
+      <Modal
+        opened={healthOf !== null}
+        onClose={() => setHealthOf(null)}
+        title={healthOf ? t("health.title", { number: healthOf.display_phone_number }) : ""}
+        size="xl"
+      >
+        {healthOf && <NumberHealth number={healthOf} onChanged={load} />}
+      </Modal>
       <Modal
         opened={editing !== null}
         onClose={() => setEditing(null)}
@@ -266,16 +318,12 @@ function NumberForm({ row, queues, onDone }: { row: PhoneNumber | null; queues: 
           error={errors.fields.rate_limit_per_second}
           data-testid="number-rate"
         />
-        <Select
-          label={t("numbers.default_queue_id")}
-          description={t("numbers.queueHint")}
-          data={queues.map((q) => ({ value: String(q.id), label: q.name }))}
+        <DefaultQueueSelect
+          queues={queues}
           value={queueId}
           onChange={setQueueId}
-          clearable
           error={errors.fields.default_queue_id}
-          comboboxProps={{ withinPortal: false }}
-          data-testid="number-queue"
+          testId="number-queue"
         />
         <FormError message={errors.general} />
         <Group justify="flex-end">

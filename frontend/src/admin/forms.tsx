@@ -1,6 +1,8 @@
 import { useState } from "react";
-import { Alert } from "@mantine/core";
+import { Alert, Select } from "@mantine/core";
+import { useTranslation } from "react-i18next";
 import { ApiError } from "../api/client";
+import type { Queue } from "../api/types";
 
 /** Server errors by field, and the ones no field on the form claims. */
 export function useServerErrors(knownFields: string[]) {
@@ -37,5 +39,29 @@ export function FormError({ message }: { message: string | null }) {
     <Alert color="red" role="alert" style={{ whiteSpace: "pre-wrap" }} data-testid="form-error">
       {message}
     </Alert>
+  );
+}
+
+/** Where a number's new conversations wait when no flow is bound to it. */
+export function DefaultQueueSelect(props: {
+  queues: Queue[];
+  value: string | null;
+  onChange: (value: string | null) => void;
+  error?: string;
+  testId: string;
+}) {
+  const { t } = useTranslation();
+  return (
+    <Select
+      label={t("numbers.default_queue_id")}
+      description={t("numbers.queueHint")}
+      data={props.queues.map((q) => ({ value: String(q.id), label: q.name }))}
+      value={props.value}
+      onChange={props.onChange}
+      clearable
+      error={props.error}
+      comboboxProps={{ withinPortal: false }}
+      data-testid={props.testId}
+    />
   );
 }

@@ -239,6 +239,57 @@ export interface LiveEvent {
   [key: string]: unknown;
 }
 
+export interface SignupStep {
+  step: "exchange" | "subscribe" | "register" | "details";
+  state: "pending" | "done" | "skipped" | "failed";
+  message: string | null;
+  meta_code: number | null;
+}
+
+export interface Signup {
+  id: number;
+  state: "in_progress" | "failed" | "completed";
+  waba_id: string;
+  phone_number_id: string;
+  steps: SignupStep[];
+  failed_step: string | null;
+  message: string | null;
+  number_id: number | null;
+  retry_needs: "pin" | "new_signup" | null;
+}
+
+export interface HealthWarning {
+  code: string;
+  level: "warning" | "danger";
+  message: string;
+}
+
+export interface NumberHealthReport {
+  number_id: number;
+  phone_number_id: string;
+  display_phone_number: string;
+  status: string;
+  checked_at: string | null;
+  reached: boolean | null;
+  meta: {
+    status?: string | null;
+    quality_rating?: string | null;
+    messaging_limit_tier?: string | null;
+    throughput_level?: string | null;
+    name_status?: string | null;
+    error?: string;
+  };
+  token: { checked?: boolean; valid?: boolean; type?: string; scopes?: string[]; expires_at?: string | null; error?: string | null };
+  webhooks: { subscribed?: boolean | null; apps?: string[]; error?: string };
+  calling: { status?: string | null };
+  traffic: {
+    last_webhook_at: string | null;
+    last_send_at: string | null;
+    errors: { code: number | null; count: number; message: string | null; last_at: string | null }[];
+  };
+  warnings: HealthWarning[];
+}
+
 export type CallStatus = "ringing" | "connecting" | "active" | "ended" | "missed" | "rejected" | "failed";
 
 export interface Call {

@@ -2,6 +2,7 @@ import { useCallback, useEffect, useMemo, useRef, useState } from "react";
 import {
   Background,
   Controls,
+  MiniMap,
   ReactFlow,
   addEdge,
   applyEdgeChanges,
@@ -16,7 +17,7 @@ import { Alert, Badge, Button, Group, Modal, Select, Stack, Text, Title } from "
 import { notifications } from "@mantine/notifications";
 import { useTranslation } from "react-i18next";
 import { api, ApiError } from "../api/client";
-import type { Queue } from "../api/types";
+import type { PhoneNumber, Queue } from "../api/types";
 import { navigate } from "../router";
 import {
   exitsOf,
@@ -33,40 +34,18 @@ import {
 } from "./model";
 import { TestPanel } from "./TestPanel";
 import { VersionsDrawer } from "./VersionsDrawer";
-import { WidgetNode, type WidgetFlowNode } from "./WidgetNode";
+import { exitLabel, NumberNames, WidgetNode, type WidgetFlowNode } from "./WidgetNode";
+import { layoutFlow } from "./layout";
 import { WidgetSettings } from "./WidgetSettings";
 
 const nodeTypes = { widget: WidgetNode };
 
-/** Where to draw widgets that have no position yet: one column per step from Start. */
-function autoLayout(def: FlowDefinition): Map<string, { x: number; y: number }> {
-  const depth = new Map<string, number>();
-  const start = def.nodes.find((w) => w.type === "start") ?? def.nodes[0];
-  const queue = start ? [start.id] : [];
-  if (start) depth.set(start.id, 0);
-  while (queue.length) {
-    const id = queue.shift()!;
-    for (const e of def.edges) {
-      if (e.from === id && !depth.has(e.to)) {
-        depth.set(e.to, (depth.get(id) ?? 0) + 1);
-        queue.push(e.to);
-      }
-    }
-  }
-  const last = Math.max(0, ...depth.values());
-  const rows = new Map<number, number>();
-  const out = new Map<string, { x: number; y: number }>();
-  for (const w of def.nodes) {
-    const column = depth.get(w.id) ?? last + 1;
-    const row = rows.get(column) ?? 0;
-    rows.set(column, row + 1);
-    out.set(w.id, { x: 60 + column * 290, y: 60 + row * 190 });
-  }
-  return out;
-}
+/** A flow with many widgets gets a minimap to find one's way around. */
+const MINIMAP_FROM = 8;
 
 function toNodes(def: FlowDefinition): WidgetFlowNode[] {
-  const layout = def.nodes.some((w) => !w.position) ? autoLayout(def) : null;
+  // A widget without a position (a flow made by the API, the demo's): lay them all out.
+  const layout = def.nodes.some((w) => !w.position) ? layoutFlow(def) : null;
   return def.nodes.map((w) => ({
     id: w.id,
     type: "widget",
@@ -80,7 +59,8 @@ function edgeId(source: string, exit: string): string {
 }
 
 function toEdges(def: FlowDefinition): Edge[] {
-  return def.edges.map((e) => ({ id: edgeId(e.from, e.exit), source: e.from, sourceHandle: e.exit, target: e.to, label: e.exit }));
+  // No label on the line: the exit it leaves from is labelled on the widget.
+  return def.edges.map((e) => ({ id: edgeId(e.from, e.exit), source: e.from, sourceHandle: e.exit, target: e.to }));
 }
 
 function toDefinition(base: FlowDefinition, nodes: WidgetFlowNode[], edges: Edge[]): FlowDefinition {
@@ -108,6 +88,7 @@ export function FlowEditor({ flowId }: { flowId: number }) {
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string | null>(null);
   const [queues, setQueues] = useState<string[]>([]);
+  const [numberNames, setNumberNames] = useState<Record<string, string>>({});
   const base = useRef<FlowDefinition>({ nodes: [], edges: [] });
   const [viewport, setViewport] = useState<ReactFlowInstance<WidgetFlowNode, Edge> | null>(null);
   // A published version shown read-only on the canvas instead of the draft.
@@ -135,6 +116,10 @@ export function FlowEditor({ flowId }: { flowId: number }) {
   useEffect(() => {
     void load();
     void api.get<Queue[]>("/queues").then((q) => setQueues(q.map((x) => x.name))).catch(() => setQueues([]));
+    void api
+      .get<PhoneNumber[]>("/phone-numbers")
+      .then((rows) => setNumberNames(Object.fromEntries(rows.map((n) => [n.phone_number_id, n.display_phone_number]))))
+      .catch(() => setNumberNames({}));
   }, [load]);
 
   const definition = useMemo(() => toDefinition(base.current, nodes, edges), [nodes, edges]);
@@ -249,7 +234,7 @@ export function FlowEditor({ flowId }: { flowId: number }) {
     const exit = c.sourceHandle ?? "next";
     setEdges((es) =>
       addEdge(
-        { id: edgeId(c.source, exit), source: c.source, sourceHandle: exit, target: c.target, label: exit },
+        { id: edgeId(c.source, exit), source: c.source, sourceHandle: exit, target: c.target },
         es.filter((e) => !(e.source === c.source && e.sourceHandle === exit)),
       ),
     );
@@ -274,6 +259,18 @@ export function FlowEditor({ flowId }: { flowId: number }) {
     window.setTimeout(() => void viewport?.fitView({ maxZoom: 1, padding: 0.15 }), 50);
   }
 
+  /** Lay the whole flow out again (dagre), with the sizes the widgets are drawn at. */
+  function tidyUp() {
+    const sizes = new Map(nodes.map((n) => [n.id, n.measured]));
+    const places = layoutFlow(definition, (id) => {
+      const m = sizes.get(id);
+      return m?.width && m?.height ? { width: m.width, height: m.height } : undefined;
+    });
+    setNodes((ns) => ns.map((n) => ({ ...n, position: places.get(n.id) ?? n.position })));
+    setDirty(true);
+    window.setTimeout(() => void viewport?.fitView({ maxZoom: 1, padding: 0.1 }), 50);
+  }
+
   function updateWidget(w: Widget) {
     setNodes((ns) => ns.map((n) => (n.id === w.id ? { ...n, data: { ...n.data, widget: w } } : n)));
     const exits = exitsOf(w);
@@ -291,7 +288,7 @@ export function FlowEditor({ flowId }: { flowId: number }) {
   function setExit(source: string, exit: string, target: string | null) {
     setEdges((es) => {
       const rest = es.filter((e) => !(e.source === source && e.sourceHandle === exit));
-      return target ? [...rest, { id: edgeId(source, exit), source, sourceHandle: exit, target, label: exit }] : rest;
+      return target ? [...rest, { id: edgeId(source, exit), source, sourceHandle: exit, target }] : rest;
     });
     setDirty(true);
   }
@@ -366,8 +363,15 @@ export function FlowEditor({ flowId }: { flowId: number }) {
         </Group>
         <Group gap="xs">
           <Text size="xs" c={problems.length ? "red" : "teal"} data-testid="flow-problem-count">
-            {problems.length ? t("flows.problems", { count: problems.length }) : t("flows.valid")}
+            {problems.length
+              ? t("flows.problems", { count: problems.length })
+              : flow.published_version && !dirty && !flow.draft_differs
+                ? t("flowEditor.upToDate")
+                : t("flows.valid")}
           </Text>
+          <Button size="xs" variant="default" onClick={tidyUp} disabled={!!viewing || nodes.length < 2} data-testid="flow-tidy">
+            {t("flowEditor.tidyUp")}
+          </Button>
           <Button size="xs" variant="default" onClick={() => setVersionsOpen(true)} data-testid="flow-versions">
             {t("flowVersions.button")}
           </Button>
@@ -424,6 +428,7 @@ export function FlowEditor({ flowId }: { flowId: number }) {
           </Text>
         </Stack>
         <div data-testid="flow-canvas" style={{ position: "relative" }}>
+          <NumberNames.Provider value={numberNames}>
           <ReactFlow
             nodes={shown}
             edges={shownEdges}
@@ -438,13 +443,16 @@ export function FlowEditor({ flowId }: { flowId: number }) {
             onPaneClick={() => setSelected(null)}
             onInit={setViewport}
             fitView
-            fitViewOptions={{ maxZoom: 1 }}
+            fitViewOptions={{ maxZoom: 1, minZoom: 0.6, padding: 0.1 }}
+            minZoom={0.2}
             defaultEdgeOptions={{ type: "smoothstep" }}
             proOptions={{ hideAttribution: false }}
           >
             <Background />
             <Controls />
+            {shown.length >= MINIMAP_FROM && <MiniMap pannable zoomable ariaLabel={t("flowEditor.minimap")} data-testid="flow-minimap" />}
           </ReactFlow>
+          </NumberNames.Provider>
         </div>
         <div style={{ borderLeft: "1px solid var(--mantine-color-gray-3)", overflowY: "auto", padding: 12 }} aria-label={t("flows.settings")}>
           {error && (
@@ -507,7 +515,7 @@ export function FlowEditor({ flowId }: { flowId: number }) {
                     <Select
                       key={exit}
                       size="xs"
-                      label={`${exit} →`}
+                      label={`${exitLabel(exit, t)} →`}
                       data={nodes.filter((n) => n.id !== current.id && n.data.widget.type !== "start").map((n) => ({ value: n.id, label: n.data.widget.label || n.id }))}
                       value={edges.find((e) => e.source === current.id && e.sourceHandle === exit)?.target ?? null}
                       onChange={(v) => setExit(current.id, exit, v)}

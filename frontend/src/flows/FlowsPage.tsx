@@ -7,6 +7,7 @@ import { navigate } from "../router";
 import { FormError, useServerErrors } from "../admin/forms";
 import { FlowEditor } from "./FlowEditor";
 import type { FlowDetail, FlowSummary } from "./model";
+import type { PhoneNumber } from "../api/types";
 
 export function FlowsPage({ path }: { path: string }) {
   const match = path.match(/^\/flows\/(\d+)/);
@@ -19,8 +20,15 @@ function FlowList() {
   const [flows, setFlows] = useState<FlowSummary[]>([]);
   const [creating, setCreating] = useState(false);
 
+  // Numbers are bound by Meta's id; people know them as "+1 555 0100".
+  const [display, setDisplay] = useState<Record<string, string>>({});
+
   useEffect(() => {
     void api.get<FlowSummary[]>("/flows").then(setFlows);
+    void api
+      .get<PhoneNumber[]>("/phone-numbers")
+      .then((rows) => setDisplay(Object.fromEntries(rows.map((n) => [n.phone_number_id, n.display_phone_number]))))
+      .catch(() => setDisplay({}));
   }, []);
 
   return (
@@ -56,7 +64,7 @@ function FlowList() {
                   <Badge color="gray">{t("flows.draft")}</Badge>
                 )}
               </Table.Td>
-              <Table.Td>{f.numbers.join(", ")}</Table.Td>
+              <Table.Td data-testid="flow-numbers">{f.numbers.map((n) => display[n] ?? n).join(", ")}</Table.Td>
               <Table.Td>{formatDateTime(f.updated_at)}</Table.Td>
               <Table.Td>
                 <Button size="xs" variant="subtle" onClick={() => navigate(`/flows/${f.id}`)}>

@@ -114,7 +114,8 @@ export function WidgetSettings({ widget: w, problems, queues, onChange, onDelete
       <Text size="xs" c="dimmed">
         {t(`widgetHelp.${w.type}`)}
       </Text>
-      <TextInput label={t("flows.widgetName")} value={str("label")} onChange={(e) => set("label", e.currentTarget.value)} error={errorOf("label")} />
+      {/* A widget without a label is shown by its id: the field shows the same name. */}
+      <TextInput label={t("flows.widgetName")} description={t("flowEditor.widgetId", { id: w.id })} value={str("label") || w.id} onChange={(e) => set("label", e.currentTarget.value)} error={errorOf("label")} data-testid="widget-name" />
       {fields}
       <JsonSettings
         value={rest}

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from madoguchi.domain.calling import ACTIVE, CONNECTING
 from madoguchi.domain.events import PresenceChanged
 from madoguchi.services.contact_center.assignment import (
     Outcome,
@@ -17,7 +18,7 @@ from madoguchi.services.contact_center.assignment import (
     requeue_agent_work,
 )
 from madoguchi.store.db import Database
-from madoguchi.store.models import AgentPresence, Queue, QueueMember, User
+from madoguchi.store.models import AgentPresence, Call, Queue, QueueMember, User
 
 PRESENCE = ("offline", "available", "away")
 # A queue's conversations per agent when nothing else says (``queues.max_per_agent``).
@@ -83,6 +84,7 @@ class DirectoryEntry:
     open_conversations: int
     capacity: int
     has_capacity: bool
+    on_call: bool = False  # on a WhatsApp call now: busy, whatever the chat load
 
 
 async def directory(
@@ -124,6 +126,15 @@ async def directory(
         ).all()
     )
     loads = await agent_loads(session, ids)
+    on_call = set(
+        await session.scalars(
+            select(Call.agent_id).where(
+                Call.workspace_id == workspace_id,
+                Call.agent_id.in_(ids),
+                Call.status.in_((CONNECTING, ACTIVE)),
+            )
+        )
+    )
     own = dict(
         (
             await session.execute(
@@ -146,7 +157,8 @@ async def directory(
                 presence=presence.get(user.id, "offline"),
                 open_conversations=load,
                 capacity=capacity,
-                has_capacity=load < capacity,
+                has_capacity=load < capacity and user.id not in on_call,
+                on_call=user.id in on_call,
             )
         )
     return out

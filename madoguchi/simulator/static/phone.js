@@ -7,6 +7,7 @@ const state = {
   customer: localStorage.getItem("sim.customer") || null,
   number: localStorage.getItem("sim.number") || null,
   replyTo: null,
+  call: null,
   lastThread: "",
   messages: [],
 };
@@ -154,6 +155,10 @@ function customerBody(message) {
     case "contacts": return [contactsNode(c.contacts)];
     case "interactive": {
       const i = c.interactive;
+      if (i.call_permission_reply) {
+        const ok = i.call_permission_reply.response === "accept";
+        return [el("p", {}, ok ? "📞 allowed calls" : "📞 declined calls")];
+      }
       const reply = i.button_reply || i.list_reply;
       return [el("p", {}, reply ? `↩ ${reply.title}` : "↩ form sent")];
     }
@@ -203,6 +208,9 @@ function interactiveBody(message) {
     nodes.push(el("div", { class: "buttons" }, el("button", { type: "button", class: "tap", onclick: () => $("dlg-location").showModal() }, "📍 Send location")));
   } else if (c.type === "call_permission_request") {
     nodes.push(el("p", { class: "muted" }, "asks permission to call you"));
+    const answer = (response) => ({ type: "call_permission_reply", message_wamid: message.wamid, response });
+    nodes.push(el("div", { class: "buttons" },
+      tapButton("📞 Allow calls", answer("accept")), tapButton("Not now", answer("reject"))));
   }
   return nodes;
 }
@@ -336,6 +344,58 @@ async function refreshDeliveries() {
   }));
 }
 
+// ------------------------------------------------------------------ calls
+
+const CALL_LIVE = ["ringing", "pre_accepted", "ongoing"];
+
+async function refreshCall() {
+  if (!state.customer) return;
+  const data = await api("GET", `/_sim/calls?customer_id=${encodeURIComponent(state.customer)}`).catch(() => null);
+  if (!data) return;
+  const calls = data.calls.filter((c) => c.phone_number_id === state.number);
+  const call = calls.reverse().find((c) => CALL_LIVE.includes(c.state)) || null;
+  state.call = call;
+  $("btn-call").hidden = !!call;
+  $("call-state").hidden = !call;
+  if (!call) return;
+  const incoming = call.direction === "BUSINESS_INITIATED";
+  const text = {
+    ringing: incoming ? "The business is calling you" : "Calling the business…",
+    pre_accepted: "Connecting…",
+    ongoing: "On the call",
+  }[call.state];
+  $("call-text").textContent = text;
+  $("call-media").textContent = `heard ${call.media.audible_frames_received} sound frames of ${call.media.frames_received} · ${call.media.connection}`;
+  $("call-answer").hidden = !(incoming && call.state === "ringing");
+  $("call-reject").hidden = !(incoming && call.state === "ringing");
+  $("call-hangup").hidden = incoming && call.state === "ringing";
+}
+
+async function callStep(step) {
+  if (!state.call) return;
+  try {
+    await api("POST", `/_sim/calls/${encodeURIComponent(state.call.id)}/${step}`);
+    showError("call-error", "");
+  } catch (error) {
+    showError("call-error", error);
+  }
+  await refreshCall();
+}
+
+async function callBusiness() {
+  if (!state.customer) {
+    showError("call-error", "Pick or create a customer first.");
+    return;
+  }
+  try {
+    await api("POST", `/_sim/customers/${encodeURIComponent(state.customer)}/calls`, { phone_number_id: state.number });
+    showError("call-error", "");
+  } catch (error) {
+    showError("call-error", error);
+  }
+  await refreshCall();
+}
+
 function selectCustomer(id) {
   state.customer = id;
   state.lastThread = "";
@@ -343,6 +403,7 @@ function selectCustomer(id) {
   setReply(null);
   refreshCustomers();
   refreshThread(true);
+  refreshCall();
 }
 
 // ------------------------------------------------------------------ wiring
@@ -392,6 +453,10 @@ function wire() {
     if (file) await sendFile(file);
   });
   $("reply-cancel").addEventListener("click", () => setReply(null));
+  $("btn-call").addEventListener("click", () => callBusiness());
+  $("call-answer").addEventListener("click", () => callStep("answer"));
+  $("call-reject").addEventListener("click", () => callStep("reject"));
+  $("call-hangup").addEventListener("click", () => callStep("hangup"));
   $("btn-location").addEventListener("click", () => $("dlg-location").showModal());
   $("btn-contact").addEventListener("click", () => $("dlg-contact").showModal());
   $("btn-welcome").addEventListener("click", () => send({ type: "request_welcome" }));
@@ -439,6 +504,7 @@ function wire() {
   refreshDeliveries();
   void openFromLink();
   setInterval(refreshThread, 1000);
+  setInterval(refreshCall, 1000);
   setInterval(refreshCustomers, 4000);
   setInterval(refreshDeliveries, 2000);
 }

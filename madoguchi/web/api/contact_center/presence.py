@@ -86,7 +86,8 @@ class DirectoryOut(BaseModel):
     presence: str = Field(description="offline | available | away")
     open_conversations: int = Field(description="Offered, active or in wrap-up with them")
     capacity: int = Field(description="How many they may hold at once")
-    has_capacity: bool = Field(description="open_conversations < capacity")
+    has_capacity: bool = Field(description="open_conversations < capacity, and not on a call")
+    on_call: bool = Field(False, description="On a WhatsApp call now (busy)")
 
 
 @router.get("/agents/directory", response_model=list[DirectoryOut])
