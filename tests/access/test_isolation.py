@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import UTC, datetime
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -298,9 +298,7 @@ SAMPLES: dict[tuple[str, str], Callable[[World], dict[str, Any]]] = {
     ("POST", "/api/v1/costs/estimate"): lambda w: {
         "json": {"conversation_id": w.ids["conversation"], "category": "MARKETING"}
     },
-    ("PUT", "/api/v1/costs/budget"): lambda w: {
-        "json": {"monthly": "500.00", "currency": "USD"}
-    },
+    ("PUT", "/api/v1/costs/budget"): lambda w: {"json": {"monthly": "500.00", "currency": "USD"}},
     ("PATCH", "/api/v1/workspace"): lambda w: {
         "json": {"name": "Beta renamed", "timezone": "Asia/Tokyo"}
     },
