@@ -491,6 +491,9 @@ def demo(
             **base.model_dump(),
             "graph_api_url": f"http://127.0.0.1:{simulator_port}",
             "port": port,
+            # The simulator plays Meta, app included: Connect with Meta works out of the box.
+            "meta_app_id": SimulatorConfig().app_id,
+            "meta_config_id": SimulatorConfig().signup_config_id,
         }
     )
     sim_config = SimulatorConfig(

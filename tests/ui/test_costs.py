@@ -153,3 +153,18 @@ async def test_the_cost_report_in_english_and_japanese(shop, browser):
     await admin.get_by_role("option", name="カテゴリ").click()
     await expect(rows.first).to_contain_text("マーケティング")
     await screenshot(admin, "costs-report-ja.png")
+
+
+async def test_admins_are_alerted_when_the_budget_is_reached(shop, browser):
+    admin = await sign_in(browser, shop, ADMIN)
+    await admin.get_by_role("button", name="Costs").click()
+    await admin.get_by_test_id("budget-monthly").fill("0.15")
+    await admin.get_by_test_id("budget-save").click()
+    spent = admin.get_by_test_id("budget-spent")
+    await expect(spent).to_contain_text("$0.00 of $0.15 (0 %)")
+    await sent_and_settled(shop, "819000000031", "Mio", "spring_sale")  # 0.1097: 73 %
+    await sent_and_settled(shop, "819000000032", "Kai", "spring_sale")  # 0.2194: 146 %
+    await expect(admin.get_by_text("WhatsApp budget: 80 % reached")).to_be_visible()
+    await expect(admin.get_by_text("WhatsApp budget: 100 % reached")).to_be_visible()
+    await admin.reload()
+    await expect(spent).to_contain_text("$0.2194 of $0.15 (146.3 %)")

@@ -22,6 +22,7 @@ import { WorkspacePage } from "../admin/WorkspacePage";
 import { FlowsPage } from "../flows/FlowsPage";
 import { WallboardPage } from "../supervision/WallboardPage";
 import { CampaignsPage } from "../campaigns/CampaignsPage";
+import { BudgetAlerts } from "../costs/BudgetAlerts";
 import { CostsPage } from "../costs/CostsPage";
 
 interface NavItem {
@@ -111,6 +112,7 @@ export function Shell() {
   return (
     <LiveContext.Provider value={bus}>
       <PresenceContext.Provider value={presence}>
+      {isStaff(me) && <BudgetAlerts />}
       <AppShell header={{ height: 52 }} padding={0}>
         <AppShell.Header px="sm">
           <Group h="100%" justify="space-between" wrap="nowrap">
