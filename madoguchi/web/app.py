@@ -11,7 +11,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from madoguchi import __version__
 from madoguchi.runtime import Runtime
 from madoguchi.settings import Settings, get_settings
-from madoguchi.web import limits, realtime, spa, webhooks
+from madoguchi.web import limits, realtime, spa, video_room, webhooks
 from madoguchi.web.api import ROUTERS
 from madoguchi.web.api_docs import documented_app
 from madoguchi.web.origin import ClientAddressMiddleware
@@ -43,6 +43,7 @@ def create_app(
     )
     app.include_router(webhooks.router)
     app.include_router(realtime.router)
+    app.include_router(video_room.router)
     for router in ROUTERS:
         app.include_router(router)
 

@@ -17,6 +17,7 @@ import { alertOffer } from "../components/alerts";
 import { useCalls } from "../calls/useCalls";
 import { CallBar } from "../calls/CallBar";
 import { CallButton } from "../calls/CallButton";
+import { VideoRoom } from "../calls/VideoRoom";
 import { navigate, usePath } from "../router";
 import { useMyPresence } from "../presence";
 import { SupervisionBar } from "../supervision/SupervisionBar";
@@ -305,6 +306,12 @@ export function DesktopPage() {
                   onCallBusy={!!calls.current}
                   messagesTick={messages.length}
                   onError={showError}
+                />
+                <VideoRoom
+                  conversationId={selected.id}
+                  canAct={canWrite}
+                  onError={showError}
+                  onEntry={(id) => void api.get<Message>(`/messages/${id}`).then(putMessage).catch(() => undefined)}
                 />
                 <ConversationActions
                   conversation={selected}
