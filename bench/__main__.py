@@ -1,9 +1,10 @@
 """``python -m bench`` (``make bench``): print Madoguchi's performance figures.
 
-Options: ``--only ingest|sender|flows|routing|assist`` runs one section, ``--no-postgres`` skips the
-PostgreSQL figures, ``--quick`` shrinks every load (for trying the harness, not for
-figures), ``--keep`` leaves the temporary directory (databases, server logs) behind,
-``--sender-budget SECONDS`` sets the sender section's time budget.
+Options: ``--only ingest|sender|flows|routing|assist|campaigns`` runs one section,
+``--no-postgres`` skips the PostgreSQL figures, ``--quick`` shrinks every load (for
+trying the harness, not for figures), ``--keep`` leaves the temporary directory
+(databases, server logs) behind, ``--sender-budget SECONDS`` sets the sender section's
+time budget.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import traceback
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import assist, flows, ingest, procs, routing, sender
+from bench import assist, campaigns, flows, ingest, procs, routing, sender
 
 
 def _say(line: str = "") -> None:
@@ -55,7 +56,9 @@ def _on_sigterm(signum, frame) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("--only", choices=["ingest", "sender", "flows", "routing", "assist"])
+    parser.add_argument(
+        "--only", choices=["ingest", "sender", "flows", "routing", "assist", "campaigns"]
+    )
     parser.add_argument("--no-postgres", action="store_true")
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--keep", action="store_true")
@@ -80,7 +83,9 @@ def main(argv: list[str] | None = None) -> int:
     scfg = sender.SenderConfig(budget=args.sender_budget)
     fcfg = flows.FlowConfig()
     rcfg = routing.RoutingConfig()
+    ccfg = campaigns.CampaignBenchConfig()
     if args.quick:
+        ccfg = campaigns.CampaignBenchConfig(recipients=5000, send_seconds=8, baseline_replies=4)
         rcfg = routing.RoutingConfig(agents=50, conversations=500, latency_messages=50)
         icfg = ingest.IngestConfig(n=1000, duration=2.0, warmup=100)
         scfg = sender.SenderConfig(
@@ -120,6 +125,8 @@ def main(argv: list[str] | None = None) -> int:
             )
     if args.only in (None, "assist"):
         sections.append(("assist", assist.run))
+    if args.only in (None, "campaigns"):
+        sections.append(("campaigns", lambda c: campaigns.run(ccfg, workdir / "campaigns", c)))
     if args.only in (None, "routing"):
         sections.append(("routing", lambda c: routing.run(rcfg, workdir / "routing", c)))
     try:

@@ -72,10 +72,14 @@ def serve(
     dev: bool = typer.Option(False, "--dev", help="Allow the public development secrets"),
 ) -> None:
     """Run the web app (webhook, REST API, workers)."""
-    from madoguchi.settings import dev_secrets_in_use
+    from madoguchi.settings import dev_secrets_in_use, weak_secrets
     from madoguchi.web.app import create_app
 
     settings = get_settings()
+    weak = weak_secrets(settings)
+    if weak:
+        err.print("[red]" + "\n".join(weak) + "[/red]\nSee docs/configuration.md.")
+        raise typer.Exit(2)
     unsafe = dev_secrets_in_use(settings)
     if unsafe and not dev:
         err.print(
@@ -474,6 +478,9 @@ def demo(
             **base.model_dump(),
             "graph_api_url": f"http://127.0.0.1:{simulator_port}",
             "port": port,
+            # The simulator plays Meta, app included: Connect with Meta works out of the box.
+            "meta_app_id": SimulatorConfig().app_id,
+            "meta_config_id": SimulatorConfig().signup_config_id,
         }
     )
     sim_config = SimulatorConfig(

@@ -8,6 +8,7 @@ the code never reads ``os.environ`` itself and every knob is documented in one p
 from __future__ import annotations
 
 import json
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated
@@ -143,6 +144,11 @@ class Settings(BaseSettings):
         "TIER_1K, TIER_10K, TIER_100K, TIER_UNLIMITED) until Meta has told us its own; "
         "campaigns never start conversations with more customers than that in 24 h.",
     )
+    metrics_token: SecretStr | None = Field(
+        default=None,
+        description="When set, /metrics answers only to Authorization: Bearer <token>; "
+        "unset, it answers only to this machine (127.0.0.1, ::1).",
+    )
     max_request_bytes: int = Field(
         default=1024 * 1024,
         ge=64 * 1024,
@@ -160,6 +166,17 @@ class Settings(BaseSettings):
         ge=1024,
         description="The largest answer a flow's HTTP Request reads; a larger one fails.",
     )
+
+    @field_validator("campaign_messaging_limit")
+    @classmethod
+    def _tier(cls, value: str) -> str:
+        name = value.strip().upper()
+        if not re.fullmatch(r"TIER_(\d+[KM]?|UNLIMITED)", name):
+            raise ValueError(
+                f"{value!r} is not a messaging limit tier (TIER_250, TIER_1K, TIER_10K, "
+                "TIER_100K or TIER_UNLIMITED)"
+            )
+        return name
 
     @field_validator("flow_http_allow", mode="before")
     @classmethod
@@ -189,6 +206,25 @@ class Settings(BaseSettings):
     llm_timeout_seconds: float = Field(
         default=20.0, gt=0, description="A model slower than this is skipped (offline result)."
     )
+
+
+MIN_SECRET_KEY_LENGTH = 32
+
+
+def weak_secrets(settings: Settings) -> list[str]:
+    """Secrets ``madoguchi serve`` refuses: empty ones (an empty verify token would let
+    the webhook handshake pass with an empty token) and a short secret key."""
+    problems = []
+    for name in ("app_secret", "verify_token", "secret_key"):
+        if not getattr(settings, name).get_secret_value().strip():
+            problems.append(f"MADOGUCHI_{name.upper()} is empty")
+    key = settings.secret_key.get_secret_value()
+    if key.strip() and key != DEV_SECRETS["secret_key"] and len(key) < MIN_SECRET_KEY_LENGTH:
+        problems.append(
+            f"MADOGUCHI_SECRET_KEY is {len(key)} characters: use at least "
+            f"{MIN_SECRET_KEY_LENGTH} random ones (e.g. `openssl rand -base64 48`)"
+        )
+    return problems
 
 
 DEV_SECRETS = {

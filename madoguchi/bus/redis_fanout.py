@@ -31,6 +31,7 @@ from redis.backoff import NoBackoff
 
 from madoguchi.bus.fanout import _Listeners
 from madoguchi.domain.events import Event, event_from_dict
+from madoguchi.security.redact import redact_url
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +90,9 @@ class RedisFanOut(_Listeners):
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.subscribed.wait(), self.startup_wait)
         if not self.subscribed.is_set():
-            log.warning("Redis fan-out not subscribed yet at %s; starting anyway", self.url)
+            log.warning(
+                "Redis fan-out not subscribed yet at %s; starting anyway", redact_url(self.url)
+            )
 
     async def stop(self) -> None:
         for task in self._tasks:

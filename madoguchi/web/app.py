@@ -2,19 +2,43 @@
 
 from __future__ import annotations
 
+import secrets
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
-from fastapi.responses import Response
+from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from madoguchi import __version__
 from madoguchi.runtime import Runtime
+from madoguchi.services.onboarding.meta_app import MetaApp
 from madoguchi.settings import Settings, get_settings
 from madoguchi.web import limits, realtime, spa, video_room, webhooks
 from madoguchi.web.api import ROUTERS
 from madoguchi.web.api_docs import documented_app
+from madoguchi.web.headers import SecurityHeadersMiddleware
 from madoguchi.web.origin import ClientAddressMiddleware
+
+LOOPBACK = ("127.0.0.1", "::1")
+
+
+def metrics_refusal(request: Request, token) -> Response | None:
+    expected = token.get_secret_value() if token is not None else ""
+    if expected:
+        given = request.headers.get("authorization", "")
+        if secrets.compare_digest(given.encode(), f"Bearer {expected}".encode()):
+            return None
+        return JSONResponse(
+            {"detail": "send Authorization: Bearer <MADOGUCHI_METRICS_TOKEN>"},
+            status_code=401,
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    if request.client is not None and request.client.host in LOOPBACK:
+        return None
+    return JSONResponse(
+        {"detail": "set MADOGUCHI_METRICS_TOKEN to read /metrics from another machine"},
+        status_code=403,
+    )
 
 
 def create_app(
@@ -53,10 +77,20 @@ def create_app(
 
     @app.get("/metrics", tags=["ops"], include_in_schema=False)
     async def metrics(request: Request):
+        """Prometheus figures: to ``Authorization: Bearer $MADOGUCHI_METRICS_TOKEN`` when
+        that is set, else only to this machine (a scraper on another host needs the
+        token)."""
+        refused = metrics_refusal(request, settings.metrics_token)
+        if refused is not None:
+            return refused
         registry = request.app.state.runtime.metrics.registry
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     limits.install(app, settings.max_request_bytes)
     app.add_middleware(ClientAddressMiddleware)
+    app.add_middleware(
+        SecurityHeadersMiddleware,
+        script_origins=MetaApp.from_settings(settings).script_origins(),
+    )
     spa.install(app)  # the web app answers every path no route claims
     return app

@@ -3,7 +3,8 @@
 A body over its route's limit is answered ``413`` at once when ``Content-Length`` says
 so, or as soon as the bytes read pass the limit (a chunked body); the rest is never
 read into memory. Limits: Meta's webhook 3 MiB; the media upload WhatsApp's largest file
-plus room for the form; every other route ``MADOGUCHI_MAX_REQUEST_BYTES`` (1 MiB).
+plus room for the form; a campaign's audience CSV 32 MiB; every other route
+``MADOGUCHI_MAX_REQUEST_BYTES`` (1 MiB).
 
 JSON nested deeper than Python's parser can follow is a ``400``, not a crash.
 """
@@ -11,6 +12,7 @@ JSON nested deeper than Python's parser can follow is a ``400``, not a crash.
 from __future__ import annotations
 
 import json
+import re
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
@@ -20,6 +22,9 @@ from madoguchi.whatsapp.media_limits import MEDIA_KINDS, max_bytes
 WEBHOOK_BYTES = 3 * 1024 * 1024
 MULTIPART_SLACK = 64 * 1024
 UPLOAD_BYTES = max(max_bytes(kind) for kind in MEDIA_KINDS) + MULTIPART_SLACK
+# A campaign's audience CSV: 100,000 customers with their template values are a few MB.
+AUDIENCE_CSV_BYTES = 32 * 1024 * 1024
+AUDIENCE_PATH = re.compile(r"^/api/v1/campaigns/\d+/audience$")
 
 
 def _problem(limit: int) -> bytes:
@@ -46,6 +51,8 @@ class BodyLimitMiddleware:
             return WEBHOOK_BYTES
         if path == "/api/v1/media":
             return UPLOAD_BYTES
+        if AUDIENCE_PATH.match(path):
+            return AUDIENCE_CSV_BYTES + MULTIPART_SLACK
         return self.default
 
     async def __call__(self, scope, receive, send) -> None:

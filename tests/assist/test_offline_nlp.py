@@ -73,5 +73,14 @@ def test_summary_sections_and_what_is_left_open():
     assert summary.open == []
     assert "Open: nothing open" in summary.text
 
+    # A question after the agent's reply is what is still open; thanks are not.
+    facts.status = "active"
+    facts.turns.append(Turn("customer", "Thanks! And when will it arrive?"))
+    assert summarize(facts).open == [
+        "last customer message unanswered: Thanks! And when will it arrive?"
+    ]
+    facts.turns[-1] = Turn("customer", "Great, thank you!")
+    assert summarize(facts).open == []
+
     empty = summarize(Facts())
     assert empty.wants == [] and empty.customer == "—" and empty.language == "en"

@@ -166,6 +166,16 @@ async def test_bad_files_and_countries_are_refused_with_the_reason(stack):
     assert listed.status_code == 422
 
 
+async def test_an_audience_file_larger_than_other_request_bodies_is_taken(stack):
+    cid = await _campaign(stack, await _template(stack))
+    rows = [f"+8190{i:08d},Name {i},{'x' * 1000},{'y' * 1000}" for i in range(600)]
+    data = ("phone,name,a,b\n" + "\n".join(rows) + "\n").encode()
+    assert len(data) > 1024 * 1024  # over MADOGUCHI_MAX_REQUEST_BYTES
+    response = await _upload(stack, cid, data)
+    assert response.status_code == 200, response.text
+    assert response.json()["added"] == 600
+
+
 async def test_contacts_by_tag_join_the_audience_once(stack):
     cid = await _campaign(stack, await _template(stack), {"1": {"from": "contact.name"}, "2": "x"})
     async with stack.runtime.db.write() as session:
@@ -215,3 +225,15 @@ def test_tier_names(tier, per_day):
 def test_an_unknown_tier_is_refused():
     with pytest.raises(ValueError, match="not a messaging limit tier"):
         tier_per_day("GOLD")
+
+
+def test_the_default_tier_setting_is_checked_at_start():
+    from pydantic import ValidationError
+
+    from madoguchi.settings import Settings
+
+    assert Settings(
+        campaign_messaging_limit="tier_10k", _env_file=None
+    ).campaign_messaging_limit == ("TIER_10K")
+    with pytest.raises(ValidationError, match="not a messaging limit tier"):
+        Settings(campaign_messaging_limit="GOLD", _env_file=None)

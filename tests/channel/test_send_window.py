@@ -81,3 +81,20 @@ async def test_a_cancelled_waiter_does_not_keep_a_slot():
     assert 0.03 <= time.monotonic() - began < 1.0
     await asyncio.sleep(0.06)
     assert window.idle
+
+
+async def test_a_first_waiter_jumps_the_line_but_not_the_limit():
+    window = SendWindow(1, period=0.05)
+    order: list[str] = []
+
+    async def send(name: str, first: bool = False) -> None:
+        async with window.slot(first=first):
+            order.append(name)
+
+    async with window.slot():  # the one slot is taken: everyone below waits
+        waiting = [asyncio.create_task(send(f"campaign {i}")) for i in range(3)]
+        await asyncio.sleep(0)
+        waiting.append(asyncio.create_task(send("agent", first=True)))
+        await asyncio.sleep(0)
+    await asyncio.gather(*waiting)
+    assert order == ["agent", "campaign 0", "campaign 1", "campaign 2"]

@@ -87,3 +87,32 @@ def test_serve_refuses_the_public_development_secrets(tmp_path):
     )
     assert result.returncode == 2
     assert "MADOGUCHI_APP_SECRET" in result.stderr and "MADOGUCHI_SECRET_KEY" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "env_extra,needle",
+    [
+        ({"MADOGUCHI_VERIFY_TOKEN": ""}, "MADOGUCHI_VERIFY_TOKEN is empty"),
+        ({"MADOGUCHI_SECRET_KEY": "short-key"}, "MADOGUCHI_SECRET_KEY is 9 characters"),
+    ],
+)
+def test_serve_refuses_empty_and_weak_secrets_naming_them(tmp_path, env_extra, needle):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MADOGUCHI_")}
+    env.update(
+        {
+            "MADOGUCHI_APP_SECRET": "an-app-secret-of-some-length",
+            "MADOGUCHI_VERIFY_TOKEN": "a-verify-token",
+            "MADOGUCHI_SECRET_KEY": "k" * 40,
+            **env_extra,
+        }
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "madoguchi.cli", "serve", "--dev"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert needle in result.stderr

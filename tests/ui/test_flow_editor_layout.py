@@ -76,6 +76,7 @@ async def test_the_guides_flow_opens_readable_in_english_and_japanese(ui, browse
     check = node(page, "Check_Department")
     await expect(check.get_by_test_id("flow-exit")).to_have_text(["sales", "support", "else"])
     await expect(check).to_contain_text("department equals 1 → sales")
+    await expect(node(page, "Start")).to_contain_text("+1 555 0123")
     await expect(page.locator(".react-flow__edge")).to_have_count(8)
     await expect(page.locator(".react-flow__edge-text")).to_have_count(0)
     # A published, unchanged flow does not ask to be published.

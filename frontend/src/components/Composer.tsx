@@ -39,9 +39,11 @@ interface Props {
   onClearReply: () => void;
   onSent: (m: Message) => void;
   now: number;
+  /** Text to add to the draft (a suggested answer): a new ``seq`` each time. */
+  insert?: { text: string; seq: number } | null;
 }
 
-export function Composer({ conversation, canWrite, replyTo, onClearReply, onSent, now }: Props) {
+export function Composer({ conversation, canWrite, replyTo, onClearReply, onSent, now, insert }: Props) {
   const { t } = useTranslation();
   const myId = useSession().me.user?.id ?? null;
   const [text, setText] = useState("");
@@ -83,6 +85,14 @@ export function Composer({ conversation, canWrite, replyTo, onClearReply, onSent
   useEffect(() => {
     if (replyTo) input.current?.focus();
   }, [replyTo]);
+
+  useEffect(() => {
+    if (!insert) return;
+    const filled = fillCanned(insert.text, conversation.contact);
+    setText((draft) => (draft.trim() ? `${draft.trimEnd()}\n${filled}` : filled));
+    input.current?.focus();
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [insert?.seq]);
 
   async function send(message: Record<string, unknown>) {
     setBusy(true);
@@ -158,7 +168,7 @@ export function Composer({ conversation, canWrite, replyTo, onClearReply, onSent
             : t("composer.windowNeverOpened")}{" "}
           {t("composer.windowClosedWhy")}
         </Alert>
-        <TemplateSender onSend={send} busy={busy} />
+        <TemplateSender onSend={send} busy={busy} conversationId={conversation.id} />
         {error && (
           <Text c="red" size="sm" role="alert" mt={4}>
             {error}

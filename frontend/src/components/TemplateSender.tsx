@@ -3,6 +3,7 @@ import { Button, Group, Select, Stack, Text, TextInput } from "@mantine/core";
 import { useTranslation } from "react-i18next";
 import { api } from "../api/client";
 import type { Template } from "../api/types";
+import { CostEstimate } from "./CostEstimate";
 
 /** The list of templates, whatever envelope the server wraps it in. */
 export function templateRows(data: unknown): Template[] {
@@ -30,9 +31,11 @@ function placeholders(text: string): string[] {
 interface Props {
   onSend: (message: Record<string, unknown>) => Promise<boolean>;
   busy: boolean;
+  /** The conversation the template goes to: its estimated cost is shown before sending. */
+  conversationId?: number;
 }
 
-export function TemplateSender({ onSend, busy }: Props) {
+export function TemplateSender({ onSend, busy, conversationId }: Props) {
   const { t } = useTranslation();
   const [templates, setTemplates] = useState<Template[] | null>(null);
   const [choice, setChoice] = useState<string | null>(null);
@@ -134,7 +137,16 @@ export function TemplateSender({ onSend, busy }: Props) {
             required
           />
         ))}
-        <Group justify="flex-end">
+        <Group justify="space-between">
+          {conversationId !== undefined ? (
+            <CostEstimate
+              conversationId={conversationId}
+              templateName={selected?.name ?? null}
+              language={selected?.language ?? null}
+            />
+          ) : (
+            <span />
+          )}
           <Button type="submit" size="xs" loading={busy} data-testid="template-send">
             {t("template.send")}
           </Button>

@@ -17,7 +17,7 @@ import { Alert, Badge, Button, Group, Modal, Select, Stack, Text, Title } from "
 import { notifications } from "@mantine/notifications";
 import { useTranslation } from "react-i18next";
 import { api, ApiError } from "../api/client";
-import type { Queue } from "../api/types";
+import type { PhoneNumber, Queue } from "../api/types";
 import { navigate } from "../router";
 import {
   exitsOf,
@@ -34,7 +34,7 @@ import {
 } from "./model";
 import { TestPanel } from "./TestPanel";
 import { VersionsDrawer } from "./VersionsDrawer";
-import { exitLabel, WidgetNode, type WidgetFlowNode } from "./WidgetNode";
+import { exitLabel, NumberNames, WidgetNode, type WidgetFlowNode } from "./WidgetNode";
 import { layoutFlow } from "./layout";
 import { WidgetSettings } from "./WidgetSettings";
 
@@ -88,6 +88,7 @@ export function FlowEditor({ flowId }: { flowId: number }) {
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string | null>(null);
   const [queues, setQueues] = useState<string[]>([]);
+  const [numberNames, setNumberNames] = useState<Record<string, string>>({});
   const base = useRef<FlowDefinition>({ nodes: [], edges: [] });
   const [viewport, setViewport] = useState<ReactFlowInstance<WidgetFlowNode, Edge> | null>(null);
   // A published version shown read-only on the canvas instead of the draft.
@@ -115,6 +116,10 @@ export function FlowEditor({ flowId }: { flowId: number }) {
   useEffect(() => {
     void load();
     void api.get<Queue[]>("/queues").then((q) => setQueues(q.map((x) => x.name))).catch(() => setQueues([]));
+    void api
+      .get<PhoneNumber[]>("/phone-numbers")
+      .then((rows) => setNumberNames(Object.fromEntries(rows.map((n) => [n.phone_number_id, n.display_phone_number]))))
+      .catch(() => setNumberNames({}));
   }, [load]);
 
   const definition = useMemo(() => toDefinition(base.current, nodes, edges), [nodes, edges]);
@@ -423,6 +428,7 @@ export function FlowEditor({ flowId }: { flowId: number }) {
           </Text>
         </Stack>
         <div data-testid="flow-canvas" style={{ position: "relative" }}>
+          <NumberNames.Provider value={numberNames}>
           <ReactFlow
             nodes={shown}
             edges={shownEdges}
@@ -446,6 +452,7 @@ export function FlowEditor({ flowId }: { flowId: number }) {
             <Controls />
             {shown.length >= MINIMAP_FROM && <MiniMap pannable zoomable ariaLabel={t("flowEditor.minimap")} data-testid="flow-minimap" />}
           </ReactFlow>
+          </NumberNames.Provider>
         </div>
         <div style={{ borderLeft: "1px solid var(--mantine-color-gray-3)", overflowY: "auto", padding: 12 }} aria-label={t("flows.settings")}>
           {error && (

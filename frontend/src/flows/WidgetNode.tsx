@@ -1,3 +1,4 @@
+import { createContext, useContext } from "react";
 import { Handle, Position, type NodeProps, type Node } from "@xyflow/react";
 import { useTranslation } from "react-i18next";
 import { exitsOf, type Problem, type Trace, type Widget } from "./model";
@@ -6,12 +7,15 @@ import { exitsOf, type Problem, type Trace, type Widget } from "./model";
 export type WidgetNodeData = { widget: Widget; problems: Problem[]; trace?: Trace };
 export type WidgetFlowNode = Node<WidgetNodeData, "widget">;
 
+/** The workspace's numbers as people know them, by Meta's phone number id. */
+export const NumberNames = createContext<Record<string, string>>({});
+
 /** The widget's key settings, a line each, as the canvas shows them. */
-function summary(w: Widget): string[] {
+function summary(w: Widget, numbers: Record<string, string>): string[] {
   const pick = (key: string) => (typeof w[key] === "string" ? (w[key] as string) : "");
   switch (w.type) {
     case "start":
-      return [((w.numbers as string[] | undefined) ?? []).join(", ")];
+      return [((w.numbers as string[] | undefined) ?? []).map((n) => numbers[n] ?? n).join(", ")];
     case "send_media":
       return [pick("text") || pick("caption") || pick("kind")];
     case "collect_input":
@@ -46,6 +50,7 @@ export function WidgetNode({ data, selected }: NodeProps<WidgetFlowNode>) {
   const { t } = useTranslation();
   const w = data.widget;
   const exits = exitsOf(w);
+  const numbers = useContext(NumberNames);
   const problems = data.problems;
   const trace = data.trace;
   return (
@@ -64,7 +69,7 @@ export function WidgetNode({ data, selected }: NodeProps<WidgetFlowNode>) {
       {w.type !== "start" && <Handle type="target" position={Position.Top} />}
       <div className="flow-node-type">{t(`widgets.${w.type}`)}</div>
       <div className="flow-node-name">{w.label || w.id}</div>
-      {summary(w)
+      {summary(w, numbers)
         .filter(Boolean)
         .slice(0, 3)
         .map((line, i) => (

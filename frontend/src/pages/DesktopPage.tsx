@@ -20,6 +20,8 @@ import { CallButton } from "../calls/CallButton";
 import { VideoRoom } from "../calls/VideoRoom";
 import { navigate, usePath } from "../router";
 import { useMyPresence } from "../presence";
+import { AssistPanel, SENTIMENT_COLOR } from "../assist/AssistPanel";
+import { useSentiments } from "../assist/useSentiments";
 import { SupervisionBar } from "../supervision/SupervisionBar";
 
 const OPEN = new Set(["new", "in_flow", "queued", "offered", "active", "wrap_up"]);
@@ -46,6 +48,8 @@ export function DesktopPage() {
   const [replyTo, setReplyTo] = useState<Message | null>(null);
   const [noteTick, setNoteTick] = useState(0);
   const [sideOpen, setSideOpen] = useState(false);
+  const [insert, setInsert] = useState<{ text: string; seq: number } | null>(null);
+  const sentiments = useSentiments(staff);
   const [now, setNow] = useState(Date.now());
   useInterval(() => setNow(Date.now()), 15_000, { autoInvoke: true });
 
@@ -238,11 +242,13 @@ export function DesktopPage() {
           {list.map((c) => {
             const unread = state.unread[c.id] ?? 0;
             const since = waitingSince(c);
+            const mood = staff ? sentiments[c.id] : undefined;
             return (
               <li key={c.id}>
                 <button
                   type="button"
-                  className="conv-item"
+                  className={`conv-item${mood?.label === "negative" ? " conv-negative" : ""}`}
+                  data-sentiment={mood?.label}
                   aria-current={c.id === selectedId}
                   data-testid="conversation-item"
                   data-conversation-id={c.id}
@@ -253,6 +259,11 @@ export function DesktopPage() {
                     <Text size="sm" fw={unread ? 700 : 500} truncate>
                       {contactName(c)}
                     </Text>
+                    {mood && mood.label !== "neutral" && (
+                      <Badge size="xs" variant="light" color={SENTIMENT_COLOR[mood.label]} data-testid="sentiment-badge">
+                        {t(`assist.sentiment.${mood.label}`)}
+                      </Badge>
+                    )}
                     {unread > 0 && (
                       <Badge size="sm" circle data-testid="unread">
                         {unread}
@@ -354,6 +365,7 @@ export function DesktopPage() {
               onClearReply={() => setReplyTo(null)}
               onSent={putMessage}
               now={now}
+              insert={insert}
             />
           </>
         ) : selectedId !== null && gone.has(selectedId) ? (
@@ -371,6 +383,14 @@ export function DesktopPage() {
       </main>
 
       <aside className="side" aria-label={t("desktop.customerPanel")}>
+        {selected && (
+          <AssistPanel
+            conversation={selected}
+            canWrite={canWrite}
+            messagesTick={messages.length}
+            onInsert={(text) => setInsert((i) => ({ text, seq: (i?.seq ?? 0) + 1 }))}
+          />
+        )}
         {selected && (
           <SidePanel conversation={selected} noteTick={noteTick} onOpen={(id) => setSelectedId(id)} />
         )}

@@ -16,11 +16,14 @@ import { UsersPage } from "../admin/UsersPage";
 import { TokensPage } from "../admin/TokensPage";
 import { ResourceListPage } from "../admin/ResourceListPage";
 import { CannedPage } from "../admin/CannedPage";
+import { KnowledgePage } from "../admin/KnowledgePage";
 import { NumbersPage } from "../admin/NumbersPage";
 import { WorkspacePage } from "../admin/WorkspacePage";
 import { FlowsPage } from "../flows/FlowsPage";
 import { WallboardPage } from "../supervision/WallboardPage";
 import { CampaignsPage } from "../campaigns/CampaignsPage";
+import { BudgetAlerts } from "../costs/BudgetAlerts";
+import { CostsPage } from "../costs/CostsPage";
 
 interface NavItem {
   path: string;
@@ -76,6 +79,7 @@ export function Shell() {
     ...(isStaff(me) ? [{ path: "/wallboard", label: t("wallboard.title") }] : []),
     ...(isStaff(me) ? [{ path: "/admin/queues", label: t("nav.queues") }] : []),
     ...(isStaff(me) ? [{ path: "/campaigns", label: t("campaigns.nav") }] : []),
+    ...(isStaff(me) ? [{ path: "/costs", label: t("costs.nav") }] : []),
     ...(admin ? [{ path: "/flows", label: t("nav.flows") }] : []),
   ];
   const adminItems: NavItem[] = admin
@@ -85,6 +89,7 @@ export function Shell() {
         { path: "/admin/numbers", label: t("nav.numbers") },
         { path: "/admin/templates", label: t("nav.templates") },
         { path: "/admin/canned", label: t("nav.canned") },
+        { path: "/admin/knowledge", label: t("nav.knowledge") },
         { path: "/admin/tokens", label: t("nav.tokens") },
       ]
     : [];
@@ -107,6 +112,7 @@ export function Shell() {
   return (
     <LiveContext.Provider value={bus}>
       <PresenceContext.Provider value={presence}>
+      {isStaff(me) && <BudgetAlerts />}
       <AppShell header={{ height: 52 }} padding={0}>
         <AppShell.Header px="sm">
           <Group h="100%" justify="space-between" wrap="nowrap">
@@ -196,7 +202,9 @@ function Page({ path }: { path: string }) {
   if (path === "/admin/workspace") return <WorkspacePage />;
   if (path === "/admin/templates") return <ResourceListPage kind="templates" />;
   if (path === "/admin/canned") return <CannedPage />;
+  if (path === "/admin/knowledge") return <KnowledgePage />;
   if (path.startsWith("/flows")) return <FlowsPage path={path} />;
   if (path.startsWith("/campaigns")) return <CampaignsPage path={path} />;
+  if (path === "/costs") return <CostsPage />;
   return <DesktopPage />;
 }

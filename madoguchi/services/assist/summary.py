@@ -143,10 +143,11 @@ def summarize(facts: Facts, language: str | None = None) -> Summary:
     last_reply = max(
         (i for i, t in enumerate(facts.turns) if t.role in ("agent", "bot")), default=-1
     )
+    # Before anyone replied, the whole request is what the customer wants (not "open").
     unanswered = [
         t.text
         for t in facts.turns[last_reply + 1 :]
-        if t.role == "customer" and _is_open(t.text, language)
+        if last_reply >= 0 and t.role == "customer" and _is_open(t.text, language)
     ]
     open_items: list[str] = []
     if unanswered and facts.status not in ("closed", "abandoned"):

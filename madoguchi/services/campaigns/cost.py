@@ -96,9 +96,17 @@ async def estimate(session: AsyncSession, campaign: Campaign) -> dict[str, Any]:
     assert total is not None
     total.by_market = sorted(markets.values(), key=lambda m: (-m.recipients, m.market or ""))
     out = total.to_dict()
+    # Plain decimals (billing's str() of a normalised Decimal can read "4E+1").
+    out["total"] = _amount(total.total_micros)
+    for line, market in zip(out["by_market"], total.by_market, strict=True):
+        line["total"] = _amount(market.micros)
     out["messages"] = total.recipients
     out["taken_at"] = datetime.now(UTC).isoformat()
     return out
+
+
+def _amount(micros: int) -> str:
+    return format(from_micros(micros), "f")
 
 
 def _add(total: CostEstimate, part: CostEstimate) -> CostEstimate:
@@ -225,7 +233,7 @@ async def actual(session: AsyncSession, campaign_id: int) -> dict[str, Any]:
                 "messages": n,
                 "billable": int(n_billable or 0),
                 "settled": settled,
-                "total": str(from_micros(int(total or 0))),
+                "total": _amount(int(total or 0)),
                 "micros": int(total or 0),
             }
         )
@@ -235,6 +243,6 @@ async def actual(session: AsyncSession, campaign_id: int) -> dict[str, Any]:
         "billable": sum(line["billable"] for line in lines),
         "settled": sum(line["settled"] for line in lines),
         "currency": currency,
-        "total": str(from_micros(total_micros)),
+        "total": _amount(total_micros),
         "by_market": sorted(lines, key=lambda line: -line["messages"]),
     }

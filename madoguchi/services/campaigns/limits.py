@@ -105,10 +105,11 @@ async def limit_status(
     row = await session.scalar(
         select(MessagingLimit).where(MessagingLimit.phone_number_id == number_pk)
     )
-    used = await used_last_day(session, number_pk, now)
-    if row is None:
-        return LimitStatus(default_tier, tier_per_day(default_tier), used, "setting")
-    return LimitStatus(row.tier, row.per_day, used, row.source)
+    tier, source = (default_tier, "setting") if row is None else (row.tier, row.source)
+    per_day = tier_per_day(tier) if row is None else row.per_day
+    # Unlimited: nothing to count against (the count reads a day of sends).
+    used = await used_last_day(session, number_pk, now) if per_day is not None else 0
+    return LimitStatus(tier, per_day, used, source)
 
 
 async def refresh_tier(

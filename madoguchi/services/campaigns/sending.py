@@ -57,7 +57,7 @@ CAMPAIGN_PRIORITY = 10  # agents' and flows' sends are 0: they are claimed first
 TICK = 0.2
 BACKLOG_SECONDS = 2.0
 MIN_BACKLOG = 100
-SLICE = 1_000
+SLICE = 250  # rows per transaction: on SQLite a slice holds the event loop while it runs
 
 
 async def campaign_backlog(session: AsyncSession, number_pk: int) -> int:

@@ -1,7 +1,9 @@
 """The sender: turns committed outbox rows into Graph API calls, within Meta's limits.
 
 - Priority: within a number, rows go by ``priority`` (0 for agents and flows, more for
-  campaigns) and then in id order, so an agent's reply never waits behind a broadcast.
+  campaigns) and then in id order; campaign rows never fill the last ``RESERVE`` of a
+  number's sends in flight, and an agent's row goes to the head of the number's send
+  window, so an agent's reply never waits behind a broadcast's backlog.
 - Claiming: due rows are moved to ``sending`` in a short transaction (``FOR UPDATE SKIP
   LOCKED`` on PostgreSQL, so several processes never claim the same row; SQLite has a
   single claimer by construction). Each number has its own share of sends in flight and
@@ -56,6 +58,8 @@ LEASE = timedelta(minutes=2)
 POLL_SECONDS = 1.0
 DEFAULT_RATE = 80  # messages/s, Meta's default throughput for a number
 MIN_SHARE = 32
+# The part of a number's share that rows of lower priority (campaigns) never take.
+RESERVE = 0.25
 # Pair rate: short bursts are tolerated, about one message per 6 s is the sustained pace.
 PAIR_RATE = ((45, 6.0), (60, 360.0))
 AMBIGUOUS_MESSAGE = (
@@ -83,6 +87,7 @@ class _Claimed:
     recipient_key: str
     body: dict
     attempts: int
+    priority: int = 0
 
 
 class _Windows:
@@ -142,6 +147,7 @@ class Sender:
         self._recipient_locks: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._rates: dict[int, int] = {}
         self._in_flight: dict[int, int] = defaultdict(int)
+        self._background: dict[int, int] = defaultdict(int)  # of which priority > 0
         self._tokens: dict[tuple[int, str], str] = {}
         self._accepted: list[tuple[_Claimed, str, asyncio.Future]] = []
         self._recorder: asyncio.Task | None = None
@@ -194,11 +200,19 @@ class Sender:
         finally:
             self._dispatched.discard(row.outbox_id)
             self._in_flight[row.number_id] -= 1
+            if row.priority > 0:
+                self._background[row.number_id] -= 1
             # Wake the claimer when a batch fits again (not on every completion: at
             # 1,000 sends/s a claim per completion was a write transaction per send).
             room = self._room(row.number_id)
-            if room == self._batch(row.number_id) or not self._in_flight[row.number_id]:
+            batch = self._batch(row.number_id)
+            if room == batch or not self._in_flight[row.number_id]:
                 self.wake()
+            elif (
+                row.priority > 0
+                and self._cap(row.number_id) - self._background[row.number_id] == batch
+            ):
+                self.wake()  # room for a batch of a campaign's rows again
 
     async def stop(self) -> int:
         """Stop the sends in flight (the claim loop is the runtime's task) and hand the
@@ -292,6 +306,7 @@ class Sender:
                     OutboxEntry.recipient_key,
                     OutboxEntry.body,
                     OutboxEntry.attempts,
+                    OutboxEntry.priority,
                     Message.conversation_id,
                 )
                 .join(Message, Message.id == OutboxEntry.message_id)
@@ -301,6 +316,7 @@ class Sender:
                 .with_for_update(skip_locked=True, of=OutboxEntry)
             )
         ).all()
+        rows = self._within_reserve(number_id, rows)
         if not rows:
             return []
         await session.execute(
@@ -324,9 +340,29 @@ class Sender:
                 recipient_key=r.recipient_key,
                 body=r.body,
                 attempts=r.attempts + 1,
+                priority=r.priority,
             )
             for r in rows
         ]
+
+    def _cap(self, number_id: int) -> int:
+        """How many rows of lower priority a number may have in flight."""
+        return self.share(number_id) - int(self.share(number_id) * RESERVE)
+
+    def _within_reserve(self, number_id: int, rows: list) -> list:
+        """Rows of lower priority (campaigns) fill at most ``1 - RESERVE`` of the number's
+        share: the rest stays free for an agent's reply, claimed the moment it is queued."""
+        cap = self._cap(number_id)
+        background = self._background[number_id]
+        kept = []
+        for row in rows:
+            if row.priority > 0:
+                if background >= cap:
+                    continue
+                background += 1
+            kept.append(row)
+        self._background[number_id] = background
+        return kept
 
     def _token(self, number: PhoneNumber) -> str:
         """The number's access token, decrypted once per stored ciphertext."""
@@ -348,7 +384,7 @@ class Sender:
         burst, sustained = self._windows.pair(row.number_id, row.recipient_key)
         number = self._windows.number(row.number_id, self._rates.get(row.number_id, DEFAULT_RATE))
         failure: MetaApiError | GraphTransportError | None = None
-        async with lock, burst.slot(), sustained.slot(), number.slot():
+        async with lock, burst.slot(), sustained.slot(), number.slot(first=not row.priority):
             self._dispatched.add(row.outbox_id)
             try:
                 sent = await self.graph.send_message(row.phone_number_id, row.token, row.body)

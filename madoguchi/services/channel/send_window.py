@@ -8,7 +8,8 @@ dispatch until one period after the *response*: a request always arrives before 
 response, so any two sends ``limit`` apart arrive at least one period apart, whatever the
 jitter. The cost is one round trip per window (0.2 % at 2 ms latency).
 
-Waiters are served first come, first served, and woken only when a slot is theirs (a
+Waiters are served first come, first served (a ``first`` waiter goes to the head of the
+line), and woken only when a slot is theirs (a
 timer at the moment the oldest finished send leaves the window): with hundreds of sends
 waiting on a 1,000/s number, waking every waiter on every change cost more CPU than the
 sends themselves.
@@ -45,12 +46,15 @@ class SendWindow:
     def idle(self) -> bool:
         return self._room(time.monotonic()) == self.limit and all(w.done() for w in self._waiters)
 
-    async def _acquire(self) -> None:
+    async def _acquire(self, first: bool = False) -> None:
         if not self._waiters and self._room(time.monotonic()) > 0:
             self._in_flight += 1
             return
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._waiters.append(waiter)
+        if first:
+            self._waiters.appendleft(waiter)
+        else:
+            self._waiters.append(waiter)
         self._grant()
         try:
             await waiter
@@ -85,9 +89,12 @@ class SendWindow:
         self._grant()
 
     @contextlib.asynccontextmanager
-    async def slot(self) -> AsyncIterator[None]:
-        """Hold a slot for one request; it counts until ``period`` after the block ends."""
-        await self._acquire()
+    async def slot(self, *, first: bool = False) -> AsyncIterator[None]:
+        """Hold a slot for one request; it counts until ``period`` after the block ends.
+
+        ``first`` jumps the queue of waiters (an agent's reply ahead of a campaign's
+        sends already waiting); the limit itself is never exceeded."""
+        await self._acquire(first)
         try:
             yield
         finally:

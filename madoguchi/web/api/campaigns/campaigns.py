@@ -20,10 +20,11 @@ from madoguchi.services.campaigns import campaigns as service
 from madoguchi.services.campaigns.audience_csv import AudienceFileError, parse_audience_csv
 from madoguchi.store.models import MessageTemplate, PhoneNumber
 from madoguchi.web.deps import get_runtime, supervisor_or_admin
+from madoguchi.web.limits import AUDIENCE_CSV_BYTES
 
 router = APIRouter(prefix="/api/v1/campaigns", tags=["campaigns"])
 
-MAX_UPLOAD = 32 * 1024 * 1024
+MAX_UPLOAD = AUDIENCE_CSV_BYTES
 
 
 class CampaignIn(BaseModel):

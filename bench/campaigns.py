@@ -1,0 +1,363 @@
+"""Campaigns: prepare 100,000 recipients, send them at the number's rate, and an agent's
+reply on the same number meanwhile.
+
+1. Prepare (in this process, on a fresh SQLite file, through the service functions the
+   API calls): read a 100,000-row CSV (``parse_audience_csv``), import it (contacts
+   created, recipients written: ``audience.import_csv``), take the cost estimate
+   (``cost.estimate``, billing's ``estimate_recipients`` in slices, with a rate card).
+   Target (issue 20): < 30 s.
+2. Send: ``madoguchi serve`` on that file and the simulator (``bench.simapp``) hosting the
+   number at 1,000 sends/s (Meta's 130429 beyond), ``TIER_UNLIMITED``. The campaign is
+   scheduled through the REST API and sends for ``send_seconds``; every Graph API
+   request is read back from the simulator's ``/_sim/sent``: the achieved steady rate,
+   the largest count in any 1-s window, the 130429 answers. Then it is stopped through
+   the API (and what the sender had claimed goes out). The recipients are not customers
+   the simulator knows, so each send's status webhook is a ``failed`` (131026): one
+   webhook per send instead of Meta's two or three, said with the figures.
+3. Agent replies: ``agents`` customers write first (their conversations are open); an
+   agent's text is queued through the REST API every ``reply_every`` seconds, rotating
+   over them (the pair rate limit is per customer). queue→accepted (POST to the outbox
+   row's ``finished_at``) is measured with the number idle (baseline) and while the
+   campaign sends. Target: p50 < 1 s while sending.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import sqlite3
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+
+from bench import procs
+from bench.sender import SentLog, _error_code
+from bench.stats import fmt_ms, fmt_rate, latency_summary, max_in_window, steady_rate
+
+WABA_ID = "209000000000020"
+NUMBER = {
+    "phone_number_id": "109000000002000",
+    "display_phone_number": "+1 555 0120",
+    "token": "bench-token-campaign",
+    "env": "BENCH_TOKEN_CAMPAIGN",
+    "rate": 1000,
+}
+TEMPLATE = {
+    "name": "order_ready",
+    "language": "ja",
+    "category": "UTILITY",
+    "components": [
+        {
+            "type": "BODY",
+            "text": "{{1}}様、ご注文 {{2}} の準備ができました。",
+            "example": {"body_text": [["山田", "A-1"]]},
+        }
+    ],
+}
+
+
+@dataclass
+class CampaignBenchConfig:
+    recipients: int = 100_000
+    send_seconds: float = 30.0
+    agents: int = 12
+    reply_every: float = 0.5
+    baseline_replies: int = 12
+
+
+def workspace_yaml() -> str:
+    return f"""\
+workspace: {{slug: bench, name: Bench}}
+whatsapp:
+  accounts:
+    - waba_id: "{WABA_ID}"
+      name: Bench
+      phone_numbers:
+        - phone_number_id: "{NUMBER["phone_number_id"]}"
+          display_phone_number: "{NUMBER["display_phone_number"]}"
+          access_token: ${{{NUMBER["env"]}}}
+          rate_limit_per_second: {NUMBER["rate"]}
+"""
+
+
+def audience_csv(n: int) -> bytes:
+    rows = ["phone,name,order_no"]
+    rows += [f"+81 80-{i // 10000:04d}-{i % 10000:04d},客 {i},A-{i}" for i in range(n)]
+    return ("\ufeff" + "\n".join(rows) + "\n").encode()
+
+
+async def prepare(db_url: str, n: int) -> tuple[int, list[str]]:
+    """The campaign with its audience; returns its id and the printed lines."""
+    from sqlalchemy import select
+
+    from madoguchi.services.access.tokens import Principal
+    from madoguchi.services.campaigns import audience, cost
+    from madoguchi.services.campaigns import campaigns as service
+    from madoguchi.services.campaigns.audience_csv import parse_audience_csv
+    from madoguchi.store.db import Database
+    from madoguchi.store.models import (
+        MessageTemplate,
+        RateCard,
+        RateCardRate,
+        WhatsAppAccount,
+        Workspace,
+    )
+
+    db = Database(db_url)
+    try:
+        async with db.write() as session:
+            workspace_id = await session.scalar(
+                select(Workspace.id).where(Workspace.slug == "bench")
+            )
+            account_id = await session.scalar(select(WhatsAppAccount.id))
+            template = MessageTemplate(
+                workspace_id=workspace_id, account_id=account_id, status="APPROVED", **TEMPLATE
+            )
+            card = RateCard(
+                workspace_id=workspace_id,
+                name="bench",
+                currency="USD",
+                effective_from=datetime(2025, 7, 1, tzinfo=UTC),
+            )
+            session.add_all([template, card])
+            await session.flush()
+            session.add(
+                RateCardRate(rate_card_id=card.id, market="JP", category="utility", micros=8_000)
+            )
+            campaign = await service.create_campaign(
+                session,
+                Principal(workspace_id=workspace_id, role="admin"),
+                service.CampaignSpec(
+                    name="bench",
+                    phone_number_id=NUMBER["phone_number_id"],
+                    template_id=template.id,
+                    values={"1": {"from": "contact.name"}, "2": {"from": "row.order_no"}},
+                ),
+            )
+            campaign.columns = ["order_no"]
+        data = audience_csv(n)
+        t0 = time.perf_counter()
+        parsed = parse_audience_csv(data)
+        t1 = time.perf_counter()
+        report = await audience.import_csv(db, campaign, parsed, marketing=False)
+        t2 = time.perf_counter()
+        async with db.write() as session:
+            row = await session.get(type(campaign), campaign.id)
+            estimate = await cost.estimate(session, row)
+            row.cost_estimate = estimate
+        t3 = time.perf_counter()
+    finally:
+        await db.dispose()
+    lines = [
+        f"prepare {n:,} recipients (CSV {len(data) / 1e6:.1f} MB, SQLite): {t3 - t0:.1f} s "
+        f"(read {t1 - t0:.1f} s, contacts + recipients {t2 - t1:.1f} s, cost estimate "
+        f"{t3 - t2:.1f} s) — target < 30 s",
+        f"   imported {report.added:,}, invalid {report.invalid}, duplicates "
+        f"{report.duplicates}; estimate {estimate['total']} {estimate['currency']} for "
+        f"{estimate['recipients']:,} messages",
+    ]
+    return campaign.id, lines
+
+
+class Bench:
+    def __init__(self, cfg: CampaignBenchConfig, workdir: Path, say) -> None:
+        self.cfg = cfg
+        self.workdir = workdir
+        self.say = say
+        self.db_path = workdir / "madoguchi.db"
+        self.db_url = f"sqlite+aiosqlite:///{self.db_path}"
+        self.lines: list[str] = []
+
+    def start_servers(self, cleanup: procs.Cleanup) -> None:
+        product_port, sim_port = procs.free_port(), procs.free_port()
+        sim_config = {
+            "webhook_url": f"http://127.0.0.1:{product_port}/webhooks/whatsapp",
+            "app_secret": procs.APP_SECRET,
+            "verify_token": procs.VERIFY_TOKEN,
+            "public_url": f"http://127.0.0.1:{sim_port}",
+            "numbers": [
+                {
+                    "phone_number_id": NUMBER["phone_number_id"],
+                    "display_phone_number": NUMBER["display_phone_number"],
+                    "waba_id": WABA_ID,
+                    "access_token": NUMBER["token"],
+                    "rate_per_second": NUMBER["rate"],
+                    "messaging_limit_tier": "TIER_UNLIMITED",
+                }
+            ],
+            "templates": [{**TEMPLATE, "waba_id": WABA_ID}],
+            "sent_log_size": 100_000,
+            "status_delay_seconds": 0.05,
+        }
+        config_path = self.workdir / "simulator.json"
+        config_path.write_text(json.dumps(sim_config))
+        env = procs.base_env()
+        env["BENCH_SIM_CONFIG"] = str(config_path)
+        sim_args = [
+            procs.PYTHON, "-m", "uvicorn", "bench.simapp:app", "--factory", "--host",
+            "127.0.0.1", "--port", str(sim_port), "--log-level", "warning", "--no-access-log",
+        ]  # fmt: skip
+        self.sim = cleanup.add_proc(
+            procs.Proc("simulator", sim_args, env, self.workdir, sim_port, "/_sim/health")
+        ).start()
+        self.product = cleanup.add_proc(
+            procs.product_proc(
+                "madoguchi-campaigns",
+                self.db_url,
+                self.workdir,
+                f"http://127.0.0.1:{sim_port}",
+                port=product_port,
+            )
+        ).start()
+
+    def _finished_at(self, message_ids: list[int]) -> dict[int, float]:
+        with contextlib.closing(sqlite3.connect(self.db_path, timeout=30)) as conn:
+            rows = conn.execute(
+                "SELECT message_id, finished_at FROM outbox WHERE state = 'done' AND message_id IN "
+                f"({','.join('?' * len(message_ids))})",
+                message_ids,
+            ).fetchall()
+        out = {}
+        for mid, finished in rows:
+            at = datetime.fromisoformat(finished)
+            out[mid] = (at if at.tzinfo else at.replace(tzinfo=UTC)).timestamp()
+        return out
+
+    async def agent_conversations(self, api, sim) -> list[int]:
+        for i in range(self.cfg.agents):
+            created = await sim.post(
+                "/_sim/customers", json={"wa_id": f"8170{i:08d}", "name": f"Agent's {i}"}
+            )
+            created.raise_for_status()
+            wrote = await sim.post(
+                f"/_sim/customers/{created.json()['id']}/messages",
+                json={"phone_number_id": NUMBER["phone_number_id"], "type": "text", "text": "hi"},
+            )
+            wrote.raise_for_status()
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            page = (await api.get("/api/v1/conversations", params={"limit": 200})).json()
+            ids = [c["id"] for c in page if c.get("campaign_id") is None]
+            if len(ids) >= self.cfg.agents:
+                return ids
+            await asyncio.sleep(0.2)
+        raise RuntimeError("the agents' customers' conversations did not appear")
+
+    async def replies(self, api, conversations: list[int], count: int, until=None) -> list[float]:
+        """Queue agent replies every ``reply_every`` s; queue→accepted of each (seconds)."""
+        sent: list[tuple[int, float]] = []
+        k = 0
+        while (until is None and k < count) or (until is not None and not until()):
+            t = time.time()
+            response = await api.post(
+                f"/api/v1/conversations/{conversations[k % len(conversations)]}/messages",
+                json={"message": {"type": "text", "text": {"body": f"reply {k}"}}},
+            )
+            if response.status_code == 202:
+                sent.append((response.json()["id"], t))
+            k += 1
+            await asyncio.sleep(self.cfg.reply_every)
+        deadline = time.monotonic() + 30
+        done: dict[int, float] = {}
+        while time.monotonic() < deadline:
+            done = await asyncio.to_thread(self._finished_at, [m for m, _ in sent])
+            if len(done) == len(sent):
+                break
+            await asyncio.sleep(0.2)
+        return [done[m] - t for m, t in sent if m in done]
+
+    async def main(self, campaign_id: int, token: str) -> None:
+        headers = {"Authorization": f"Bearer {token}"}
+        async with (
+            httpx.AsyncClient(base_url=self.product.url, headers=headers, timeout=60) as api,
+            httpx.AsyncClient(base_url=self.sim.url, timeout=60) as sim,
+        ):
+            conversations = await self.agent_conversations(api, sim)
+            idle = await self.replies(api, conversations, self.cfg.baseline_replies)
+            log = SentLog(sim)
+            await log.poll_once()
+            poller = asyncio.create_task(log.run(0.25))
+            t_start = time.time()
+            scheduled = await api.post(f"/api/v1/campaigns/{campaign_id}/schedule", json={})
+            scheduled.raise_for_status()
+            stop_at = time.monotonic() + self.cfg.send_seconds
+            busy = await self.replies(
+                api, conversations, 0, until=lambda: time.monotonic() > stop_at
+            )
+            stopped = await api.post(f"/api/v1/campaigns/{campaign_id}/stop")
+            stopped.raise_for_status()
+            t_stop = time.time()
+            await asyncio.sleep(2)
+            await log.stop()
+            poller.cancel()
+            detail = (await api.get(f"/api/v1/campaigns/{campaign_id}")).json()
+        pnid = NUMBER["phone_number_id"]
+        templates = [
+            r
+            for r in log.records
+            if r["phone_number_id"] == pnid
+            and r["method"] == "POST"
+            and r["path"].endswith("/messages")
+            and r["at"] >= t_start
+            and r.get("status_code") == 200
+            and not _to_agent_customer(r)
+        ]
+        times = [r["at"] for r in templates]
+        refused = sum(
+            1
+            for r in log.records
+            if r["phone_number_id"] == pnid and _error_code(r) == 130429 and r["at"] >= t_start
+        )
+        rate, span = steady_rate(times)
+        first = min(times) if times else t_start
+        counts = detail["progress"]["counts"]
+        self.lines += [
+            f"send: {len(times):,} Graph API sends accepted in {t_stop - t_start:.0f} s "
+            f"(first after {first - t_start:.1f} s); steady {fmt_rate(rate)}/s over {span:.0f} s, "
+            f"max {max_in_window(times)} in any 1 s, {refused} × 130429 — number limit "
+            f"{NUMBER['rate']}/s, shared with the agents' {len(busy)} replies",
+            f"   stopped through the API: {counts['stopped']:,} recipients never sent, "
+            f"{counts['failed']:,} failed (131026: not simulator customers), "
+            f"{counts['queued'] + counts['accepted']:,} still in flight at the read",
+            f"agent reply queue→accepted, number idle (baseline): {_lat(idle)}",
+            f"agent reply queue→accepted while the campaign sends: {_lat(busy)} — target p50 < 1 s",
+        ]
+
+
+def _to_agent_customer(record: dict) -> bool:
+    """A send to one of the agents' customers (their phones start 8170)."""
+    with contextlib.suppress(KeyError, IndexError, TypeError):
+        return str(record["response"]["contacts"][0]["input"]).startswith("8170")
+    return False
+
+
+def _lat(values: list[float]) -> str:
+    s = latency_summary(values)
+    return (
+        f"p50 {fmt_ms(s['p50_ms'])}, p90 {fmt_ms(s['p90_ms'])}, max {fmt_ms(s['max_ms'])} "
+        f"(n={s['n']})"
+    )
+
+
+def run(cfg: CampaignBenchConfig, workdir: Path, cleanup: procs.Cleanup) -> list[str]:
+    workdir.mkdir(parents=True, exist_ok=True)
+    bench = Bench(cfg, workdir, print)
+    token = procs.prepare_product(
+        bench.db_url, workdir, workspace_yaml(), {NUMBER["env"]: NUMBER["token"]}, "bench"
+    )
+    campaign_id, lines = asyncio.run(prepare(bench.db_url, cfg.recipients))
+    bench.lines += lines
+    bench.start_servers(cleanup)
+    try:
+        asyncio.run(bench.main(campaign_id, token))
+    finally:
+        tracebacks = bench.product.log_count("Traceback")
+        if tracebacks:
+            bench.lines.append(
+                f"   product log: {tracebacks} tracebacks ({bench.product.log_path})"
+            )
+    return bench.lines

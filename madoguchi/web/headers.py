@@ -1,0 +1,72 @@
+"""Security headers on every response.
+
+The web app is a single-page app served from this origin: the Content-Security-Policy
+lets only its own scripts run (no inline script, no ``eval``), styles, images, media and
+fonts come from this origin (plus ``data:``/``blob:`` the app makes itself, and inline
+styles that UI libraries set), no plugin objects, no ``<base>`` elsewhere, forms post
+only here, and nothing may frame it (clickjacking). ``connect-src`` is left open: with
+it set to ``'self'`` the flow editor (React Flow) stopped connecting widgets in Chromium
+without reporting a violation (tests/ui/test_admin_and_flows.py). The offline API docs
+(``/docs``, ``/redoc``) start Swagger UI and ReDoc with a small inline script, so their
+pages allow inline scripts and nothing else more.
+
+Connect with Meta (Embedded Signup) loads Meta's JavaScript SDK (or the simulator's
+stand-in) and opens Meta's popup, which answers by ``postMessage`` to its opener: once it
+is set up, scripts may also come from the SDK's origin, and the opener policy keeps the
+popups this page opens (``same-origin-allow-popups``) instead of cutting them off.
+"""
+
+from __future__ import annotations
+
+APP_CSP = (
+    "script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data: blob:; media-src 'self' blob:; font-src 'self' data:; "
+    "object-src 'none'; base-uri 'self'; form-action 'self'; "
+    "frame-ancestors 'none'"
+)
+DOCS_CSP = (
+    APP_CSP.replace("script-src 'self'", "script-src 'self' 'unsafe-inline'")
+    + "; worker-src 'self' blob:"
+)
+DOCS_PATHS = ("/docs", "/redoc", "/docs-assets")
+
+COMMON = [
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"same-origin"),
+    (b"x-frame-options", b"DENY"),
+    (b"cross-origin-opener-policy", b"same-origin"),
+]
+
+
+class SecurityHeadersMiddleware:
+    """Pure ASGI: adds the headers to the response start (no body buffering)."""
+
+    def __init__(self, app, script_origins: tuple[str, ...] = ()) -> None:
+        self.app = app
+        self.app_csp = APP_CSP
+        self.common = COMMON
+        if script_origins:
+            self.app_csp = APP_CSP.replace(
+                "script-src 'self'", "script-src 'self' " + " ".join(script_origins)
+            )
+            self.common = [
+                (name, b"same-origin-allow-popups" if name == b"cross-origin-opener-policy" else v)
+                for name, v in COMMON
+            ]
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        path = scope.get("path", "")
+        csp = DOCS_CSP if path.startswith(DOCS_PATHS) else self.app_csp
+        extra = [*self.common, (b"content-security-policy", csp.encode())]
+
+        async def with_headers(message):
+            if message["type"] == "http.response.start":
+                present = {name.lower() for name, _ in message.get("headers", [])}
+                headers = list(message.get("headers", []))
+                headers.extend((n, v) for n, v in extra if n not in present)
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
