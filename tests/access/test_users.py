@@ -235,16 +235,51 @@ async def test_five_failures_per_email_then_refused_until_the_window_passes(db):
             )
     with pytest.raises(LoginRateLimited) as limited:
         await sessions.login(
-            db, "Agent@Example.com", PASSWORD, "10.0.0.2", now=t0 + timedelta(minutes=1)
+            db, "Agent@Example.com", PASSWORD, "10.0.0.1", now=t0 + timedelta(minutes=1)
         )
     # Frees when the first failure (t0) is 15 minutes old: 14 minutes from now.
     assert limited.value.retry_after == 14 * 60
     assert "try again in 14 minutes" in limited.value.message
     # The refused attempt was not counted: after the window, the right password works.
     ok = await sessions.login(
-        db, "agent@example.com", PASSWORD, now=t0 + timedelta(minutes=15, seconds=1)
+        db, "agent@example.com", PASSWORD, "10.0.0.1", now=t0 + timedelta(minutes=15, seconds=1)
     )
     assert ok.user.email == "agent@example.com"
+
+
+async def test_someone_knowing_the_address_cannot_lock_the_owner_out(db):
+    """Failures from other clients slow the e-mail down (growing delays, at most a
+    minute); the owner signs in from their own client."""
+    ws = await workspace(db)
+    await make_user(db, ws, "agent@example.com", password=PASSWORD)
+    t0 = utcnow()
+    for i in range(5):
+        with pytest.raises(LoginFailed):
+            await sessions.login(
+                db, "agent@example.com", "bad", "10.0.0.1", now=t0 + timedelta(seconds=i)
+            )
+    owner = await sessions.login(
+        db, "agent@example.com", PASSWORD, "10.0.0.2", now=t0 + timedelta(seconds=10)
+    )
+    assert owner.token
+    # A distributed guesser (a new address each time): after 10 failures, each attempt
+    # waits 2, 4, 8… s after the last failure, never more than a minute.
+    now = t0 + timedelta(seconds=20)
+    for i in range(5, 10):
+        with pytest.raises(LoginFailed):
+            await sessions.login(db, "agent@example.com", "bad", f"10.1.0.{i}", now=now)
+    with pytest.raises(LoginRateLimited) as slowed:
+        await sessions.login(db, "agent@example.com", PASSWORD, "10.0.0.2", now=now)
+    assert slowed.value.retry_after == 2
+    later = now + timedelta(seconds=2)
+    assert (await sessions.login(db, "agent@example.com", PASSWORD, "10.0.0.2", now=later)).token
+    for i in range(30):  # many more failures: the delay stops growing at a minute
+        later += timedelta(minutes=1, seconds=1)
+        with pytest.raises(LoginFailed):
+            await sessions.login(db, "agent@example.com", "bad", f"10.2.{i}.1", now=later)
+    with pytest.raises(LoginRateLimited) as capped:
+        await sessions.login(db, "agent@example.com", PASSWORD, "10.0.0.2", now=later)
+    assert capped.value.retry_after == 60
 
 
 async def test_a_success_does_not_count_and_old_rows_are_pruned(db):
@@ -262,7 +297,8 @@ async def test_a_success_does_not_count_and_old_rows_are_pruned(db):
     with pytest.raises(LoginFailed):  # an hour later: a new failure prunes the old rows
         await sessions.login(db, "agent@example.com", "bad")
     async with db.read() as session:
-        assert await session.scalar(select(func.count()).select_from(LoginAttempt)) == 1
+        # One failure left, counted under its two keys (e-mail from this client, anywhere).
+        assert await session.scalar(select(func.count()).select_from(LoginAttempt)) == 2
 
 
 async def test_per_address_limit_spans_e_mails(db, monkeypatch):

@@ -14,6 +14,7 @@ import { SidePanel } from "../components/SidePanel";
 import { ConversationActions } from "../components/ConversationActions";
 import { nextTicket, useDesktop, type Offer } from "./useDesktop";
 import { alertOffer } from "../components/alerts";
+import { OfferHeading } from "../components/OfferHeading";
 import { useCalls } from "../calls/useCalls";
 import { CallBar } from "../calls/CallBar";
 import { CallButton } from "../calls/CallButton";
@@ -194,9 +195,7 @@ export function DesktopPage() {
               const c = state.conversations[offer.conversationId];
               return (
                 <div key={offer.conversationId} data-testid="offer" data-conversation-id={offer.conversationId}>
-                  <Text size="sm" fw={600}>
-                    {t("offer.title")}: {c ? contactName(c) : `#${offer.conversationId}`}
-                  </Text>
+                  <OfferHeading conversationId={offer.conversationId} name={c ? contactName(c) : `#${offer.conversationId}`} />
                   {c?.queue_id && state.queues[c.queue_id] && (
                     <Text size="xs" c="dimmed">
                       {t("offer.fromQueue", { queue: state.queues[c.queue_id].name })}

@@ -11,6 +11,11 @@ sees the same counts. Each attempt is written *before* the password is checked a
 *after* that write is committed: among any number of concurrent attempts, at most the limit
 get their password checked per window, whatever the interleaving. A successful or refused
 attempt removes its rows again, so only failures count.
+
+The limits count an e-mail *together with* the client address: five wrong passwords for
+an address from one client hold that client back for the window, while the owner signing
+in from elsewhere is at most slowed down (growing delays across all clients), never
+locked out by someone who merely knows the address.
 """
 
 from __future__ import annotations
@@ -39,8 +44,13 @@ SESSION_TTL = timedelta(hours=12)
 SLIDE_EVERY = timedelta(minutes=1)
 
 LOGIN_WINDOW = timedelta(minutes=15)
-MAX_FAILURES_PER_EMAIL = 5
+MAX_FAILURES_PER_EMAIL = 5  # …from one client address (e-mail and client together)
 MAX_FAILURES_PER_IP = 30
+# From every client together, an e-mail is slowed down, never locked: past this many
+# failures each further attempt waits 2, 4, 8… seconds after the last failure, at most
+# MAX_EMAIL_DELAY. Someone who only knows an address cannot keep its owner out.
+FREE_FAILURES_PER_EMAIL_ANYWHERE = 10
+MAX_EMAIL_DELAY = timedelta(minutes=1)
 
 
 class LoginFailed(Exception):
@@ -79,18 +89,43 @@ def hash_session_token(token: str) -> str:
 # ----------------------------------------------------------------------------- rate limit
 
 
-def _limits(email: str, client_ip: str | None) -> dict[str, int]:
+@dataclass(frozen=True, slots=True)
+class _Rule:
+    limit: int  # failures in the window before the key is held back
+    growing: bool = False  # False: refused until the window frees one; True: 2^n s delays
+
+
+def _limits(email: str, client_ip: str | None) -> dict[str, _Rule]:
+    """The keys an attempt counts under: the e-mail from this client (locked after 5),
+    the client (locked after 30, whatever e-mails), the e-mail from anywhere (slowed)."""
     try:
         key = normalize_email(email)
     except ValueError:
         key = (email or "").strip().lower()[:254]
-    limits = {f"email:{key}": MAX_FAILURES_PER_EMAIL}
+    client = (client_ip or "-")[:280]
+    limits = {
+        f"email:{key}|{client}": _Rule(MAX_FAILURES_PER_EMAIL),
+        f"email:{key}": _Rule(FREE_FAILURES_PER_EMAIL_ANYWHERE, growing=True),
+    }
     if client_ip:
-        limits[f"ip:{client_ip[:280]}"] = MAX_FAILURES_PER_IP
+        limits[f"ip:{client}"] = _Rule(MAX_FAILURES_PER_IP)
     return limits
 
 
-async def _begin_attempt(db: Database, limits: dict[str, int], now: datetime) -> list[int]:
+def _wait(rule: _Rule, times: list[datetime], now: datetime) -> int:
+    """Seconds this attempt must wait under ``rule``, given the others' failure times."""
+    if len(times) < rule.limit:
+        return 0
+    if rule.growing:
+        delay = min(timedelta(seconds=2 ** (len(times) - rule.limit + 1)), MAX_EMAIL_DELAY)
+        frees_at = times[-1] + delay
+    else:
+        # This attempt fits once len(times) - limit + 1 of the others have aged out.
+        frees_at = times[len(times) - rule.limit] + LOGIN_WINDOW
+    return max(math.ceil((frees_at - now).total_seconds()), 0)
+
+
+async def _begin_attempt(db: Database, limits: dict[str, _Rule], now: datetime) -> list[int]:
     """Record the attempt, then count it with every other committed one; refuse when over."""
     async with db.write() as session:
         rows = [LoginAttempt(key=key, at=now) for key in limits]
@@ -100,7 +135,7 @@ async def _begin_attempt(db: Database, limits: dict[str, int], now: datetime) ->
     since = now - LOGIN_WINDOW
     retry_after = 0
     async with db.read() as session:
-        for key, limit in limits.items():
+        for key, rule in limits.items():
             times = (
                 await session.scalars(
                     select(LoginAttempt.at)
@@ -112,10 +147,9 @@ async def _begin_attempt(db: Database, limits: dict[str, int], now: datetime) ->
                     .order_by(LoginAttempt.at)
                 )
             ).all()
-            if len(times) >= limit:
-                # This attempt fits once len(times) - limit + 1 of the others have aged out.
-                frees_at = times[len(times) - limit] + LOGIN_WINDOW
-                retry_after = max(retry_after, math.ceil((frees_at - now).total_seconds()), 1)
+            wait = _wait(rule, list(times), now)
+            if wait:
+                retry_after = max(retry_after, wait)
     if retry_after:
         await _forget(db, ids)
         raise LoginRateLimited(retry_after)
