@@ -1,6 +1,7 @@
 """``python -m bench`` (``make bench``): print Madoguchi's performance figures.
 
-Options: ``--only ingest|sender|flows|routing|assist|campaigns`` runs one section,
+Options: ``--only ingest|sender|flows|routing|assist|campaigns|wallboard`` runs one
+section,
 ``--no-postgres`` skips the PostgreSQL figures, ``--quick`` shrinks every load (for
 trying the harness, not for figures), ``--keep`` leaves the temporary directory
 (databases, server logs) behind, ``--sender-budget SECONDS`` sets the sender section's
@@ -22,7 +23,7 @@ import traceback
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import assist, campaigns, flows, ingest, procs, routing, sender
+from bench import assist, campaigns, flows, ingest, procs, routing, sender, wallboard
 
 
 def _say(line: str = "") -> None:
@@ -57,7 +58,8 @@ def _on_sigterm(signum, frame) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument(
-        "--only", choices=["ingest", "sender", "flows", "routing", "assist", "campaigns"]
+        "--only",
+        choices=["ingest", "sender", "flows", "routing", "assist", "campaigns", "wallboard"],
     )
     parser.add_argument("--no-postgres", action="store_true")
     parser.add_argument("--quick", action="store_true")
@@ -83,6 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     scfg = sender.SenderConfig(budget=args.sender_budget)
     fcfg = flows.FlowConfig()
     rcfg = routing.RoutingConfig()
+    wcfg = wallboard.WallboardConfig()
     ccfg = campaigns.CampaignBenchConfig()
     if args.quick:
         ccfg = campaigns.CampaignBenchConfig(recipients=5000, send_seconds=8, baseline_replies=4)
@@ -92,6 +95,9 @@ def main(argv: list[str] | None = None) -> int:
             bulk=1000, bulk_alone=300, two_numbers=100, customers=200, under=50, budget=120
         )
         fcfg = flows.FlowConfig(customers=1000)
+        wcfg = wallboard.WallboardConfig(
+            agents=50, conversations=500, available=20, supervisors=5, duration=5, probes=2
+        )
     sections = []
     if args.only in (None, "ingest"):
         sections.append(
@@ -129,6 +135,8 @@ def main(argv: list[str] | None = None) -> int:
         sections.append(("campaigns", lambda c: campaigns.run(ccfg, workdir / "campaigns", c)))
     if args.only in (None, "routing"):
         sections.append(("routing", lambda c: routing.run(rcfg, workdir / "routing", c)))
+    if args.only in (None, "wallboard"):
+        sections.append(("wallboard", lambda c: wallboard.run(wcfg, workdir / "wallboard", c)))
     try:
         for title, section in sections:
             load = ", ".join(f"{x:.1f}" for x in os.getloadavg())

@@ -27,7 +27,7 @@ MADOGUCHI = [str(_SCRIPT)] if _SCRIPT.exists() else [PYTHON, "-m", "madoguchi.cl
 
 APP_SECRET = "bench-app-secret"
 VERIFY_TOKEN = "bench-verify-token"
-SECRET_KEY = "bench-secret-key"
+SECRET_KEY = "bench-secret-key-of-at-least-32-characters"
 PG_ADMIN = {"host": "127.0.0.1", "port": 5432, "user": "root", "database": "test"}
 CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 

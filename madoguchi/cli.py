@@ -50,8 +50,21 @@ whatsapp:
 """
 
 
+NOT_MIGRATED = "the database is not migrated: run `madoguchi migrate` first"
+
+
 def _run(coro):
-    return asyncio.run(coro)
+    """Run a command's work; a database that was never migrated is a user's next step to
+    take, not a crash: say so in one line instead of a traceback."""
+    from madoguchi.store.migrate import is_missing_schema
+
+    try:
+        return asyncio.run(coro)
+    except Exception as exc:
+        if is_missing_schema(exc):
+            err.print(f"[red]{NOT_MIGRATED}[/red]")
+            raise typer.Exit(1) from None
+        raise
 
 
 @app.command()

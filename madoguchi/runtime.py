@@ -70,13 +70,7 @@ class Runtime:
             settings.graph_api_version,
             timeout=settings.http_timeout_seconds,
         )
-        self.meta_app = MetaApp(
-            app_id=settings.meta_app_id,
-            app_secret=settings.app_secret.get_secret_value(),
-            config_id=settings.meta_config_id,
-            graph_api_url=settings.graph_api_url,
-            graph_api_version=settings.graph_api_version,
-        )
+        self.meta_app = MetaApp.from_settings(settings)
         self.signups = SignupService(self.db, self.graph, self.secrets, self.meta_app)
         self.health = HealthChecker(
             self.db,

@@ -43,5 +43,23 @@ async def upgrade(url: str, revision: str = "head") -> None:
         await engine.dispose()
 
 
+def is_missing_schema(exc: BaseException) -> bool:
+    """Whether ``exc`` (from any query) means the database has not been migrated: SQLite
+    says "no such table", PostgreSQL 'relation "…" does not exist' (UndefinedTableError)."""
+    from sqlalchemy.exc import DBAPIError
+
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, DBAPIError):
+            text = f"{type(seen.orig).__name__} {seen.orig}".lower()
+            return (
+                "no such table" in text
+                or "undefinedtable" in text
+                or ("relation" in text and "does not exist" in text)
+            )
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
 def upgrade_sync(url: str, revision: str = "head") -> None:
     asyncio.run(upgrade(url, revision))

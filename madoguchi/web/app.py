@@ -11,8 +11,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from madoguchi import __version__
 from madoguchi.runtime import Runtime
+from madoguchi.services.onboarding.meta_app import MetaApp
 from madoguchi.settings import Settings, get_settings
-from madoguchi.web import limits, realtime, spa, webhooks
+from madoguchi.web import limits, realtime, spa, video_room, webhooks
 from madoguchi.web.api import ROUTERS
 from madoguchi.web.api_docs import documented_app
 from madoguchi.web.headers import SecurityHeadersMiddleware
@@ -66,6 +67,7 @@ def create_app(
     )
     app.include_router(webhooks.router)
     app.include_router(realtime.router)
+    app.include_router(video_room.router)
     for router in ROUTERS:
         app.include_router(router)
 
@@ -86,6 +88,9 @@ def create_app(
 
     limits.install(app, settings.max_request_bytes)
     app.add_middleware(ClientAddressMiddleware)
-    app.add_middleware(SecurityHeadersMiddleware)
+    app.add_middleware(
+        SecurityHeadersMiddleware,
+        script_origins=MetaApp.from_settings(settings).script_origins(),
+    )
     spa.install(app)  # the web app answers every path no route claims
     return app

@@ -9,6 +9,11 @@ it set to ``'self'`` the flow editor (React Flow) stopped connecting widgets in 
 without reporting a violation (tests/ui/test_admin_and_flows.py). The offline API docs
 (``/docs``, ``/redoc``) start Swagger UI and ReDoc with a small inline script, so their
 pages allow inline scripts and nothing else more.
+
+Connect with Meta (Embedded Signup) loads Meta's JavaScript SDK (or the simulator's
+stand-in) and opens Meta's popup, which answers by ``postMessage`` to its opener: once it
+is set up, scripts may also come from the SDK's origin, and the opener policy keeps the
+popups this page opens (``same-origin-allow-popups``) instead of cutting them off.
 """
 
 from __future__ import annotations
@@ -36,15 +41,25 @@ COMMON = [
 class SecurityHeadersMiddleware:
     """Pure ASGI: adds the headers to the response start (no body buffering)."""
 
-    def __init__(self, app) -> None:
+    def __init__(self, app, script_origins: tuple[str, ...] = ()) -> None:
         self.app = app
+        self.app_csp = APP_CSP
+        self.common = COMMON
+        if script_origins:
+            self.app_csp = APP_CSP.replace(
+                "script-src 'self'", "script-src 'self' " + " ".join(script_origins)
+            )
+            self.common = [
+                (name, b"same-origin-allow-popups" if name == b"cross-origin-opener-policy" else v)
+                for name, v in COMMON
+            ]
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         path = scope.get("path", "")
-        csp = DOCS_CSP if path.startswith(DOCS_PATHS) else APP_CSP
-        extra = [*COMMON, (b"content-security-policy", csp.encode())]
+        csp = DOCS_CSP if path.startswith(DOCS_PATHS) else self.app_csp
+        extra = [*self.common, (b"content-security-policy", csp.encode())]
 
         async def with_headers(message):
             if message["type"] == "http.response.start":

@@ -27,9 +27,11 @@ from collections.abc import Awaitable, Callable
 from madoguchi.domain.events import CredentialsChanged, Event
 from madoguchi.services.access.tokens import Principal
 from madoguchi.services.contact_center.live_audience import (
+    QUEUE_BOUND,
     STAFF_ROLES,
     agents_may_see,
     audience_of,
+    limited_supervisor_admits,
     needs_lookup,
 )
 from madoguchi.store.db import Database
@@ -128,16 +130,22 @@ class Hub:
         self.instance = uuid.uuid4().hex[:12]
         self._staff: dict[int, set[Connection]] = {}
         self._agents: dict[int, dict[int, set[Connection]]] = {}
+        # Supervisors limited to some queues (queue supervisors), with those queues.
+        self._limited: dict[int, dict[Connection, frozenset[int]]] = {}
         self._all: set[Connection] = set()
         self._ticker: asyncio.Task | None = None
         self.dispatched = 0
 
     # ------------------------------------------------------------------ connections
 
-    def connect(self, principal: Principal) -> Connection:
+    def connect(self, principal: Principal, supervised: frozenset[int] | None = None) -> Connection:
+        """Index a new socket. ``supervised``: the queues a supervisor is limited to (None:
+        the whole workspace), read once at connect."""
         conn = Connection(principal, self.queue_limit)
         ws = principal.workspace_id
-        if conn.staff:
+        if conn.staff and supervised is not None and principal.role == "supervisor":
+            self._limited.setdefault(ws, {})[conn] = supervised
+        elif conn.staff:
             self._staff.setdefault(ws, set()).add(conn)
         elif principal.role == "agent" and principal.user_id is not None:
             self._agents.setdefault(ws, {}).setdefault(principal.user_id, set()).add(conn)
@@ -166,6 +174,11 @@ class Hub:
             staff.discard(conn)
             if not staff:
                 del self._staff[ws]
+        limited = self._limited.get(ws)
+        if limited is not None:
+            limited.pop(conn, None)
+            if not limited:
+                del self._limited[ws]
         agents = self._agents.get(ws)
         user_id = conn.principal.user_id
         if agents is not None and user_id in agents:
@@ -189,12 +202,13 @@ class Hub:
         ws = event.workspace_id
         staff = self._staff.get(ws)
         agents = self._agents.get(ws) if agents_may_see(event) else None
-        if not staff and not agents:
+        limited = self._limited.get(ws)
+        if not staff and not agents and not limited:
             return
         targets: list[Connection] = list(staff or ())
         colleagues: list[Connection] = []
         audience = None
-        if agents:
+        if agents or (limited and isinstance(event, QUEUE_BOUND)):
             try:
                 if needs_lookup(event):
                     async with self.db.read() as session:
@@ -205,6 +219,10 @@ class Hub:
                 # Fail closed for agents, but staff still get the event.
                 log.exception("audience of %s could not be resolved", event.name)
                 audience = None
+        for conn, queues in tuple((self._limited.get(ws) or {}).items()):
+            if limited_supervisor_admits(event, audience, queues, conn.principal.user_id):
+                targets.append(conn)
+        if agents:
             # Re-read the index: sockets may have come or gone during the query.
             agents = self._agents.get(ws) or {}
             for user_id in audience.agent_ids if audience else ():

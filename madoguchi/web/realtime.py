@@ -26,6 +26,7 @@ from fastapi import APIRouter, WebSocket
 from starlette.routing import WebSocketRoute
 
 from madoguchi.runtime import Runtime
+from madoguchi.services.access.visibility import supervised_queue_ids
 from madoguchi.web.deps import SESSION_COOKIE, principal_from_credentials
 from madoguchi.web.hub import CLOSE_UNAUTHENTICATED, Connection, Hub, frame_body
 
@@ -114,7 +115,12 @@ async def live_events(websocket: WebSocket) -> None:
         return
 
     hub = get_hub(websocket)
-    conn = hub.connect(principal)
+    supervised = None
+    if principal.role == "supervisor":
+        async with runtime.db.read() as session:
+            queues = await supervised_queue_ids(session, principal)
+        supervised = frozenset(queues) if queues else None
+    conn = hub.connect(principal, supervised)
 
     async def recheck():
         return await principal_from_credentials(runtime, authorization, session_cookie)

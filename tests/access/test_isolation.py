@@ -18,6 +18,7 @@ import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -39,6 +40,7 @@ from madoguchi.store.models import (
     ConversationTag,
     Flow,
     FlowVersion,
+    KnowledgeArticle,
     Media,
     Message,
     MessageTemplate,
@@ -46,6 +48,7 @@ from madoguchi.store.models import (
     PhoneNumber,
     Queue,
     QueueMember,
+    RateCard,
     Signup,
     User,
     WhatsAppAccount,
@@ -111,6 +114,8 @@ FILLERS: dict[str, tuple[type | None, str, Callable[[World], Any]]] = {
     "call_id": (Call, "id", lambda w: w.ids["call"]),
     "signup_id": (Signup, "id", lambda w: w.ids["signup"]),
     "campaign_id": (Campaign, "id", lambda w: w.ids["campaign"]),
+    "article_id": (KnowledgeArticle, "id", lambda w: w.ids["article"]),
+    "card_id": (RateCard, "id", lambda w: w.ids["rate_card"]),
 }
 
 # (method, path) -> httpx keyword arguments. Ids in bodies point at workspace A as well.
@@ -266,6 +271,34 @@ SAMPLES: dict[tuple[str, str], Callable[[World], dict[str, Any]]] = {
         "json": {"tags": ["alpha-vip"]}
     },
     ("POST", "/api/v1/campaigns/{campaign_id}/schedule"): lambda w: {"json": {}},
+    ("POST", "/api/v1/knowledge"): lambda w: {
+        "json": {"title": w.unique("Article "), "body": "Taken over", "language": "en"}
+    },
+    ("PUT", "/api/v1/knowledge/{article_id}"): lambda w: {
+        "json": {"title": "Taken over", "body": "Taken over", "language": "en"}
+    },
+    ("POST", "/api/v1/knowledge/import"): lambda w: {
+        "files": {"files": ("taken.md", b"# Taken over\n\nA body.\n", "text/markdown")}
+    },
+    ("PUT", "/api/v1/assist/settings"): lambda w: {
+        "json": {"llm_enabled": False, "negative_alert_queue_ids": []}
+    },
+    ("POST", "/api/v1/rate-cards"): lambda w: {
+        "json": {
+            "name": w.unique("card "),
+            "currency": "USD",
+            "rates": [{"market": "*", "category": "marketing", "rate": "0.0250"}],
+        }
+    },
+    ("POST", "/api/v1/rate-cards/import"): lambda w: {
+        "params": {"name": w.unique("sheet "), "currency": "USD"},
+        "content": b"market,currency,marketing,utility,authentication,service\n"
+        b"*,USD,0.06,0.01,0.01,0\n",
+    },
+    ("POST", "/api/v1/costs/estimate"): lambda w: {
+        "json": {"conversation_id": w.ids["conversation"], "category": "MARKETING"}
+    },
+    ("PUT", "/api/v1/costs/budget"): lambda w: {"json": {"monthly": "500.00", "currency": "USD"}},
     ("PATCH", "/api/v1/workspace"): lambda w: {
         "json": {"name": "Beta renamed", "timezone": "Asia/Tokyo"}
     },
@@ -316,13 +349,13 @@ def coverage_problems(eps: list[Endpoint]) -> list[str]:
             if name not in FILLERS:
                 problems.append(
                     f"{ep}: path parameter {name!r} has no filler — add one to FILLERS in "
-                    "tests/web/test_isolation.py (the id of a workspace-A object, created in "
+                    "tests/access/test_isolation.py (the id of a workspace-A object, created in "
                     "build_world) so the isolation test can show workspace B cannot reach it"
                 )
         if ep.has_body and (ep.method, ep.path) not in SAMPLES:
             problems.append(
                 f"{ep}: takes a request body but has no sample — add a valid one to SAMPLES "
-                "in tests/web/test_isolation.py"
+                "in tests/access/test_isolation.py"
             )
     return problems
 
@@ -444,6 +477,24 @@ async def build_world(stack) -> World:
         session.add(canned)
         await session.flush()
         ids["canned"] = canned.id
+        article = KnowledgeArticle(
+            workspace_id=a.id,
+            slug="alpha-returns",
+            title="Alpha returns policy",
+            body="alpha knowledge body",
+            language="en",
+            tags=[],
+        )
+        card = RateCard(
+            workspace_id=a.id,
+            name="Alpha rate card",
+            currency="USD",
+            effective_from=datetime(2026, 1, 1, tzinfo=UTC),
+        )
+        session.add_all([article, card])
+        await session.flush()
+        ids["article"] = article.id
+        ids["rate_card"] = card.id
         call = Call(
             workspace_id=a.id,
             phone_number_id=ids["number"],
@@ -504,6 +555,8 @@ async def build_world(stack) -> World:
             "Alpha Flow",
             "Alpha exclusive offer",
             "alpha canned body",
+            "alpha knowledge body",
+            "Alpha rate card",
             "alpha-offer-sdp",
             "Alpha Campaign",
             WABA_ID,

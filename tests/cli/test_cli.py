@@ -116,3 +116,19 @@ def test_serve_refuses_empty_and_weak_secrets_naming_them(tmp_path, env_extra, n
     )
     assert result.returncode == 2
     assert needle in result.stderr
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("token", "create", "--role", "admin"),
+        ("user", "create", "--email", "a@b.test", "--name", "A", "--role", "agent"),
+        ("deliveries", "list"),
+    ],
+    ids=["token", "user", "deliveries"],
+)
+def test_a_command_before_migrate_says_what_to_do(run, args):
+    result = run(*args)
+    assert result.returncode == 1, result.stderr
+    assert "not migrated: run `madoguchi migrate`" in result.stderr
+    assert "Traceback" not in result.stderr and len(result.stderr.splitlines()) <= 3

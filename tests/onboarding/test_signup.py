@@ -265,3 +265,17 @@ async def test_only_admins_run_signups(meta):
         json={"code": "x", "waba_id": "1", "phone_number_id": "2", "pin": "123456"},
     )
     assert response.status_code == 403
+
+
+def test_the_page_may_load_the_sdk_only_from_its_origin_once_set_up():
+    from madoguchi.services.onboarding.meta_app import MetaApp
+
+    meta = MetaApp("1234", "secret", "5678", "https://graph.facebook.com", "v26.0")
+    assert meta.script_origins() == ("https://connect.facebook.net",)
+    config = meta.browser_config()
+    assert config["sdk_url"] == "https://connect.facebook.net/en_US/sdk.js"
+    assert "https://www.facebook.com" in config["dialog_origins"] and not config["simulated"]
+    assert "secret" not in str(config)
+    unset = MetaApp(None, "secret", None, "https://graph.facebook.com", "v26.0")
+    assert unset.script_origins() == ()  # the strict policy stays until it is set up
+    assert unset.missing() == ["MADOGUCHI_META_APP_ID", "MADOGUCHI_META_CONFIG_ID"]

@@ -222,3 +222,30 @@ async def _queue_doc(cc, name: str) -> dict:
     doc["members"] = [{"email": m["email"], "priority": m["priority"]} for m in doc["members"]]
     doc["supervisors"] = [{"email": s["email"]} for s in doc["supervisors"]]
     return doc
+
+
+async def test_a_supervisor_limited_to_queues_hears_only_their_queues_live(cc):
+    sales = await _queue_doc(cc, "Sales")
+    sales_id = sales.pop("id")
+    sales["supervisors"] = [{"email": "sam@acme.test"}]
+    assert (
+        await cc.as_("admin", "PUT", f"/api/v1/queues/{sales_id}", json=sales)
+    ).status_code == 200
+    sam = await open_live(cc.stack.url, cc.tokens["sam"])
+    admin = await open_live(cc.stack.url, cc.tokens["admin"])
+    cid = await cc.customer_writes("for Support")  # the number's queue: Support
+    await admin.until("conversation.changed")
+    # Sam's socket gets the nudge (no figures in it), nothing of the Support conversation.
+    frames = []
+    with pytest.raises(TimeoutError):
+        while True:
+            frames.append(await sam.next(within=1.5))
+    assert {f["event"] for f in frames} <= {"wallboard.changed"}
+    moved = await cc.as_(
+        "admin", "POST", f"/api/v1/conversations/{cid}/transfer", json={"queue_id": sales_id}
+    )
+    assert moved.status_code == 200
+    frame = await sam.until("conversation.changed")
+    assert frame["conversation_id"] == cid and frame["step"] == "transferred"
+    await sam.ws.close()
+    await admin.ws.close()

@@ -80,10 +80,20 @@ async def test_supervisor_sees_negative_conversations_highlighted_in_en_and_ja(u
     await expect(conversation_item(supervisor, "Calm Carl")).to_have_attribute(
         "data-sentiment", "positive"
     )
-    # A conversation turning negative while the supervisor watches: live, no reload.
+    # A conversation turning negative while the supervisor watches: live, no reload; the
+    # Support queue is watched, so it also pops an alert.
+    queues = (await ui.api("GET", "/api/v1/queues")).json()
+    support = next(q["id"] for q in queues if q["name"] == "Support")
+    watched = await ui.api(
+        "PUT",
+        "/api/v1/assist/settings",
+        json={"llm_enabled": False, "negative_alert_queue_ids": [support]},
+    )
+    assert watched.status_code == 200, watched.text
     await customer_says(ui, okotta, "最悪です。注文した商品がまだ届きません！")
     japanese = conversation_item(supervisor, "山田 怒")
     await expect(japanese).to_have_attribute("data-sentiment", "negative")
+    await expect(supervisor.get_by_text("A conversation turned negative")).to_be_visible()
 
     await supervisor.get_by_test_id("language-select").click()
     await supervisor.get_by_role("option", name="日本語").click()

@@ -40,6 +40,7 @@ async def test_presence_and_the_open_conversation_survive_a_reload(ui, browser):
     # The open conversation is in the URL: a reload (or a shared link) keeps it.
     kaito = await sim_customer(ui, "819000000031", "Kaito")
     await customer_says(ui, kaito, "Is the shop open on Sunday?")
+    await expect(ana.get_by_test_id("offer-title")).to_have_text("New conversation: Kaito")
     await ana.get_by_test_id("offer-accept").click()
     await conversation_item(ana, "Kaito").click()
     await expect(ana).to_have_url(re.compile(r"/conversations/\d+$"))
@@ -92,8 +93,9 @@ async def test_transfer_presence_notes_and_close_are_seen_live_by_everyone(ui, b
     await expect(ana.get_by_test_id("composer-readonly")).to_contain_text("A colleague has")
     await expect(ana.get_by_test_id("composer-input")).to_have_count(0)
 
-    # Ben gets it with Ana's note, signed by her.
-    await expect(ben.get_by_test_id("offer")).to_contain_text("Yui")
+    # Ben gets it announced as a transfer with Ana's note, then the note signed by her.
+    await expect(ben.get_by_test_id("offer-title")).to_have_text("Transferred to you: Yui")
+    await expect(ben.get_by_test_id("offer-note")).to_have_text("Note: Refund the second charge")
     await ben.get_by_test_id("offer-accept").click()
     await conversation_item(ben, "Yui").click()
     notes = ben.get_by_test_id("notes")

@@ -14,9 +14,14 @@ async def test_every_response_carries_the_security_headers(stack):
     for path in ("/", "/api/v1/conversations", "/healthz", "/nope/deep/link"):
         response = await stack.client.get(path, headers=stack.auth)
         csp = response.headers["content-security-policy"]
-        assert "frame-ancestors 'none'" in csp and "script-src 'self';" in csp, path
+        assert "frame-ancestors 'none'" in csp and "script-src 'self'" in csp, path
+        assert "unsafe-inline" not in csp.split("style-src")[0], path
         assert response.headers["x-content-type-options"] == "nosniff"
         assert response.headers["referrer-policy"] == "same-origin"
+    # The tests' settings set up Connect with Meta: the SDK's origin (the simulator's,
+    # here the Graph API URL's) may serve scripts, and the popups keep their opener.
+    assert "script-src 'self' http://127.0.0.1:9;" in csp
+    assert response.headers["cross-origin-opener-policy"] == "same-origin-allow-popups"
     docs = await stack.client.get("/docs")
     assert "script-src 'self' 'unsafe-inline'" in docs.headers["content-security-policy"]
 

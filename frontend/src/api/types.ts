@@ -65,6 +65,9 @@ export interface Conversation {
   service_window_closes_at: string | null;
   created_at: string;
   closed_at: string | null;
+  /** The campaign whose template reached the customer (its replies are routed back). */
+  campaign_id?: number | null;
+  campaign_name?: string | null;
   /** Customer messages after my read marker; null/absent when the server does not say. */
   unread?: number | null;
 }

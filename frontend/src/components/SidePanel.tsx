@@ -61,6 +61,7 @@ export function SidePanel({ conversation: c, noteTick, onOpen }: Props) {
         <Field label={t("side.phone")} value={k.wa_id ? `+${k.wa_id}` : null} />
         <Field label={t("side.username")} value={k.username} />
         <Field label={t("side.bsuid")} value={k.user_id} />
+        <Field label={t("campaigns.onConversation")} value={c.campaign_name ?? null} />
       </dl>
       <TagsInput label={t("side.tags")} value={tags} onChange={(v) => void saveTags(v)} size="xs" clearable />
       <Divider />

@@ -48,6 +48,7 @@ export const WIDGET_TYPES = [
   "send_media",
   "collect_input",
   "condition",
+  "classify",
   "set_variable",
   "http_request",
   "business_hours",
@@ -67,6 +68,13 @@ export function exitsOf(w: Widget): string[] {
         if (rule.exit && !out.includes(rule.exit)) out.push(rule.exit);
       }
       return [...out, "else"];
+    }
+    case "classify": {
+      const out: string[] = [];
+      for (const intent of (w.intents as Array<{ name?: string }> | undefined) ?? []) {
+        if (intent.name && !out.includes(intent.name)) out.push(intent.name);
+      }
+      return [...out, "other"];
     }
     case "http_request":
       return ["success", "failure"];
@@ -95,6 +103,11 @@ export function newWidget(type: string, id: string, position: { x: number; y: nu
   if (type === "collect_input") w.input = "text";
   if (type === "route_to") w.target = "queue";
   if (type === "send_template") w.language = "en_US";
+  if (type === "classify")
+    w.intents = [
+      { name: "billing", examples: ["I was charged twice", "請求が間違っています"] },
+      { name: "delivery", examples: ["Where is my parcel?", "荷物が届きません"] },
+    ];
   return w;
 }
 

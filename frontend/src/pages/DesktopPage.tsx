@@ -14,9 +14,11 @@ import { SidePanel } from "../components/SidePanel";
 import { ConversationActions } from "../components/ConversationActions";
 import { nextTicket, useDesktop, type Offer } from "./useDesktop";
 import { alertOffer } from "../components/alerts";
+import { OfferHeading } from "../components/OfferHeading";
 import { useCalls } from "../calls/useCalls";
 import { CallBar } from "../calls/CallBar";
 import { CallButton } from "../calls/CallButton";
+import { VideoRoom } from "../calls/VideoRoom";
 import { navigate, usePath } from "../router";
 import { useMyPresence } from "../presence";
 import { AssistPanel, SENTIMENT_COLOR } from "../assist/AssistPanel";
@@ -194,9 +196,7 @@ export function DesktopPage() {
               const c = state.conversations[offer.conversationId];
               return (
                 <div key={offer.conversationId} data-testid="offer" data-conversation-id={offer.conversationId}>
-                  <Text size="sm" fw={600}>
-                    {t("offer.title")}: {c ? contactName(c) : `#${offer.conversationId}`}
-                  </Text>
+                  <OfferHeading conversationId={offer.conversationId} name={c ? contactName(c) : `#${offer.conversationId}`} />
                   {c?.queue_id && state.queues[c.queue_id] && (
                     <Text size="xs" c="dimmed">
                       {t("offer.fromQueue", { queue: state.queues[c.queue_id].name })}
@@ -316,6 +316,12 @@ export function DesktopPage() {
                   onCallBusy={!!calls.current}
                   messagesTick={messages.length}
                   onError={showError}
+                />
+                <VideoRoom
+                  conversationId={selected.id}
+                  canAct={canWrite}
+                  onError={showError}
+                  onEntry={(id) => void api.get<Message>(`/messages/${id}`).then(putMessage).catch(() => undefined)}
                 />
                 <ConversationActions
                   conversation={selected}

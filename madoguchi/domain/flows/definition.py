@@ -421,6 +421,63 @@ class BusinessHoursWidget(_Widget):
         yield from _required(self.queue, "queue", "the queue whose hours to check")
 
 
+class Intent(_Model):
+    name: str = Field(description="The intent, and the exit taken for it")
+    examples: list[str] = Field(
+        default_factory=list, description="Customer messages that mean it (en or ja)"
+    )
+
+
+MAX_EXAMPLES = 200
+
+
+class ClassifyWidget(_Widget):
+    """Names the intent of a text (the customer's message by default) by the examples
+    given for each intent and takes that intent's exit, ``other`` when none matches. The
+    intent is also stored in a variable, for routing and reports."""
+
+    type: Literal["classify"]
+    text: str = Field("{{message.text}}", description="What to classify (placeholders work)")
+    variable: str = Field("intent", description="Where the intent's name is stored")
+    intents: list[Intent] = Field(default_factory=list)
+
+    def exits(self) -> list[str]:
+        out: list[str] = []
+        for intent in self.intents:
+            if intent.name not in out:
+                out.append(intent.name)
+        return [*out, "other"]
+
+    def texts(self) -> Iterator[tuple[str, str | None]]:
+        yield "text", self.text
+
+    def variables_written(self) -> Iterator[tuple[str, str]]:
+        yield "variable", self.variable
+
+    def problems(self) -> Iterator[FieldProblem]:
+        yield from _required(self.text, "text", "the text to classify")
+        yield from _required(self.variable, "variable", "the variable to store the intent in")
+        if not self.intents:
+            yield "intents", "a Classify needs at least one intent with examples"
+        seen: set[str] = set()
+        total = 0
+        for i, intent in enumerate(self.intents):
+            at = f"intents[{i}]"
+            if not EXIT_NAME.match(intent.name):
+                yield f"{at}.name", "an intent name is letters, digits, _ and - (≤ 64)"
+            elif intent.name == "other":
+                yield f"{at}.name", "'other' is the exit taken when no intent matches"
+            elif intent.name in seen:
+                yield f"{at}.name", f"the intent {intent.name!r} is named twice"
+            seen.add(intent.name)
+            examples = [e for e in intent.examples if e.strip()]
+            if not examples:
+                yield f"{at}.examples", "give at least one example message"
+            total += len(examples)
+        if total > MAX_EXAMPLES:
+            yield "intents", f"at most {MAX_EXAMPLES} examples in all"
+
+
 class SendTemplateWidget(_Widget):
     """Sends an approved message template (body parameters may use {{variables}})."""
 
@@ -484,6 +541,7 @@ Widget = Annotated[
         SendMediaWidget,
         CollectInputWidget,
         ConditionWidget,
+        ClassifyWidget,
         SetVariableWidget,
         HttpRequestWidget,
         BusinessHoursWidget,
@@ -498,6 +556,7 @@ WIDGET_TYPES = (
     "send_media",
     "collect_input",
     "condition",
+    "classify",
     "set_variable",
     "http_request",
     "business_hours",

@@ -19,7 +19,7 @@ spinning.
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -30,6 +30,7 @@ from madoguchi.domain.flows.answers import check_answer
 from madoguchi.domain.flows.conditions import choose_exit
 from madoguchi.domain.flows.definition import (
     BusinessHoursWidget,
+    ClassifyWidget,
     CollectInputWidget,
     ConditionWidget,
     EndWidget,
@@ -176,6 +177,9 @@ class Context:
     now: datetime
     calendars: Mapping[str, BusinessHours] = field(default_factory=dict)  # queue name -> hours
     budget: int = MAX_STEPS
+    # (text, {intent: examples}) -> the intent, or None: the Classify widget's classifier
+    # (the service gives its offline one; without it every text is "other").
+    classify: Callable[[str, Mapping[str, Sequence[str]]], str | None] | None = None
 
 
 @dataclass
@@ -451,6 +455,15 @@ class _Walk:
         elif isinstance(node, ConditionWidget):
             exit_name, rule = choose_exit(node.rules, variables)
             self.follow(node, exit_name, {"rule": rule})
+        elif isinstance(node, ClassifyWidget):
+            text = templating.render(node.text, variables).strip()
+            examples = {i.name: [e for e in i.examples if e.strip()] for i in node.intents}
+            found = (
+                self.context.classify(text, examples) if text and self.context.classify else None
+            )
+            intent = found if found in examples else "other"
+            variables[node.variable] = intent
+            self.follow(node, intent, {"intent": intent})
         elif isinstance(node, SetVariableWidget):
             values = {}
             for item in node.assignments:

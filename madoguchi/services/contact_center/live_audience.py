@@ -3,7 +3,10 @@
 The rules, deny by default:
 
 - nothing ever crosses workspaces;
-- admins and supervisors see every event of their workspace;
+- admins and supervisors see every event of their workspace, except that a supervisor
+  listed as supervisor of some queues gets the events that belong to a queue (its
+  conversations, offers, waiting counts) only for those queues or when the event names
+  them (``limited_supervisor_admits``);
 - an agent sees the message, conversation, note and supervision (monitor, whisper,
   barge) events of a conversation that is assigned or offered to them right now, or that
   the event itself names them in (``agent_id``, ``previous_agent_id``: the agent who just
@@ -75,6 +78,9 @@ class Audience:
     workspace_id: int
     agent_ids: frozenset[int] = frozenset()
     colleague_view: dict | None = None
+    # The queue the event belongs to (its conversation's), for supervisors limited to
+    # some queues; None when the event belongs to none.
+    queue_id: int | None = None
 
     def admits(self, workspace_id: int, role: str, user_id: int | None) -> bool:
         if workspace_id != self.workspace_id:
@@ -82,6 +88,24 @@ class Audience:
         if role in STAFF_ROLES:
             return True
         return role == "agent" and user_id is not None and user_id in self.agent_ids
+
+
+# Events that belong to one queue: a supervisor limited to some queues (queue
+# supervisors) receives them only for those queues, or when they name that supervisor.
+QUEUE_BOUND: tuple[type[Event], ...] = (OfferMade, QueueChanged, *CONVERSATION_EVENTS)
+
+
+def limited_supervisor_admits(
+    event: Event, audience: Audience | None, queue_ids: frozenset[int], user_id: int | None
+) -> bool:
+    """Whether a supervisor limited to ``queue_ids`` receives ``event`` (fail closed when
+    the audience could not be resolved). Presence, wallboard nudges and account events
+    belong to no queue and reach every supervisor."""
+    if not isinstance(event, QUEUE_BOUND):
+        return True
+    if audience is None:
+        return False
+    return audience.queue_id in queue_ids or (user_id is not None and user_id in audience.agent_ids)
 
 
 def agents_may_see(event: Event) -> bool:
@@ -101,7 +125,7 @@ async def audience_of(session: AsyncSession | None, event: Event) -> Audience:
     """
     ws = event.workspace_id
     if isinstance(event, OfferMade):
-        return Audience(ws, frozenset({event.agent_id}))
+        return Audience(ws, frozenset({event.agent_id}), queue_id=event.queue_id)
     if isinstance(event, PresenceChanged):
         view = {"event": event.name, "user_id": event.user_id, "status": event.status}
         return Audience(ws, frozenset({event.user_id}), colleague_view=view)
@@ -111,18 +135,22 @@ async def audience_of(session: AsyncSession | None, event: Event) -> Audience:
                 QueueMember.queue_id == event.queue_id, QueueMember.workspace_id == ws
             )
         )
-        return Audience(ws, frozenset(members))
+        return Audience(ws, frozenset(members), queue_id=event.queue_id)
     if isinstance(event, CONVERSATION_EVENTS):
         ids: set[int | None] = set()
         row = (
             await session.execute(
-                select(Conversation.assigned_agent_id, Conversation.offered_agent_id).where(
-                    Conversation.id == event.conversation_id, Conversation.workspace_id == ws
-                )
+                select(
+                    Conversation.assigned_agent_id,
+                    Conversation.offered_agent_id,
+                    Conversation.queue_id,
+                ).where(Conversation.id == event.conversation_id, Conversation.workspace_id == ws)
             )
         ).first()
+        queue_id = None
         if row is not None:
-            ids.update(row)
+            ids.update(row[:2])
+            queue_id = row[2]
         if isinstance(event, NAMING_AGENT):
             ids.add(event.agent_id)
         if isinstance(event, ConversationChanged):
@@ -144,5 +172,5 @@ async def audience_of(session: AsyncSession | None, event: Event) -> Audience:
             ids.add(event.agent_id)
             ids.update(event.ringing_agent_ids)
         ids.discard(None)
-        return Audience(ws, frozenset(ids))
+        return Audience(ws, frozenset(ids), queue_id=queue_id)
     return Audience(ws)

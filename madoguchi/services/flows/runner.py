@@ -47,6 +47,7 @@ from madoguchi.domain.flows.definition import BusinessHoursWidget
 from madoguchi.domain.lifecycle import Status, Step
 from madoguchi.domain.route_back import route_back_target
 from madoguchi.http_transport import pooled_transport
+from madoguchi.services.assist import intent
 from madoguchi.services.channel.outbox import OutboundRefused, queue_message
 from madoguchi.services.contact_center import assignment
 from madoguchi.services.contact_center.assignment import Outcome, RoutingError, now_utc
@@ -563,6 +564,7 @@ class FlowRunner:
                 now=now,
                 calendars=await self._calendars(session, run.workspace_id, version.definition),
                 budget=after.budget,
+                classify=intent.classify,
             )
             state = fe.RunState(
                 node=run.node_id,

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from madoguchi.settings import Settings
 from madoguchi.whatsapp.errors import GraphTransportError, MetaApiError
 
 META_GRAPH_HOSTS = frozenset({"graph.facebook.com", "graph.beta.facebook.com"})
@@ -27,6 +28,16 @@ class MetaApp:
     graph_api_url: str
     graph_api_version: str
 
+    @classmethod
+    def from_settings(cls, settings: Settings) -> MetaApp:
+        return cls(
+            app_id=settings.meta_app_id,
+            app_secret=settings.app_secret.get_secret_value(),
+            config_id=settings.meta_config_id,
+            graph_api_url=settings.graph_api_url,
+            graph_api_version=settings.graph_api_version,
+        )
+
     @property
     def is_meta(self) -> bool:
         return (urlsplit(self.graph_api_url).hostname or "") in META_GRAPH_HOSTS
@@ -40,14 +51,25 @@ class MetaApp:
             names.append("MADOGUCHI_META_CONFIG_ID")
         return names
 
+    def _sdk(self) -> tuple[str, list[str]]:
+        """The SDK's URL and the origins its popup may post from."""
+        if self.is_meta:
+            return META_SDK_URL, list(META_DIALOG_ORIGINS)
+        parts = urlsplit(self.graph_api_url)
+        origin = f"{parts.scheme}://{parts.netloc}"
+        return f"{origin}/en_US/sdk.js", [origin]
+
+    def script_origins(self) -> tuple[str, ...]:
+        """What the page's Content-Security-Policy must let scripts load from (none until
+        Embedded Signup is set up)."""
+        if self.missing():
+            return ()
+        parts = urlsplit(self._sdk()[0])
+        return (f"{parts.scheme}://{parts.netloc}",)
+
     def browser_config(self) -> dict:
         """What the admin page needs to launch Embedded Signup (nothing secret)."""
-        if self.is_meta:
-            sdk_url, origins = META_SDK_URL, list(META_DIALOG_ORIGINS)
-        else:
-            parts = urlsplit(self.graph_api_url)
-            origin = f"{parts.scheme}://{parts.netloc}"
-            sdk_url, origins = f"{origin}/en_US/sdk.js", [origin]
+        sdk_url, origins = self._sdk()
         missing = self.missing()
         return {
             "ready": not missing,

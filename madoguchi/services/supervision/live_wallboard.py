@@ -4,17 +4,21 @@ to their browsers when it changed.
 Every event of the realtime fan-out (so every process sees every process's events)
 bumps its workspace's version. A nudge (``WallboardChanged``) goes to this process's
 sockets at most once per ``interval`` per workspace, however many events arrived, and
-browsers then re-read ``GET /api/v1/wallboard`` — no polling loop anywhere. The snapshot
-behind that read is computed once per version (concurrent readers wait for the same
-computation) and then cut to each viewer's queues, so fifty supervisors cost one query
-set, not fifty. A snapshot older than ``max_age`` is recomputed anyway (the lifecycle
-may have moved in ways no event announced, e.g. a lost Redis subscription).
+browsers then re-read ``GET /api/v1/wallboard`` — no polling loop anywhere. A read
+gets a snapshot that includes every event noticed before it; the computation is shared
+by every reader waiting at that moment, and spaced (the next one starts no sooner than
+``interval`` after the previous), then cut to each viewer's queues, so fifty
+supervisors under fifty events a second cost at most 1/``interval`` computations a
+second, not one per reader per event. A snapshot older than ``max_age`` is recomputed
+anyway (the lifecycle may have moved in ways no event announced, e.g. a lost Redis
+subscription).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -39,7 +43,9 @@ class WallboardFeed:
         self._versions: dict[int, int] = {}
         self._pending: dict[int, asyncio.TimerHandle] = {}
         self._cache: dict[int, tuple[int, float, dict[str, Any]]] = {}
-        self._computing: dict[int, tuple[int, asyncio.Task]] = {}
+        self._computing: dict[int, asyncio.Task] = {}
+        self._last_start: dict[int, float] = {}
+        self._rendered: dict[int, tuple[tuple, bytes]] = {}
         self._subscribers: list[Deliver] = []
         self._tasks: set[asyncio.Task] = set()
         self.computed = 0  # snapshots built (the benchmark reads it)
@@ -100,30 +106,50 @@ class WallboardFeed:
     # ------------------------------------------------------------------ snapshots
 
     async def snapshot(self, workspace_id: int) -> dict[str, Any]:
-        """The workspace's current snapshot, computed at most once per version."""
-        version = self._versions.get(workspace_id, 0)
-        cached = self._cache.get(workspace_id)
-        if (
-            cached is not None
-            and cached[0] == version
-            and time.monotonic() - cached[1] < self.max_age
-        ):
-            return cached[2]
-        running = self._computing.get(workspace_id)
-        if running is None or running[0] != version:
-            task = asyncio.get_running_loop().create_task(self._compute(workspace_id, version))
-            running = (version, task)
-            self._computing[workspace_id] = running
-        return await asyncio.shield(running[1])
+        """A snapshot that includes every event noticed before this call.
 
-    async def _compute(self, workspace_id: int, version: int) -> dict[str, Any]:
+        Computations are shared and spaced: at most one runs per workspace, and the next
+        starts no sooner than ``interval`` after the previous one started, so a stream of
+        events and many readers cost a bounded number of computations per second.
+        """
+        return (await self._snapshot(workspace_id))[2]
+
+    async def rendered(self, workspace_id: int) -> bytes:
+        """The same snapshot as JSON bytes, rendered once per snapshot for all readers."""
+        version, started, snapshot = await self._snapshot(workspace_id)
+        key = (workspace_id, version, started)
+        if self._rendered.get(workspace_id, (None, b""))[0] != key:
+            body = json.dumps({**snapshot, "scope": "all"}, separators=(",", ":")).encode()
+            self._rendered[workspace_id] = (key, body)
+        return self._rendered[workspace_id][1]
+
+    async def _snapshot(self, workspace_id: int) -> tuple[int, float, dict[str, Any]]:
+        wanted = self._versions.get(workspace_id, 0)
+        while True:
+            cached = self._cache.get(workspace_id)
+            if (
+                cached is not None
+                and cached[0] >= wanted
+                and time.monotonic() - cached[1] < self.max_age
+            ):
+                return cached
+            running = self._computing.get(workspace_id)
+            if running is None:
+                running = asyncio.get_running_loop().create_task(self._compute(workspace_id))
+                self._computing[workspace_id] = running
+            await asyncio.shield(running)
+
+    async def _compute(self, workspace_id: int) -> None:
         try:
+            wait = self._last_start.get(workspace_id, -1e9) + self.interval - time.monotonic()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            started = time.monotonic()
+            self._last_start[workspace_id] = started
+            version = self._versions.get(workspace_id, 0)
             async with self.db.read() as session:
                 result = await wallboard.build(session, workspace_id)
             self.computed += 1
-            self._cache[workspace_id] = (version, time.monotonic(), result)
-            return result
+            self._cache[workspace_id] = (version, started, result)
         finally:
-            current = self._computing.get(workspace_id)
-            if current is not None and current[0] == version:
-                del self._computing[workspace_id]
+            self._computing.pop(workspace_id, None)

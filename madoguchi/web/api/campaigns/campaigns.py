@@ -215,11 +215,15 @@ async def _draft(runtime: Runtime, principal: Principal, campaign_id: int):
 async def _keep_report(
     runtime: Runtime, principal: Principal, campaign_id: int, report: dict, columns=None
 ) -> None:
-    """Keep the import's report and a fresh cost estimate on the campaign."""
+    """Keep the import's report and a fresh cost estimate on the campaign (the estimate
+    is read first: it must not hold the single writer of an embedded database)."""
+    async with runtime.db.read() as session:
+        campaign = await service.get_campaign(session, principal.workspace_id, campaign_id)
+        estimate = await cost.estimate(session, campaign)
     async with runtime.db.write() as session:
         campaign = await service.get_campaign(session, principal.workspace_id, campaign_id)
         campaign.audience_report = report
-        campaign.cost_estimate = await cost.estimate(session, campaign)
+        campaign.cost_estimate = estimate
         if columns is not None:
             known = list(campaign.columns or [])
             campaign.columns = known + [c for c in columns if c not in known]
@@ -309,14 +313,20 @@ async def schedule_campaign(
     principal: Principal = Depends(supervisor_or_admin),
     runtime: Runtime = Depends(get_runtime),
 ):
-    """Schedule a draft (now, or at a time); the estimate taken now is kept."""
+    """Schedule a draft (now, or at a time) and keep its cost estimate (the one taken when
+    the audience last changed, if within the hour: 100,000 recipients take seconds)."""
     now = datetime.now(UTC)
     try:
+        async with runtime.db.read() as session:
+            campaign = await service.get_campaign(session, principal.workspace_id, campaign_id)
+            estimate = campaign.cost_estimate
+            if not cost.is_fresh(estimate, now):
+                estimate = await cost.estimate(session, campaign)
         async with runtime.db.write() as session:
             campaign = await service.schedule_campaign(
                 session, principal.workspace_id, campaign_id, body.at, now
             )
-            campaign.cost_estimate = await cost.estimate(session, campaign)
+            campaign.cost_estimate = estimate
             number_pk = campaign.phone_number_id
     except service.CampaignError as exc:
         raise _error(exc) from exc

@@ -7,7 +7,9 @@ listed on some queues sees those queues only; filters narrow the conversation li
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, HTTPException, Query
+import json
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Response
 
 from madoguchi.domain.lifecycle import OPEN_STATUSES
 from madoguchi.runtime import Runtime
@@ -39,6 +41,10 @@ async def get_wallboard(
         )
     async with runtime.db.read() as session:
         allowed = await supervised_queue_ids(session, principal)
+    if allowed is None and queue_id is None and agent_id is None and status is None:
+        # The common read (admins, unlimited supervisors): one rendering for all of them.
+        body = await runtime.wallboard.rendered(principal.workspace_id)
+        return Response(body, media_type="application/json")
     board = for_viewer(await runtime.wallboard.snapshot(principal.workspace_id), allowed)
     rows = board["conversations"]
     if queue_id is not None:
@@ -47,4 +53,5 @@ async def get_wallboard(
         rows = [c for c in rows if c["agent_id"] == agent_id]
     if status is not None:
         rows = [c for c in rows if c["status"] == status]
-    return {**board, "conversations": rows, "scope": sorted(allowed) if allowed else "all"}
+    body = {**board, "conversations": rows, "scope": sorted(allowed) if allowed else "all"}
+    return Response(json.dumps(body, separators=(",", ":")), media_type="application/json")

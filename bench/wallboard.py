@@ -1,0 +1,471 @@
+"""Wallboard: a change reaching every supervisor's wallboard, with 500 agents and 5,000
+open conversations, under 50 inbound messages per second.
+
+Setup: ``madoguchi serve`` on a fresh SQLite file; ``agents`` agents spread over
+``queues`` queues (capacity ``capacity``), ``supervisors`` supervisors; ``conversations``
+open conversations written into the file first (``available`` agents each hold
+``capacity - 1`` active ones, the rest wait; today's log has their queueing and answers;
+the others agents are away or offline). Each
+supervisor holds a websocket and behaves like the web app: on every
+``wallboard.changed`` frame it re-reads ``GET /api/v1/wallboard`` (one read at a time,
+one more if a nudge came meanwhile).
+
+1. Baseline, same run: with no other traffic, one probe customer writes and the clock
+   runs until every supervisor's re-read wallboard lists them; repeated ``probes`` times.
+2. Under load: ``rate`` messages per second for ``duration`` seconds (existing customers
+   writing again, plus one new probe customer per second): the same clock per probe, and
+   separately the nudge fan-out (webhook POST → ``wallboard.changed`` on the last socket).
+Target (issue 15): the wallboard updates within 2 s and the fan-out stays within that.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import sqlite3
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import websockets
+
+from bench import procs
+from bench.stats import fmt_ms, latency_summary
+from madoguchi.simulator import payloads
+from madoguchi.whatsapp.signature import sign
+
+WABA = "200000000000088"
+NUMBER = {"phone_number_id": "100000000000088", "display_phone_number": "15550188", "waba_id": WABA}
+TARGET_SECONDS = 2.0
+
+
+@dataclass(frozen=True)
+class WallboardConfig:
+    agents: int = 500
+    queues: int = 10
+    capacity: int = 5
+    available: int = 200
+    conversations: int = 5000
+    supervisors: int = 20
+    rate: float = 50.0
+    duration: float = 20.0
+    probes: int = 5
+    timeout: float = 900.0
+
+
+def _workspace(cfg: WallboardConfig) -> str:
+    users = [f"  - {{email: a{i}@bench.test, name: Agent {i}}}" for i in range(cfg.agents)]
+    users += [
+        f"  - {{email: s{i}@bench.test, name: Supervisor {i}, role: supervisor}}"
+        for i in range(cfg.supervisors)
+    ]
+    queues = []
+    for q in range(cfg.queues):
+        members = "\n".join(
+            f"      - {{email: a{i}@bench.test}}" for i in range(q, cfg.agents, cfg.queues)
+        )
+        queues.append(
+            f"  - name: Q{q}\n    max_per_agent: {cfg.capacity}\n"
+            f"    offer_timeout_seconds: 3600\n    members:\n{members}"
+        )
+    return f"""
+workspace: {{slug: bench-wallboard, name: Wallboard bench}}
+users:
+{chr(10).join(users)}
+queues:
+{chr(10).join(queues)}
+whatsapp:
+  accounts:
+    - waba_id: "{WABA}"
+      name: Bench
+      phone_numbers:
+        - phone_number_id: "{NUMBER["phone_number_id"]}"
+          display_phone_number: "+1 555 0188"
+          access_token: ${{WA_TOKEN}}
+          default_queue: Q0
+"""
+
+
+def _wa_id(key: str) -> str:
+    """A stable phone per customer key (C12 → 818000000012, P7 → 819000000007…)."""
+    prefix = {"C": "8180", "P": "8190", "B": "8191"}[key[0]]
+    return f"{prefix}{int(key[1:]):08d}"
+
+
+def _delivery(key: str, text: str = "hello") -> bytes:
+    customer = {"wa_id": _wa_id(key), "user_id": f"JP.{key}", "name": key}
+    message = payloads.inbound_message(customer, "text", payloads.text(text))
+    return json.dumps(payloads.message_webhook(NUMBER, customer, message)).encode()
+
+
+def _headers(body: bytes) -> dict[str, str]:
+    return {
+        "X-Hub-Signature-256": sign(body, procs.APP_SECRET),
+        "Content-Type": "application/json",
+    }
+
+
+def run(cfg: WallboardConfig, workdir: Path, cleanup: procs.Cleanup) -> list[str]:
+    workdir.mkdir(parents=True, exist_ok=True)
+    db_url = f"sqlite+aiosqlite:///{workdir / 'wallboard.db'}"
+    token = procs.prepare_product(
+        db_url, workdir, _workspace(cfg), {"WA_TOKEN": "bench-token"}, "bench-wallboard"
+    )
+    _seed(cfg, workdir / "wallboard.db")
+    proc = cleanup.add_proc(procs.product_proc("wallboard", db_url, workdir)).start()
+    return asyncio.run(_measure(cfg, proc, token, workdir / "wallboard.db"))
+
+
+def _ts(at: datetime) -> str:
+    return at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+def _seed(cfg: WallboardConfig, db_path: Path) -> None:
+    """The open operation, written straight into the file before the server starts (5,000
+    conversations through webhooks would take this machine many minutes): every
+    available agent holds ``capacity - 1`` active conversations of their queue (one slot
+    free), every other conversation waits; today's log has each one's queueing and answer.
+    """
+    now = datetime.now(UTC)
+    with contextlib.closing(sqlite3.connect(db_path)) as conn, conn:
+        ws = conn.execute("SELECT id FROM workspaces WHERE slug = 'bench-wallboard'").fetchone()[0]
+        number = conn.execute("SELECT id FROM phone_numbers").fetchone()[0]
+        queues = dict(conn.execute("SELECT name, id FROM queues").fetchall())
+        agents = [
+            r[0]
+            for r in conn.execute(
+                "SELECT id FROM users WHERE role = 'agent' ORDER BY CAST(SUBSTR(email, 2) AS INT)"
+            )
+        ]
+        for k, user_id in enumerate(agents):
+            status = "available" if k < cfg.available else ("away" if k % 2 else "offline")
+            conn.execute(
+                "INSERT INTO agent_presence (user_id, workspace_id, status, changed_at) "
+                "VALUES (?, ?, ?, ?)",
+                (user_id, ws, status, _ts(now - timedelta(minutes=k % 90))),
+            )
+        holders = [
+            (k, agents[k])
+            for k in range(min(cfg.available, len(agents)))
+            for _ in range(cfg.capacity - 1)
+        ]
+        for i in range(cfg.conversations):
+            key = f"C{i}"
+            queued_at = now - timedelta(seconds=30 + (i * 7) % 3600)
+            contact = conn.execute(
+                "INSERT INTO contacts (workspace_id, user_id, wa_id, profile_name, created_at, "
+                "updated_at) VALUES (?, ?, ?, ?, ?, ?)",
+                (ws, f"JP.{key}", _wa_id(key), key, _ts(queued_at), _ts(queued_at)),
+            ).lastrowid
+            held = holders[i] if i < len(holders) else None
+            queue = queues[f"Q{held[0] % cfg.queues if held else i % cfg.queues}"]
+            assigned_at = queued_at + timedelta(seconds=5 + i % 90) if held else None
+            conversation = conn.execute(
+                "INSERT INTO conversations (workspace_id, contact_id, phone_number_id, status, "
+                "queue_id, priority, assigned_agent_id, queued_at, assigned_at, created_at, "
+                "last_inbound_at, last_message_at) VALUES (?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?)",
+                (
+                    ws,
+                    contact,
+                    number,
+                    "active" if held else "queued",
+                    queue,
+                    held[1] if held else None,
+                    _ts(queued_at),
+                    _ts(assigned_at) if held else None,
+                    _ts(queued_at),
+                    _ts(queued_at),
+                    _ts(queued_at),
+                ),
+            ).lastrowid
+            steps = [("queued", "new", "queued", None, queued_at, None)]
+            if held:
+                wait = (assigned_at - queued_at).total_seconds()
+                steps.append(
+                    ("accepted", "offered", "active", held[1], assigned_at, {"wait_seconds": wait})
+                )
+            for kind, before, after, agent, at, data in steps:
+                conn.execute(
+                    "INSERT INTO conversation_events (workspace_id, conversation_id, type, "
+                    "from_status, to_status, queue_id, agent_id, data, at) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        ws,
+                        conversation,
+                        kind,
+                        before,
+                        after,
+                        queue,
+                        agent,
+                        json.dumps(data) if data else None,
+                        _ts(at),
+                    ),
+                )
+
+
+def _stored_at(db_path: Path, names: list[str]) -> dict[str, float]:
+    """When each probe customer's conversation was stored (epoch seconds), from the file."""
+    with contextlib.closing(sqlite3.connect(db_path)) as conn:
+        rows = conn.execute(
+            "SELECT contacts.profile_name, MIN(conversations.created_at) FROM conversations "
+            "JOIN contacts ON contacts.id = conversations.contact_id "
+            f"WHERE contacts.profile_name IN ({','.join('?' * len(names))}) "
+            "GROUP BY contacts.profile_name",
+            names,
+        ).fetchall()
+    return {name: datetime.fromisoformat(at).replace(tzinfo=UTC).timestamp() for name, at in rows}
+
+
+class Supervisor:
+    """One supervisor's browser: a socket, and a re-read of the wallboard per nudge."""
+
+    def __init__(self, url: str, token: str) -> None:
+        self.url = url
+        self.token = token
+        self.client = httpx.AsyncClient(
+            base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=60
+        )
+        self.watch: dict[str, float] = {}  # probe name -> when this board first listed it
+        self.nudged_at: list[float] = []
+        self.reads = 0
+        self.read_seconds: list[float] = []
+        self.size = 0
+        self._reading = False
+        self._again = False
+        self._tasks: list[asyncio.Task] = []
+        self.ws = None
+
+    async def connect(self) -> None:
+        ws_url = self.url.replace("http://", "ws://") + f"/api/v1/ws?token={self.token}"
+        self.ws = await websockets.connect(ws_url, max_size=2**20)
+        await self.ws.recv()  # hello
+        self._tasks.append(asyncio.create_task(self._listen()))
+
+    async def _listen(self) -> None:
+        with contextlib.suppress(websockets.ConnectionClosed):
+            async for frame in self.ws:
+                if '"wallboard.changed"' in frame:
+                    self.nudged_at.append(time.perf_counter())
+                    self.read()
+
+    def read(self) -> None:
+        if self._reading:
+            self._again = True
+            return
+        self._reading = True
+        self._tasks.append(asyncio.create_task(self._read()))
+
+    async def _read(self) -> None:
+        try:
+            while True:
+                self._again = False
+                t = time.perf_counter()
+                text = (await self.client.get("/api/v1/wallboard")).text
+                done = time.perf_counter()
+                self.reads += 1
+                self.read_seconds.append(done - t)
+                self.size = len(text)
+                for name in self.watch:
+                    if not self.watch[name] and f'"contact":"{name}"' in text:
+                        self.watch[name] = done
+                if not self._again:
+                    return
+        finally:
+            self._reading = False
+
+    async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        if self.ws is not None:
+            await self.ws.close()
+        await self.client.aclose()
+
+
+async def _probe(client: httpx.AsyncClient, boards: list[Supervisor], name: str) -> float:
+    for board in boards:
+        board.watch[name] = 0.0
+    body = _delivery(name, "probe")
+    t0 = time.perf_counter()
+    (
+        await client.post("/webhooks/whatsapp", content=body, headers=_headers(body))
+    ).raise_for_status()
+    return t0
+
+
+async def _seen_by_all(boards: list[Supervisor], name: str, within: float) -> float | None:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        times = [b.watch.get(name) for b in boards]
+        if all(times):
+            return max(times)
+        await asyncio.sleep(0.01)
+    return None
+
+
+async def _load(client: httpx.AsyncClient, cfg: WallboardConfig, boards, offset: int = 0):
+    """``rate`` messages per second for ``duration`` seconds: customers writing again, and
+    one new probe customer a second (watched on ``boards``)."""
+    sent_at: list[float] = []
+    probes: dict[str, float] = {}
+    wall: dict[str, float] = {}  # probe -> epoch seconds when POSTed
+    interval = 1.0 / cfg.rate
+    total = int(cfg.rate * cfg.duration)
+    started = time.perf_counter()
+    pending: set[asyncio.Task] = set()
+
+    async def post(body: bytes) -> None:
+        r = await client.post("/webhooks/whatsapp", content=body, headers=_headers(body))
+        r.raise_for_status()
+
+    for n in range(total):
+        t = started + n * interval
+        await asyncio.sleep(max(0.0, t - time.perf_counter()))
+        if n % int(cfg.rate) == 0:
+            name = f"P{offset + n}"
+            for board in boards:
+                board.watch[name] = 0.0
+            body = _delivery(name, "probe")
+            probes[name] = time.perf_counter()
+            wall[name] = time.time()
+        else:
+            body = _delivery(f"C{n % cfg.conversations}", f"again {offset + n}")
+        sent_at.append(time.perf_counter())
+        task = asyncio.create_task(post(body))
+        pending.add(task)
+        task.add_done_callback(pending.discard)
+    await asyncio.gather(*pending)
+    return sent_at, probes, wall, time.perf_counter() - started, total, started
+
+
+async def _all_stored(db_path: Path, wall: dict[str, float], within: float) -> dict[str, float]:
+    deadline = time.monotonic() + within
+    while True:
+        stored = _stored_at(db_path, list(wall))
+        if len(stored) == len(wall) or time.monotonic() > deadline:
+            return stored
+        await asyncio.sleep(0.5)
+
+
+async def _measure(
+    cfg: WallboardConfig, proc: procs.Proc, admin_token: str, db_path: Path
+) -> list[str]:
+    url = proc.url
+    auth = {"Authorization": f"Bearer {admin_token}"}
+    lines: list[str] = []
+    async with httpx.AsyncClient(base_url=url, headers=auth, timeout=120) as client:
+        users = (await client.get("/api/v1/users")).json()
+        supervisors = [u for u in users if u["role"] == "supervisor"]
+        # 0. the same load with no supervisor connected: what ingest alone takes here
+        _, _, wall0, elapsed0, total0, _ = await _load(client, cfg, [])
+        stored0 = await _all_stored(db_path, wall0, 300)
+        alone = latency_summary([stored0[n] - wall0[n] for n in wall0 if n in stored0])
+        lines.append(
+            f"wallboard reference, no supervisor connected, {total0 / elapsed0:.0f} msg/s for "
+            f"{elapsed0:.0f} s: webhook POSTed → conversation stored p50 "
+            f"{fmt_ms(alone['p50_ms'])}, max {fmt_ms(alone['max_ms'])} ({len(stored0)}/"
+            f"{len(wall0)})"
+        )
+        await asyncio.sleep(5)
+        boards = []
+        for s in supervisors:
+            r = await client.post(
+                "/api/v1/tokens",
+                json={"name": f"bench-{s['id']}", "role": "supervisor", "user_id": s["id"]},
+            )
+            r.raise_for_status()
+            boards.append(Supervisor(url, r.json()["token"]))
+        for board in boards:
+            await board.connect()
+            board.read()
+        await asyncio.sleep(3)
+        snapshot = (await boards[0].client.get("/api/v1/wallboard")).json()
+        offered = sum(q["offered"] for q in snapshot["queues"])
+        waiting = sum(q["waiting"] for q in snapshot["queues"])
+        lines.append(
+            f"wallboard setup: {len(snapshot['agents'])} agents ({cfg.available} available), "
+            f"{len(snapshot['conversations'])} open conversations ({waiting} queued, "
+            f"{offered} offered, {len(snapshot['conversations']) - waiting - offered} with agents) "
+            f"in {cfg.queues} queues, {len(boards)} supervisor sockets; a wallboard read is "
+            f"{boards[0].size / 1e6:.1f} MB"
+        )
+        try:
+            # 1. baseline: one change at a time, nothing else going on
+            idle = []
+            for n in range(cfg.probes):
+                name = f"B{n}"
+                t_sent = await _probe(client, boards, name)
+                seen = await _seen_by_all(boards, name, 30)
+                if seen is not None:
+                    idle.append(seen - t_sent)
+                await asyncio.sleep(1)
+            base = latency_summary(idle)
+            lines.append(
+                f"wallboard baseline (no other traffic): message POSTed → listed on all "
+                f"{len(boards)} supervisors' wallboards p50 {fmt_ms(base['p50_ms'])}, max "
+                f"{fmt_ms(base['max_ms'])} ({len(idle)}/{cfg.probes})"
+            )
+            # 2. under load
+            for board in boards:
+                board.nudged_at.clear()
+                board.read_seconds.clear()
+                board.reads = 0
+            cpu0 = proc.cpu_seconds()
+            run = await _load(client, cfg, boards, offset=int(cfg.rate * cfg.duration))
+            sent_at, probes, wall, elapsed, total, started = run
+            latencies, missing = [], 0
+            deadline = time.monotonic() + 120
+            for name, t_sent in probes.items():
+                seen = await _seen_by_all(boards, name, max(0.1, deadline - time.monotonic()))
+                if seen is None:
+                    missing += 1
+                else:
+                    latencies.append(seen - t_sent)
+            cpu = proc.cpu_seconds() - cpu0
+            loaded = latency_summary(latencies)
+            stored = await _all_stored(db_path, wall, 60)
+            ingest = latency_summary([stored[n] - wall[n] for n in wall if n in stored])
+            met = "met" if loaded["max_ms"] <= TARGET_SECONDS * 1000 and not missing else "NOT met"
+            lines.append(
+                f"wallboard under {total / elapsed:.0f} msg/s for {elapsed:.0f} s: message "
+                f"POSTed → listed on all {len(boards)} supervisors' wallboards p50 "
+                f"{fmt_ms(loaded['p50_ms'])}, p90 {fmt_ms(loaded['p90_ms'])}, max "
+                f"{fmt_ms(loaded['max_ms'])} ({len(latencies)}/{len(probes)} probes; target ≤ "
+                f"{TARGET_SECONDS:.0f} s: {met}); {loaded['p50_ms'] / base['p50_ms']:.1f}× the "
+                f"baseline p50; server CPU {cpu / elapsed:.0%} of one core"
+            )
+            lines.append(
+                f"wallboard under load, of which ingest (webhook POSTed → conversation "
+                f"stored, before any wallboard work): p50 {fmt_ms(ingest['p50_ms'])}, max "
+                f"{fmt_ms(ingest['max_ms'])}"
+            )
+            # The nudge fan-out: for each message sent, the first nudge after it on each
+            # socket; the fan-out time is when the last socket got it.
+            fan = []
+            for t_sent in sent_at[:: max(1, int(cfg.rate) // 5)]:
+                arrivals = []
+                for board in boards:
+                    after = next((t for t in board.nudged_at if t >= t_sent), None)
+                    if after is None:
+                        break
+                    arrivals.append(after)
+                else:
+                    fan.append(max(arrivals) - t_sent)
+            fanned = latency_summary(fan)
+            reads = sum(b.reads for b in boards)
+            read_s = [s for b in boards for s in b.read_seconds]
+            window = max((b.nudged_at[-1] for b in boards if b.nudged_at), default=0) - started
+            nudges = sum(len(b.nudged_at) for b in boards) / len(boards) / max(window, 1e-9)
+            lines.append(
+                f"wallboard fan-out: message POSTed → wallboard.changed on the last of "
+                f"{len(boards)} sockets p50 {fmt_ms(fanned['p50_ms'])}, p90 "
+                f"{fmt_ms(fanned['p90_ms'])}, max {fmt_ms(fanned['max_ms'])}; "
+                f"{nudges:.1f} nudges/s per socket for {total / elapsed:.0f} msg/s; "
+                f"{reads} wallboard reads, each p50 {fmt_ms(latency_summary(read_s)['p50_ms'])}"
+            )
+        finally:
+            for board in boards:
+                await board.close()
+    return lines
