@@ -20,7 +20,7 @@ install: $(STAMP)
 WEB_BUILD := madoguchi/web/static/app/.built
 NODE_STAMP := frontend/node_modules/.installed
 WEB_SOURCES := $(shell find frontend/src -type f 2>/dev/null) frontend/index.html \
-	frontend/vite.config.ts frontend/tsconfig.json
+	frontend/vite.config.ts frontend/tsconfig.json $(shell find frontend/public -type f 2>/dev/null)
 
 $(NODE_STAMP): frontend/package.json frontend/package-lock.json
 	cd frontend && npm ci --no-audit --no-fund --loglevel=error

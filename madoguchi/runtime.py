@@ -112,6 +112,7 @@ class Runtime:
             self.timers,
             self.bus.publish,
             ring_seconds=settings.call_ring_seconds,
+            kick=self.routing.kick,
         )
         # The operator's language model (None: offline); a bad setting stops the start.
         self.assistant = Assistant(self.db, llm.from_settings(settings))

@@ -125,6 +125,13 @@ class Settings(BaseSettings):
     call_permission_template_language: str = Field(
         default="en", description="Language code of the call-permission template."
     )
+    public_url: str = Field(
+        default="http://127.0.0.1:8000",
+        description="The address customers' browsers reach this server at (video links).",
+    )
+    video_link_minutes: int = Field(
+        default=30, gt=0, le=24 * 60, description="How long a video link stays valid."
+    )
     ice_servers: list[dict] = Field(
         default=[],
         description="STUN/TURN servers for browsers' WebRTC, as RTCIceServer objects "

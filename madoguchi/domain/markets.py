@@ -10,14 +10,17 @@ user id starts with the country code Meta assigned (``JP.70211330012345``, paren
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 import phonenumbers
 
 _BSUID_COUNTRY = re.compile(r"^([A-Za-z]{2})\.")
 
 
+@lru_cache(maxsize=65536)
 def market_of_phone(wa_id: str | None) -> str | None:
-    """ISO 3166-1 alpha-2 code of a phone number in international form, or None."""
+    """ISO 3166-1 alpha-2 code of a phone number in international form, or None (cached:
+    every queued message asks, and parsing is the costly part)."""
     if not wa_id:
         return None
     digits = "".join(ch for ch in wa_id if ch.isdigit())

@@ -22,7 +22,7 @@ async def phone_page(request: Request) -> HTMLResponse:
         request,
         "phone.html",
         {
-            "numbers": sim.config.numbers,
+            "numbers": list(sim.state.numbers.values()),  # with those Embedded Signup made
             "customers": [c.public(sim.clock) for c in sim.state.customers.values()],
             "webhook_url": sim.config.webhook_url,
         },

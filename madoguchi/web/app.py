@@ -13,7 +13,7 @@ from madoguchi import __version__
 from madoguchi.runtime import Runtime
 from madoguchi.services.onboarding.meta_app import MetaApp
 from madoguchi.settings import Settings, get_settings
-from madoguchi.web import limits, realtime, spa, webhooks
+from madoguchi.web import limits, realtime, spa, video_room, webhooks
 from madoguchi.web.api import ROUTERS
 from madoguchi.web.api_docs import documented_app
 from madoguchi.web.headers import SecurityHeadersMiddleware
@@ -67,6 +67,7 @@ def create_app(
     )
     app.include_router(webhooks.router)
     app.include_router(realtime.router)
+    app.include_router(video_room.router)
     for router in ROUTERS:
         app.include_router(router)
 

@@ -16,6 +16,7 @@ import re
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError
 
 from madoguchi.whatsapp.media_limits import MEDIA_KINDS, max_bytes
 
@@ -106,8 +107,33 @@ class BodyLimitMiddleware:
         await send({"type": "http.response.body", "body": body})
 
 
+def out_of_range() -> JSONResponse:
+    return JSONResponse(
+        {
+            "detail": {
+                "code": "out_of_range",
+                "message": "a number in the request is too large (ids and counts fit in 64 bits)",
+            }
+        },
+        status_code=422,
+    )
+
+
 def install(app: FastAPI, max_request_bytes: int) -> None:
     app.add_middleware(BodyLimitMiddleware, max_request_bytes=max_request_bytes)
+
+    @app.exception_handler(OverflowError)
+    async def too_large_number(request: Request, exc: OverflowError) -> JSONResponse:
+        return out_of_range()
+
+    @app.exception_handler(DBAPIError)
+    async def database_refused(request: Request, exc: DBAPIError) -> JSONResponse:
+        """A number the database cannot hold (an id of 2^70) is the caller's mistake;
+        anything else is a real server error and is raised on."""
+        message = str(exc.orig)
+        if isinstance(exc.orig, OverflowError) or ("out of" in message and "range" in message):
+            return out_of_range()
+        raise exc
 
     @app.exception_handler(RecursionError)
     async def too_deep(request: Request, exc: RecursionError) -> JSONResponse:

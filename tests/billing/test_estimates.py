@@ -158,5 +158,7 @@ async def test_a_queued_message_keeps_its_estimate(stack):
         ("unknown_one", "unknown", True, "regular", None, "JP"),
         (None, "service", False, "free_customer_service", 0, "JP"),
     ]
-    assert {c.rate_card_id for c in costs} == {card["id"]}
-    assert all(c.settled_at is None and c.currency == "USD" for c in costs)
+    # templates are priced by the card; a free-form reply is free without one
+    assert [c.rate_card_id for c in costs] == [card["id"]] * 3 + [None]
+    assert [c.currency for c in costs] == ["USD"] * 3 + [None]
+    assert all(c.settled_at is None for c in costs)

@@ -134,6 +134,21 @@ async def test_call_with_nobody_available_is_missed_and_rejected_at_meta(desk):
     row = await eventually(missed)
     assert row["end_reason"] == "no_agent"
     assert row == await desk.call_of(sim["id"])
+    # The callback task: the new conversation waits in the number's queue.
+    conv = (
+        await desk.as_("admin", "GET", f"/api/v1/conversations/{row['conversation_id']}")
+    ).json()
+    assert conv["status"] == "queued"
+    # Once an agent is available, the conversation is offered to them to call back.
+    await desk.presence("aiko")
+
+    async def offered():
+        c = (
+            await desk.as_("admin", "GET", f"/api/v1/conversations/{row['conversation_id']}")
+        ).json()
+        return c if c["status"] == "offered" else None
+
+    assert (await eventually(offered))["offered_agent_id"] == desk.users["aiko"]
 
 
 async def test_declined_by_every_rung_agent_is_missed(desk):
@@ -145,9 +160,19 @@ async def test_declined_by_every_rung_agent_is_missed(desk):
     assert r.json()["status"] == "missed"
     assert r.json()["end_reason"] == "declined"
     await desk.sim_call_becomes(sim["id"], "rejected")
-    # Declining again: the call no longer rings for her, nor is it hers to see.
+
+    # The conversation is queued for a call back and offered to Aiko; declining the call
+    # again is refused: it no longer rings.
+    async def offered():
+        c = (
+            await desk.as_("admin", "GET", f"/api/v1/conversations/{call['conversation_id']}")
+        ).json()
+        return c if c["status"] == "offered" else None
+
+    assert (await eventually(offered))["offered_agent_id"] == desk.users["aiko"]
     r = await desk.as_("aiko", "POST", f"/api/v1/calls/{call['id']}/decline")
-    assert r.status_code == 404
+    assert r.status_code == 409
+    assert r.json()["detail"]["code"] == "not_ringing"
     r = await desk.as_("admin", "POST", f"/api/v1/calls/{call['id']}/decline")
     assert r.status_code == 403  # a workspace token is no agent
 

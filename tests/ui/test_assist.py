@@ -80,10 +80,20 @@ async def test_supervisor_sees_negative_conversations_highlighted_in_en_and_ja(u
     await expect(conversation_item(supervisor, "Calm Carl")).to_have_attribute(
         "data-sentiment", "positive"
     )
-    # A conversation turning negative while the supervisor watches: live, no reload.
+    # A conversation turning negative while the supervisor watches: live, no reload; the
+    # Support queue is watched, so it also pops an alert.
+    queues = (await ui.api("GET", "/api/v1/queues")).json()
+    support = next(q["id"] for q in queues if q["name"] == "Support")
+    watched = await ui.api(
+        "PUT",
+        "/api/v1/assist/settings",
+        json={"llm_enabled": False, "negative_alert_queue_ids": [support]},
+    )
+    assert watched.status_code == 200, watched.text
     await customer_says(ui, okotta, "最悪です。注文した商品がまだ届きません！")
     japanese = conversation_item(supervisor, "山田 怒")
     await expect(japanese).to_have_attribute("data-sentiment", "negative")
+    await expect(supervisor.get_by_text("A conversation turned negative")).to_be_visible()
 
     await supervisor.get_by_test_id("language-select").click()
     await supervisor.get_by_role("option", name="日本語").click()
@@ -92,3 +102,38 @@ async def test_supervisor_sees_negative_conversations_highlighted_in_en_and_ja(u
         conversation_item(supervisor, "Calm Carl").get_by_test_id("sentiment-badge")
     ).to_have_text("ポジティブ")
     await screenshot(supervisor, "assist-supervisor-ja.png")
+
+
+async def test_admin_imports_and_writes_knowledge_articles(ui, browser):
+    admin = await sign_in(browser, ui, ADMIN)
+    await admin.goto(ui.url + "/admin/knowledge")
+    await expect(admin.get_by_test_id("assist-settings")).to_contain_text(
+        "No language model is configured"
+    )
+    await admin.locator('input[type="file"]').set_input_files(
+        [
+            {
+                "name": "returns.md",
+                "mimeType": "text/markdown",
+                "buffer": b"---\ntitle: Returns\ntags: [returns]\n---\nReturn within 30 days.",
+            },
+            {"name": "empty.md", "mimeType": "text/markdown", "buffer": b"# Empty\n"},
+        ]
+    )
+    report = admin.get_by_test_id("import-report")
+    await expect(report).to_contain_text("Imported: 1 new, 0 updated, 0 unchanged.")
+    await expect(report).to_contain_text("empty.md: the article has no text")
+    await expect(admin.get_by_test_id("article-row")).to_have_count(1)
+
+    await admin.get_by_test_id("new-article").click()
+    await admin.get_by_test_id("article-title").fill("配送について")
+    await admin.get_by_test_id("article-save").click()
+    form = admin.get_by_test_id("article-form")
+    # The server refuses it; its words appear under the body field.
+    await expect(form).to_contain_text("String should have at least 1 character")
+    await admin.get_by_test_id("article-body").fill("3営業日以内に発送します。")
+    await admin.get_by_test_id("article-save").click()
+    rows = admin.get_by_test_id("article-row")
+    await expect(rows).to_have_count(2)
+    await expect(rows.filter(has_text="配送について")).to_contain_text("ja")
+    await screenshot(admin, "assist-knowledge.png")

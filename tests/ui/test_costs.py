@@ -130,6 +130,14 @@ async def test_the_cost_report_in_english_and_japanese(shop, browser):
     await expect(rows.filter(has_text="Japan")).to_contain_text("$0.1097")
     await expect(rows.filter(has_text="India")).to_contain_text("$0.0107")
     await expect(admin.get_by_test_id("rate-card")).to_contain_text("In force")
+    await admin.get_by_role("button", name="Meta", exact=True).click()
+    rates = admin.get_by_test_id("rate-card-rates").get_by_role("row")
+    await expect(rates.filter(has_text="Japan").filter(has_text="Marketing")).to_contain_text(
+        "$0.1097"
+    )
+    await expect(
+        rates.filter(has_text="All other markets").filter(has_text="Utility")
+    ).to_contain_text("$0.0077")
     await screenshot(admin, "costs-report.png")
 
     async with admin.expect_download() as download_info:

@@ -79,3 +79,17 @@ async def test_an_upload_over_whatsapps_limit_is_a_413(stack):
     )
     assert response.status_code == 413, response.text
     assert response.json()["detail"]["code"] == "media_limit"
+
+
+async def test_ids_too_large_for_the_database_are_a_422_not_a_500(stack):
+    huge = 2**70
+    for method, path, body in (
+        ("GET", f"/api/v1/conversations/{huge}", None),
+        ("GET", f"/api/v1/messages/{huge}", None),
+        ("POST", f"/api/v1/conversations/{huge}/notes", {"body": "x"}),
+        ("POST", "/api/v1/queues", {"name": "Q", "members": [{"user_id": huge}]}),
+    ):
+        response = await stack.api(method, path, json=body)
+        assert response.status_code in (404, 422), (path, response.text)
+        if response.status_code == 422 and isinstance(response.json()["detail"], dict):
+            assert response.json()["detail"]["code"] == "out_of_range"

@@ -61,3 +61,26 @@ export function CallPermissionEntry({ content }: { content: Record<string, unkno
     </Stack>
   );
 }
+
+export function VideoEntry({ content }: { content: Record<string, unknown> }) {
+  const { t } = useTranslation();
+  const status = str(content.status) ?? "open";
+  const seconds = typeof content.duration_seconds === "number" ? content.duration_seconds : null;
+  return (
+    <Group gap={6} data-testid="video-entry" data-video-status={status} wrap="nowrap">
+      <Text size="lg" aria-hidden>
+        🎥
+      </Text>
+      <Stack gap={0}>
+        <Text size="sm" fw={600}>
+          {t("video.entry")} · {t(`video.status.${status}`)}
+        </Text>
+        {seconds !== null && (
+          <Text size="xs" c="dimmed">
+            {t("call.entry.lasted", { time: formatDuration(seconds) })}
+          </Text>
+        )}
+      </Stack>
+    </Group>
+  );
+}

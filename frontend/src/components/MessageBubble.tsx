@@ -4,7 +4,7 @@ import type { Message } from "../api/types";
 import { formatBytes, formatDateTime, formatTime } from "../format";
 import { inner, preview, str } from "./messages";
 import { uploadedMediaUrl } from "./uploads";
-import { CallEntry, CallPermissionEntry } from "../calls/CallEntry";
+import { CallEntry, CallPermissionEntry, VideoEntry } from "../calls/CallEntry";
 
 interface Props {
   message: Message;
@@ -209,6 +209,8 @@ function Body({ m }: { m: Message }) {
     }
     case "call":
       return <CallEntry content={m.content} />;
+    case "video_call":
+      return <VideoEntry content={m.content} />;
     case "interactive": {
       const kind = str(c.type);
       if (kind === "call_permission_request" || kind === "call_permission_reply") {

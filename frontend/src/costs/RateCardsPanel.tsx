@@ -3,6 +3,7 @@ import { Alert, Badge, Button, Card, FileInput, Group, Stack, Table, Text, TextI
 import { useTranslation } from "react-i18next";
 import { ApiError, api } from "../api/client";
 import { formatDateTime } from "../format";
+import { formatMoney, marketName } from "./money";
 import type { RateCard } from "./types";
 
 /** The versions of the prices; admins import a new one from Meta's rate sheet (CSV). */
@@ -15,6 +16,23 @@ export function RateCardsPanel({ admin, onChange }: { admin: boolean; onChange: 
   const [file, setFile] = useState<File | null>(null);
   const [errors, setErrors] = useState<string[]>([]);
   const [busy, setBusy] = useState(false);
+  const [open, setOpen] = useState<RateCard | null>(null);
+
+  async function toggle(card: RateCard) {
+    if (open?.id === card.id) setOpen(null);
+    else setOpen(await api.get<RateCard>(`/rate-cards/${card.id}`));
+  }
+
+  async function remove(card: RateCard) {
+    try {
+      await api.del(`/rate-cards/${card.id}`);
+      setOpen(null);
+      reload();
+      onChange();
+    } catch (err) {
+      setErrors([err instanceof ApiError ? err.message : String(err)]);
+    }
+  }
 
   const reload = () => void api.get<RateCard[]>("/rate-cards").then(setCards);
   useEffect(reload, []);
@@ -64,7 +82,11 @@ export function RateCardsPanel({ admin, onChange }: { admin: boolean; onChange: 
           <Table.Tbody>
             {cards.map((card) => (
               <Table.Tr key={card.id} data-testid="rate-card">
-                <Table.Td>{card.name}</Table.Td>
+                <Table.Td>
+                  <Button variant="subtle" size="compact-sm" onClick={() => void toggle(card)} aria-expanded={open?.id === card.id}>
+                    {card.name}
+                  </Button>
+                </Table.Td>
                 <Table.Td>{card.currency}</Table.Td>
                 <Table.Td>{t("costs.from")} {formatDateTime(card.effective_from)}</Table.Td>
                 <Table.Td>
@@ -73,7 +95,34 @@ export function RateCardsPanel({ admin, onChange }: { admin: boolean; onChange: 
                       {t("costs.inForce")}
                     </Badge>
                   )}
+                  {admin && new Date(card.effective_from) > new Date() && (
+                    <Button variant="subtle" color="red" size="compact-xs" onClick={() => void remove(card)}>
+                      {t("costs.deleteCard")}
+                    </Button>
+                  )}
                 </Table.Td>
+              </Table.Tr>
+            ))}
+          </Table.Tbody>
+        </Table>
+      )}
+      {open?.rates && (
+        <Table striped mt="xs" data-testid="rate-card-rates">
+          <Table.Thead>
+            <Table.Tr>
+              <Table.Th>{t("costs.dimensions.market")}</Table.Th>
+              <Table.Th>{t("costs.dimensions.category")}</Table.Th>
+              <Table.Th>{t("costs.tierFrom")}</Table.Th>
+              <Table.Th>{t("costs.rate")}</Table.Th>
+            </Table.Tr>
+          </Table.Thead>
+          <Table.Tbody>
+            {open.rates.map((r) => (
+              <Table.Tr key={`${r.market}-${r.category}-${r.tier_from}`}>
+                <Table.Td>{marketName(r.market)}</Table.Td>
+                <Table.Td>{t(`costs.category.${r.category}`, { defaultValue: r.category })}</Table.Td>
+                <Table.Td>{r.tier_from}</Table.Td>
+                <Table.Td>{formatMoney(r.rate, open.currency)}</Table.Td>
               </Table.Tr>
             ))}
           </Table.Tbody>

@@ -18,6 +18,7 @@ import { OfferHeading } from "../components/OfferHeading";
 import { useCalls } from "../calls/useCalls";
 import { CallBar } from "../calls/CallBar";
 import { CallButton } from "../calls/CallButton";
+import { VideoRoom } from "../calls/VideoRoom";
 import { navigate, usePath } from "../router";
 import { useMyPresence } from "../presence";
 import { AssistPanel, SENTIMENT_COLOR } from "../assist/AssistPanel";
@@ -315,6 +316,12 @@ export function DesktopPage() {
                   onCallBusy={!!calls.current}
                   messagesTick={messages.length}
                   onError={showError}
+                />
+                <VideoRoom
+                  conversationId={selected.id}
+                  canAct={canWrite}
+                  onError={showError}
+                  onEntry={(id) => void api.get<Message>(`/messages/${id}`).then(putMessage).catch(() => undefined)}
                 />
                 <ConversationActions
                   conversation={selected}

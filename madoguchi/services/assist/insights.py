@@ -86,56 +86,70 @@ async def pending_messages(db: Database, after_id: int, limit: int = 100) -> lis
         )
 
 
-async def record_sentiment(
-    db: Database, message: Message, sentiment: Sentiment
-) -> SentimentChanged | None:
-    """Store a message's sentiment and move its conversation's trend; the event when the
-    trend's label changed."""
+async def record_sentiments(
+    db: Database, scored: list[tuple[Message, Sentiment]]
+) -> list[SentimentChanged]:
+    """Store messages' sentiments and move their conversations' trends, all in one
+    transaction (a busy contact center scores in batches, not a write per message); the
+    events of the trends whose label changed."""
+    events: list[SentimentChanged] = []
+    if not scored:
+        return events
     async with db.write() as session:
-        if await session.get(MessageSentiment, message.id) is not None:
-            return None
-        conversation = await session.get(Conversation, message.conversation_id)
-        if conversation is None:
-            return None
-        session.add(
-            MessageSentiment(
-                message_id=message.id,
-                workspace_id=message.workspace_id,
-                conversation_id=message.conversation_id,
-                language=sentiment.language,
-                label=sentiment.label,
-                score=sentiment.score,
-            )
+        for message, sentiment in scored:
+            event = await _record(session, message, sentiment)
+            if event is not None:
+                events.append(event)
+    return events
+
+
+async def _record(
+    session: AsyncSession, message: Message, sentiment: Sentiment
+) -> SentimentChanged | None:
+    if await session.get(MessageSentiment, message.id) is not None:
+        return None
+    conversation = await session.get(Conversation, message.conversation_id)
+    if conversation is None:
+        return None
+    session.add(
+        MessageSentiment(
+            message_id=message.id,
+            workspace_id=message.workspace_id,
+            conversation_id=message.conversation_id,
+            language=sentiment.language,
+            label=sentiment.label,
+            score=sentiment.score,
         )
-        await session.flush()
-        scores = (
-            await session.scalars(
-                select(MessageSentiment.score)
-                .where(MessageSentiment.conversation_id == conversation.id)
-                .order_by(MessageSentiment.message_id.desc())
-                .limit(TREND_WINDOW)
-            )
-        ).all()
-        overall = trend(list(reversed(scores)))
-        insight = await insight_of(session, conversation)
-        previous = insight.sentiment_label
-        insight.sentiment_label = overall.label
-        insight.sentiment_score = overall.score
-        insight.sentiment_at = datetime.now(UTC)
-        if previous == overall.label or (previous is None and overall.label == "neutral"):
-            return None
-        settings = await settings_of(session, conversation.workspace_id)
-        alert = overall.label == "negative" and conversation.queue_id in (
-            settings.negative_alert_queue_ids or []
+    )
+    await session.flush()
+    scores = (
+        await session.scalars(
+            select(MessageSentiment.score)
+            .where(MessageSentiment.conversation_id == conversation.id)
+            .order_by(MessageSentiment.message_id.desc())
+            .limit(TREND_WINDOW)
         )
-        return SentimentChanged(
-            workspace_id=conversation.workspace_id,
-            conversation_id=conversation.id,
-            label=overall.label,
-            score=overall.score,
-            previous_label=previous,
-            alert=alert,
-        )
+    ).all()
+    overall = trend(list(reversed(scores)))
+    insight = await insight_of(session, conversation)
+    previous = insight.sentiment_label
+    insight.sentiment_label = overall.label
+    insight.sentiment_score = overall.score
+    insight.sentiment_at = datetime.now(UTC)
+    if previous == overall.label or (previous is None and overall.label == "neutral"):
+        return None
+    settings = await settings_of(session, conversation.workspace_id)
+    alert = overall.label == "negative" and conversation.queue_id in (
+        settings.negative_alert_queue_ids or []
+    )
+    return SentimentChanged(
+        workspace_id=conversation.workspace_id,
+        conversation_id=conversation.id,
+        label=overall.label,
+        score=overall.score,
+        previous_label=previous,
+        alert=alert,
+    )
 
 
 async def read_facts(db: Database, workspace_id: int, conversation_id: int) -> Facts | None:

@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 
 from madoguchi.domain.events import ConversationChanged, Event
 from madoguchi.services.assist import insights, nlp
-from madoguchi.services.assist.sentiment import analyze
+from madoguchi.services.assist.sentiment import Sentiment, analyze
 from madoguchi.services.assist.summary import Summary
 from madoguchi.store.db import Database
 from madoguchi.store.models import MessageSentiment
@@ -29,6 +29,10 @@ Publish = Callable[[list[Event]], Awaitable[None]]
 SummaryWriter = Callable[[int, int], Awaitable[tuple[Summary | None, str | None, str]]]
 SWEEP_SECONDS = 5.0
 SUMMARY_STEPS = frozenset({"offered", "accepted", "transferred", "wrap_up", "closed"})
+
+
+def _analyze_all(texts: list[str]) -> list[Sentiment]:
+    return [analyze(text) for text in texts]
 
 
 class AssistWorker:
@@ -82,15 +86,16 @@ class AssistWorker:
                 newest = await session.scalar(select(func.max(MessageSentiment.message_id)))
             self._after_id = newest or 0
         messages = await insights.pending_messages(self.db, self._after_id)
-        events: list[Event] = []
-        for message in messages:
-            sentiment = await nlp.run(analyze, message.text or "")
-            event = await insights.record_sentiment(self.db, message, sentiment)
-            if event is not None:
-                events.append(event)
-            self._after_id = max(self._after_id, message.id)
-        if events:
-            await self.publish(events)
+        if messages:
+            sentiments = await nlp.run(_analyze_all, [m.text or "" for m in messages])
+            events: list[Event] = list(
+                await insights.record_sentiments(
+                    self.db, list(zip(messages, sentiments, strict=True))
+                )
+            )
+            self._after_id = max(self._after_id, *(m.id for m in messages))
+            if events:
+                await self.publish(events)
         while self._summaries:
             conversation_id, workspace_id = self._summaries.popitem()
             await self._summarize(workspace_id, conversation_id)

@@ -367,10 +367,14 @@ async def record_estimate(
     ``BillingError`` (``budget_exhausted``) when a hard-limit budget would be exceeded.
     """
     workspace_id = message.workspace_id
-    table = await table_in_force(session, workspace_id, at)
-    volumes = await _volumes.get(session, workspace_id, table, at)
     market = market_of(contact.wa_id, contact.user_id)
-    business_market = await _business_market(session, conversation.phone_number_id)
+    # Most sends are free-form replies, free under per-message pricing: no card to read.
+    free_form = template_name is None and pricing_model_at(at) == "PMP"
+    table = None if free_form else await table_in_force(session, workspace_id, at)
+    volumes = await _volumes.get(session, workspace_id, table, at)
+    business_market = None  # only authentication prices depend on where the number is
+    if template_category and template_category.upper() == "AUTHENTICATION":
+        business_market = await _business_market(session, conversation.phone_number_id)
     if template_name is not None and template_category is None:
         # A template the catalog does not know: Meta will say what it cost.
         price = Price(

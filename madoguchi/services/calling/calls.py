@@ -34,7 +34,12 @@ from madoguchi.services.channel.conversation_threads import (
     find_open_conversation,
     latest_conversation_id,
 )
-from madoguchi.services.contact_center.assignment import Outcome, take_with_call
+from madoguchi.services.contact_center.assignment import (
+    Outcome,
+    RoutingError,
+    enqueue,
+    take_with_call,
+)
 from madoguchi.services.scheduling import timers
 from madoguchi.services.scheduling.timers import TimerWorker
 from madoguchi.store.db import Database
@@ -47,6 +52,7 @@ log = logging.getLogger(__name__)
 
 RING_TIMEOUT = "call_ring_timeout"
 Publish = Callable[[Sequence[Event]], Awaitable[None]]
+Kick = Callable[[int], Awaitable[object]]
 
 
 def now_utc() -> datetime:
@@ -86,6 +92,7 @@ class CallDesk:
         publish: Publish,
         *,
         ring_seconds: float = 30.0,
+        kick: Kick | None = None,
     ) -> None:
         self.db = db
         self.graph = graph
@@ -93,6 +100,7 @@ class CallDesk:
         self.timer_worker = timer_worker
         self.publish = publish
         self.ring_seconds = ring_seconds
+        self.kick = kick
         timer_worker.register(RING_TIMEOUT, self.on_ring_timeout)
 
     # ------------------------------------------------------------------ Graph
@@ -163,7 +171,7 @@ class CallDesk:
                 call, events = await self._ring(session, workspace_id, event, sdp, profiles)
         await self.publish(events)
         if call.status == rules.MISSED:
-            await self._reject_at_meta(call)
+            await self._missed(call)
 
     async def _ring(
         self,
@@ -285,6 +293,8 @@ class CallDesk:
             await timeline.refresh_entry(session, call)
             events = [changed(call)]
         await self.publish(events)
+        if call.status == rules.MISSED:
+            await self._callback_task(call)
 
     # ------------------------------------------------------------------ agents
 
@@ -375,7 +385,7 @@ class CallDesk:
             )
         await self.publish(events)
         if call.status == rules.MISSED:
-            await self._reject_at_meta(call)
+            await self._missed(call)
         return call
 
     async def hang_up(self, workspace_id: int, call_id: int, actor_id: int | None) -> Call:
@@ -410,6 +420,35 @@ class CallDesk:
         await self.publish(events)
         return call
 
+    async def _callback_task(self, call: Call) -> None:
+        """A missed call from a customer nobody is talking to yet: their conversation
+        waits in the number's default queue, so an agent picks it up and calls back."""
+        async with self.db.read() as session:
+            conversation = await session.get(Conversation, call.conversation_id)
+            number = await session.get(PhoneNumber, call.phone_number_id)
+        if conversation is None or conversation.status != "new" or number is None:
+            return
+        if number.default_queue_id is None:
+            return
+        try:
+            outcome, queue = await enqueue(
+                self.db,
+                call.workspace_id,
+                conversation.id,
+                number.default_queue_id,
+                reason="missed call",
+            )
+        except RoutingError as exc:
+            log.warning("call %s: callback not queued: %s", call.id, exc)
+            return
+        await self.publish(outcome.events)
+        if self.kick is not None:
+            await self.kick(queue.id)
+
+    async def _missed(self, call: Call) -> None:
+        await self._reject_at_meta(call)
+        await self._callback_task(call)
+
     async def _reject_at_meta(self, call: Call) -> None:
         number = await self._number_of(call)
         try:
@@ -429,7 +468,7 @@ class CallDesk:
             await timeline.refresh_entry(session, call)
             events = [changed(call)]
         await self.publish(events)
-        await self._reject_at_meta(call)
+        await self._missed(call)
 
     # ------------------------------------------------------------------ calling out
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import case, func, insert, select
@@ -47,6 +47,7 @@ from madoguchi.store.models import (
 from madoguchi.store.models.core import as_utc
 
 SLICE = 5_000
+FRESH = timedelta(hours=1)
 VOLUME_TTL = 30.0
 
 
@@ -193,6 +194,14 @@ async def estimate(session: AsyncSession, campaign: Campaign) -> dict[str, Any]:
         "messages": totals["recipients"],
         "taken_at": pricer.at.isoformat(),
     }
+
+
+def is_fresh(estimate: dict[str, Any] | None, now: datetime) -> bool:
+    """An estimate taken within ``FRESH`` (the audience only changes by an import, which
+    takes a new one)."""
+    if not estimate or not estimate.get("taken_at"):
+        return False
+    return now - datetime.fromisoformat(estimate["taken_at"]) < FRESH
 
 
 def _amount(micros: int) -> str:

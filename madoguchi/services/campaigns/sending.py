@@ -172,7 +172,16 @@ class CampaignWorker:
         return queued
 
     async def start_due(self, now: datetime) -> None:
-        """Scheduled campaigns whose time has come start sending (tiers read again)."""
+        """Scheduled campaigns whose time has come start sending (tiers read again).
+
+        Looked for in a read first: a write transaction per tick would queue behind (and
+        in front of) every other writer of an embedded database for nothing."""
+        due_query = select(Campaign.id).where(
+            Campaign.status == "scheduled", Campaign.scheduled_at <= now
+        )
+        async with self.db.read() as session:
+            if not (await session.scalars(due_query)).first():
+                return
         async with self.db.write() as session:
             due = (
                 await session.scalars(

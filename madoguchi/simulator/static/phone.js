@@ -7,6 +7,7 @@ const state = {
   customer: localStorage.getItem("sim.customer") || null,
   number: localStorage.getItem("sim.number") || null,
   replyTo: null,
+  attachment: null,
   call: null,
   lastThread: "",
   messages: [],
@@ -97,6 +98,13 @@ async function sendFile(file) {
   if (kind === "audio") spec.voice = $("voice").checked;
   const result = await send(spec);
   if (result && spec.caption) $("text").value = "";
+  return result;
+}
+
+function setAttachment(file) {
+  state.attachment = file;
+  $("attachment-bar").hidden = !file;
+  $("attachment-name").textContent = file ? file.name : "";
 }
 
 // ------------------------------------------------------------------ rendering
@@ -441,17 +449,24 @@ function wire() {
     refreshThread(true);
   });
 
+  // A chosen file waits for Send, so a caption typed after choosing it goes with it.
   $("composer").addEventListener("submit", async (event) => {
     event.preventDefault();
+    if (state.attachment) {
+      if (await sendFile(state.attachment)) setAttachment(null);
+      return;
+    }
     const text = $("text").value.trim();
     if (!text) return;
     if (await send({ type: "text", text })) $("text").value = "";
   });
-  $("attach").addEventListener("change", async (event) => {
+  $("attach").addEventListener("change", (event) => {
     const file = event.target.files[0];
     event.target.value = "";
-    if (file) await sendFile(file);
+    if (file) setAttachment(file);
+    $("text").focus();
   });
+  $("attachment-cancel").addEventListener("click", () => setAttachment(null));
   $("reply-cancel").addEventListener("click", () => setReply(null));
   $("btn-call").addEventListener("click", () => callBusiness());
   $("call-answer").addEventListener("click", () => callStep("answer"));

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from madoguchi.store.models.core import Base, IdType, JSONType, UTCDateTime, utcnow
 
-__all__ = ["Call", "CallPermissionRequest"]
+__all__ = ["Call", "CallPermissionRequest", "VideoRoom"]
 
 
 class Call(Base):
@@ -75,3 +75,27 @@ class CallPermissionRequest(Base):
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     requested_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class VideoRoom(Base):
+    """A one-time video link sent to a customer: a browser room with one agent.
+
+    Only the token's hash is kept; the link works until ``expires_at`` or until the
+    session ended, whichever comes first.
+    """
+
+    __tablename__ = "video_rooms"
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
+    workspace_id: Mapped[int] = mapped_column(
+        ForeignKey("workspaces.id", ondelete="CASCADE"), index=True
+    )
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"))
+    agent_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id", ondelete="SET NULL"))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    status: Mapped[str] = mapped_column(String(16), default="open")  # open | live | ended
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -18,7 +18,7 @@ from sqlalchemy import select
 from madoguchi.domain.calling import LIVE_STATUSES
 from madoguchi.runtime import Runtime
 from madoguchi.services.access.tokens import Principal
-from madoguchi.services.calling import permissions
+from madoguchi.services.calling import permissions, video
 from madoguchi.services.calling.errors import CallRefused
 from madoguchi.store.models import Call, Contact, Conversation
 from madoguchi.web.api.contact_center.common import user_id_of, visible_conversation
@@ -295,3 +295,45 @@ async def request_call_permission(
     async with runtime.db.read() as session:
         state = await permissions.state(session, conversation, now)
     return PermissionOut(**{f: getattr(state, f) for f in PermissionOut.model_fields})
+
+
+class VideoLinkOut(BaseModel):
+    room_id: int
+    url: str = Field(description="The customer's link (also sent to them in the chat)")
+    token: str = Field(description="The room's token: the agent joins /ws/video/{token}?as=agent")
+    expires_at: datetime
+    message_id: int | None = Field(description="The room's entry in the timeline")
+
+
+@router.post(
+    "/conversations/{conversation_id}/video-links", response_model=VideoLinkOut, status_code=201
+)
+async def send_video_link(
+    conversation_id: int,
+    principal: Principal = Depends(any_role),
+    runtime: Runtime = Depends(get_runtime),
+):
+    """Send the customer a one-time link to a video room with the caller (inside the
+    24-hour window: the link is a text message)."""
+    conversation = await visible_conversation(runtime, principal, conversation_id)
+    settings = runtime.settings
+    try:
+        room, token, url, queued = await video.create_room(
+            runtime.db,
+            principal.workspace_id,
+            conversation.id,
+            user_id_of(principal),
+            base_url=settings.public_url,
+            minutes=settings.video_link_minutes,
+            now=datetime.now(UTC),
+        )
+    except CallRefused as exc:
+        raise _refused(exc) from exc
+    await runtime.bus.publish([queued])
+    return VideoLinkOut(
+        room_id=room.id,
+        url=url,
+        token=token,
+        expires_at=room.expires_at,
+        message_id=room.message_id,
+    )

@@ -313,12 +313,15 @@ async def schedule_campaign(
     principal: Principal = Depends(supervisor_or_admin),
     runtime: Runtime = Depends(get_runtime),
 ):
-    """Schedule a draft (now, or at a time); the estimate taken now is kept."""
+    """Schedule a draft (now, or at a time) and keep its cost estimate (the one taken when
+    the audience last changed, if within the hour: 100,000 recipients take seconds)."""
     now = datetime.now(UTC)
     try:
         async with runtime.db.read() as session:
             campaign = await service.get_campaign(session, principal.workspace_id, campaign_id)
-            estimate = await cost.estimate(session, campaign)
+            estimate = campaign.cost_estimate
+            if not cost.is_fresh(estimate, now):
+                estimate = await cost.estimate(session, campaign)
         async with runtime.db.write() as session:
             campaign = await service.schedule_campaign(
                 session, principal.workspace_id, campaign_id, body.at, now
