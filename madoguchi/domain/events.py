@@ -159,6 +159,15 @@ class NoteAdded(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class TagsChanged(Event):
+    """A conversation's tags were replaced: everyone who has it open sees the new set."""
+
+    name: ClassVar[str] = "conversation.tags"
+    conversation_id: int
+    tags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class MediaStored(Event):
     name: ClassVar[str] = "media.stored"
     media_id: int

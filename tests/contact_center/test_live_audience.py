@@ -20,6 +20,7 @@ from madoguchi.domain.events import (
     OfferMade,
     PresenceChanged,
     QueueChanged,
+    TagsChanged,
 )
 from madoguchi.services.contact_center.live_audience import Audience, audience_of, needs_lookup
 from madoguchi.store.db import Database
@@ -163,9 +164,10 @@ ON_CONVERSATION = STAFF | {"assigned", "offered"}
         lambda w: MessageStatusChanged(w.ws, conversation_id=w.conv, message_id=1, status="read"),
         lambda w: MessageQueued(w.ws, conversation_id=w.conv, message_id=1),
         lambda w: NoteAdded(w.ws, conversation_id=w.conv, note_id=1),
+        lambda w: TagsChanged(w.ws, conversation_id=w.conv, tags=("vip",)),
         lambda w: ConversationChanged(w.ws, conversation_id=w.conv, status="active", step="x"),
     ],
-    ids=["message.received", "message.status", "message.queued", "note", "conversation"],
+    ids=["message.received", "message.status", "message.queued", "note", "tags", "conversation"],
 )
 async def test_conversation_events_reach_staff_and_its_agents(world, make):
     db, w = world

@@ -101,6 +101,13 @@ async def test_transfer_presence_notes_and_close_are_seen_live_by_everyone(ui, b
     notes = ben.get_by_test_id("notes")
     await expect(notes).to_contain_text("Refund the second charge")
     await expect(notes.get_by_test_id("note-meta")).to_contain_text("Ana Agent")
+    # A tag Ben adds shows in Ada's open side panel at once.
+    tags = ben.get_by_test_id("side-panel").get_by_label("Tags")
+    await tags.fill("refund")
+    await tags.press("Enter")
+    await expect(ada.get_by_test_id("side-panel").locator(".mantine-Pill-label")).to_have_text(
+        ["refund"]
+    )
 
     # Ada follows the hand-over, then Ben closes: it leaves "All open" and the history
     # in her open side panel says Closed.

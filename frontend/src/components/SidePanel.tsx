@@ -4,6 +4,7 @@ import { useTranslation } from "react-i18next";
 import { api, ApiError } from "../api/client";
 import type { Conversation, Note } from "../api/types";
 import { formatDateTime } from "../format";
+import { useLive } from "../live";
 
 interface Props {
   conversation: Conversation;
@@ -23,6 +24,13 @@ export function SidePanel({ conversation: c, noteTick, onOpen }: Props) {
     api.get<Conversation[]>(`/contacts/${c.contact.id}/conversations`).then(setHistory).catch(() => setHistory([]));
     api.get<{ tags: string[] }>(`/conversations/${c.id}/tags`).then((r) => setTags(r.tags)).catch(() => setTags([]));
   }, [c.id, c.contact.id, c.status]);
+
+  // Tags changed by a colleague (or in another tab) show at once.
+  useLive({
+    onEvent: (e) => {
+      if (e.event === "conversation.tags" && e.conversation_id === c.id && Array.isArray(e.tags)) setTags(e.tags as string[]);
+    },
+  });
 
   useEffect(() => {
     api.get<Note[]>(`/conversations/${c.id}/notes`).then(setNotes).catch(() => setNotes([]));

@@ -44,6 +44,7 @@ from madoguchi.domain.events import (
     PresenceChanged,
     QueueChanged,
     SentimentChanged,
+    TagsChanged,
     WhisperSent,
 )
 from madoguchi.store.models import Conversation, QueueMember
@@ -58,6 +59,7 @@ CONVERSATION_EVENTS: tuple[type[Event], ...] = (
     MessageQueued,
     ConversationChanged,
     NoteAdded,
+    TagsChanged,
     MonitorChanged,
     WhisperSent,
     BargedIn,

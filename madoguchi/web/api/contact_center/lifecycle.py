@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, HTTPException
 from pydantic import BaseModel, Field
 from sqlalchemy import delete, select
 
+from madoguchi.domain.events import TagsChanged
 from madoguchi.runtime import Runtime
 from madoguchi.services.access.tokens import Principal
 from madoguchi.services.contact_center import assignment
@@ -311,6 +312,15 @@ async def set_tags(
                     workspace_id=principal.workspace_id, conversation_id=conversation_id, tag=tag
                 )
             )
+    await runtime.bus.publish(
+        [
+            TagsChanged(
+                workspace_id=principal.workspace_id,
+                conversation_id=conversation_id,
+                tags=tuple(tags),
+            )
+        ]
+    )
     return {"tags": tags}
 
 
