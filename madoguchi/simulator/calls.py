@@ -90,12 +90,15 @@ class CallCenter:
         self.calls: dict[str, SimCall] = {}
         # (customer user_id, phone_number_id) -> clock time the permission ends (inf: never)
         self.permissions: dict[tuple[str, str], float] = {}
+        # phone_number_id -> the `calling` settings the business set
+        self.settings: dict[str, dict] = {}
 
     async def reset(self) -> None:
         for call in self.calls.values():
             await call.line.close()
         self.calls.clear()
         self.permissions.clear()
+        self.settings.clear()
 
     # ------------------------------------------------------------ webhooks
 
@@ -176,7 +179,54 @@ class CallCenter:
             (c for c in self.calls.values() if c.customer is customer and c.state in LIVE), None
         )
 
+    def calling_enabled(self, number: SimNumber) -> bool:
+        return self.settings_of(number)["status"] == "ENABLED"
+
+    def settings_of(self, number: SimNumber) -> dict:
+        return self.settings.get(
+            number.phone_number_id,
+            {
+                "status": "ENABLED",
+                "call_icon_visibility": "DEFAULT",
+                "callback_permission_status": "ENABLED",
+            },
+        )
+
+    def set_settings(self, number: SimNumber, body: Any) -> dict:
+        """``POST /{phone_number_id}/settings``: the ``calling`` object, checked as Meta does."""
+        if not isinstance(body, dict) or not isinstance(body.get("calling"), dict):
+            raise GraphError(100, "calling must be an object.")
+        calling = body["calling"]
+        current = dict(self.settings_of(number))
+        allowed = {
+            "status": ("ENABLED", "DISABLED"),
+            "call_icon_visibility": ("DEFAULT", "DISABLE_ALL"),
+            "callback_permission_status": ("ENABLED", "DISABLED"),
+        }
+        for key, value in calling.items():
+            if key in allowed:
+                if value not in allowed[key]:
+                    raise GraphError(
+                        100, f"calling.{key} must be one of {', '.join(allowed[key])}."
+                    )
+                current[key] = value
+            elif key == "call_hours":
+                if not isinstance(value, dict) or value.get("status") not in (
+                    "ENABLED",
+                    "DISABLED",
+                ):
+                    raise GraphError(100, "calling.call_hours.status must be ENABLED or DISABLED.")
+                if value["status"] == "ENABLED" and not value.get("timezone_id"):
+                    raise GraphError(100, "calling.call_hours.timezone_id is required.")
+                current[key] = value
+            else:
+                raise GraphError(100, f"calling.{key} is not a calling setting.")
+        self.settings[number.phone_number_id] = current
+        return {"success": True}
+
     async def customer_calls(self, customer: Customer, number: SimNumber) -> SimCall:
+        if not self.calling_enabled(number):
+            raise ValueError("calling is disabled on this business number")
         if self.live_call(customer) is not None:
             raise ValueError("this customer is already on a call")
         call = SimCall(
@@ -279,6 +329,8 @@ class CallCenter:
         customer = self.sim.state.find_customer(str(to)) if to else None
         if customer is None:
             raise GraphError(100, f"No WhatsApp user {to!r}.")
+        if not self.calling_enabled(number):
+            raise GraphError(138000, "Calling is not enabled on this phone number.")
         if not self.may_call(customer, number):
             raise GraphError(
                 138006,

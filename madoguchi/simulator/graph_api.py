@@ -128,6 +128,19 @@ async def call_action(version: str, phone_number_id: str, request: Request) -> d
     return await _sim(request).calls.action(number, await _json(request))
 
 
+@router.post("/{version}/{phone_number_id}/settings")
+async def set_settings(version: str, phone_number_id: str, request: Request) -> dict:
+    """Phone number settings: the `calling` object."""
+    number = _number(request, version, phone_number_id)
+    return _sim(request).calls.set_settings(number, await _json(request))
+
+
+@router.get("/{version}/{phone_number_id}/settings")
+async def get_settings(version: str, phone_number_id: str, request: Request) -> dict:
+    number = _number(request, version, phone_number_id)
+    return {"calling": _sim(request).calls.settings_of(number)}
+
+
 # ----------------------------------------------------------------------- media
 
 

@@ -275,6 +275,16 @@ class GraphClient:
         """``POST /{phone_number_id}/calls``: connect, pre_accept, accept, reject, terminate."""
         return await self._json("POST", f"{_segment(phone_number_id)}/calls", token, json=body)
 
+    async def calling_settings(self, phone_number_id: str, token: str) -> dict:
+        data = await self._json("GET", f"{_segment(phone_number_id)}/settings", token)
+        calling = data.get("calling")
+        return calling if isinstance(calling, dict) else {}
+
+    async def set_calling_settings(self, phone_number_id: str, token: str, calling: dict) -> None:
+        await self._json(
+            "POST", f"{_segment(phone_number_id)}/settings", token, json={"calling": calling}
+        )
+
     # ------------------------------------------------------------------ phone numbers
 
     async def get_phone_number(

@@ -129,6 +129,7 @@ SAMPLES: dict[tuple[str, str], Callable[[World], dict[str, Any]]] = {
     ("POST", "/api/v1/calls/{call_id}/accept"): lambda w: {"json": {"sdp": SDP}},
     ("POST", "/api/v1/conversations/{conversation_id}/calls"): lambda w: {"json": {"sdp": SDP}},
     ("POST", "/api/v1/conversations/{conversation_id}/call-permission"): lambda w: {"json": {}},
+    ("PUT", "/api/v1/numbers/{number_id}/calling"): lambda w: {"json": {"status": "DISABLED"}},
     ("POST", "/api/v1/conversations/{conversation_id}/messages"): lambda w: {
         "json": {"message": TEXT}
     },

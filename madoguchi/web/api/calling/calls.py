@@ -18,11 +18,11 @@ from sqlalchemy import select
 from madoguchi.domain.calling import LIVE_STATUSES
 from madoguchi.runtime import Runtime
 from madoguchi.services.access.tokens import Principal
-from madoguchi.services.calling import permissions, video
+from madoguchi.services.calling import number_settings, permissions, video
 from madoguchi.services.calling.errors import CallRefused
 from madoguchi.store.models import Call, Contact, Conversation
 from madoguchi.web.api.contact_center.common import user_id_of, visible_conversation
-from madoguchi.web.deps import any_role, get_runtime
+from madoguchi.web.deps import admin_only, any_role, get_runtime
 from madoguchi.web.scope import visible_conversation_row
 
 router = APIRouter(prefix="/api/v1", tags=["calling"])
@@ -337,3 +337,48 @@ async def send_video_link(
         expires_at=room.expires_at,
         message_id=room.message_id,
     )
+
+
+class CallingSettingsOut(BaseModel):
+    calling: dict | None = Field(
+        description="Meta's `calling` settings (status, call_icon_visibility, call_hours, "
+        "callback_permission_status); null when Meta could not be asked"
+    )
+    problem: str | None = Field(None, description="Why Meta could not be asked")
+
+
+@router.get("/numbers/{number_id}/calling", response_model=CallingSettingsOut)
+async def number_calling_settings(
+    number_id: int,
+    principal: Principal = Depends(admin_only),
+    runtime: Runtime = Depends(get_runtime),
+):
+    """The number's calling settings as Meta has them now (status, call icon, call hours,
+    callback permission). Meta unreachable or refusing: ``calling`` is null, ``problem``
+    says why."""
+    try:
+        calling = await number_settings.read(
+            runtime.db, runtime.graph, runtime.secrets, principal.workspace_id, number_id
+        )
+    except CallRefused as exc:
+        if exc.status == 404:
+            raise _refused(exc) from exc
+        return CallingSettingsOut(calling=None, problem=exc.message)
+    return CallingSettingsOut(calling=calling)
+
+
+@router.put("/numbers/{number_id}/calling", response_model=CallingSettingsOut)
+async def set_number_calling_settings(
+    number_id: int,
+    body: number_settings.CallingSettings,
+    principal: Principal = Depends(admin_only),
+    runtime: Runtime = Depends(get_runtime),
+):
+    """Change the number's calling settings at Meta; answers them as Meta has them now."""
+    try:
+        calling = await number_settings.write(
+            runtime.db, runtime.graph, runtime.secrets, principal.workspace_id, number_id, body
+        )
+    except CallRefused as exc:
+        raise _refused(exc) from exc
+    return CallingSettingsOut(calling=calling)
