@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import re
 import sqlite3
 import time
 from dataclasses import dataclass
@@ -40,6 +41,11 @@ from madoguchi.whatsapp.signature import sign
 WABA = "200000000000088"
 NUMBER = {"phone_number_id": "100000000000088", "display_phone_number": "15550188", "waba_id": WABA}
 TARGET_SECONDS = 2.0
+LIST = {"limit": 500}  # what the web app asks for: the 500 most urgent conversations
+COMPUTE_MS = re.compile(r'"compute_ms":([0-9.]+)')
+# Only probe customers are new (everyone else writes again), and they all arrive in Q0:
+# a probe is on a board once Q0's "arrived today" counts it.
+ARRIVED_Q0 = re.compile(r'"name":"Q0".*?"arrived":(\d+)')
 
 
 @dataclass(frozen=True)
@@ -228,10 +234,13 @@ class Supervisor:
         self.client = httpx.AsyncClient(
             base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=60
         )
-        self.watch: dict[str, float] = {}  # probe name -> when this board first listed it
+        # Probe name -> Q0's "arrived today" that counts it in; when this board showed it.
+        self.targets: dict[str, int] = {}
+        self.watch: dict[str, float] = {}
         self.nudged_at: list[float] = []
         self.reads = 0
         self.read_seconds: list[float] = []
+        self.compute_ms: set[float] = set()  # distinct snapshots' computation times
         self.size = 0
         self._reading = False
         self._again = False
@@ -263,13 +272,17 @@ class Supervisor:
             while True:
                 self._again = False
                 t = time.perf_counter()
-                text = (await self.client.get("/api/v1/wallboard")).text
+                text = (await self.client.get("/api/v1/wallboard", params=LIST)).text
                 done = time.perf_counter()
                 self.reads += 1
                 self.read_seconds.append(done - t)
                 self.size = len(text)
-                for name in self.watch:
-                    if not self.watch[name] and f'"contact":"{name}"' in text:
+                found = COMPUTE_MS.search(text)
+                if found:
+                    self.compute_ms.add(float(found.group(1)))
+                arrived = ARRIVED_Q0.search(text)
+                for name, target in self.targets.items():
+                    if not self.watch.get(name) and arrived and int(arrived.group(1)) >= target:
                         self.watch[name] = done
                 if not self._again:
                     return
@@ -284,14 +297,23 @@ class Supervisor:
         await self.client.aclose()
 
 
-async def _probe(client: httpx.AsyncClient, boards: list[Supervisor], name: str) -> float:
+async def _arrived_q0(client: httpx.AsyncClient) -> int:
+    board = (await client.get("/api/v1/wallboard", params={"limit": 1})).text
+    return int(ARRIVED_Q0.search(board).group(1))
+
+
+def _watch(boards: list[Supervisor], name: str, target: int) -> None:
     for board in boards:
+        board.targets[name] = target
         board.watch[name] = 0.0
+
+
+async def _probe(client: httpx.AsyncClient, boards: list[Supervisor], name: str) -> float:
+    _watch(boards, name, await _arrived_q0(client) + 1)
     body = _delivery(name, "probe")
     t0 = time.perf_counter()
-    (
-        await client.post("/webhooks/whatsapp", content=body, headers=_headers(body))
-    ).raise_for_status()
+    r = await client.post("/webhooks/whatsapp", content=body, headers=_headers(body))
+    r.raise_for_status()
     return t0
 
 
@@ -313,6 +335,7 @@ async def _load(client: httpx.AsyncClient, cfg: WallboardConfig, boards, offset:
     wall: dict[str, float] = {}  # probe -> epoch seconds when POSTed
     interval = 1.0 / cfg.rate
     total = int(cfg.rate * cfg.duration)
+    base = await _arrived_q0(client) if boards else 0
     started = time.perf_counter()
     pending: set[asyncio.Task] = set()
 
@@ -325,8 +348,7 @@ async def _load(client: httpx.AsyncClient, cfg: WallboardConfig, boards, offset:
         await asyncio.sleep(max(0.0, t - time.perf_counter()))
         if n % int(cfg.rate) == 0:
             name = f"P{offset + n}"
-            for board in boards:
-                board.watch[name] = 0.0
+            _watch(boards, name, base + len(probes) + 1)
             body = _delivery(name, "probe")
             probes[name] = time.perf_counter()
             wall[name] = time.time()
@@ -381,15 +403,16 @@ async def _measure(
             await board.connect()
             board.read()
         await asyncio.sleep(3)
-        snapshot = (await boards[0].client.get("/api/v1/wallboard")).json()
+        snapshot = (await boards[0].client.get("/api/v1/wallboard", params=LIST)).json()
         offered = sum(q["offered"] for q in snapshot["queues"])
         waiting = sum(q["waiting"] for q in snapshot["queues"])
         lines.append(
             f"wallboard setup: {len(snapshot['agents'])} agents ({cfg.available} available), "
-            f"{len(snapshot['conversations'])} open conversations ({waiting} queued, "
-            f"{offered} offered, {len(snapshot['conversations']) - waiting - offered} with agents) "
-            f"in {cfg.queues} queues, {len(boards)} supervisor sockets; a wallboard read is "
-            f"{boards[0].size / 1e6:.1f} MB"
+            f"{snapshot['conversations_total']} open conversations ({waiting} queued, "
+            f"{offered} offered, {snapshot['conversations_total'] - waiting - offered} with "
+            f"agents) "
+            f"in {cfg.queues} queues, {len(boards)} supervisor sockets; a wallboard read (500 "
+            f"most urgent conversations) is {boards[0].size / 1e6:.2f} MB"
         )
         try:
             # 1. baseline: one change at a time, nothing else going on
@@ -456,6 +479,7 @@ async def _measure(
             fanned = latency_summary(fan)
             reads = sum(b.reads for b in boards)
             read_s = [s for b in boards for s in b.read_seconds]
+            computed = set().union(*(b.compute_ms for b in boards))
             window = max((b.nudged_at[-1] for b in boards if b.nudged_at), default=0) - started
             nudges = sum(len(b.nudged_at) for b in boards) / len(boards) / max(window, 1e-9)
             lines.append(
@@ -463,7 +487,9 @@ async def _measure(
                 f"{len(boards)} sockets p50 {fmt_ms(fanned['p50_ms'])}, p90 "
                 f"{fmt_ms(fanned['p90_ms'])}, max {fmt_ms(fanned['max_ms'])}; "
                 f"{nudges:.1f} nudges/s per socket for {total / elapsed:.0f} msg/s; "
-                f"{reads} wallboard reads, each p50 {fmt_ms(latency_summary(read_s)['p50_ms'])}"
+                f"{reads} wallboard reads, each p50 {fmt_ms(latency_summary(read_s)['p50_ms'])}; "
+                f"{len(computed)} snapshots computed, each p50 "
+                f"{fmt_ms(latency_summary([c / 1000 for c in computed])['p50_ms'])}"
             )
         finally:
             for board in boards:

@@ -35,6 +35,10 @@ async def test_agent_sees_summary_and_inserts_a_suggested_answer(ui, browser):
     await set_presence(agent, "Available")
     mia = await sim_customer(ui, "819000000021", "Mia Clark")
     await customer_says(ui, mia, "Hello! The shoes I bought do not fit. Can I get a refund?")
+    # The offer already says what the customer wants.
+    await expect(agent.get_by_test_id("offer-summary")).to_contain_text(
+        "The shoes I bought do not fit."
+    )
     await agent.get_by_test_id("offer-accept").click()
     await conversation_item(agent, "Mia Clark").click()
 

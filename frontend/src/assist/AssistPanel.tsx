@@ -191,3 +191,26 @@ export function AssistPanel({ conversation: c, canWrite, messagesTick, onInsert 
     </Stack>
   );
 }
+
+/** The summary's first lines on an offer card: what the customer wants before accepting. */
+export function OfferSummary({ conversationId }: { conversationId: number }) {
+  const [text, setText] = useState<string | null>(null);
+  useEffect(() => {
+    let stale = false;
+    api
+      .get<AssistView>(`/conversations/${conversationId}/assist`)
+      .then((v) => !stale && setText(v.summary?.text ?? null))
+      .catch(() => !stale && setText(null));
+    return () => {
+      stale = true;
+    };
+  }, [conversationId]);
+  if (!text) return null;
+  // Skip the "Customer:" line: the card already names the customer.
+  const lines = text.split("\n").slice(1, 3).join("\n");
+  return (
+    <Text size="xs" c="dimmed" lineClamp={3} style={{ whiteSpace: "pre-wrap" }} data-testid="offer-summary">
+      {lines}
+    </Text>
+  );
+}

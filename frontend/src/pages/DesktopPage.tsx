@@ -21,7 +21,7 @@ import { CallButton } from "../calls/CallButton";
 import { VideoRoom } from "../calls/VideoRoom";
 import { navigate, usePath } from "../router";
 import { useMyPresence } from "../presence";
-import { AssistPanel, SENTIMENT_COLOR } from "../assist/AssistPanel";
+import { AssistPanel, OfferSummary, SENTIMENT_COLOR } from "../assist/AssistPanel";
 import { useSentiments } from "../assist/useSentiments";
 import { SupervisionBar } from "../supervision/SupervisionBar";
 
@@ -202,6 +202,7 @@ export function DesktopPage() {
                       {t("offer.fromQueue", { queue: state.queues[c.queue_id].name })}
                     </Text>
                   )}
+                  <OfferSummary conversationId={offer.conversationId} />
                   <OfferCountdown expiresAt={offer.expiresAt} now={now} />
                   <Group gap={4} mt={4}>
                     <Button size="xs" onClick={() => void accept(offer.conversationId)} data-testid="offer-accept">

@@ -225,7 +225,7 @@ function ConversationTable({ board, now }: { board: Wallboard; now: number }) {
     <section aria-labelledby="wb-conversations">
       <Group justify="space-between" mb="xs">
         <Title order={2} size="h5" id="wb-conversations">
-          {t("wallboard.conversations", { count: rows.length })}
+          {t("wallboard.conversations", { count: board.conversations_total })}
         </Title>
         <Group gap="xs">
           <Select size="xs" clearable placeholder={t("wallboard.col.queue")} aria-label={t("wallboard.filterQueue")} value={queue} onChange={setQueue} data={board.queues.map((q) => ({ value: String(q.id), label: q.name }))} />

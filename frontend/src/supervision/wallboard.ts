@@ -57,8 +57,12 @@ export interface ConversationNow {
   monitored_by: number[];
 }
 
+/** The browser lists the most urgent conversations; the total is shown beside them. */
+export const LIST_LIMIT = 500;
+
 export interface Wallboard {
   generated_at: string;
+  conversations_total: number;
   timezone: string;
   day: string;
   queues: QueueNow[];
@@ -80,7 +84,7 @@ export function useWallboard(): { board: Wallboard | null; error: string | null;
     }
     inFlight.current = true;
     api
-      .get<Wallboard>("/wallboard")
+      .get<Wallboard>(`/wallboard?limit=${LIST_LIMIT}`)
       .then((b) => {
         setBoard(b);
         setError(null);

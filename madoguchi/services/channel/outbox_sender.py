@@ -2,8 +2,9 @@
 
 - Priority: within a number, rows go by ``priority`` (0 for agents and flows, more for
   campaigns) and then in id order; campaign rows never fill the last ``RESERVE`` of a
-  number's sends in flight, and an agent's row goes to the head of the number's send
-  window, so an agent's reply never waits behind a broadcast's backlog.
+  number's sends in flight (and less while the event loop is late: ``lag_pacer``), and
+  an agent's row goes to the head of the number's send window, so an agent's reply never
+  waits behind a broadcast's backlog.
 - Claiming: due rows are moved to ``sending`` in a short transaction (``FOR UPDATE SKIP
   LOCKED`` on PostgreSQL, so several processes never claim the same row; SQLite has a
   single claimer by construction). Each number has its own share of sends in flight and
@@ -37,6 +38,7 @@ from sqlalchemy import exists, select, update
 from madoguchi.domain.events import Event, MessageStatusChanged
 from madoguchi.domain.message_status import MessageStatus as Status
 from madoguchi.services.channel.ingest import attach_early_statuses
+from madoguchi.services.channel.lag_pacer import LagPacer
 from madoguchi.services.channel.send_window import SendWindow
 from madoguchi.store.models import Message, OutboxEntry, PhoneNumber
 from madoguchi.whatsapp.errors import GraphTransportError, MetaApiError
@@ -148,6 +150,7 @@ class Sender:
         self._rates: dict[int, int] = {}
         self._in_flight: dict[int, int] = defaultdict(int)
         self._background: dict[int, int] = defaultdict(int)  # of which priority > 0
+        self.pacer = LagPacer()
         self._tokens: dict[tuple[int, str], str] = {}
         self._accepted: list[tuple[_Claimed, str, asyncio.Future]] = []
         self._recorder: asyncio.Task | None = None
@@ -160,6 +163,13 @@ class Sender:
 
     async def run(self) -> None:
         await self.recover(startup=True)
+        watcher = asyncio.create_task(self.pacer.watch())
+        try:
+            await self._claim_loop()
+        finally:
+            watcher.cancel()
+
+    async def _claim_loop(self) -> None:
         while True:
             self._wake.clear()
             try:
@@ -208,11 +218,10 @@ class Sender:
             batch = self._batch(row.number_id)
             if room == batch or not self._in_flight[row.number_id]:
                 self.wake()
-            elif (
-                row.priority > 0
-                and self._cap(row.number_id) - self._background[row.number_id] == batch
-            ):
-                self.wake()  # room for a batch of a campaign's rows again
+            elif row.priority > 0:
+                cap = self._cap(row.number_id)
+                if cap - self._background[row.number_id] == min(batch, cap):
+                    self.wake()  # room for a batch of a campaign's rows again
 
     async def stop(self) -> int:
         """Stop the sends in flight (the claim loop is the runtime's task) and hand the
@@ -346,8 +355,9 @@ class Sender:
         ]
 
     def _cap(self, number_id: int) -> int:
-        """How many rows of lower priority a number may have in flight."""
-        return self.share(number_id) - int(self.share(number_id) * RESERVE)
+        """How many rows of lower priority a number may have in flight: never the last
+        ``RESERVE`` of its share, and less while the event loop is late (``LagPacer``)."""
+        return self.pacer.part(self.share(number_id) - int(self.share(number_id) * RESERVE))
 
     def _within_reserve(self, number_id: int, rows: list) -> list:
         """Rows of lower priority (campaigns) fill at most ``1 - RESERVE`` of the number's

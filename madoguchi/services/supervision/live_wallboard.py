@@ -30,6 +30,18 @@ from madoguchi.store.db import Database
 
 log = logging.getLogger(__name__)
 
+
+def page(board: dict[str, Any], limit: int | None, scope: Any) -> dict[str, Any]:
+    """``board`` with its first ``limit`` conversations (all when None) and their total."""
+    rows = board["conversations"]
+    return {
+        **board,
+        "conversations": rows if limit is None else rows[:limit],
+        "conversations_total": len(rows),
+        "scope": scope,
+    }
+
+
 Deliver = Callable[[Event], Awaitable[None]]
 # Events that change nothing the wallboard shows.
 _IGNORED = (WallboardChanged, AccountEventReceived, MediaStored)
@@ -45,7 +57,7 @@ class WallboardFeed:
         self._cache: dict[int, tuple[int, float, dict[str, Any]]] = {}
         self._computing: dict[int, asyncio.Task] = {}
         self._last_start: dict[int, float] = {}
-        self._rendered: dict[int, tuple[tuple, bytes]] = {}
+        self._rendered: dict[tuple[int, int | None], tuple[tuple, bytes]] = {}
         self._subscribers: list[Deliver] = []
         self._tasks: set[asyncio.Task] = set()
         self.computed = 0  # snapshots built (the benchmark reads it)
@@ -114,14 +126,16 @@ class WallboardFeed:
         """
         return (await self._snapshot(workspace_id))[2]
 
-    async def rendered(self, workspace_id: int) -> bytes:
-        """The same snapshot as JSON bytes, rendered once per snapshot for all readers."""
+    async def rendered(self, workspace_id: int, limit: int | None = None) -> bytes:
+        """The whole snapshot as JSON bytes (its first ``limit`` conversations), rendered
+        once per snapshot and limit for all readers."""
         version, started, snapshot = await self._snapshot(workspace_id)
-        key = (workspace_id, version, started)
-        if self._rendered.get(workspace_id, (None, b""))[0] != key:
-            body = json.dumps({**snapshot, "scope": "all"}, separators=(",", ":")).encode()
-            self._rendered[workspace_id] = (key, body)
-        return self._rendered[workspace_id][1]
+        key = (version, started)
+        cached = self._rendered.get((workspace_id, limit))
+        if cached is None or cached[0] != key:
+            body = json.dumps(page(snapshot, limit, "all"), separators=(",", ":")).encode()
+            cached = self._rendered[(workspace_id, limit)] = (key, body)
+        return cached[1]
 
     async def _snapshot(self, workspace_id: int) -> tuple[int, float, dict[str, Any]]:
         wanted = self._versions.get(workspace_id, 0)
@@ -149,6 +163,7 @@ class WallboardFeed:
             version = self._versions.get(workspace_id, 0)
             async with self.db.read() as session:
                 result = await wallboard.build(session, workspace_id)
+            result["compute_ms"] = round((time.monotonic() - started) * 1000, 1)
             self.computed += 1
             self._cache[workspace_id] = (version, started, result)
         finally:

@@ -2,9 +2,11 @@
 
 Per queue (waiting, offered, active, wrap-up, agents by state, free slots, today's
 figures), per agent (presence, work against capacity, last reply, queues) and every open
-conversation. The live figures are counted from the open conversations and the agents'
-presence; today's come from the lifecycle log through ``domain.service_metrics`` (the
-definitions reports share, docs/metrics.md). "Today" is the workspace's day.
+conversation, the most urgent first (waiting customers by longest wait, then the rest by
+age), so a reader that wants only the first few gets the ones that matter. The live
+figures are counted from the open conversations and the agents' presence; today's come
+from the lifecycle log through ``domain.service_metrics`` (the definitions reports
+share, docs/metrics.md). "Today" is the workspace's day.
 
 A snapshot is the whole workspace; ``for_viewer`` cuts it down to the queues a
 supervisor may see. Times are returned as instants, so a browser keeps its clocks
@@ -234,6 +236,8 @@ async def build(
         }
         for c in conversations
     ]
+    # Most urgent first: the waiting customers, longest wait first, then the rest by age.
+    conversation_rows.sort(key=lambda r: (r["status"] not in WAITING, r["since"] or ""))
     return {
         "generated_at": now.isoformat(),
         "timezone": timezone or "UTC",

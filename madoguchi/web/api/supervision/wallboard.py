@@ -15,6 +15,7 @@ from madoguchi.domain.lifecycle import OPEN_STATUSES
 from madoguchi.runtime import Runtime
 from madoguchi.services.access.tokens import Principal
 from madoguchi.services.access.visibility import supervised_queue_ids
+from madoguchi.services.supervision.live_wallboard import page
 from madoguchi.services.supervision.wallboard import for_viewer
 from madoguchi.web.deps import get_runtime, supervisor_or_admin
 
@@ -26,11 +27,15 @@ async def get_wallboard(
     queue_id: int | None = Query(None, description="Only this queue's conversations"),
     agent_id: int | None = Query(None, description="Only conversations with this agent"),
     status: str | None = Query(None, description="Only conversations in this status"),
+    limit: int | None = Query(
+        None, ge=1, le=100_000, description="At most this many conversations, most urgent first"
+    ),
     principal: Principal = Depends(supervisor_or_admin),
     runtime: Runtime = Depends(get_runtime),
 ):
-    """Queues, agents and open conversations now, and today's figures per queue
-    (definitions: docs/metrics.md)."""
+    """Queues, agents and open conversations now (the most urgent first;
+    ``conversations_total`` counts them all), and today's figures per queue (definitions:
+    docs/metrics.md)."""
     if status is not None and status not in OPEN_STATUSES:
         raise HTTPException(
             422,
@@ -43,7 +48,7 @@ async def get_wallboard(
         allowed = await supervised_queue_ids(session, principal)
     if allowed is None and queue_id is None and agent_id is None and status is None:
         # The common read (admins, unlimited supervisors): one rendering for all of them.
-        body = await runtime.wallboard.rendered(principal.workspace_id)
+        body = await runtime.wallboard.rendered(principal.workspace_id, limit)
         return Response(body, media_type="application/json")
     board = for_viewer(await runtime.wallboard.snapshot(principal.workspace_id), allowed)
     rows = board["conversations"]
@@ -53,5 +58,5 @@ async def get_wallboard(
         rows = [c for c in rows if c["agent_id"] == agent_id]
     if status is not None:
         rows = [c for c in rows if c["status"] == status]
-    body = {**board, "conversations": rows, "scope": sorted(allowed) if allowed else "all"}
+    body = page({**board, "conversations": rows}, limit, sorted(allowed) if allowed else "all")
     return Response(json.dumps(body, separators=(",", ":")), media_type="application/json")
