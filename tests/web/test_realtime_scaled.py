@@ -144,3 +144,55 @@ async def test_an_admin_on_one_process_sees_a_message_arriving_at_another(
     finally:
         one.stop()
         two.stop()
+
+
+async def test_revoking_a_token_on_one_process_closes_its_socket_on_another(
+    postgres_database, tmp_path
+):
+    """Credentials withdrawn through one process close the sockets held by every other
+    (the CredentialsChanged event crosses Redis like any other)."""
+    if not await _redis_reachable():
+        pytest.skip(f"Redis not reachable at {REDIS_URL}")
+    from websockets.exceptions import ConnectionClosed
+
+    from tests.access.people import add_token, add_user
+
+    await _truncate(postgres_database)
+    db = Database(postgres_database)
+    try:
+        admin_token = await seed_workspace(db)
+        user = await add_user(db, "ann@acme.test", "agent")
+        token_id, agent_token = await add_token(db, "agent", user_id=user)
+    finally:
+        await db.dispose()
+    env = {
+        **os.environ,
+        "MADOGUCHI_DATABASE_URL": postgres_database,
+        "MADOGUCHI_APP_SECRET": APP_SECRET,
+        "MADOGUCHI_VERIFY_TOKEN": VERIFY_TOKEN,
+        "MADOGUCHI_SECRET_KEY": SECRET_KEY,
+        "MADOGUCHI_GRAPH_API_URL": "http://127.0.0.1:9",
+        "MADOGUCHI_MEDIA_DIR": str(tmp_path / "media"),
+        "MADOGUCHI_REDIS_URL": REDIS_URL,
+        "MADOGUCHI_REDIS_CHANNEL": f"test-{uuid.uuid4().hex[:10]}",
+    }
+    one = AppProcess(env, tmp_path, "one")
+    two = AppProcess(env, tmp_path, "two")
+    try:
+        await asyncio.gather(one.wait_ready(), two.wait_ready())
+        async with connect(ws_url(one.url, agent_token)) as ws:
+            assert (await Live(ws).next())["event"] == "hello"
+            async with httpx.AsyncClient(base_url=two.url, timeout=30) as client:
+                response = await client.delete(
+                    f"/api/v1/tokens/{token_id}",
+                    headers={"Authorization": f"Bearer {admin_token}"},
+                )
+            assert response.status_code == 204
+            with pytest.raises(ConnectionClosed) as closed:
+                async with asyncio.timeout(10):
+                    while True:
+                        await ws.recv()
+            assert closed.value.rcvd.code == 4401
+    finally:
+        one.stop()
+        two.stop()
