@@ -89,7 +89,7 @@ def serve(
     from madoguchi.web.app import create_app
 
     settings = get_settings()
-    weak = weak_secrets(settings)
+    weak = weak_secrets(settings, dev=dev)
     if weak:
         err.print("[red]" + "\n".join(weak) + "[/red]\nSee docs/configuration.md.")
         raise typer.Exit(2)

@@ -211,15 +211,21 @@ class Settings(BaseSettings):
 MIN_SECRET_KEY_LENGTH = 32
 
 
-def weak_secrets(settings: Settings) -> list[str]:
+def weak_secrets(settings: Settings, *, dev: bool = False) -> list[str]:
     """Secrets ``madoguchi serve`` refuses: empty ones (an empty verify token would let
-    the webhook handshake pass with an empty token) and a short secret key."""
+    the webhook handshake pass with an empty token) always, and a short secret key
+    unless ``dev`` (``--dev``: a machine of your own)."""
     problems = []
     for name in ("app_secret", "verify_token", "secret_key"):
         if not getattr(settings, name).get_secret_value().strip():
             problems.append(f"MADOGUCHI_{name.upper()} is empty")
     key = settings.secret_key.get_secret_value()
-    if key.strip() and key != DEV_SECRETS["secret_key"] and len(key) < MIN_SECRET_KEY_LENGTH:
+    if (
+        key.strip()
+        and not dev
+        and key != DEV_SECRETS["secret_key"]
+        and len(key) < MIN_SECRET_KEY_LENGTH
+    ):
         problems.append(
             f"MADOGUCHI_SECRET_KEY is {len(key)} characters: use at least "
             f"{MIN_SECRET_KEY_LENGTH} random ones (e.g. `openssl rand -base64 48`)"

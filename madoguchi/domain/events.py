@@ -8,7 +8,7 @@ process boundaries (Redis) as JSON.
 from __future__ import annotations
 
 import sys
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any, ClassVar
 
 
@@ -233,11 +233,15 @@ def _all_event_types() -> dict[str, type[Event]]:
 
 def event_from_dict(data: dict[str, Any]) -> Event:
     """Rebuild an event from ``Event.to_dict()`` (events crossing processes through Redis)."""
-    fields = dict(data)
-    cls = _all_event_types().get(fields.pop("event", None))
+    values = dict(data)
+    cls = _all_event_types().get(values.pop("event", None))
     if cls is None:
         raise ValueError(f"unknown event {data.get('event')!r}")
-    return cls(**fields)
+    # JSON has no tuple: a tuple field comes back as a list and is made a tuple again.
+    for declared in fields(cls):
+        if str(declared.type).startswith("tuple") and isinstance(values.get(declared.name), list):
+            values[declared.name] = tuple(values[declared.name])
+    return cls(**values)
 
 
 @dataclass(frozen=True, slots=True)

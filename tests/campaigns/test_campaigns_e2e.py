@@ -14,8 +14,10 @@ from sqlalchemy import func, select, update
 from madoguchi.services.campaigns.sending import CampaignWorker
 from madoguchi.simulator.config import SeedTemplate, SimNumber
 from madoguchi.store.models import (
+    Budget,
     CampaignRecipient,
     Conversation,
+    MessageCost,
     MessageTemplate,
     MessagingLimit,
     WhatsAppAccount,
@@ -355,3 +357,33 @@ async def test_opted_out_customers_are_excluded_and_counted(manual):
             select(func.count()).where(CampaignRecipient.campaign_id == cid)
         )
     assert total == 3
+
+
+async def test_a_hard_limit_budget_pauses_the_campaign_before_it_overspends(manual):
+    s = manual
+    customers = await people(s, 3)
+    card = await s.api(
+        "POST",
+        "/api/v1/rate-cards",
+        json={
+            "name": "Meta 2026",
+            "currency": "USD",
+            "effective_from": "2026-01-01T00:00:00Z",
+            "rates": [{"market": "JP", "category": "UTILITY", "rate": "0.0080"}],
+        },
+    )
+    assert card.status_code == 201, card.text
+    async with s.runtime.db.write() as session:
+        session.add(Budget(workspace_id=1, monthly_micros=10_000, currency="USD", hard_limit=True))
+    cid = (await new_campaign(s))["id"]
+    await upload(s, cid, audience_csv(customers))
+    assert (await s.api("POST", f"/api/v1/campaigns/{cid}/schedule", json={})).status_code == 200
+    worker = s.runtime.campaigns
+    await worker.start_due(datetime.now(UTC))
+    # Three sends at 0.008 USD would spend 0.024 of a 0.01 budget: none is queued.
+    assert await worker.feed(cid, datetime.now(UTC)) == 0
+    d = await detail(s, cid)
+    assert d["status"] == "paused" and "budget" in d["status_reason"]
+    assert d["progress"]["counts"]["pending"] == 3
+    async with s.runtime.db.read() as session:
+        assert await session.scalar(select(func.count()).select_from(MessageCost)) == 0

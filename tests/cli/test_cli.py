@@ -107,7 +107,7 @@ def test_serve_refuses_empty_and_weak_secrets_naming_them(tmp_path, env_extra, n
         }
     )
     result = subprocess.run(
-        [sys.executable, "-m", "madoguchi.cli", "serve", "--dev"],
+        [sys.executable, "-m", "madoguchi.cli", "serve"],
         env=env,
         cwd=tmp_path,
         capture_output=True,

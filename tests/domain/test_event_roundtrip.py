@@ -34,6 +34,11 @@ SAMPLES: list[Event] = [
         1, conversation_id=2, label="negative", score=-0.5, previous_label="neutral", alert=True
     ),
     events.BudgetAlert(1, month="2026-12", threshold=80, spent="80", budget="100", currency="USD"),
+    events.MonitorChanged(1, conversation_id=2, supervisor_id=10, active=True, agent_id=5),
+    events.WhisperSent(1, conversation_id=2, whisper_id=11, author_id=10, agent_id=5, body="ask"),
+    events.BargedIn(1, conversation_id=2, message_id=3, supervisor_id=10, agent_id=5),
+    events.WallboardChanged(1, version=4),
+    events.TagsChanged(1, conversation_id=2, tags=("vip", "refund")),
 ]
 
 

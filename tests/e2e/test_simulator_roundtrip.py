@@ -178,7 +178,9 @@ async def test_agent_attachment_is_uploaded_and_sent_by_id(s):
         data={"phone_number_id": PHONE_NUMBER_ID},
         files={"file": ("huge.png", b"\x89PNG" + b"0" * (5 * 1024 * 1024 + 1), "image/png")},
     )
-    assert too_big.status_code == 422 and "5 MB" in too_big.json()["detail"]["message"]
+    assert too_big.status_code == 413 and "5 MB" in too_big.json()["detail"]["message"], (
+        too_big.text
+    )
 
 
 async def test_buttons_tapped_by_the_customer_come_back_as_replies(s):

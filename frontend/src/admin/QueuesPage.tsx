@@ -187,7 +187,7 @@ function QueueForm({ queue, queues, users, onDone }: { queue: Queue | null; queu
     <form onSubmit={submit} noValidate data-testid="queue-form">
       <Stack gap="sm">
         <TextInput label={t("queues.name")} value={spec.name} onChange={(ev) => set("name", ev.currentTarget.value)} error={e.name} required />
-        <Group grow>
+        <Group grow align="flex-end">
           <Select
             label={t("queues.method")}
             data={METHODS.map((m) => ({ value: m, label: t(`queues.methods.${m}`) }))}
@@ -257,7 +257,7 @@ function QueueForm({ queue, queues, users, onDone }: { queue: Queue | null; queu
             <Select label={t("queues.closedTarget")} data={otherQueues} value={spec.closed_target} onChange={(v) => set("closed_target", v)} clearable error={e.closed_target} comboboxProps={{ withinPortal: false }} />
           </Stack>
         )}
-        <Group grow>
+        <Group grow align="flex-end">
           <NumberInput label={t("queues.maxWait")} value={spec.max_wait_seconds ?? ""} onChange={(v) => set("max_wait_seconds", v === "" ? null : Number(v))} error={e.max_wait_seconds} />
           <Select label={t("queues.overflowTarget")} data={otherQueues} value={spec.overflow_target} onChange={(v) => set("overflow_target", v)} clearable error={e.overflow_target} comboboxProps={{ withinPortal: false }} />
           <NumberInput label={t("queues.autoClose")} value={spec.auto_close_after_seconds ?? ""} onChange={(v) => set("auto_close_after_seconds", v === "" ? null : Number(v))} error={e.auto_close_after_seconds} />

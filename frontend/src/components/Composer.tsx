@@ -267,7 +267,7 @@ export function Composer({ conversation, canWrite, replyTo, onClearReply, onSent
           <Group gap={4}>
             <Popover opened={emojiOpen} onChange={setEmojiOpen} position="top-start" trapFocus>
               <Popover.Target>
-                <Tooltip label={t("composer.emoji")}>
+                <Tooltip label={t("composer.emoji")} disabled={emojiOpen}>
                   <ActionIcon variant="subtle" aria-label={t("composer.emoji")} onClick={() => setEmojiOpen((o) => !o)}>
                     🙂
                   </ActionIcon>

@@ -14,6 +14,7 @@ import { DesktopPage } from "./DesktopPage";
 import { QueuesPage } from "../admin/QueuesPage";
 import { UsersPage } from "../admin/UsersPage";
 import { TokensPage } from "../admin/TokensPage";
+import { AuditPage } from "../admin/AuditPage";
 import { ResourceListPage } from "../admin/ResourceListPage";
 import { CannedPage } from "../admin/CannedPage";
 import { KnowledgePage } from "../admin/KnowledgePage";
@@ -91,6 +92,7 @@ export function Shell() {
         { path: "/admin/canned", label: t("nav.canned") },
         { path: "/admin/knowledge", label: t("nav.knowledge") },
         { path: "/admin/tokens", label: t("nav.tokens") },
+        { path: "/admin/audit", label: t("audit.nav") },
       ]
     : [];
   const isActive = (item: NavItem) =>
@@ -198,6 +200,7 @@ function Page({ path }: { path: string }) {
   if (path === "/admin/queues") return <QueuesPage />;
   if (path === "/admin/users") return <UsersPage />;
   if (path === "/admin/tokens") return <TokensPage />;
+  if (path === "/admin/audit") return <AuditPage />;
   if (path === "/admin/numbers") return <NumbersPage />;
   if (path === "/admin/workspace") return <WorkspacePage />;
   if (path === "/admin/templates") return <ResourceListPage kind="templates" />;

@@ -34,6 +34,7 @@ from madoguchi.domain.pricing import (
     pricing_model_at,
 )
 from madoguchi.domain.service_window import ServiceWindow, service_window
+from madoguchi.services.billing.budgets import enforce_hard_limit
 from madoguchi.services.billing.estimates import month_volumes
 from madoguchi.services.billing.rate_cards import table_in_force
 from madoguchi.store.models import (
@@ -247,7 +248,8 @@ async def record_slice(
     sends: Sequence[Priced],
     at: datetime,
 ) -> None:
-    """A ``message_costs`` row for each send of a slice (in the caller's transaction)."""
+    """A ``message_costs`` row for each send of a slice (in the caller's transaction);
+    ``BillingError`` when the slice would spend past a hard-limit budget."""
     if not sends:
         return
     volumes = await _volumes.get(session, campaign.workspace_id, at)
@@ -276,6 +278,14 @@ async def record_slice(
                 "estimated_micros": price.micros,
             }
         )
+    # The slice as a whole against a hard-limit budget (BillingError: nothing is queued).
+    await enforce_hard_limit(
+        session,
+        campaign.workspace_id,
+        sum(r["estimated_micros"] or 0 for r in rows),
+        pricer.currency,
+        at,
+    )
     await session.execute(insert(MessageCost), rows)
 
 

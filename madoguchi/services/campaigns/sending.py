@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from madoguchi.domain.message_status import MessageStatus as Status
 from madoguchi.domain.service_window import service_window
+from madoguchi.services.billing.errors import BillingError
 from madoguchi.services.campaigns import cost, limits
 from madoguchi.services.channel.conversation_threads import CLOSED_STATUSES
 from madoguchi.services.templates.catalog import (
@@ -200,7 +201,18 @@ class CampaignWorker:
 
     async def feed(self, campaign_id: int, now: datetime, most: int | None = None) -> int:
         """Queue the next slice of one campaign's recipients (``most`` at most); returns
-        how many."""
+        how many. A slice that would spend past a hard-limit budget is not queued and the
+        campaign pauses, saying why (an admin raises the budget, then resumes it)."""
+        try:
+            return await self._feed(campaign_id, now, most)
+        except BillingError as exc:
+            async with self.db.write() as session:
+                campaign = await session.get(Campaign, campaign_id)
+                campaign.status, campaign.status_reason = "paused", exc.message
+            log.warning("campaign %s paused: %s", campaign_id, exc.message)
+            return 0
+
+    async def _feed(self, campaign_id: int, now: datetime, most: int | None) -> int:
         async with self.db.write() as session:
             campaign = await session.scalar(
                 select(Campaign)
