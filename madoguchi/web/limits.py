@@ -26,6 +26,11 @@ UPLOAD_BYTES = max(max_bytes(kind) for kind in MEDIA_KINDS) + MULTIPART_SLACK
 # A campaign's audience CSV: 100,000 customers with their template values are a few MB.
 AUDIENCE_CSV_BYTES = 32 * 1024 * 1024
 AUDIENCE_PATH = re.compile(r"^/api/v1/campaigns/\d+/audience$")
+# Routes that read larger bodies by design, each bounded by the route's own rule.
+LARGER = {
+    "/api/v1/rate-cards/import": 2_000_000 + MULTIPART_SLACK,  # MAX_SHEET_BYTES
+    "/api/v1/knowledge/import": 500 * 200_000 + MULTIPART_SLACK,  # files × file size
+}
 
 
 def _problem(limit: int) -> bytes:
@@ -54,7 +59,7 @@ class BodyLimitMiddleware:
             return UPLOAD_BYTES
         if AUDIENCE_PATH.match(path):
             return AUDIENCE_CSV_BYTES + MULTIPART_SLACK
-        return self.default
+        return LARGER.get(path, self.default)
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http":

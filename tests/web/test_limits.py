@@ -93,3 +93,14 @@ async def test_ids_too_large_for_the_database_are_a_422_not_a_500(stack):
         assert response.status_code in (404, 422), (path, response.text)
         if response.status_code == 422 and isinstance(response.json()["detail"], dict):
             assert response.json()["detail"]["code"] == "out_of_range"
+
+
+def test_routes_that_take_larger_bodies_keep_their_own_limits():
+    from madoguchi.web.api.assist.knowledge import IMPORT_FILE_BYTES, IMPORT_FILES_MAX
+    from madoguchi.web.api.billing.rate_cards import MAX_SHEET_BYTES
+    from madoguchi.web.limits import LARGER, MULTIPART_SLACK
+
+    assert LARGER["/api/v1/rate-cards/import"] == MAX_SHEET_BYTES + MULTIPART_SLACK
+    assert LARGER["/api/v1/knowledge/import"] == (
+        IMPORT_FILES_MAX * IMPORT_FILE_BYTES + MULTIPART_SLACK
+    )
