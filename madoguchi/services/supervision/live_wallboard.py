@@ -7,7 +7,8 @@ sockets at most once per ``interval`` per workspace, however many events arrived
 browsers then re-read ``GET /api/v1/wallboard`` — no polling loop anywhere. A read
 gets a snapshot that includes every event noticed before it; the computation is shared
 by every reader waiting at that moment, and spaced (the next one starts no sooner than
-``interval`` after the previous), then cut to each viewer's queues, so fifty
+``interval`` after the previous, or three times the previous one's duration when that
+is longer), then cut to each viewer's queues, so fifty
 supervisors under fifty events a second cost at most 1/``interval`` computations a
 second, not one per reader per event. A snapshot older than ``max_age`` is recomputed
 anyway (the lifecycle may have moved in ways no event announced, e.g. a lost Redis
@@ -57,6 +58,7 @@ class WallboardFeed:
         self._cache: dict[int, tuple[int, float, dict[str, Any]]] = {}
         self._computing: dict[int, asyncio.Task] = {}
         self._last_start: dict[int, float] = {}
+        self._last_took: dict[int, float] = {}
         self._rendered: dict[tuple[int, int | None], tuple[tuple, bytes]] = {}
         self._subscribers: list[Deliver] = []
         self._tasks: set[asyncio.Task] = set()
@@ -155,7 +157,11 @@ class WallboardFeed:
 
     async def _compute(self, workspace_id: int) -> None:
         try:
-            wait = self._last_start.get(workspace_id, -1e9) + self.interval - time.monotonic()
+            # Spaced by the interval, or by three times the last computation's duration
+            # when that is longer: the wallboard takes at most about a quarter of the
+            # event loop, whatever the size of the operation, and ingest keeps the rest.
+            gap = max(self.interval, 3 * self._last_took.get(workspace_id, 0.0))
+            wait = self._last_start.get(workspace_id, -1e9) + gap - time.monotonic()
             if wait > 0:
                 await asyncio.sleep(wait)
             started = time.monotonic()
@@ -163,7 +169,9 @@ class WallboardFeed:
             version = self._versions.get(workspace_id, 0)
             async with self.db.read() as session:
                 result = await wallboard.build(session, workspace_id)
-            result["compute_ms"] = round((time.monotonic() - started) * 1000, 1)
+            took = time.monotonic() - started
+            self._last_took[workspace_id] = took
+            result["compute_ms"] = round(took * 1000, 1)
             self.computed += 1
             self._cache[workspace_id] = (version, started, result)
         finally:
