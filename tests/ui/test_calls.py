@@ -221,6 +221,7 @@ async def test_the_phone_page_calls_and_allows_calls(ui, browser):
     await phone.locator("#call-hangup").click()
     await agent.get_by_test_id("current-call").wait_for(state="detached")
     await phone.locator("#btn-call").wait_for()
+    await phone.locator("#call-state").wait_for(state="hidden")
 
     r = await ui.sim_client.get("/_sim/calls", params={"customer_id": yui["user_id"]})
     assert r.json()["calls"][0]["ended_by"] == "customer"
