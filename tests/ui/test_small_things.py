@@ -36,6 +36,10 @@ async def test_queue_dialog_inputs_line_up_when_labels_wrap(ui, browser):
         form.get_by_role("textbox", name="Conversations per agent"),
         form.get_by_role("textbox", name="Offer timeout (seconds)"),
     ]
-    boxes = [await item.bounding_box() for item in inputs]
-    bottoms = {round(b["y"] + b["height"]) for b in boxes}
-    assert len(bottoms) == 1, boxes
+    # Measured together in one frame: the dialog slides in, so boxes read one by one
+    # can come from different moments of its animation.
+    handles = [await item.element_handle() for item in inputs]
+    bottoms = await admin.evaluate(
+        "els => els.map(e => Math.round(e.getBoundingClientRect().bottom))", handles
+    )
+    assert len(set(bottoms)) == 1, bottoms
