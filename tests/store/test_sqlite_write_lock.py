@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-import time
 
 import pytest
 from sqlalchemy import select
@@ -34,12 +33,15 @@ async def test_write_waits_for_another_writer_while_the_loop_keeps_running(sqlit
     other = sqlite3.connect(path, isolation_level=None)
     other.execute("BEGIN IMMEDIATE")  # another process's writer holds the lock
     ticks = 0
+    ten_ticks = asyncio.Event()
 
     async def ticker():
         nonlocal ticks
         while True:
             await asyncio.sleep(0.01)
             ticks += 1
+            if ticks >= 10:
+                ten_ticks.set()
 
     async def write():
         async with database.write() as session:
@@ -47,15 +49,12 @@ async def test_write_waits_for_another_writer_while_the_loop_keeps_running(sqlit
 
     ticking = asyncio.create_task(ticker())
     writing = asyncio.create_task(write())
-    started = time.monotonic()
-    await asyncio.sleep(0.4)
-    assert not writing.done()  # still waiting for the lock…
-    assert ticks >= 10  # …while the loop served other work
+    await asyncio.wait_for(ten_ticks.wait(), 60)  # the loop serves other work …
+    assert not writing.done()  # … while the write still waits for the lock
     other.execute("COMMIT")
     other.close()
-    await asyncio.wait_for(writing, 5)
+    await asyncio.wait_for(writing, 30)
     ticking.cancel()
-    assert time.monotonic() - started >= 0.4
     async with database.read() as session:
         assert await session.scalar(select(Workspace.id).where(Workspace.slug == "waited"))
 
