@@ -172,9 +172,7 @@ async def test_a_typed_digit_answers_and_other_text_starts_a_new_conversation(cc
     await cc.close(first)
     await eventually(lambda: cc.questions(mei))
     await cc.says(mei, {"type": "text", "text": "one more question about my bill"})
-    conversations = await eventually(
-        lambda: _more_than_one(cc.conversations_of(mei)), within=20
-    )
+    conversations = await eventually(lambda: _more_than_one(cc.conversations_of(mei)), within=20)
     assert conversations[0] == first
     [_, mei_row] = sorted(await cc.csat_rows(), key=lambda r: r.id)
     assert mei_row.conversation_id == first and mei_row.score is None
