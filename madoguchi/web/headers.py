@@ -54,12 +54,14 @@ class SecurityHeadersMiddleware:
                 for name, v in COMMON
             ]
 
+    def headers_for(self, path: str) -> list[tuple[bytes, bytes]]:
+        csp = DOCS_CSP if path.startswith(DOCS_PATHS) else self.app_csp
+        return [*self.common, (b"content-security-policy", csp.encode())]
+
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        path = scope.get("path", "")
-        csp = DOCS_CSP if path.startswith(DOCS_PATHS) else self.app_csp
-        extra = [*self.common, (b"content-security-policy", csp.encode())]
+        extra = self.headers_for(scope.get("path", ""))
 
         async def with_headers(message):
             if message["type"] == "http.response.start":
