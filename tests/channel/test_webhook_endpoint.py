@@ -300,3 +300,22 @@ async def test_status_for_unknown_wamid_is_kept(stack):
     async with stack.runtime.db.read() as session:
         record = await session.scalar(select(MessageStatusEvent))
     assert record.message_id is None and record.status == "sent"
+
+
+async def test_the_acknowledgement_has_the_security_headers_and_a_json_body(stack):
+    """Meta's POST is answered before the API's middleware: the answer still carries what
+    every response carries."""
+    body = json.dumps(fixture_payload("message_text.json")).encode()
+    response = await stack.client.post(
+        "/webhooks/whatsapp", content=body, headers=signed_headers(body)
+    )
+    assert response.status_code == 200 and response.json()["received"] == 1
+    assert response.headers["content-type"] == "application/json"
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert response.headers["x-frame-options"] == "DENY"
+    assert "frame-ancestors 'none'" in response.headers["content-security-policy"]
+    refused = await stack.client.post(
+        "/webhooks/whatsapp", content=body, headers=signed_headers(body, "another-secret")
+    )
+    assert refused.status_code == 403 and "does not match" in refused.json()["detail"]
+    assert refused.headers["x-content-type-options"] == "nosniff"
