@@ -69,8 +69,7 @@ def test_the_fast_path_answers_as_the_full_parse():
     rng = random.Random(20)
     codes = ["1", "7", "44", "81", "800", "882", "39", "262", "999", "42", "0"]
     numbers = [
-        rng.choice(codes) + str(rng.randrange(10 ** rng.randint(2, 13)))
-        for _ in range(5_000)
+        rng.choice(codes) + str(rng.randrange(10 ** rng.randint(2, 13))) for _ in range(5_000)
     ]
     wrong = [n for n in numbers if market_of_phone.__wrapped__(n) != parsed(n)]
     assert wrong == []

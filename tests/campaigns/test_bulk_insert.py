@@ -27,7 +27,9 @@ async def test_bulk_insert_fills_defaults_and_skips_unique_clashes(db_url):
         async with db.read() as session:
             contacts = (
                 await session.scalars(
-                    select(Contact).where(Contact.workspace_id == workspace_id).order_by(Contact.wa_id)
+                    select(Contact)
+                    .where(Contact.workspace_id == workspace_id)
+                    .order_by(Contact.wa_id)
                 )
             ).all()
         assert [(c.wa_id, c.profile_name) for c in contacts] == [
