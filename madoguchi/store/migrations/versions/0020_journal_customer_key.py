@@ -1,7 +1,7 @@
 """journal customer key: whose delivery a webhook journal row is
 
-Revision ID: 0018
-Revises: 0017
+Revision ID: 0020
+Revises: 0019
 Create Date: 2026-12-03 09:20:00
 
 ``webhook_deliveries.customer_key`` names the customer a delivery is about (BSUID, else
@@ -16,8 +16,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0018"
-down_revision = "0017"
+revision = "0020"
+down_revision = "0019"
 branch_labels = None
 depends_on = None
 
