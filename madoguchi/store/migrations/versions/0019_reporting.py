@@ -1,7 +1,7 @@
 """reporting: hourly rollups and their cursors
 
-Revision ID: 0018
-Revises: 0017
+Revision ID: 0019
+Revises: 0018
 Create Date: 2026-12-03 09:30:00
 
 ``report_hourly`` holds the counters of one hour per workspace × queue × agent × number ×
@@ -16,8 +16,8 @@ from alembic import op
 
 import madoguchi.store.models.core
 
-revision = "0018"
-down_revision = "0017"
+revision = "0019"
+down_revision = "0018"
 branch_labels = None
 depends_on = None
 
