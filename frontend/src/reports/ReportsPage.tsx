@@ -48,6 +48,15 @@ import {
   type ReportName,
 } from "./types";
 
+// Figures that count things (whole numbers on the axis); rates and times are not.
+const isCount = (key: string) => !/(_seconds|_percent)$/.test(key) && key !== "score";
+
+/** A series bucket as people read it: "2026-12-03T09:00" → "12-03 09:00", days as they are. */
+export function bucketLabel(bucket: string): string {
+  const m = /^(\d{4})-(\d\d)-(\d\d)T(\d\d:\d\d)/.exec(bucket);
+  return m ? `${m[2]}-${m[3]} ${m[4]}` : bucket;
+}
+
 const COLORS = ["#1c7ed6", "#2f9e44", "#e8590c", "#ae3ec9", "#f08c00", "#0c8599"];
 
 function reportOf(path: string): ReportName {
@@ -417,14 +426,14 @@ function TrendChart({ series, keys }: { series: Line[]; keys: string[] }) {
       <ResponsiveContainer width="100%" height={260}>
         <LineChart data={data}>
           <CartesianGrid strokeDasharray="3 3" />
-          <XAxis dataKey="bucket" fontSize={12} minTickGap={16} />
-          <YAxis fontSize={12} />
-          <Tooltip />
+          <XAxis dataKey="bucket" fontSize={12} minTickGap={16} tickFormatter={bucketLabel} />
+          <YAxis fontSize={12} allowDecimals={!keys.every(isCount)} />
+          <Tooltip labelFormatter={(b) => bucketLabel(String(b))} />
           <Legend />
           {keys.map((key, i) => (
             <ChartLine
               key={key}
-              type="monotone"
+              type="linear"
               dataKey={key}
               name={t(`reports.metrics.${key}`, { defaultValue: key })}
               stroke={COLORS[i % COLORS.length]}
@@ -462,7 +471,7 @@ function FigureTable({ lines, testid }: { lines: Line[]; testid: string }) {
           {lines.map((line, i) => (
             <Table.Tr key={i} data-testid={testid}>
               {columns.map((c) => (
-                <Table.Td key={c}>{format(c, line[c])}</Table.Td>
+                <Table.Td key={c} style={{ whiteSpace: "nowrap" }}>{c === "bucket" ? bucketLabel(String(line[c])) : format(c, line[c])}</Table.Td>
               ))}
             </Table.Tr>
           ))}
