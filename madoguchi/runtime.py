@@ -44,6 +44,7 @@ from madoguchi.services.flows.runner import FlowRunner
 from madoguchi.services.onboarding.health import HealthChecker
 from madoguchi.services.onboarding.meta_app import MetaApp
 from madoguchi.services.onboarding.signup import SignupService
+from madoguchi.services.reporting.rollups import RollupWorker
 from madoguchi.services.scheduling.timers import TimerWorker
 from madoguchi.services.supervision import actions as supervision_actions
 from madoguchi.services.supervision.live_wallboard import WallboardFeed
@@ -105,6 +106,7 @@ class Runtime:
         self.costs = CostSettler(
             self.db, interval=settings.billing_settle_seconds, after=self._check_budgets
         )
+        self.rollups = RollupWorker(self.db)
         self.wallboard = WallboardFeed(self.db, interval=settings.wallboard_interval_seconds)
         self.calls = CallDesk(
             self.db,
@@ -165,6 +167,9 @@ class Runtime:
         self._wire_calling()
         # Assist: sentiment of new messages, summaries at hand-over, off the request path.
         self._wire_assist()
+        # Reporting: lifecycle steps and messages counted into the hourly rollups.
+        for kind in (ConversationChanged, MessageReceived, MessageQueued):
+            self.bus.subscribe(kind, self.rollups.on_event)
         # Realtime: every event reaches the websocket hub of every process.
         self.bus.subscribe(None, self.fanout.publish)
         self.bus.subscribe(ConversationChanged, self._end_monitoring)
@@ -245,6 +250,7 @@ class Runtime:
             self._spawn(self.routing.run())
             self._spawn(self.costs.run())
             self._spawn(self.assist.run())
+            self._spawn(self.rollups.run())
             if self.settings.sender_enabled:
                 self._spawn(self.sender.run())
                 self._spawn(self.campaigns.run())

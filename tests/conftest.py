@@ -295,6 +295,7 @@ async def start_sim_stack(
     *,
     workers: bool = True,
     numbers: list[SimNumber] | None = None,
+    workspace_file: str = WORKSPACE_FILE,
     **sim_options,
 ) -> SimStack:
     """The product and the simulator, each knowing the other's real URL.
@@ -314,7 +315,12 @@ async def start_sim_stack(
     )
     await sim.start(create_simulator_app(sim_config))
     base = await start_stack(
-        db_url, tmp_path, graph_api_url=sim.url, workers=workers, served=product
+        db_url,
+        tmp_path,
+        graph_api_url=sim.url,
+        workers=workers,
+        served=product,
+        workspace_file=workspace_file,
     )
     return SimStack(base, sim)
 

@@ -168,6 +168,28 @@ class TagsChanged(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class CsatRequested(Event):
+    """The CSAT question was queued to the customer as their conversation closed."""
+
+    name: ClassVar[str] = "csat.requested"
+    conversation_id: int
+    message_id: int
+    queue_id: int | None = None
+    agent_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CsatAnswered(Event):
+    """The customer answered the CSAT question with ``score`` (1–5)."""
+
+    name: ClassVar[str] = "csat.answered"
+    conversation_id: int
+    score: int
+    queue_id: int | None = None
+    agent_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class MediaStored(Event):
     name: ClassVar[str] = "media.stored"
     media_id: int

@@ -94,7 +94,6 @@ def queue_period(
             abandoned += 1
             if wait is not None and wait < short_abandon_seconds:
                 short += 1
-    denominator = answered + abandoned - short
     return QueuePeriod(
         arrived=arrived,
         answered=answered,
@@ -105,8 +104,35 @@ def queue_period(
         ),
         p90_wait_seconds=percentile(answered_waits, 0.9),
         answered_in_target=in_target,
-        service_level_percent=round(100 * in_target / denominator, 1) if denominator else None,
+        service_level_percent=service_level_percent(in_target, answered, abandoned, short),
     )
+
+
+def service_level_percent(
+    in_target: int, answered: int, abandoned: int, short_abandoned: int
+) -> float | None:
+    """Answered within the target over answered plus abandoned-not-short, ×100 (one
+    decimal); None when that is 0. The wallboard's today and every report use this."""
+    denominator = answered + abandoned - short_abandoned
+    return round(100 * in_target / denominator, 1) if denominator else None
+
+
+def percentile_from_buckets(
+    counts: list[int], edges: tuple[int, ...], fraction: float
+) -> float | None:
+    """Nearest-rank percentile read from a distribution in buckets (reports keep waits
+    as bucket counts, not one by one): the upper edge of the bucket holding that rank,
+    or the last edge when it falls in the open-ended last bucket."""
+    total = sum(counts)
+    if not total:
+        return None
+    rank = max(1, math.ceil(fraction * total))
+    running = 0
+    for index, count in enumerate(counts):
+        running += count
+        if running >= rank:
+            return float(edges[min(index, len(edges) - 1)])
+    return float(edges[-1])
 
 
 def day_bounds(now: datetime, timezone: str) -> tuple[datetime, date]:

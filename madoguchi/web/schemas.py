@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from madoguchi.domain.service_window import service_window
-from madoguchi.store.models import Contact, Conversation, Media, Message
+from madoguchi.store.models import Contact, Conversation, CsatResponse, Media, Message
 
 
 class ContactOut(BaseModel):
@@ -26,6 +26,30 @@ class ContactOut(BaseModel):
             wa_id=c.wa_id,
             username=c.username,
             profile_name=c.profile_name,
+        )
+
+
+class CsatOut(BaseModel):
+    """The customer-satisfaction question of a conversation and its answer."""
+
+    asked_at: datetime
+    answered_at: datetime | None
+    score: int | None = Field(description="1 (poor) … 5 (excellent); null until answered")
+    kind: str = Field(description="list | buttons")
+    language: str
+    queue_id: int | None
+    agent_id: int | None
+
+    @classmethod
+    def of(cls, row: CsatResponse) -> CsatOut:
+        return cls(
+            asked_at=row.asked_at,
+            answered_at=row.answered_at,
+            score=row.score,
+            kind=row.kind,
+            language=row.language,
+            queue_id=row.queue_id,
+            agent_id=row.agent_id,
         )
 
 
@@ -63,6 +87,9 @@ class ConversationOut(BaseModel):
         None,
         description="Customer messages after the caller's read marker (conversation lists "
         "and single reads, for a signed-in user; null otherwise)",
+    )
+    csat: CsatOut | None = Field(
+        None, description="The CSAT question and answer (single reads only; null if never asked)"
     )
 
     @classmethod

@@ -39,6 +39,8 @@ SAMPLES: list[Event] = [
     events.BargedIn(1, conversation_id=2, message_id=3, supervisor_id=10, agent_id=5),
     events.WallboardChanged(1, version=4),
     events.TagsChanged(1, conversation_id=2, tags=("vip", "refund")),
+    events.CsatRequested(1, conversation_id=2, message_id=3, queue_id=6, agent_id=5),
+    events.CsatAnswered(1, conversation_id=2, score=4, queue_id=6, agent_id=5),
 ]
 
 

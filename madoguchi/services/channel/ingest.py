@@ -25,6 +25,7 @@ from madoguchi.domain.events import (
 from madoguchi.domain.identity import ObservedIdentity
 from madoguchi.domain.message_status import MessageStatus as Status
 from madoguchi.domain.message_status import should_apply
+from madoguchi.services.channel import csat_answers
 from madoguchi.services.channel.contacts import apply_identity_change, resolve_contact
 from madoguchi.services.channel.conversation_threads import (
     find_open_conversation,
@@ -154,6 +155,23 @@ class _Ingest:
             await apply_identity_change(self.session, contact, change.new_wa_id, change.new_user_id)
 
         conversation = await find_open_conversation(self.session, contact.id, number.id)
+        # An answer to the CSAT question joins the closed conversation it rates.
+        answered = await csat_answers.conversation_answered(
+            self.session,
+            contact.id,
+            number.id,
+            update.type,
+            update.content,
+            update.text,
+            update.context.message_id if update.context else None,
+            conversation,
+            update.timestamp,
+        )
+        if answered is not None:
+            conversation = answered[0]
+            event = csat_answers.record_answer(answered[1], answered[2], update.timestamp)
+            if event is not None:
+                self.result.events.append(event)
         new_conversation = conversation is None
         if conversation is None:
             conversation = Conversation(

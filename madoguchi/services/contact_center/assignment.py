@@ -29,6 +29,7 @@ from madoguchi.domain.lifecycle import (
 )
 from madoguchi.domain.routing import Candidate, Method, choose, eligible
 from madoguchi.services.channel.outbox import OutboundRefused, queue_message
+from madoguchi.services.contact_center import csat
 from madoguchi.services.scheduling import timers
 from madoguchi.store.db import Database
 from madoguchi.store.models import (
@@ -783,6 +784,7 @@ async def _end(
     )
     conversation.offered_agent_id = None
     data = {**(waited or {}), **({"disposition": disposition} if disposition else {})}
+    was_status = conversation.status
     await record(
         session,
         conversation,
@@ -795,6 +797,8 @@ async def _end(
         outcome=outcome,
         previous_agent_id=agent,
     )
+    # A queue with CSAT on asks the customer now, in this same transaction.
+    await csat.ask_on_close(session, conversation, was_status, agent, now, outcome.events)
 
 
 async def requeue_agent_work(

@@ -20,7 +20,7 @@ from madoguchi.domain.events import (
     MessageReceived,
     PresenceChanged,
 )
-from madoguchi.domain.lifecycle import Status
+from madoguchi.domain.lifecycle import TERMINAL, Status
 from madoguchi.domain.route_back import route_back_target
 from madoguchi.services.contact_center import assignment
 from madoguchi.services.contact_center.assignment import Outcome
@@ -83,6 +83,8 @@ class RoutingEngine:
             queue = (
                 await session.get(Queue, conversation.queue_id) if conversation.queue_id else None
             )
+        if conversation.status in TERMINAL:
+            return  # an answer to the CSAT question: the conversation stays closed
         if queue and queue.auto_close_after_seconds and conversation.last_inbound_at:
             async with db.write() as session:
                 await timers.schedule(

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -44,6 +46,45 @@ class DispositionSpec(BaseModel):
     label: str = Field(min_length=1, max_length=200)
 
 
+class CsatTexts(BaseModel):
+    """Texts of the question in one language; an empty one keeps the default."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    question: str | None = Field(None, max_length=1024)
+    button: str | None = Field(None, max_length=20, description="The list's button")
+    good: str | None = Field(None, max_length=20)
+    okay: str | None = Field(None, max_length=20)
+    poor: str | None = Field(None, max_length=20)
+
+
+class CsatSpec(BaseModel):
+    """The customer-satisfaction question sent when an answered conversation closes."""
+
+    model_config = ConfigDict(extra="forbid")
+    enabled: bool = False
+    kind: Literal["list", "buttons"] = Field(
+        "list", description="list: five rows 1–5; buttons: Good/Okay/Poor scored 5/3/1"
+    )
+    language: Literal["auto", "en", "ja"] = Field(
+        "auto", description="auto: Japanese for +81 numbers, English otherwise"
+    )
+    texts: dict[Literal["en", "ja"], CsatTexts] = Field(default_factory=dict)
+
+    def stored(self) -> dict | None:
+        texts = {
+            lang: {k: v for k, v in t.model_dump().items() if v} for lang, t in self.texts.items()
+        }
+        texts = {lang: t for lang, t in texts.items() if t}
+        if not self.enabled and not texts and self.kind == "list" and self.language == "auto":
+            return None
+        return {
+            "enabled": self.enabled,
+            "kind": self.kind,
+            "language": self.language,
+            **({"texts": texts} if texts else {}),
+        }
+
+
 class QueueSpec(BaseModel):
     """A queue as declared (API body or ``queues:`` entry of the workspace file)."""
 
@@ -76,6 +117,9 @@ class QueueSpec(BaseModel):
         "null leaves them as they are",
     )
     dispositions: list[DispositionSpec] = Field(default_factory=list)
+    csat: CsatSpec = Field(
+        default_factory=CsatSpec, description="Customer-satisfaction question at close"
+    )
 
     @field_validator("dispositions")
     @classmethod
@@ -146,6 +190,7 @@ def _values(spec: QueueSpec) -> dict:
         "auto_close_after_seconds": spec.auto_close_after_seconds,
         "service_level_seconds": spec.service_level_seconds,
         "short_abandon_seconds": spec.short_abandon_seconds,
+        "csat": spec.csat.stored(),
     }
 
 
@@ -315,4 +360,9 @@ def _values_out(queue: Queue) -> dict:
         "auto_close_after_seconds": queue.auto_close_after_seconds,
         "service_level_seconds": queue.service_level_seconds,
         "short_abandon_seconds": queue.short_abandon_seconds,
+        "csat": _csat_out(queue.csat),
     }
+
+
+def _csat_out(stored: dict | None) -> dict:
+    return CsatSpec.model_validate(stored or {}).model_dump(exclude_none=True)

@@ -17,5 +17,6 @@ from madoguchi.store.models.core import Base, utcnow  # noqa: F401
 from madoguchi.store.models.flows import *  # noqa: E402,F403
 from madoguchi.store.models.onboarding import *  # noqa: E402,F403
 from madoguchi.store.models.rejected import *  # noqa: E402,F403
+from madoguchi.store.models.reporting import *  # noqa: E402,F403
 from madoguchi.store.models.supervision import *  # noqa: E402,F403
 from madoguchi.store.models.templates import *  # noqa: E402,F403

@@ -28,6 +28,7 @@ __all__ = [
     "ConversationEvent",
     "ConversationRead",
     "ConversationTag",
+    "CsatResponse",
     "DispositionCode",
     "LoginAttempt",
     "Note",
@@ -123,6 +124,8 @@ class Queue(Base):
     # sooner than the short-abandon threshold is left out (docs/metrics.md).
     service_level_seconds: Mapped[int] = mapped_column(Integer, default=60, server_default="60")
     short_abandon_seconds: Mapped[int] = mapped_column(Integer, default=10, server_default="10")
+    # Customer satisfaction question at close (domain.csat.CsatSettings); null = off.
+    csat: Mapped[dict | None] = mapped_column(JSONType)
     # Round robin: the member who got the last offer.
     last_offered_user_id: Mapped[int | None] = mapped_column(
         ForeignKey("users.id", ondelete="SET NULL")
@@ -262,3 +265,33 @@ class Timer(Base):
     payload: Mapped[dict | None] = mapped_column(JSONType)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     fired_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class CsatResponse(Base):
+    """One customer-satisfaction question and its answer: at most one per conversation.
+
+    The row is written in the transaction that closes the conversation and queues the
+    question, so the unique key on ``conversation_id`` is what makes "never ask twice"
+    hold with any number of processes. ``score`` (1–5) and ``answered_at`` stay null until
+    the customer answers; ``queue_id``/``agent_id`` are the queue and agent of the
+    conversation when it closed (what the reports group by).
+    """
+
+    __tablename__ = "csat_responses"
+    __table_args__ = (
+        UniqueConstraint("conversation_id"),
+        Index("ix_csat_responses_workspace_asked", "workspace_id", "asked_at"),
+    )
+
+    id: Mapped[int] = _pk()
+    workspace_id: Mapped[int] = _workspace_fk()
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"))
+    queue_id: Mapped[int | None] = mapped_column(ForeignKey("queues.id", ondelete="SET NULL"))
+    agent_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    # The question as sent (its wamid tells a tapped reply's context apart).
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id", ondelete="SET NULL"))
+    kind: Mapped[str] = mapped_column(String(16))  # list | buttons
+    language: Mapped[str] = mapped_column(String(8))
+    score: Mapped[int | None] = mapped_column(Integer)
+    asked_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -27,6 +27,7 @@ from madoguchi.web.api.contact_center import (
 from madoguchi.web.api.flows import definitions, draft_tests
 from madoguchi.web.api.onboarding import health as number_health
 from madoguchi.web.api.onboarding import signup
+from madoguchi.web.api.reporting import reports as reporting_reports
 from madoguchi.web.api.supervision import actions as supervision_actions
 from madoguchi.web.api.supervision import wallboard
 from madoguchi.web.api.templates import catalog
@@ -61,4 +62,5 @@ ROUTERS = [
     estimates.router,
     cost_reports.router,
     campaigns.router,
+    reporting_reports.router,
 ]

@@ -27,11 +27,11 @@ from madoguchi.services.channel.outbox import (
     queue_message,
 )
 from madoguchi.services.contact_center import conversations as queries
-from madoguchi.services.contact_center import read_markers
+from madoguchi.services.contact_center import csat, read_markers
 from madoguchi.store.models import Media, PhoneNumber
 from madoguchi.web.api.contact_center.common import refuse_if_closed
 from madoguchi.web.deps import any_role, get_runtime
-from madoguchi.web.schemas import ConversationOut, MediaOut, MessageOut
+from madoguchi.web.schemas import ConversationOut, CsatOut, MediaOut, MessageOut
 from madoguchi.web.scope import (
     visible_contact,
     visible_conversation,
@@ -109,7 +109,11 @@ async def get_conversation(
             if principal.user_id is not None
             else {}
         )
-        return ConversationOut.of(conversation, unread=unread.get(conversation.id))
+        out = ConversationOut.of(conversation, unread=unread.get(conversation.id))
+        asked = await csat.of_conversation(session, conversation.id)
+        if asked is not None:
+            out.csat = CsatOut.of(asked)
+        return out
 
 
 @router.get("/conversations/{conversation_id}/messages", response_model=list[MessageOut])

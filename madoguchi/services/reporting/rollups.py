@@ -1,0 +1,457 @@
+"""Hourly rollups of the lifecycle log and the messages, kept up to date as events happen
+and rebuildable from the raw log.
+
+Each source (``events``: ``conversation_events``; ``messages``) is read in id order from
+a cursor (``report_cursors``). One batch is one write transaction: its rows are turned
+into counters by ``domain.report_metrics`` (the figures' only definitions), added to the
+hourly rows (an upsert that adds), and the cursor moves past them; so every row counts
+exactly once, also with several processes (the cursor row is locked on PostgreSQL).
+
+On PostgreSQL ids are handed out before commit, so a row with a smaller id may become
+visible after a larger one: the reader stops at the first row younger than ``LAG``
+seconds, giving transactions that long to commit (reports trail by a few seconds there).
+SQLite has one writer: ids commit in order and no lag is needed.
+
+``rebuild`` empties the rollups and reads both sources again from the start (``madoguchi
+reports rebuild``): after a change of a queue's service-level target, short-abandon
+threshold or business hours, which are applied when a row is counted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from bisect import bisect_right
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from madoguchi.domain.business_hours import BusinessHours, BusinessHoursError
+from madoguchi.domain.report_metrics import (
+    COUNTERS,
+    REMEMBERED_STEPS,
+    Contribution,
+    History,
+    LoggedStep,
+    MessageFact,
+    QueueRules,
+    Thread,
+    message_contributions,
+    remember,
+    step_contributions,
+)
+from madoguchi.store.db import Database
+from madoguchi.store.models import (
+    Conversation,
+    ConversationEvent,
+    Message,
+    Queue,
+    ReportCursor,
+    ReportHourly,
+)
+
+log = logging.getLogger(__name__)
+
+SOURCES = ("events", "messages")
+BATCH = 5_000
+LAG_SECONDS = 5.0
+SWEEP_SECONDS = 5.0
+KEY = ("workspace_id", "hour", "queue_id", "agent_id", "number_id", "in_hours")
+_UPSERT_ROWS = 500  # 53 columns a row: under both databases' bound-parameter limits
+
+
+def hour_of(at: datetime) -> datetime:
+    at = at.astimezone(UTC) if at.tzinfo else at.replace(tzinfo=UTC)
+    return at.replace(minute=0, second=0, microsecond=0)
+
+
+@dataclass
+class QueueInfo:
+    rules: QueueRules
+    hours: BusinessHours | None
+
+
+@dataclass
+class Deltas:
+    """Counters to add, by rollup key."""
+
+    rows: dict[tuple, dict[str, float]] = field(default_factory=lambda: defaultdict(dict))
+
+    def add(
+        self, workspace_id: int, number_id: int | None, item: Contribution, in_hours: bool
+    ) -> None:
+        key = (
+            workspace_id,
+            hour_of(item.at),
+            item.queue_id or 0,
+            item.agent_id or 0,
+            number_id or 0,
+            in_hours,
+        )
+        row = self.rows[key]
+        for name, value in item.counts.items():
+            if value:
+                row[name] = row.get(name, 0) + value
+
+    def merge(self, other: Deltas) -> None:
+        for key, counts in other.rows.items():
+            row = self.rows[key]
+            for name, value in counts.items():
+                row[name] = row.get(name, 0) + value
+
+
+class Context:
+    """Queue rules and business hours, read once per pass."""
+
+    def __init__(self) -> None:
+        self.queues: dict[int, QueueInfo] = {}
+
+    async def load(self, session: AsyncSession) -> None:
+        for q in await session.scalars(select(Queue)):
+            try:
+                hours = BusinessHours.parse(q.timezone or "UTC", q.hours, q.holidays)
+            except BusinessHoursError:
+                hours = None
+            self.queues[q.id] = QueueInfo(
+                QueueRules(q.service_level_seconds, q.short_abandon_seconds),
+                hours if q.hours else None,
+            )
+
+    def rules(self, queue_id: int | None) -> QueueRules:
+        info = self.queues.get(queue_id) if queue_id else None
+        return info.rules if info else QueueRules()
+
+    def in_hours(self, queue_id: int | None, at: datetime) -> bool:
+        info = self.queues.get(queue_id) if queue_id else None
+        if info is None or info.hours is None:
+            return True
+        return info.hours.is_open(at)
+
+
+def _step(row) -> LoggedStep:
+    return LoggedStep(
+        conversation_id=row.conversation_id,
+        type=row.type,
+        from_status=row.from_status,
+        to_status=row.to_status,
+        queue_id=row.queue_id,
+        agent_id=row.agent_id,
+        at=row.at,
+        data=row.data,
+        reason=row.reason,
+    )
+
+
+_EVENT_COLUMNS = (
+    ConversationEvent.id,
+    ConversationEvent.conversation_id,
+    ConversationEvent.type,
+    ConversationEvent.from_status,
+    ConversationEvent.to_status,
+    ConversationEvent.queue_id,
+    ConversationEvent.agent_id,
+    ConversationEvent.at,
+    ConversationEvent.data,
+    ConversationEvent.reason,
+)
+_MESSAGE_COLUMNS = (
+    Message.id,
+    Message.conversation_id,
+    Message.direction,
+    Message.author_user_id,
+    Message.type,
+    Message.template_category,
+    Message.created_at,
+)
+
+
+def _chunks(items: list, size: int = 2_000) -> Iterable[list]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+async def _conversations(session: AsyncSession, ids: list[int]) -> dict[int, tuple]:
+    found: dict[int, tuple] = {}
+    for part in _chunks(ids):
+        for row in await session.execute(
+            select(
+                Conversation.id,
+                Conversation.workspace_id,
+                Conversation.phone_number_id,
+                Conversation.created_at,
+                Conversation.last_message_at,
+            ).where(Conversation.id.in_(part))
+        ):
+            found[row.id] = row
+    return found
+
+
+async def event_deltas(
+    session: AsyncSession,
+    rows: list,
+    context: Context,
+    *,
+    histories: dict[int, History] | None = None,
+    keep=None,
+) -> Deltas:
+    """The counters added by lifecycle rows (in id order). ``histories`` carries each
+    conversation's state between calls; missing ones are read back from the log before
+    the first row. ``keep(at)`` filters what is counted (a report's period)."""
+    deltas = Deltas()
+    if not rows:
+        return deltas
+    histories = histories if histories is not None else {}
+    ids = sorted({r.conversation_id for r in rows})
+    missing = [i for i in ids if i not in histories]
+    first_id = rows[0].id
+    for i in missing:
+        histories[i] = History()
+    for part in _chunks(missing):
+        earlier = await session.execute(
+            select(*_EVENT_COLUMNS)
+            .where(
+                ConversationEvent.conversation_id.in_(part),
+                ConversationEvent.id < first_id,
+                ConversationEvent.type.in_((*REMEMBERED_STEPS, "overflow")),
+            )
+            .order_by(ConversationEvent.id)
+        )
+        for row in earlier:
+            remember(histories[row.conversation_id], _step(row))
+    conversations = await _conversations(session, ids)
+    for row in rows:
+        conversation = conversations.get(row.conversation_id)
+        if conversation is None:
+            continue
+        step = _step(row)
+        history = histories[row.conversation_id]
+        for item in step_contributions(
+            step,
+            history,
+            context.rules(step.queue_id),
+            started_at=conversation.created_at,
+            last_message_at=conversation.last_message_at,
+        ):
+            if keep is None or keep(item.at):
+                deltas.add(
+                    conversation.workspace_id,
+                    conversation.phone_number_id,
+                    item,
+                    context.in_hours(item.queue_id, item.at),
+                )
+        remember(history, step)
+    return deltas
+
+
+async def message_deltas(
+    session: AsyncSession,
+    rows: list,
+    context: Context,
+    *,
+    threads: dict[int, Thread] | None = None,
+    keep=None,
+) -> Deltas:
+    """The counters added by messages (in id order); each is counted in the queue the
+    conversation was in at the time, per the lifecycle log."""
+    deltas = Deltas()
+    if not rows:
+        return deltas
+    threads = threads if threads is not None else {}
+    ids = sorted({r.conversation_id for r in rows})
+    missing = [i for i in ids if i not in threads]
+    first_id = rows[0].id
+    for i in missing:
+        threads[i] = Thread()
+    for part in _chunks(missing):
+        earlier = await session.execute(
+            select(*_MESSAGE_COLUMNS)
+            .where(Message.conversation_id.in_(part), Message.id < first_id)
+            .order_by(Message.id)
+        )
+        for row in earlier:
+            message_contributions(_message(row), threads[row.conversation_id], None)
+    # Where each conversation was queued over time (lifecycle rows carry the queue).
+    placed: dict[int, tuple[list[datetime], list[int | None]]] = {}
+    for part in _chunks(ids):
+        for row in await session.execute(
+            select(
+                ConversationEvent.conversation_id, ConversationEvent.at, ConversationEvent.queue_id
+            )
+            .where(ConversationEvent.conversation_id.in_(part))
+            .order_by(ConversationEvent.id)
+        ):
+            times, queues = placed.setdefault(row.conversation_id, ([], []))
+            times.append(row.at)
+            queues.append(row.queue_id)
+    conversations = await _conversations(session, ids)
+    for row in rows:
+        conversation = conversations.get(row.conversation_id)
+        if conversation is None:
+            continue
+        fact = _message(row)
+        queue_id = None
+        if row.conversation_id in placed:
+            times, queues = placed[row.conversation_id]
+            index = bisect_right(times, fact.at)
+            queue_id = queues[index - 1] if index else None
+        for item in message_contributions(fact, threads[row.conversation_id], queue_id):
+            if keep is None or keep(item.at):
+                deltas.add(
+                    conversation.workspace_id,
+                    conversation.phone_number_id,
+                    item,
+                    context.in_hours(item.queue_id, item.at),
+                )
+    return deltas
+
+
+def _message(row) -> MessageFact:
+    return MessageFact(
+        id=row.id,
+        conversation_id=row.conversation_id,
+        direction=row.direction,
+        author_user_id=row.author_user_id,
+        type=row.type,
+        template_category=row.template_category,
+        at=row.created_at,
+    )
+
+
+async def apply(session: AsyncSession, deltas: Deltas, *, sqlite: bool) -> None:
+    """Add ``deltas`` to the hourly rows (insert, or add to the row already there)."""
+    table = ReportHourly.__table__
+    insert = sqlite_insert if sqlite else postgresql_insert
+    values = []
+    for key, counts in deltas.rows.items():
+        if not counts:
+            continue
+        row = dict(zip(KEY, key, strict=True))
+        for name in COUNTERS:
+            row[name] = counts.get(name, 0)
+        values.append(row)
+    for part in _chunks(values, _UPSERT_ROWS):
+        statement = insert(table).values(part)
+        statement = statement.on_conflict_do_update(
+            index_elements=[table.c[k] for k in KEY],
+            set_={name: table.c[name] + statement.excluded[name] for name in COUNTERS},
+        )
+        await session.execute(statement)
+
+
+async def _cursor(session: AsyncSession, source: str, *, lock: bool) -> ReportCursor:
+    query = select(ReportCursor).where(ReportCursor.source == source)
+    if lock:
+        query = query.with_for_update()
+    cursor = await session.scalar(query)
+    if cursor is None:
+        cursor = ReportCursor(source=source, last_id=0)
+        session.add(cursor)
+        await session.flush()
+    return cursor
+
+
+async def catch_up_once(
+    db: Database, source: str, *, batch: int = BATCH, lag: float | None = None
+) -> int:
+    """Count the next batch of ``source`` into the rollups; the number of rows read."""
+    lag = (0.0 if db.sqlite else LAG_SECONDS) if lag is None else lag
+    model, columns, deltas_of = (
+        (ConversationEvent, _EVENT_COLUMNS, event_deltas)
+        if source == "events"
+        else (Message, _MESSAGE_COLUMNS, message_deltas)
+    )
+    stamp = ConversationEvent.at if source == "events" else Message.created_at
+    async with db.write() as session:
+        cursor = await _cursor(session, source, lock=not db.sqlite)
+        rows = (
+            await session.execute(
+                select(*columns).where(model.id > cursor.last_id).order_by(model.id).limit(batch)
+            )
+        ).all()
+        if lag and rows:
+            young = datetime.now(UTC) - timedelta(seconds=lag)
+            stamp_name = stamp.key
+            for index, row in enumerate(rows):
+                if getattr(row, stamp_name) > young:
+                    rows = rows[:index]
+                    break
+        if not rows:
+            return 0
+        context = Context()
+        await context.load(session)
+        deltas = await deltas_of(session, rows, context)
+        await apply(session, deltas, sqlite=db.sqlite)
+        cursor.last_id = rows[-1].id
+        return len(rows)
+
+
+async def catch_up(db: Database, *, batch: int = BATCH, lag: float | None = None) -> int:
+    """Count everything not yet in the rollups; the number of rows read."""
+    total = 0
+    for source in SOURCES:
+        while True:
+            read = await catch_up_once(db, source, batch=batch, lag=lag)
+            total += read
+            if read < batch:
+                break
+    return total
+
+
+async def rebuild(db: Database, *, batch: int = 20_000, progress=None) -> int:
+    """Empty the rollups and count the whole raw log again."""
+    async with db.write() as session:
+        await session.execute(delete(ReportHourly))
+        await session.execute(update(ReportCursor).values(last_id=0))
+    total = 0
+    for source in SOURCES:
+        while True:
+            read = await catch_up_once(db, source, batch=batch, lag=0.0)
+            total += read
+            if progress is not None:
+                progress(source, total)
+            if read < batch:
+                break
+    return total
+
+
+class RollupWorker:
+    """Keeps the rollups current: woken by lifecycle steps and messages, and every few
+    seconds (rows held back by the PostgreSQL lag, other processes' rows)."""
+
+    def __init__(
+        self, db: Database, *, sweep_seconds: float = SWEEP_SECONDS, spacing: float = 1.0
+    ) -> None:
+        self.db = db
+        self.sweep_seconds = sweep_seconds
+        self.spacing = spacing  # a burst of events is counted in one pass
+        self._wake = asyncio.Event()
+        self._idle = asyncio.Event()
+
+    def wake(self, _event=None) -> None:
+        self._idle.clear()
+        self._wake.set()
+
+    async def on_event(self, _event) -> None:
+        self.wake()
+
+    async def wait_idle(self) -> None:
+        await self._idle.wait()
+
+    async def run(self) -> None:
+        while True:
+            self._wake.clear()
+            try:
+                await catch_up(self.db)
+            except Exception:
+                log.exception("report rollups failed")
+            self._idle.set()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.sweep_seconds)
+            await asyncio.sleep(self.spacing)

@@ -1,0 +1,59 @@
+"""Reporting: hourly rollups of the lifecycle log and the messages, and how far the
+rollups have read each source.
+
+A rollup row holds the counters of one hour (UTC) for one workspace × queue × agent ×
+number × inside/outside business hours (0 stands for "none" in the dimension columns,
+so the unique key works on both databases). The counters are named in
+``domain.report_metrics.COUNTERS``; reports sum them over any period and grouping.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, Boolean, Float, ForeignKey, Index, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from madoguchi.domain.report_metrics import COUNTERS, FLOAT_COUNTERS
+from madoguchi.store.models.core import Base, IdType, UTCDateTime
+
+__all__ = ["ReportCursor", "ReportHourly"]
+
+
+class ReportHourly(Base):
+    __tablename__ = "report_hourly"
+    __table_args__ = (
+        Index(
+            "ux_report_hourly_key",
+            "workspace_id",
+            "hour",
+            "queue_id",
+            "agent_id",
+            "number_id",
+            "in_hours",
+            unique=True,
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
+    hour: Mapped[datetime] = mapped_column(UTCDateTime)
+    queue_id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"))
+    agent_id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"))
+    number_id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"))
+    in_hours: Mapped[bool] = mapped_column(Boolean)
+    # One column per counter: integers, sums of seconds as floats.
+    for _name in COUNTERS:
+        locals()[_name] = mapped_column(
+            Float if _name in FLOAT_COUNTERS else Integer, nullable=False, default=0
+        )
+    del _name
+
+
+class ReportCursor(Base):
+    """The last id of a source (``events``, ``messages``) already in the rollups."""
+
+    __tablename__ = "report_cursors"
+
+    source: Mapped[str] = mapped_column(String(32), primary_key=True)
+    last_id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"))

@@ -1,0 +1,1 @@
+"""Reporting's HTTP face: the reports as JSON and CSV."""

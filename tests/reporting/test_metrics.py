@@ -1,0 +1,120 @@
+"""Every report figure against a hand-built lifecycle log with known answers (transfers,
+a re-queue of the wait, a day boundary in the workspace's zone, business hours on and
+off, a close by silence), on SQLite and PostgreSQL: counted incrementally in small
+batches, then rebuilt from the raw log, then from the raw log with a filter the rollups
+do not keep; all three must agree."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from madoguchi.services.reporting import reports, rollups
+from madoguchi.store.db import Database
+from tests.reporting.world import EXPECTED, build, t
+
+
+@pytest.fixture
+async def db(db_url):
+    database = Database(db_url)
+    yield database
+    await database.dispose()
+
+
+async def report(db, world, name="overview", first=date(2026, 11, 10), last=None, **kw) -> dict:
+    async with db.read() as session:
+        q = await reports.make_query(
+            session,
+            world.workspace_id,
+            name,
+            period="custom",
+            start=first,
+            end=last or first,
+            group=kw.pop("group", "day"),
+            now=t(12),
+            **kw,
+        )
+        return await reports.build(session, q)
+
+
+def pick(totals: dict) -> dict:
+    return {k: totals[k] for k in EXPECTED}
+
+
+async def test_each_figure_from_rollups_and_from_a_rebuild(db):
+    world = await build(db)
+    # Small batches: histories and threads carried across batches through the log.
+    assert await rollups.catch_up(db, batch=3, lag=0) > 0
+    counted = await report(db, world)
+    assert pick(counted["totals"]) == EXPECTED
+    assert counted["period"]["tz"] == "Asia/Tokyo"
+    assert counted["period"]["start"] == "2026-11-09T15:00:00+00:00"
+    assert [b["bucket"] for b in counted["series"]] == ["2026-11-10"]
+    wait = {d["bucket"]: d["count"] for d in counted["distributions"]["wait"]}
+    assert (wait["15-30s"], wait["30-60s"], wait["1-2m"], sum(wait.values())) == (2, 2, 1, 5)
+    first = {d["bucket"]: d["count"] for d in counted["distributions"]["first_response"]}
+    assert (first["30-60s"], first["2-5m"], sum(first.values())) == (2, 1, 3)
+    heat = {(c["weekday"], c["hour"]): c["count"] for c in counted["heatmap"]}
+    assert heat[("tue", 10)] == 1 and heat[("tue", 23)] == 1 and sum(heat.values()) == 7
+
+    # The next day holds C4's abandon (it arrived the day before).
+    next_day = await report(db, world, first=date(2026, 11, 11))
+    assert (next_day["totals"]["arrived"], next_day["totals"]["abandoned"]) == (0, 1)
+    assert next_day["totals"]["short_abandoned"] == 0
+
+    everything = await report(db, world, "queues", last=date(2026, 11, 11), group="hour")
+    assert await rollups.rebuild(db, batch=4) > 0
+    again = await report(db, world, "queues", last=date(2026, 11, 11), group="hour")
+    assert again == everything
+    assert pick((await report(db, world))["totals"]) == EXPECTED
+
+
+async def test_rows_per_queue_and_agent_and_business_hours(db):
+    world = await build(db)
+    await rollups.catch_up(db, lag=0)
+    queues = {r["queue"]: r for r in (await report(db, world, "queues"))["rows"]}
+    assert (queues["Support"]["arrived"], queues["Billing"]["arrived"]) == (5, 2)
+    assert queues["Support"]["transfers"] == 1 and queues["Billing"]["answered"] == 2
+    agents = {r["agent"]: r for r in (await report(db, world, "agents"))["rows"]}
+    assert (agents["Aoi"]["answered"], agents["Ben"]["answered"]) == (3, 2)
+    assert agents["Aoi"]["handled"] == 2 and agents["Aoi"]["average_handle_seconds"] == 455.0
+    assert agents["Aoi"]["first_responses"] == 2 and agents["Ben"]["closed_by_silence"] == 1
+    # Billing is open 09:00–18:00 in Tokyo: C7 came at 19:00.
+    outside = await report(db, world, business_hours=False)
+    assert (outside["totals"]["arrived"], outside["totals"]["answered"]) == (1, 1)
+    inside = await report(db, world, business_hours=True)
+    assert inside["totals"]["arrived"] == EXPECTED["arrived"] - 1
+    only = await report(db, world, queue_id=world.billing)
+    assert only["totals"]["arrived"] == 2
+    # A reader limited to Support sees Support only, whatever the filter asks.
+    limited = await report(db, world, "queues", visible_queues={world.support})
+    assert [r["queue"] for r in limited["rows"]] == ["Support"]
+    hidden = await report(db, world, visible_queues={world.support}, queue_id=world.billing)
+    assert hidden["totals"]["arrived"] == 0
+    by_hour = await report(db, world, group="hour")
+    assert len(by_hour["series"]) == 24 and by_hour["series"][10]["arrived"] == 1
+    by_month = await report(db, world, group="month", last=date(2026, 11, 11))
+    assert [b["bucket"] for b in by_month["series"]] == ["2026-11"]
+
+
+async def test_filters_the_rollups_do_not_keep_read_the_raw_log(db):
+    world = await build(db)
+    await rollups.catch_up(db, lag=0)
+    vip = (await report(db, world, tag="vip"))["totals"]
+    # C1 and C2 only.
+    assert (vip["arrived"], vip["answered"], vip["transfers"], vip["resolved"]) == (3, 3, 1, 2)
+    assert vip["average_first_response_seconds"] == 60.0 and vip["messages_in"] == 3
+    none = (await report(db, world, disposition="solved"))["totals"]
+    assert none["arrived"] == 0
+
+
+async def test_a_period_is_checked():
+    tz = reports.zone_of("Asia/Tokyo")
+    assert reports.resolve_period("7d", t(16), tz) == (date(2026, 11, 5), date(2026, 11, 11))
+    assert reports.resolve_period("yesterday", t(1), tz) == (date(2026, 11, 9), date(2026, 11, 9))
+    with pytest.raises(reports.ReportError) as bad:
+        reports.resolve_period("custom", t(1), tz, date(2026, 11, 2), date(2026, 11, 1))
+    assert bad.value.field == "to"
+    week = reports.buckets(date(2026, 11, 1), date(2026, 11, 10), "week", tz)
+    assert [b.isoformat() for b in week] == ["2026-10-26", "2026-11-02", "2026-11-09"]
