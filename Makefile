@@ -42,6 +42,13 @@ $(CHROMIUM):
 
 chromium: $(CHROMIUM)
 
+# `make bench` measures the acknowledgement path with wrk (a C load generator): Debian's.
+WRK := /usr/bin/wrk
+
+$(WRK):
+	$(SUDO) apt-get update -qq
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk
+
 demo: $(STAMP) $(WEB_BUILD)  ## run the product + the WhatsApp simulator on SQLite, seeded
 	$(BIN)/madoguchi demo
 
@@ -60,7 +67,7 @@ screenshots: $(STAMP) $(WEB_BUILD) $(CHROMIUM)  ## rewrite docs/images from the 
 test-sqlite: $(STAMP) $(WEB_BUILD) $(CHROMIUM)
 	$(BIN)/pytest -q -m "not postgres"
 
-bench: $(STAMP)  ## performance figures (printed, never asserted)
+bench: $(STAMP) $(WRK)  ## performance figures (printed, never asserted)
 	$(BIN)/python -m bench
 
 lint: $(STAMP)
