@@ -64,11 +64,10 @@ class SeedResult:
 
 
 async def _setup(
-    db: Database, slug: str, timezone: str
+    db: Database, slug: str, timezone: str, contacts_wanted: int
 ) -> tuple[int, list[int], list[int], list[int], list[int]]:
     async with db.write() as s:
-        contacts_wanted = min(CONTACTS, max(1, conversations))
-    ws = await s.scalar(select(Workspace).where(Workspace.slug == slug))
+        ws = await s.scalar(select(Workspace).where(Workspace.slug == slug))
         if ws is None:
             ws = Workspace(slug=slug, name="Reports demo", timezone=timezone)
             s.add(ws)
@@ -164,7 +163,9 @@ async def seed(
     progress: Callable[[int], None] | None = None,
 ) -> SeedResult:
     await rollups.catch_up(db, lag=0)
-    workspace_id, numbers, queue_ids, agents, contacts = await _setup(db, slug, timezone)
+    workspace_id, numbers, queue_ids, agents, contacts = await _setup(
+        db, slug, timezone, min(CONTACTS, max(1, conversations))
+    )
     rng = random.Random(random_seed)
     now = (now or datetime.now(UTC)).replace(microsecond=0)
     start = now - timedelta(days=days)
