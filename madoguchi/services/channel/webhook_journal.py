@@ -285,9 +285,8 @@ class DeliveryProcessor:
                         continue
                     events.extend(result.events)
         self._claim = policy.batch if rows and batched == len(rows) else policy.claim
-        for event in events:  # one at a time, letting waiting webhooks in between
-            await self.publish([event])
-            await asyncio.sleep(0)
+        if events:  # together: handlers subscribed for many read once for all of them
+            await self.publish(events)
         return handled
 
     async def _process(self, session, row: WebhookDelivery, updates: list | None) -> IngestResult:
