@@ -16,6 +16,7 @@ from sqlalchemy import func, insert, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from madoguchi.domain import csat
 from madoguchi.domain.events import (
     AccountEventReceived,
     Event,
@@ -498,6 +499,13 @@ def message_only(updates: list[Update]) -> bool:
     )
 
 
+def _may_answer_csat(update: InboundMessage, open_conversation) -> bool:
+    """Whether ``csat_answers`` could take this message (cheap: most messages cannot)."""
+    if csat.reply_score(update.type, update.content) is not None:
+        return True
+    return open_conversation is None and csat.typed_score(update.type, update.text) is not None
+
+
 class _New:
     """A row the batch will insert (a contact or a conversation); ``id`` once it is."""
 
@@ -699,9 +707,27 @@ async def ingest_message_deliveries(
     open_by_pair, latest = await _conversations(session, pairs, known_contacts)
     chosen: list[tuple[Conversation | _New, bool]] = []
     new_conversations: list[_New] = []
-    for _, update, number_pk, workspace_id, contact in planned:
+    for result, update, number_pk, workspace_id, contact in planned:
         key = (contact.id, number_pk)
         conversation = open_by_pair.get(key)
+        if isinstance(contact, Contact) and _may_answer_csat(update, conversation):
+            # An answer to the CSAT question joins the closed conversation it rates.
+            answered = await csat_answers.conversation_answered(
+                session,
+                contact.id,
+                number_pk,
+                update.type,
+                update.content,
+                update.text,
+                update.context.message_id if update.context else None,
+                conversation,
+                update.timestamp,
+            )
+            if answered is not None:
+                conversation = answered[0]
+                event = csat_answers.record_answer(answered[1], answered[2], update.timestamp)
+                if event is not None:
+                    result.events.append(event)
         new = conversation is None
         if new:
             conversation = _New(
