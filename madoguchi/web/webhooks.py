@@ -18,6 +18,7 @@ import secrets
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 
+from madoguchi.services.channel.journal_claim import customer_key
 from madoguchi.web.deps import get_runtime
 from madoguchi.whatsapp.signature import SignatureInvalid, SignatureMissing, verify_signature
 from madoguchi.whatsapp.updates import WebhookFormatError, parse_delivery
@@ -83,7 +84,9 @@ async def receive_delivery(request: Request) -> JSONResponse:
 
     # Signed and a delivery: acknowledged, even when some updates in it do not parse
     # (they are kept in rejected_updates by the processor, the rest is stored).
-    delivery_id = await runtime.journal.append(body, len(updates) + len(rejected))
+    delivery_id = await runtime.journal.append(
+        body, len(updates) + len(rejected), customer_key(updates)
+    )
     runtime.metrics.webhook_accepted.inc()
     out = {"received": len(updates), "delivery_id": delivery_id}
     if rejected:

@@ -37,6 +37,7 @@ from madoguchi.services.channel.ingest import (
     ingest_status_deliveries,
     status_only,
 )
+from madoguchi.services.channel.journal_claim import claim_pending
 from madoguchi.store.db import Database
 from madoguchi.store.models import RejectedUpdateRecord, WebhookDelivery
 from madoguchi.store.models.core import utcnow
@@ -53,6 +54,10 @@ _APPEND = insert(WebhookDelivery.__table__).returning(
 )
 
 
+# body, update count, the caller's future, customer key
+_Queued = tuple[bytes, int, "asyncio.Future[int]", "str | None"]
+
+
 class Journal:
     """Appends deliveries; each caller waits for the commit that holds its row."""
 
@@ -64,16 +69,17 @@ class Journal:
         self._second = 0  # the whole monotonic second being counted
         self._this_second = 0
         self._last_second = 0
-        self._queue: list[tuple[bytes, int, asyncio.Future[int]]] = []
+        self._queue: list[_Queued] = []
         self._writer: asyncio.Task | None = None
         self._quiet = asyncio.Event()
         self._quiet.set()
 
-    async def append(self, body: bytes, update_count: int) -> int:
-        """Commit one delivery's bytes; its journal id once committed."""
+    async def append(self, body: bytes, update_count: int, customer_key: str | None = None) -> int:
+        """Commit one delivery's bytes (and whose it is: ``journal_claim.customer_key``);
+        its journal id once committed."""
         future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         self._count_arrival()
-        self._queue.append((body, update_count, future))
+        self._queue.append((body, update_count, future, customer_key))
         self._quiet.clear()
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._write_batches())
@@ -114,9 +120,12 @@ class Journal:
             if not self._queue:
                 self._quiet.set()
 
-    async def _commit(self, batch: list[tuple[bytes, int, asyncio.Future[int]]]) -> None:
+    async def _commit(self, batch: list[_Queued]) -> None:
         # The columns' own defaults fill the rest (state pending, counters 0, received_at).
-        rows = [{"body": body, "update_count": count} for body, count, _ in batch]
+        rows = [
+            {"body": body, "update_count": count, "customer_key": key}
+            for body, count, _, key in batch
+        ]
         try:
             async with self.db.write() as session:
                 connection = await session.connection()  # Core: no ORM bulk machinery
@@ -124,13 +133,13 @@ class Journal:
                 ids = list(result.scalars())
         except Exception as exc:  # nothing in the batch is stored: every caller hears so
             log.exception("committing %d webhook deliveries failed", len(batch))
-            for _, _, future in batch:
+            for _, _, future, _ in batch:
                 if not future.done():
                     future.set_exception(exc)
             return
         if self.metrics is not None:
             self.metrics.ingest_batch_size.observe(len(batch))
-        for (_, _, future), delivery_id in zip(batch, ids, strict=True):
+        for (_, _, future, _), delivery_id in zip(batch, ids, strict=True):
             if not future.done():
                 future.set_result(delivery_id)
         if self.on_commit is not None:
@@ -251,21 +260,7 @@ class DeliveryProcessor:
         handled = 0
         async with self.db.write() as session:
             now = utcnow()
-            query = (
-                select(WebhookDelivery)
-                .where(
-                    WebhookDelivery.state == PENDING,
-                    or_(
-                        WebhookDelivery.next_attempt_at.is_(None),
-                        WebhookDelivery.next_attempt_at <= now,
-                    ),
-                )
-                .order_by(WebhookDelivery.id)
-                .limit(self._claim)
-            )
-            if not self.db.sqlite:
-                query = query.with_for_update(skip_locked=True)
-            rows = (await session.scalars(query)).all()
+            rows = await claim_pending(session, sqlite=self.db.sqlite, limit=self._claim, now=now)
             deadline = time.thread_time() + policy.slice_seconds
             batched = 0
             for unit in _units(rows, policy.status_batch, self._rejected):
