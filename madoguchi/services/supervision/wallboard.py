@@ -26,7 +26,14 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from madoguchi.domain.lifecycle import ANSWERING_STEPS, OPEN_STATUSES, Status, Step
-from madoguchi.domain.service_metrics import Outcome, day_bounds, queue_period
+from madoguchi.domain.service_metrics import (
+    Outcome,
+    day_bounds,
+    is_abandon,
+    is_answer,
+    is_arrival,
+    queue_period,
+)
 from madoguchi.store.models import (
     AgentPresence,
     Contact,
@@ -311,14 +318,11 @@ def count_step(outcomes, arrived, row) -> None:
     """One lifecycle row into a queue's arrivals or ended waits (see docs/metrics.md)."""
     step, queue_id, agent_id, from_status = row.type, row.queue_id, row.agent_id, row.from_status
     wait = (row.data or {}).get("wait_seconds")
-    if step in ARRIVALS:
-        # A transfer to a named agent keeps the queue: not an arrival.
-        if not (step == Step.TRANSFER.value and agent_id is not None):
-            arrived[queue_id] += 1
-    elif step in ANSWERING_STEPS:
-        if from_status in WAITING or step == Step.ACCEPT.value:
-            outcomes[queue_id].append(Outcome(True, wait))
-    elif from_status in WAITING:  # abandoned while waiting in the queue
+    if is_arrival(step, queue_id, agent_id):
+        arrived[queue_id] += 1
+    elif is_answer(step, from_status, queue_id):
+        outcomes[queue_id].append(Outcome(True, wait))
+    elif is_abandon(step, from_status, queue_id):
         outcomes[queue_id].append(Outcome(False, wait))
 
 
