@@ -49,6 +49,8 @@ class FaultIn(BaseModel):
     count: int = Field(default=1, ge=1)
     mode: str = Field(default="sync", pattern="^(sync|webhook)$")
     details: str | None = None
+    # Which Graph endpoint fails: sending messages (default) or the phone number settings.
+    endpoint: str = Field(default="messages", pattern="^(messages|settings)$")
 
 
 class ClockIn(BaseModel):
@@ -236,7 +238,10 @@ async def advance_clock(request: Request, body: ClockIn) -> dict:
 async def add_fault(request: Request, body: FaultIn) -> dict:
     sim = _sim(request)
     number = _number(sim, body.phone_number_id)
-    queue = sim.state.faults.setdefault(number.phone_number_id, [])
+    key = number.phone_number_id
+    if body.endpoint == "settings":
+        key = f"settings:{key}"
+    queue = sim.state.faults.setdefault(key, [])
     queue.append(Fault(code=body.code, count=body.count, mode=body.mode, details=body.details))
     return {"phone_number_id": number.phone_number_id, "queued": [vars(f) for f in queue]}
 

@@ -132,6 +132,9 @@ async def call_action(version: str, phone_number_id: str, request: Request) -> d
 async def set_settings(version: str, phone_number_id: str, request: Request) -> dict:
     """Phone number settings: the `calling` object."""
     number = _number(request, version, phone_number_id)
+    fault = _sim(request).state.take_fault(f"settings:{number.phone_number_id}")
+    if fault is not None:
+        raise GraphError(fault.code, fault.details or "Settings could not be changed.")
     return _sim(request).calls.set_settings(number, await _json(request))
 
 

@@ -18,6 +18,7 @@ import secrets
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 
+from madoguchi.services.channel.journal_claim import customer_key
 from madoguchi.web.deps import get_runtime
 from madoguchi.web.limits import WEBHOOK_BYTES, body_too_large
 from madoguchi.whatsapp.signature import SignatureInvalid, SignatureMissing, verify_signature
@@ -46,7 +47,7 @@ async def verify_subscription(
 
 
 def _screen(runtime, body: bytes, signature: str | None):
-    """Everything before the journal: (status, problem) when refused, else (updates count,
+    """Everything before the journal: (status, problem) when refused, else (updates,
     rejected updates). Order matters: size, signature over the exact bytes, then parse."""
     if len(body) > MAX_BODY_BYTES:
         return 413, f"delivery is {len(body)} bytes; the limit is {MAX_BODY_BYTES}"
@@ -72,7 +73,7 @@ def _screen(runtime, body: bytes, signature: str | None):
     except (WebhookFormatError, RecursionError) as exc:
         runtime.metrics.webhook_rejected.labels("bad_envelope").inc()
         return 400, f"not a WhatsApp webhook delivery: {exc}"
-    return len(updates), rejected
+    return updates, rejected
 
 
 async def acknowledge(runtime, body: bytes, signature: str | None) -> tuple[int, dict]:
@@ -81,12 +82,14 @@ async def acknowledge(runtime, body: bytes, signature: str | None) -> tuple[int,
     first, second = _screen(runtime, body, signature)
     if isinstance(second, str):
         return first, {"detail": second}
-    received, rejected = first, second
+    updates, rejected = first, second
     # Signed and a delivery: acknowledged, even when some updates in it do not parse
     # (they are kept in rejected_updates by the processor, the rest is stored).
-    delivery_id = await runtime.journal.append(body, received + len(rejected))
+    delivery_id = await runtime.journal.append(
+        body, len(updates) + len(rejected), customer_key(updates)
+    )
     runtime.metrics.webhook_accepted.inc()
-    out = {"received": received, "delivery_id": delivery_id}
+    out = {"received": len(updates), "delivery_id": delivery_id}
     if rejected:
         out["rejected"] = [{"path": r.path, "reason": r.reason} for r in rejected]
     return 200, out

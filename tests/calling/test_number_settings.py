@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from madoguchi.store.models import PhoneNumber
+from madoguchi.store.models import AuditEntry, PhoneNumber
 from madoguchi.whatsapp.graph import GraphClient
 from tests.calling.kit import make_desk
 from tests.conftest import start_sim_stack
@@ -107,3 +107,90 @@ async def test_meta_unreachable_is_said_not_failed(desk):
     finally:
         desk.s.runtime.graph = real
         await dead.aclose()
+
+
+async def test_overlapping_hours_and_impossible_holidays_are_refused_here(desk):
+    path = f"/api/v1/numbers/{desk.number}/calling"
+
+    def hours(weekly, holidays=()):
+        return {
+            "call_hours": {
+                "status": "ENABLED",
+                "timezone_id": "Asia/Tokyo",
+                "weekly_operating_hours": weekly,
+                "holiday_schedule": list(holidays),
+            }
+        }
+
+    monday = {"day_of_week": "MONDAY", "open_time": "0900", "close_time": "1200"}
+    overlap = await desk.as_(
+        "admin",
+        "PUT",
+        path,
+        json=hours([monday, {"day_of_week": "MONDAY", "open_time": "1100", "close_time": "1800"}]),
+    )
+    assert overlap.status_code == 422 and "MONDAY: 0900-1200 and 1100-1800 overlap" in overlap.text
+    split = await desk.as_(
+        "admin",
+        "PUT",
+        path,
+        json=hours([monday, {"day_of_week": "MONDAY", "open_time": "1300", "close_time": "1800"}]),
+    )
+    assert split.status_code == 200, split.text
+    assert len(split.json()["calling"]["call_hours"]["weekly_operating_hours"]) == 2
+    for holiday, said in (
+        ({"date": "2026-02-30"}, "not a calendar date"),
+        ({"date": "2026-12-31", "start_time": "1800", "end_time": "0900"}, "end_time"),
+    ):
+        r = await desk.as_("admin", "PUT", path, json=hours([monday], [holiday]))
+        assert r.status_code == 422 and said in r.text, r.text
+    twice = await desk.as_(
+        "admin", "PUT", path, json=hours([monday], [{"date": "2026-12-31"}, {"date": "2026-12-31"}])
+    )
+    assert twice.status_code == 422 and "listed twice" in twice.text
+
+
+async def test_meta_refusals_say_what_to_do(desk):
+    path = f"/api/v1/numbers/{desk.number}/calling"
+    pnid = (await desk.as_("admin", "GET", "/api/v1/phone-numbers")).json()[0]["phone_number_id"]
+    for code, reason, words in (
+        (190, "token", "reconnect the number"),
+        (10, "permission", "whatsapp_business_management"),
+        (138000, "calling", "messaging limit"),
+        (100, "invalid", "invalid"),
+        (99999, "other", "WhatsApp refused the settings"),
+    ):
+        queued = await desk.s.sim_client.post(
+            "/_sim/faults",
+            json={
+                "phone_number_id": pnid,
+                "endpoint": "settings",
+                "code": code,
+                "details": f"simulated {code}",
+            },
+        )
+        assert queued.status_code == 200, queued.text
+        r = await desk.as_("admin", "PUT", path, json={"status": "DISABLED"})
+        assert r.status_code == 502, r.text
+        detail = r.json()["detail"]
+        assert detail["code"] == "meta_refused" and detail["reason"] == reason
+        assert detail["meta_code"] == code and detail["meta_message"] == f"simulated {code}"
+        assert words in detail["message"] and f"#{code}: simulated {code}" in detail["message"]
+    # Nothing was changed at Meta by the refused attempts.
+    assert (await desk.as_("admin", "GET", path)).json()["calling"]["status"] == "ENABLED"
+
+
+async def test_a_change_is_in_the_audit_log_with_before_and_after(desk):
+    path = f"/api/v1/numbers/{desk.number}/calling"
+    r = await desk.as_(
+        "admin", "PUT", path, json={"status": "DISABLED", "call_icon_visibility": "DISABLE_ALL"}
+    )
+    assert r.status_code == 200, r.text
+    async with desk.s.runtime.db.read() as session:
+        entry = await session.scalar(
+            select(AuditEntry).where(AuditEntry.action == "number.calling")
+        )
+    assert entry is not None
+    assert entry.target_type == "phone_number" and entry.target_id == str(desk.number)
+    assert entry.before == {"status": "ENABLED", "call_icon_visibility": "DEFAULT"}
+    assert entry.after == {"status": "DISABLED", "call_icon_visibility": "DISABLE_ALL"}

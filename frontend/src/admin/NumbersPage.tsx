@@ -8,6 +8,7 @@ import { DefaultQueueSelect, FormError, useServerErrors } from "./forms";
 import { ConnectWithMeta } from "./ConnectWithMeta";
 import type { MetaAppConfig } from "./metaSignup";
 import { NumberHealth } from "./NumberHealth";
+import { CallingSettings } from "./CallingSettings";
 
 const FIELDS = [
   "waba_id",
@@ -41,6 +42,7 @@ export function NumbersPage() {
   const [metaApp, setMetaApp] = useState<MetaAppConfig | null>(null);
   const [signingUp, setSigningUp] = useState(false);
   const [healthOf, setHealthOf] = useState<PhoneNumber | null>(null);
+  const [callingOf, setCallingOf] = useState<PhoneNumber | null>(null);
 
   const load = () =>
     void api
@@ -150,6 +152,9 @@ export function NumbersPage() {
                     <Button size="xs" variant="subtle" onClick={() => setHealthOf(row)} data-testid="number-health">
                       {t("health.open")}
                     </Button>
+                    <Button size="xs" variant="subtle" onClick={() => setCallingOf(row)} data-testid="number-calling">
+                      {t("calling.open")}
+                    </Button>
                     <Button size="xs" variant="subtle" onClick={() => setEditing(row)} data-testid="edit-number">
                       {t("common.edit")}
                     </Button>
@@ -190,6 +195,14 @@ export function NumbersPage() {
         size="xl"
       >
         {healthOf && <NumberHealth number={healthOf} onChanged={load} />}
+      </Modal>
+      <Modal
+        opened={callingOf !== null}
+        onClose={() => setCallingOf(null)}
+        title={callingOf ? t("calling.title", { number: callingOf.display_phone_number }) : ""}
+        size="lg"
+      >
+        {callingOf && <CallingSettings number={callingOf} />}
       </Modal>
       <Modal
         opened={editing !== null}

@@ -18,8 +18,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import insert, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from madoguchi.domain.identity import ObservedIdentity
@@ -29,6 +28,7 @@ from madoguchi.services.campaigns.audience_csv import (
     RowProblem,
     normalize_phone,
 )
+from madoguchi.services.campaigns.bulk import bulk_insert
 from madoguchi.services.channel.contacts import resolve_contact
 from madoguchi.store.db import Database
 from madoguchi.store.models import (
@@ -71,12 +71,6 @@ class ImportReport:
         }
 
 
-def _insert(session: AsyncSession, model):
-    """An INSERT that skips rows breaking a unique constraint (raced by another writer)."""
-    dialect = postgresql if session.bind.dialect.name == "postgresql" else sqlite
-    return dialect.insert(model).on_conflict_do_nothing()
-
-
 async def _contacts_by(
     session: AsyncSession, workspace_id: int, column, values: Sequence[str]
 ) -> dict[str, int]:
@@ -116,7 +110,7 @@ async def _resolve_contacts(
                 }
             )
     if missing:
-        await session.execute(_insert(session, Contact), missing)
+        await bulk_insert(session, Contact.__table__, missing, skip_conflicts=True)
         by_user.update(
             await _contacts_by(
                 session,
@@ -211,7 +205,9 @@ async def add_rows(
                     }
                 )
             if values:
-                await session.execute(insert(CampaignRecipient), values)
+                await bulk_insert(
+                    session, CampaignRecipient.__table__, values, skip_conflicts=False
+                )
         await asyncio.sleep(0)  # let webhooks in between slices
 
 

@@ -26,6 +26,9 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
 )
+from sqlalchemy import (
+    text as sql_text,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -325,7 +328,17 @@ class WebhookDelivery(Base):
     """
 
     __tablename__ = "webhook_deliveries"
-    __table_args__ = (Index("ix_webhook_deliveries_pending", "state", "id"),)
+    __table_args__ = (
+        Index("ix_webhook_deliveries_pending", "state", "id"),
+        # The scaled mode's claim looks up a customer's pending rows (journal_claim).
+        Index(
+            "ix_webhook_deliveries_customer_pending",
+            "customer_key",
+            "id",
+            postgresql_where=sql_text("state = 'pending'"),
+            sqlite_where=sql_text("state = 'pending'"),
+        ),
+    )
 
     id: Mapped[int] = _pk()
     workspace_id: Mapped[int | None] = mapped_column(
@@ -342,6 +355,9 @@ class WebhookDelivery(Base):
     processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     messages_stored: Mapped[int] = mapped_column(Integer, default=0)
     duplicates: Mapped[int] = mapped_column(Integer, default=0)
+    # Whose delivery this is (BSUID, else phone; see services.channel.journal_claim): with
+    # several processes, one customer's rows are processed in order by one at a time.
+    customer_key: Mapped[str | None] = mapped_column(String(160))
 
 
 class AccountEventRecord(Base):

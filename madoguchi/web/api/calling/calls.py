@@ -18,6 +18,7 @@ from sqlalchemy import select
 from madoguchi.domain.calling import LIVE_STATUSES
 from madoguchi.runtime import Runtime
 from madoguchi.services.access.tokens import Principal
+from madoguchi.services.audit.record import Target, record_apart
 from madoguchi.services.calling import number_settings, permissions, video
 from madoguchi.services.calling.errors import CallRefused
 from madoguchi.store.models import Call, Contact, Conversation
@@ -104,7 +105,7 @@ async def call_out(runtime: Runtime, call: Call) -> CallOut:
 
 
 def _refused(exc: CallRefused) -> HTTPException:
-    return HTTPException(exc.status, {"code": exc.code, "message": exc.message})
+    return HTTPException(exc.status, {**exc.extra, "code": exc.code, "message": exc.message})
 
 
 async def visible_call(runtime: Runtime, principal: Principal, call_id: int) -> Call:
@@ -374,11 +375,28 @@ async def set_number_calling_settings(
     principal: Principal = Depends(admin_only),
     runtime: Runtime = Depends(get_runtime),
 ):
-    """Change the number's calling settings at Meta; answers them as Meta has them now."""
+    """Change the number's calling settings at Meta; answers them as Meta has them now.
+    Meta refusing: 502 ``meta_refused`` with ``reason`` (token, permission, invalid,
+    calling, rate_limited, temporary, not_registered, other), ``meta_code`` and
+    ``meta_message``; the change is in the audit log as ``number.calling``."""
     try:
         calling = await number_settings.write(
-            runtime.db, runtime.graph, runtime.secrets, principal.workspace_id, number_id, body
+            runtime.db,
+            runtime.graph,
+            runtime.secrets,
+            principal.workspace_id,
+            number_id,
+            body,
+            actor=principal,
         )
     except CallRefused as exc:
         raise _refused(exc) from exc
+    await record_apart(
+        runtime.db,
+        principal,
+        "number.calling_update",
+        Target("phone_number", number_id),
+        None,
+        body.model_dump(mode="json", exclude_none=True),
+    )
     return CallingSettingsOut(calling=calling)

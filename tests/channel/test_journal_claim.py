@@ -1,0 +1,255 @@
+"""Several processes on one PostgreSQL journal: one customer's rows are processed in
+order and never by two processes at once (services.channel.journal_claim).
+
+A plain ``FOR UPDATE SKIP LOCKED`` claim does not give that: while one process holds a
+customer's first row, another skips it and takes the same customer's second row. The
+first test shows that claim doing so beside the keyed claim that does not."""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import or_, select, update
+
+from madoguchi.services.channel import webhook_journal
+from madoguchi.services.channel.journal_claim import (
+    claim_pending,
+    customer_key,
+    customer_keys,
+)
+from madoguchi.services.channel.webhook_journal import DeliveryProcessor, Journal, ProcessorPolicy
+from madoguchi.store.db import Database
+from madoguchi.store.models import Contact, Conversation, Message, WebhookDelivery
+from madoguchi.whatsapp.updates import parse_delivery
+from tests.conftest import _truncate, fixture_payload, seed_workspace
+from tests.helpers import eventually
+
+
+def delivery(customer: int, seq: int) -> bytes:
+    """A text message from customer ``customer`` (BSUID and phone of their own)."""
+    payload = fixture_payload("message_text.json")
+    value = payload["entry"][0]["changes"][0]["value"]
+    phone, bsuid = f"8190{customer:08d}", f"JP.{customer:014d}"
+    value["contacts"][0].update(wa_id=phone, user_id=bsuid)
+    message = value["messages"][0]
+    message.update(id=f"wamid.C{customer}.S{seq:04d}", **{"from": phone, "from_user_id": bsuid})
+    message["text"]["body"] = f"message {seq}"
+    return json.dumps(payload).encode()
+
+
+def key_of(body: bytes) -> str | None:
+    return customer_key(parse_delivery(json.loads(body)))
+
+
+async def append(journal: Journal, body: bytes) -> int:
+    return await journal.append(body, 1, key_of(body))
+
+
+@pytest.fixture
+async def pg(postgres_database):
+    await _truncate(postgres_database)
+    database = Database(postgres_database)
+    await seed_workspace(database)
+    yield database
+    await database.dispose()
+
+
+def test_the_customer_key_is_the_bsuid_else_the_phone():
+    with_bsuid = parse_delivery(json.loads(delivery(7, 1)))
+    assert customer_key(with_bsuid) == "JP.00000000000007"
+    payload = json.loads(delivery(7, 1))
+    value = payload["entry"][0]["changes"][0]["value"]
+    del value["contacts"][0]["user_id"], value["messages"][0]["from_user_id"]
+    assert customer_key(parse_delivery(payload)) == "819000000007"
+    # a delivery about two customers needs both; one about nobody has no key
+    two = parse_delivery(json.loads(delivery(2, 1))) + with_bsuid
+    assert customer_keys(two) == ["JP.00000000000002", "JP.00000000000007"]
+    assert customer_key(two) == "JP.00000000000002 JP.00000000000007"
+    assert customer_key([]) is None
+
+
+async def plain_skip_locked_claim(session, limit: int):
+    """The claim the keyed one replaces: due rows in id order, locked rows skipped."""
+    now = datetime.now(UTC)
+    query = (
+        select(WebhookDelivery)
+        .where(
+            WebhookDelivery.state == "pending",
+            or_(WebhookDelivery.next_attempt_at.is_(None), WebhookDelivery.next_attempt_at <= now),
+        )
+        .order_by(WebhookDelivery.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    return (await session.scalars(query)).all()
+
+
+@pytest.mark.postgres
+async def test_a_customer_held_by_one_process_is_skipped_by_another(pg, postgres_database):
+    journal = Journal(pg)
+    x1 = await append(journal, delivery(1, 1))
+    x2 = await append(journal, delivery(1, 2))
+    y1 = await append(journal, delivery(2, 1))
+    other = Database(postgres_database)  # a second process's connections
+    try:
+        async with pg.write() as first:  # process A is working on customer 1's first row
+            now = datetime.now(UTC)
+            taken = await claim_pending(first, sqlite=False, limit=1, now=now)
+            assert [r.id for r in taken] == [x1]
+
+            # A plain SKIP LOCKED claim would hand customer 1's second row to process B
+            # while A is still on the first: the two would run at once, in either order.
+            async with other.write() as second:
+                plain = await plain_skip_locked_claim(second, 8)
+                assert [r.id for r in plain] == [x2, y1]
+                await second.rollback()
+
+            # The keyed claim leaves customer 1 alone and takes customer 2.
+            async with other.write() as second:
+                keyed = await claim_pending(second, sqlite=False, limit=8, now=now)
+                assert [r.id for r in keyed] == [y1]
+                await second.rollback()
+
+            taken[0].state = "done"
+        # A committed: customer 1's next row is free for anyone now.
+        async with other.write() as second:
+            keyed = await claim_pending(second, sqlite=False, limit=8, now=datetime.now(UTC))
+            assert [r.id for r in keyed] == [x2, y1]
+    finally:
+        await other.dispose()
+
+
+@pytest.mark.postgres
+async def test_a_row_waiting_for_its_retry_holds_back_its_customers_later_rows(pg):
+    journal = Journal(pg)
+    x1 = await append(journal, delivery(1, 1))
+    x2 = await append(journal, delivery(1, 2))
+    y1 = await append(journal, delivery(2, 1))
+    later = datetime.now(UTC) + timedelta(minutes=5)
+    async with pg.write() as session:
+        await session.execute(
+            update(WebhookDelivery).where(WebhookDelivery.id == x1).values(next_attempt_at=later)
+        )
+    async with pg.write() as session:
+        taken = await claim_pending(session, sqlite=False, limit=8, now=datetime.now(UTC))
+        assert [r.id for r in taken] == [y1]  # not x2 before x1
+    async with pg.write() as session:
+        taken = await claim_pending(session, sqlite=False, limit=8, now=later)
+        assert [r.id for r in taken] == [x1, x2, y1]
+
+
+@pytest.mark.postgres
+async def test_two_processes_never_work_on_one_customer_at_once_and_keep_its_order(
+    pg, postgres_database, monkeypatch
+):
+    customers, per_customer = 12, 8
+    journal = Journal(pg)
+    for seq in range(per_customer):  # interleaved, as a burst arrives
+        for customer in range(customers):
+            await append(journal, delivery(customer, seq))
+
+    # Watch ingest: which customers are being worked on, by which processor.
+    working: dict[str, str] = {}
+    overlaps: list[str] = []
+    handled: dict[str, int] = {"A": 0, "B": 0}
+    ingest = webhook_journal.ingest_delivery_row
+
+    def watched(name: str):
+        async def ingest_delivery_row(session, row, updates):
+            key = row.customer_key
+            if key in working:
+                overlaps.append(f"{key}: {working[key]} and {name}")
+            working[key] = name
+            try:
+                for _ in range(3):  # give the other processor turns meanwhile
+                    await asyncio.sleep(0)
+                return await ingest(session, row, updates)
+            finally:
+                del working[key]
+                handled[name] += 1
+
+        return ingest_delivery_row
+
+    ingests = {"A": watched("A"), "B": watched("B")}
+
+    async def dispatch(session, row, updates):
+        return await ingests[PROCESS.get()](session, row, updates)
+
+    # Message-only deliveries go in batches: each row of a batch is watched the same way.
+    batch_ingest = webhook_journal.ingest_message_deliveries
+
+    async def dispatch_batch(session, unit):
+        name = PROCESS.get()
+        keys = [row.customer_key for row, _ in unit]
+        for key in set(keys):
+            if key in working:
+                overlaps.append(f"{key}: {working[key]} and {name}")
+            working[key] = name
+        try:
+            for _ in range(3):
+                await asyncio.sleep(0)
+            return await batch_ingest(session, unit)
+        finally:
+            for key in set(keys):
+                del working[key]
+            handled[name] += len(unit)
+
+    monkeypatch.setattr(webhook_journal, "ingest_delivery_row", dispatch)
+    monkeypatch.setattr(webhook_journal, "ingest_message_deliveries", dispatch_batch)
+
+    second = Database(postgres_database)
+    # Small claims, so that each process finds customers the other has not taken.
+    policy = ProcessorPolicy(claim=8, batch=4)
+    processors = {
+        "A": DeliveryProcessor(pg, _ignore, policy),
+        "B": DeliveryProcessor(second, _ignore, policy),
+    }
+
+    async def run(name: str) -> None:
+        PROCESS.set(name)
+        await processors[name].run()
+
+    tasks = [asyncio.create_task(run(name)) for name in processors]
+    try:
+
+        async def all_done() -> bool:
+            async with pg.read() as session:
+                states = (await session.scalars(select(WebhookDelivery.state))).all()
+            assert "failed" not in states
+            return set(states) == {"done"}
+
+        await eventually(all_done, within=120)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await second.dispose()
+
+    assert overlaps == []
+    assert handled["A"] > 0 and handled["B"] > 0, handled  # both did work
+    async with pg.read() as session:
+        stored = (
+            await session.execute(
+                select(Contact.wa_id, Message.wamid)
+                .join(Conversation, Conversation.id == Message.conversation_id)
+                .join(Contact, Contact.id == Conversation.contact_id)
+                .order_by(Message.id)
+            )
+        ).all()
+    assert len(stored) == customers * per_customer
+    by_customer: dict[str, list[str]] = {}
+    for phone, wamid in stored:
+        by_customer.setdefault(phone, []).append(wamid)
+    for wamids in by_customer.values():
+        assert wamids == sorted(wamids)  # stored in the order they arrived
+
+
+PROCESS: contextvars.ContextVar[str] = contextvars.ContextVar("process")
+
+
+async def _ignore(events) -> None:
+    return None
