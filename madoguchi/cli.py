@@ -1,9 +1,11 @@
-"""The ``madoguchi`` command: serve, simulator, demo, migrate, token, apply, knowledge."""
+"""The ``madoguchi`` command: serve, simulator, demo, migrate, token, apply, knowledge,
+reports."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import time
 from pathlib import Path
 
 import typer
@@ -302,6 +304,68 @@ def deliveries_retry(
             f"{', '.join(map(str, skipped))}[/yellow]"
         )
         raise typer.Exit(1)
+
+
+reports_app = typer.Typer(
+    help="Reporting: the hourly rollups behind the reports.", no_args_is_help=True
+)
+app.add_typer(reports_app, name="reports")
+
+
+@reports_app.command("rebuild")
+def reports_rebuild() -> None:
+    """Empty the report rollups and count the whole lifecycle log and messages again
+    (after changing a queue's service-level target, short-abandon threshold or hours)."""
+    from madoguchi.services.reporting.rollups import rebuild
+    from madoguchi.store.db import Database
+
+    async def go():
+        db = Database(get_settings().database_url)
+        try:
+            return await rebuild(
+                db, progress=lambda source, n: err.print(f"{source}: {n} rows", end="\r")
+            )
+        finally:
+            await db.dispose()
+
+    started = time.monotonic()
+    rows = _run(go())
+    console.print(
+        f"rebuilt the report rollups from {rows} rows in {time.monotonic() - started:.1f} s"
+    )
+
+
+@reports_app.command("seed")
+def reports_seed(
+    conversations: int = typer.Option(10_000, min=1, help="How many conversations to add"),
+    days: int = typer.Option(30, min=1, max=730, help="Spread over the last N days"),
+    workspace: str = typer.Option("reports-demo", help="Workspace slug (created if missing)"),
+) -> None:
+    """Add closed conversations with their lifecycle events and messages (demo, benchmark),
+    counted into the rollups as they are written. Run it with no server writing."""
+    from madoguchi.services.reporting.seed import seed
+    from madoguchi.store.db import Database
+
+    async def go():
+        db = Database(get_settings().database_url)
+        try:
+            return await seed(
+                db,
+                conversations=conversations,
+                days=days,
+                slug=workspace,
+                progress=lambda n: err.print(f"{n} conversations", end="\r"),
+            )
+        finally:
+            await db.dispose()
+
+    started = time.monotonic()
+    result = _run(go())
+    console.print(
+        f"workspace {workspace}: {result.conversations} conversations, {result.events} events, "
+        f"{result.messages} messages, {result.rollup_rows} rollup rows "
+        f"in {time.monotonic() - started:.1f} s"
+    )
 
 
 user_app = typer.Typer(help="People who sign in (admin, supervisor, agent).", no_args_is_help=True)

@@ -101,6 +101,7 @@ class Runtime:
             self.routing.kick,
             http_allow=settings.flow_http_allow,
             http_max_bytes=settings.flow_http_max_bytes,
+            secrets=self.secrets,
         )
         self.costs = CostSettler(
             self.db, interval=settings.billing_settle_seconds, after=self._check_budgets

@@ -408,3 +408,22 @@ def distribution(totals: Totals, names: Sequence[str]) -> list[dict]:
         {"bucket": label, "count": int(totals.values[name])}
         for label, name in zip(BUCKET_LABELS, names, strict=True)
     ]
+
+
+def csat_figures(asked: int, scores: Sequence[int]) -> dict[str, float | int | None]:
+    """Customer satisfaction from the questions asked and the answers' counts by score
+    (``scores[0]`` = how many answered 1 … ``scores[4]`` = 5):
+
+    - score: the mean of the answers (1–5), two decimals;
+    - satisfied %: answers of 4 or 5 over all answers;
+    - response rate %: answers over questions asked.
+    """
+    answered = sum(scores)
+    total = sum(score * count for score, count in enumerate(scores, start=1))
+    return {
+        "asked": asked,
+        "answered": answered,
+        "response_rate_percent": _rate(answered, asked),
+        "score": round(total / answered, 2) if answered else None,
+        "satisfied_percent": _rate(scores[3] + scores[4], answered),
+    }

@@ -19,6 +19,7 @@ from madoguchi.store.models import (
     Conversation,
     ConversationEvent,
     ConversationTag,
+    CsatResponse,
     Message,
     PhoneNumber,
     Queue,
@@ -179,6 +180,25 @@ async def build(db: Database, slug: str = "rep") -> World:
                 ConversationTag(workspace_id=ws.id, conversation_id=c2.id, tag="vip"),
             ]
         )
+
+        def csat(c, queue, agent, asked, score=None, answered=None):
+            s.add(
+                CsatResponse(
+                    workspace_id=ws.id,
+                    conversation_id=c.id,
+                    queue_id=queue,
+                    agent_id=agent,
+                    kind="list",
+                    language="ja",
+                    score=score,
+                    asked_at=asked,
+                    answered_at=answered,
+                )
+            )
+
+        csat(c1, S, A1, t(1, 6), 5, t(1, 7))
+        csat(c2, B, A2, t(2, 20), 3, t(2, 25))
+        csat(c6, S, A2, t(6))  # never answered
     return w
 
 

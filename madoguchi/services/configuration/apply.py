@@ -334,7 +334,7 @@ async def apply_config(
                     await apply_declared_templates(session, account, acc.templates)
                 )
             if not problems:  # flows check queues, users and numbers as applied above
-                await apply_flows(session, workspace.id, flows, result.changes, problems)
+                await apply_flows(session, workspace.id, flows, result.changes, problems, secrets)
             if problems:
                 raise ConfigError(problems)
             await session.flush()

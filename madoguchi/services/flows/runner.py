@@ -47,11 +47,12 @@ from madoguchi.domain.flows.definition import BusinessHoursWidget
 from madoguchi.domain.lifecycle import Status, Step
 from madoguchi.domain.route_back import route_back_target
 from madoguchi.http_transport import pooled_transport
+from madoguchi.security.secrets import SecretBox
 from madoguchi.services.assist import intent
 from madoguchi.services.channel.outbox import OutboundRefused, queue_message
 from madoguchi.services.contact_center import assignment
 from madoguchi.services.contact_center.assignment import Outcome, RoutingError, now_utc
-from madoguchi.services.flows import draft_tests, http_guard
+from madoguchi.services.flows import draft_tests, http_guard, secret_headers
 from madoguchi.services.scheduling import timers
 from madoguchi.services.scheduling.timers import TimerWorker
 from madoguchi.store.db import Database
@@ -119,7 +120,9 @@ class FlowRunner:
         *,
         http_allow: list[str] | tuple[str, ...] = (),
         http_max_bytes: int = 1024 * 1024,
+        secrets: SecretBox | None = None,
     ) -> None:
+        self.secrets = secrets  # opens the HTTP widgets' secret headers, for the request only
         self.http_allow = http_guard.AllowList.parse(http_allow)
         self.http_max_bytes = http_max_bytes
         self.db = db
@@ -840,6 +843,8 @@ class FlowRunner:
                 return fe.HttpResult(call.seq, error=f"refused: {refused}")
             if isinstance(exc, TimeoutError | httpx.TimeoutException):
                 return fe.HttpResult(call.seq, error=f"no answer within {call.timeout_seconds:g} s")
+            if isinstance(exc, secret_headers.SecretHeaderError):
+                return fe.HttpResult(call.seq, error=str(exc))
             if isinstance(exc, UnicodeEncodeError):
                 return fe.HttpResult(
                     call.seq, error="a header value is not ASCII text: it cannot be sent"
@@ -849,7 +854,8 @@ class FlowRunner:
 
     async def _request(self, call: fe.CallHttp) -> fe.HttpResult:
         http_guard.check_url(call.url, self.http_allow)
-        kwargs: dict[str, Any] = {"headers": call.headers, "timeout": call.timeout_seconds}
+        headers = {**call.headers, **secret_headers.unseal(call.secret_headers, self.secrets)}
+        kwargs: dict[str, Any] = {"headers": headers, "timeout": call.timeout_seconds}
         if call.body is not None:
             kwargs["json"] = call.body
         limit = self.http_max_bytes

@@ -14,6 +14,7 @@ from madoguchi.services.access.tokens import Principal
 from madoguchi.services.assist import documents, knowledge, suggestions
 from madoguchi.services.assist.documents import DocumentError
 from madoguchi.services.assist.knowledge import KnowledgeError
+from madoguchi.services.audit.record import Target, record
 from madoguchi.store.models import KnowledgeArticle
 from madoguchi.web.deps import admin_only, any_role, get_runtime
 
@@ -76,6 +77,22 @@ def _out(row: KnowledgeArticle, score: float | None = None) -> ArticleOut:
     )
 
 
+def _audited(row: KnowledgeArticle) -> dict:
+    """An article as the audit log keeps it (a long body is kept as an excerpt)."""
+    return {
+        "slug": row.slug,
+        "title": row.title,
+        "language": row.language,
+        "tags": list(row.tags or []),
+        "body": row.body,
+        "version": row.version,
+    }
+
+
+def _target(row: KnowledgeArticle) -> Target:
+    return Target("knowledge_article", row.id, row.title)
+
+
 def _http(exc: KnowledgeError | DocumentError) -> HTTPException:
     if isinstance(exc, DocumentError):
         return HTTPException(422, {"field": exc.field, "message": exc.message})
@@ -132,6 +149,7 @@ async def create_article(
         except KnowledgeError as exc:
             raise _http(exc) from exc
         await session.refresh(row)
+        await record(session, principal, "knowledge.create", _target(row), None, _audited(row))
         return _out(row)
 
 
@@ -162,6 +180,15 @@ async def import_articles(
         report = await knowledge.import_files(
             session, principal.workspace_id, texts, principal.user_id
         )
+        await record(
+            session,
+            principal,
+            "knowledge.import",
+            Target("knowledge_article", None, f"{len(files)} file(s)"),
+            None,
+            {k: report[k] for k in ("created", "updated", "unchanged")}
+            | {"errors": len(report["errors"]) + len(refused)},
+        )
     report["errors"] = refused + report["errors"]
     return ImportOut(**report)
 
@@ -190,11 +217,13 @@ async def update_article(
     async with runtime.db.write() as session:
         try:
             row = await knowledge.get(session, principal.workspace_id, article_id)
+            before = _audited(row)
             await knowledge.update(session, row, doc, principal.user_id)
         except KnowledgeError as exc:
             raise _http(exc) from exc
         await session.flush()
         await session.refresh(row)
+        await record(session, principal, "knowledge.update", _target(row), before, _audited(row))
         return _out(row)
 
 
@@ -234,5 +263,6 @@ async def delete_article(
             row = await knowledge.get(session, principal.workspace_id, article_id)
         except KnowledgeError as exc:
             raise _http(exc) from exc
+        await record(session, principal, "knowledge.delete", _target(row), _audited(row), None)
         await session.delete(row)
     return Response(status_code=204)
