@@ -1,7 +1,7 @@
 """``python -m bench`` (``make bench``): print Madoguchi's performance figures.
 
-Options: ``--only ingest|ack|sender|flows|routing|assist|campaigns|wallboard`` runs one
-section,
+Options: ``--only ingest|ack|sender|flows|routing|assist|campaigns|wallboard|reports``
+runs one section, ``--reports-conversations N`` sizes the reports section (1,000,000),
 ``--no-postgres`` skips the PostgreSQL figures, ``--quick`` shrinks every load (for
 trying the harness, not for figures), ``--keep`` leaves the temporary directory
 (databases, server logs) behind, ``--sender-budget SECONDS`` sets the sender section's
@@ -23,7 +23,18 @@ import traceback
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import ack, assist, campaigns, flows, ingest, procs, routing, sender, wallboard
+from bench import (
+    ack,
+    assist,
+    campaigns,
+    flows,
+    ingest,
+    procs,
+    reports,
+    routing,
+    sender,
+    wallboard,
+)
 
 
 def _say(line: str = "") -> None:
@@ -59,7 +70,23 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument(
         "--only",
-        choices=["ingest", "ack", "sender", "flows", "routing", "assist", "campaigns", "wallboard"],
+        choices=[
+            "ingest",
+            "ack",
+            "sender",
+            "flows",
+            "routing",
+            "assist",
+            "campaigns",
+            "wallboard",
+            "reports",
+        ],
+    )
+    parser.add_argument(
+        "--reports-conversations",
+        type=int,
+        default=reports.ReportsConfig.conversations,
+        help="conversations seeded for the reports section (default %(default)s)",
     )
     parser.add_argument("--no-postgres", action="store_true")
     parser.add_argument("--quick", action="store_true")
@@ -88,7 +115,9 @@ def main(argv: list[str] | None = None) -> int:
     rcfg = routing.RoutingConfig()
     wcfg = wallboard.WallboardConfig()
     ccfg = campaigns.CampaignBenchConfig()
+    pcfg = reports.ReportsConfig(conversations=args.reports_conversations)
     if args.quick:
+        pcfg = reports.ReportsConfig(conversations=20_000)
         ccfg = campaigns.CampaignBenchConfig(recipients=5000, send_seconds=8, baseline_replies=4)
         rcfg = routing.RoutingConfig(agents=50, conversations=500, latency_messages=50)
         icfg = ingest.IngestConfig(n=1000, duration=2.0, warmup=100)
@@ -141,6 +170,20 @@ def main(argv: list[str] | None = None) -> int:
         sections.append(("routing", lambda c: routing.run(rcfg, workdir / "routing", c)))
     if args.only in (None, "wallboard"):
         sections.append(("wallboard", lambda c: wallboard.run(wcfg, workdir / "wallboard", c)))
+    if args.only in (None, "reports"):
+        sections.append(
+            (
+                "reports sqlite",
+                lambda c: reports.run_backend("sqlite", pcfg, workdir / "reports-lite", c, _say),
+            )
+        )
+        if not args.no_postgres:
+            sections.append(
+                (
+                    "reports postgres",
+                    lambda c: reports.run_backend("postgres", pcfg, workdir / "rep-pg", c, _say),
+                )
+            )
     try:
         for title, section in sections:
             load = ", ".join(f"{x:.1f}" for x in os.getloadavg())

@@ -498,22 +498,86 @@ def apply(
             result = await apply_config(db, box, text, dry_run=dry_run, base_dir=base_dir)
             if not dry_run:  # declared templates Meta does not have yet: submit them
                 result.changes.extend(await _submit_templates(settings, db, box, text, base_dir))
-            return result
+            calling = await _apply_calling(settings, db, box, text, base_dir, dry_run)
+            result.changes.extend(calling.changes)
+            return result, calling.problems
         finally:
             await db.dispose()
 
     try:
-        result = _run(go())
+        result, meta_problems = _run(go())
     except ConfigError as exc:
         err.print(f"[red]{file}: nothing was changed[/red]")
         for where, what in exc.problems:
             err.print(f"  {where}: {what}")
         raise typer.Exit(1) from exc
-    if not result.changed:
+    if not result.changed and not meta_problems:
         console.print("no changes: the database already matches the file")
         return
     for change in result.changes:
         console.print(("would be " if dry_run else "") + change)
+    if meta_problems:
+        err.print(
+            f"[red]{file}: Meta refused some calling settings "
+            "(the rest of the file was applied; apply again once fixed)[/red]"
+        )
+        for where, what in meta_problems:
+            err.print(f"  {where}: {what}")
+        raise typer.Exit(1)
+
+
+async def _apply_calling(settings: Settings, db, box, text: str, base_dir, dry_run: bool):
+    """The numbers' ``calling:`` blocks, sent to Meta where Meta has them otherwise."""
+    from madoguchi.services.configuration.apply import load_config
+    from madoguchi.services.configuration.calling import apply_calling_settings
+    from madoguchi.whatsapp.graph import GraphClient
+
+    config = load_config(text, base_dir=base_dir)[0]
+    async with GraphClient(
+        settings.graph_api_url, settings.graph_api_version, timeout=settings.http_timeout_seconds
+    ) as graph:
+        return await apply_calling_settings(db, graph, box, config, dry_run=dry_run)
+
+
+@app.command()
+def export(
+    workspace: str = typer.Option(..., help="Workspace slug"),
+    output: Path | None = typer.Option(None, "--output", "-o", help="Write here (default: stdout)"),
+) -> None:
+    """Write a workspace file with the workspace's WhatsApp numbers and their calling
+    settings as Meta has them (tokens as ${WA_TOKEN_<id>} references)."""
+    from madoguchi.security.secrets import SecretBox
+    from madoguchi.services.configuration.calling import export_workspace
+    from madoguchi.store.db import Database
+    from madoguchi.whatsapp.graph import GraphClient
+
+    settings = get_settings()
+
+    async def go():
+        db = Database(settings.database_url)
+        box = SecretBox(settings.secret_key.get_secret_value())
+        try:
+            async with GraphClient(
+                settings.graph_api_url,
+                settings.graph_api_version,
+                timeout=settings.http_timeout_seconds,
+            ) as graph:
+                return await export_workspace(db, graph, box, workspace)
+        finally:
+            await db.dispose()
+
+    try:
+        text, warnings = _run(go())
+    except LookupError as exc:
+        err.print(f"[red]{exc.args[0]}[/red]")
+        raise typer.Exit(1) from exc
+    for warning in warnings:
+        err.print(f"[yellow]{warning}[/yellow]")
+    if output is None:
+        typer.echo(text, nl=False)
+    else:
+        output.write_text(text, encoding="utf-8")
+        console.print(f"wrote {output}")
 
 
 async def _submit_templates(

@@ -24,6 +24,9 @@ from madoguchi.domain.lifecycle import ANSWERING_STEPS, Status, Step
 from madoguchi.domain.service_metrics import (
     DEFAULT_SERVICE_LEVEL_SECONDS,
     DEFAULT_SHORT_ABANDON_SECONDS,
+    is_abandon,
+    is_answer,
+    is_arrival,
     percentile_from_buckets,
     service_level_percent,
 )
@@ -195,18 +198,12 @@ def step_contributions(
 
     if kind == Step.START_FLOW.value:
         add(step.queue_id, None, flow_entered=1)
-    if kind in ARRIVALS and step.queue_id is not None:
-        # A transfer to a named agent keeps the queue: not an arrival.
-        if not (kind == Step.TRANSFER.value and step.agent_id is not None):
-            add(step.queue_id, None, arrived=1)
-        if kind == Step.QUEUE.value and step.from_status == Status.IN_FLOW.value:
-            add(step.queue_id, None, handoffs=1)
+    if is_arrival(kind, step.queue_id, step.agent_id):
+        add(step.queue_id, None, arrived=1)
+    if kind == Step.QUEUE.value and step.from_status == Status.IN_FLOW.value:
+        add(step.queue_id, None, handoffs=1)
     # Answers: an accepted offer, or a supervisor taking a waiting customer.
-    if (
-        kind in ANSWERING_STEPS
-        and step.queue_id is not None
-        and (kind == Step.ACCEPT.value or step.from_status in WAITING)
-    ):
+    if is_answer(kind, step.from_status, step.queue_id):
         counts = {"answered": 1}
         if wait is not None:
             counts.update(answered_timed=1, wait_sum=float(wait))
@@ -214,7 +211,7 @@ def step_contributions(
             if wait <= rules.service_level_seconds:
                 counts["answered_in_target"] = 1
         add(step.queue_id, step.agent_id, **counts)
-    if kind == Step.ABANDON.value and step.from_status in WAITING and step.queue_id is not None:
+    if is_abandon(kind, step.from_status, step.queue_id):
         counts = {"abandoned": 1}
         if wait is not None and wait < rules.short_abandon_seconds:
             counts["short_abandoned"] = 1

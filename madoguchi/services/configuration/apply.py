@@ -26,6 +26,7 @@ from sqlalchemy import select
 from madoguchi.domain.timezones import timezone_problem
 from madoguchi.security.secrets import SecretBox, token_fingerprint
 from madoguchi.services.access.workspaces import get_or_create_workspace
+from madoguchi.services.calling.number_settings import CallingSettings
 from madoguchi.services.contact_center.queues import QueueError, QueueSpec, upsert_queue
 from madoguchi.services.flows.definitions import FlowConfig, apply_flows, load_flow_configs
 from madoguchi.services.templates.catalog import (
@@ -59,6 +60,9 @@ class PhoneNumberConfig(_Strict):
     access_token: str = Field(description="${ENV_VAR} reference to a system-user token")
     rate_limit_per_second: int = Field(80, ge=1, le=1000)
     default_queue: str | None = Field(None, description="Queue for new conversations")
+    # Meta's calling settings of the number (docs/calling.md); sent to Meta after the
+    # database part is applied, and only the fields given (the others stay as Meta has them).
+    calling: CallingSettings | None = None
 
     @field_validator("phone_number_id")
     @classmethod

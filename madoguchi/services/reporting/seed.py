@@ -54,6 +54,16 @@ CONTACTS = 50_000
 CHUNK = 20_000
 
 
+# Every conversation row names the same columns (one executemany).
+_CONVERSATION_DEFAULTS = {
+    "queue_id": None,
+    "assigned_agent_id": None,
+    "queued_at": None,
+    "closed_at": None,
+    "last_message_at": None,
+}
+
+
 @dataclass
 class SeedResult:
     workspace_id: int
@@ -200,6 +210,7 @@ async def seed(
                     "contact_id": contacts[conversation_id % len(contacts)],
                     "phone_number_id": number,
                     "created_at": created,
+                    **_CONVERSATION_DEFAULTS,
                     **conv,
                 }
             )
@@ -253,9 +264,10 @@ async def seed(
                 for item in message_contributions(fact, thread, queue_at):
                     deltas.add(workspace_id, number, item, context.in_hours(item.queue_id, item.at))
         async with db.write() as s:
-            await s.execute(insert(Conversation), conv_rows)
-            await s.execute(insert(ConversationEvent), event_rows)
-            await s.execute(insert(Message), message_rows)
+            # Core inserts (executemany, compiled once), not the ORM's bulk path.
+            await s.execute(insert(Conversation.__table__), conv_rows)
+            await s.execute(insert(ConversationEvent.__table__), event_rows)
+            await s.execute(insert(Message.__table__), message_rows)
         made += batch
         events_made += len(event_rows)
         messages_made += len(message_rows)
