@@ -278,6 +278,12 @@ function QueueForm({ queue, queues, users, onDone }: { queue: Queue | null; queu
   );
 }
 
+// What the customer reads when a queue keeps the default question (madoguchi/domain/csat.py).
+const CSAT_DEFAULT_QUESTION = {
+  en: "How satisfied are you with the help you received today?",
+  ja: "本日の対応にどの程度ご満足いただけましたか？",
+};
+
 const CSAT_OFF: CsatSettings = { enabled: false, kind: "list", language: "auto", texts: {} };
 
 /** The customer-satisfaction question sent when an answered conversation closes. */
@@ -319,7 +325,7 @@ function CsatEditor({ value, onChange, error }: { value: CsatSettings; onChange:
             </Group>
             <Textarea
               label={t("queues.csat.questionEn")}
-              placeholder={t("queues.csat.defaultEn")}
+              placeholder={CSAT_DEFAULT_QUESTION.en}
               value={question("en")}
               onChange={(ev) => setQuestion("en", ev.currentTarget.value)}
               autosize
@@ -327,7 +333,7 @@ function CsatEditor({ value, onChange, error }: { value: CsatSettings; onChange:
             />
             <Textarea
               label={t("queues.csat.questionJa")}
-              placeholder={t("queues.csat.defaultJa")}
+              placeholder={CSAT_DEFAULT_QUESTION.ja}
               value={question("ja")}
               onChange={(ev) => setQuestion("ja", ev.currentTarget.value)}
               autosize
