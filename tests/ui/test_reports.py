@@ -210,3 +210,14 @@ async def test_csat_set_on_a_queue_asked_at_close_and_shown_on_the_conversation(
     await expect(badge).to_contain_text("Rated 5 / 5")
     await expect(agent.get_by_test_id("composer-readonly")).to_contain_text("closed")
     await screenshot(agent, "conversation-csat.png")
+
+    # …and counted in the CSAT report.
+    await admin.get_by_role("button", name="Reports").click()
+    await admin.get_by_test_id("reports-tab-csat").click()
+    await admin.get_by_test_id("reports-period-picker").get_by_text("Today", exact=True).click()
+    await expect(admin.get_by_test_id("reports-total-score")).to_have_text("5")
+    await expect(admin.get_by_test_id("reports-total-response_rate_percent")).to_have_text("100 %")
+    await expect(admin.get_by_test_id("reports-agent-row")).to_contain_text("Ana Agent")
+    score = admin.get_by_test_id("reports-distribution-score")
+    await expect(score.locator(".recharts-bar-rectangle").first).to_be_visible()
+    await screenshot(admin, "reports-csat.png")
