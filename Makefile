@@ -4,16 +4,32 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install frontend chromium demo serve test test-sqlite screenshots bench lint format migrate clean
+.PHONY: install lock frontend chromium demo serve test test-sqlite screenshots bench lint format migrate clean
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -r requirements.lock
+	$(BIN)/python -m pip install --quiet --require-hashes -r requirements.lock
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# requirements.lock: every dependency (dev included) pinned with its files' sha256, made
+# by uv (pinned) from pyproject.toml. It keeps the pins it has: after editing
+# pyproject.toml run `make lock`; to move to newer releases, `make lock LOCK_ARGS=--upgrade`
+# (or `LOCK_ARGS="--upgrade-package NAME"`).
+UV_VERSION := 0.13.8
+LOCK_VENV := .venv-lock
+LOCK_ARGS ?=
+
+$(LOCK_VENV)/bin/uv:
+	$(PYTHON) -m venv $(LOCK_VENV)
+	$(LOCK_VENV)/bin/python -m pip install --quiet uv==$(UV_VERSION)
+
+lock: $(LOCK_VENV)/bin/uv  ## regenerate requirements.lock (with hashes) from pyproject.toml
+	$(LOCK_VENV)/bin/uv pip compile pyproject.toml --extra dev --generate-hashes \
+		--python-version 3.11 --output-file requirements.lock $(LOCK_ARGS)
 
 # The web app (frontend/) is built into the Python package, which serves it at "/".
 # The build is not committed; it is redone only when a source file changed.

@@ -1,9 +1,11 @@
-"""The ``madoguchi`` command: serve, simulator, demo, migrate, token, apply, knowledge."""
+"""The ``madoguchi`` command: serve, simulator, demo, migrate, token, apply, knowledge,
+reports."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import time
 from pathlib import Path
 
 import typer
@@ -353,6 +355,68 @@ def deliveries_retry(
         raise typer.Exit(1)
 
 
+reports_app = typer.Typer(
+    help="Reporting: the hourly rollups behind the reports.", no_args_is_help=True
+)
+app.add_typer(reports_app, name="reports")
+
+
+@reports_app.command("rebuild")
+def reports_rebuild() -> None:
+    """Empty the report rollups and count the whole lifecycle log and messages again
+    (after changing a queue's service-level target, short-abandon threshold or hours)."""
+    from madoguchi.services.reporting.rollups import rebuild
+    from madoguchi.store.db import Database
+
+    async def go():
+        db = Database(get_settings().database_url)
+        try:
+            return await rebuild(
+                db, progress=lambda source, n: err.print(f"{source}: {n} rows", end="\r")
+            )
+        finally:
+            await db.dispose()
+
+    started = time.monotonic()
+    rows = _run(go())
+    console.print(
+        f"rebuilt the report rollups from {rows} rows in {time.monotonic() - started:.1f} s"
+    )
+
+
+@reports_app.command("seed")
+def reports_seed(
+    conversations: int = typer.Option(10_000, min=1, help="How many conversations to add"),
+    days: int = typer.Option(30, min=1, max=730, help="Spread over the last N days"),
+    workspace: str = typer.Option("reports-demo", help="Workspace slug (created if missing)"),
+) -> None:
+    """Add closed conversations with their lifecycle events and messages (demo, benchmark),
+    counted into the rollups as they are written. Run it with no server writing."""
+    from madoguchi.services.reporting.seed import seed
+    from madoguchi.store.db import Database
+
+    async def go():
+        db = Database(get_settings().database_url)
+        try:
+            return await seed(
+                db,
+                conversations=conversations,
+                days=days,
+                slug=workspace,
+                progress=lambda n: err.print(f"{n} conversations", end="\r"),
+            )
+        finally:
+            await db.dispose()
+
+    started = time.monotonic()
+    result = _run(go())
+    console.print(
+        f"workspace {workspace}: {result.conversations} conversations, {result.events} events, "
+        f"{result.messages} messages, {result.rollup_rows} rollup upserts "
+        f"in {time.monotonic() - started:.1f} s"
+    )
+
+
 user_app = typer.Typer(help="People who sign in (admin, supervisor, agent).", no_args_is_help=True)
 app.add_typer(user_app, name="user")
 
@@ -483,22 +547,86 @@ def apply(
             result = await apply_config(db, box, text, dry_run=dry_run, base_dir=base_dir)
             if not dry_run:  # declared templates Meta does not have yet: submit them
                 result.changes.extend(await _submit_templates(settings, db, box, text, base_dir))
-            return result
+            calling = await _apply_calling(settings, db, box, text, base_dir, dry_run)
+            result.changes.extend(calling.changes)
+            return result, calling.problems
         finally:
             await db.dispose()
 
     try:
-        result = _run(go())
+        result, meta_problems = _run(go())
     except ConfigError as exc:
         err.print(f"[red]{file}: nothing was changed[/red]")
         for where, what in exc.problems:
             err.print(f"  {where}: {what}")
         raise typer.Exit(1) from exc
-    if not result.changed:
+    if not result.changed and not meta_problems:
         console.print("no changes: the database already matches the file")
         return
     for change in result.changes:
         console.print(("would be " if dry_run else "") + change)
+    if meta_problems:
+        err.print(
+            f"[red]{file}: Meta refused some calling settings "
+            "(the rest of the file was applied; apply again once fixed)[/red]"
+        )
+        for where, what in meta_problems:
+            err.print(f"  {where}: {what}")
+        raise typer.Exit(1)
+
+
+async def _apply_calling(settings: Settings, db, box, text: str, base_dir, dry_run: bool):
+    """The numbers' ``calling:`` blocks, sent to Meta where Meta has them otherwise."""
+    from madoguchi.services.configuration.apply import load_config
+    from madoguchi.services.configuration.calling import apply_calling_settings
+    from madoguchi.whatsapp.graph import GraphClient
+
+    config = load_config(text, base_dir=base_dir)[0]
+    async with GraphClient(
+        settings.graph_api_url, settings.graph_api_version, timeout=settings.http_timeout_seconds
+    ) as graph:
+        return await apply_calling_settings(db, graph, box, config, dry_run=dry_run)
+
+
+@app.command()
+def export(
+    workspace: str = typer.Option(..., help="Workspace slug"),
+    output: Path | None = typer.Option(None, "--output", "-o", help="Write here (default: stdout)"),
+) -> None:
+    """Write a workspace file with the workspace's WhatsApp numbers and their calling
+    settings as Meta has them (tokens as ${WA_TOKEN_<id>} references)."""
+    from madoguchi.security.secrets import SecretBox
+    from madoguchi.services.configuration.calling import export_workspace
+    from madoguchi.store.db import Database
+    from madoguchi.whatsapp.graph import GraphClient
+
+    settings = get_settings()
+
+    async def go():
+        db = Database(settings.database_url)
+        box = SecretBox(settings.secret_key.get_secret_value())
+        try:
+            async with GraphClient(
+                settings.graph_api_url,
+                settings.graph_api_version,
+                timeout=settings.http_timeout_seconds,
+            ) as graph:
+                return await export_workspace(db, graph, box, workspace)
+        finally:
+            await db.dispose()
+
+    try:
+        text, warnings = _run(go())
+    except LookupError as exc:
+        err.print(f"[red]{exc.args[0]}[/red]")
+        raise typer.Exit(1) from exc
+    for warning in warnings:
+        err.print(f"[yellow]{warning}[/yellow]")
+    if output is None:
+        typer.echo(text, nl=False)
+    else:
+        output.write_text(text, encoding="utf-8")
+        console.print(f"wrote {output}")
 
 
 async def _submit_templates(

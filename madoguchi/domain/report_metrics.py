@@ -24,6 +24,9 @@ from madoguchi.domain.lifecycle import ANSWERING_STEPS, Status, Step
 from madoguchi.domain.service_metrics import (
     DEFAULT_SERVICE_LEVEL_SECONDS,
     DEFAULT_SHORT_ABANDON_SECONDS,
+    is_abandon,
+    is_answer,
+    is_arrival,
     percentile_from_buckets,
     service_level_percent,
 )
@@ -195,18 +198,12 @@ def step_contributions(
 
     if kind == Step.START_FLOW.value:
         add(step.queue_id, None, flow_entered=1)
-    if kind in ARRIVALS and step.queue_id is not None:
-        # A transfer to a named agent keeps the queue: not an arrival.
-        if not (kind == Step.TRANSFER.value and step.agent_id is not None):
-            add(step.queue_id, None, arrived=1)
-        if kind == Step.QUEUE.value and step.from_status == Status.IN_FLOW.value:
-            add(step.queue_id, None, handoffs=1)
+    if is_arrival(kind, step.queue_id, step.agent_id):
+        add(step.queue_id, None, arrived=1)
+    if kind == Step.QUEUE.value and step.from_status == Status.IN_FLOW.value:
+        add(step.queue_id, None, handoffs=1)
     # Answers: an accepted offer, or a supervisor taking a waiting customer.
-    if (
-        kind in ANSWERING_STEPS
-        and step.queue_id is not None
-        and (kind == Step.ACCEPT.value or step.from_status in WAITING)
-    ):
+    if is_answer(kind, step.from_status, step.queue_id):
         counts = {"answered": 1}
         if wait is not None:
             counts.update(answered_timed=1, wait_sum=float(wait))
@@ -214,7 +211,7 @@ def step_contributions(
             if wait <= rules.service_level_seconds:
                 counts["answered_in_target"] = 1
         add(step.queue_id, step.agent_id, **counts)
-    if kind == Step.ABANDON.value and step.from_status in WAITING and step.queue_id is not None:
+    if is_abandon(kind, step.from_status, step.queue_id):
         counts = {"abandoned": 1}
         if wait is not None and wait < rules.short_abandon_seconds:
             counts["short_abandoned"] = 1
@@ -408,3 +405,22 @@ def distribution(totals: Totals, names: Sequence[str]) -> list[dict]:
         {"bucket": label, "count": int(totals.values[name])}
         for label, name in zip(BUCKET_LABELS, names, strict=True)
     ]
+
+
+def csat_figures(asked: int, scores: Sequence[int]) -> dict[str, float | int | None]:
+    """Customer satisfaction from the questions asked and the answers' counts by score
+    (``scores[0]`` = how many answered 1 … ``scores[4]`` = 5):
+
+    - score: the mean of the answers (1–5), two decimals;
+    - satisfied %: answers of 4 or 5 over all answers;
+    - response rate %: answers over questions asked.
+    """
+    answered = sum(scores)
+    total = sum(score * count for score, count in enumerate(scores, start=1))
+    return {
+        "asked": asked,
+        "answered": answered,
+        "response_rate_percent": _rate(answered, asked),
+        "score": round(total / answered, 2) if answered else None,
+        "satisfied_percent": _rate(scores[3] + scores[4], answered),
+    }

@@ -15,6 +15,11 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+# Lifecycle step names (domain.lifecycle.Step values), kept as strings: these rules are
+# read by the wallboard over today's log and by reports over any period.
+_WAITING = ("queued", "offered")
+_ARRIVALS = ("queued", "overflow", "transferred")
+
 DEFAULT_SERVICE_LEVEL_SECONDS = 60
 DEFAULT_SHORT_ABANDON_SECONDS = 10
 
@@ -52,6 +57,28 @@ class QueuePeriod:
             "answered_in_target": self.answered_in_target,
             "service_level_percent": self.service_level_percent,
         }
+
+
+def is_arrival(step: str, queue_id: int | None, agent_id: int | None) -> bool:
+    """The step brings a conversation into a queue: queued, overflow into it, transferred
+    to it (a transfer to a named agent keeps its queue and is not an arrival)."""
+    if queue_id is None or step not in _ARRIVALS:
+        return False
+    return not (step == "transferred" and agent_id is not None)
+
+
+def is_answer(step: str, from_status: str | None, queue_id: int | None) -> bool:
+    """The step ends a customer's wait with a person: accepted, or taken over while
+    waiting."""
+    if queue_id is None:
+        return False
+    return step == "accepted" or (step == "taken_over" and from_status in _WAITING)
+
+
+def is_abandon(step: str, from_status: str | None, queue_id: int | None) -> bool:
+    """The customer left while waiting in the queue (a conversation that ends in a flow,
+    never queued, is not an abandon of any queue)."""
+    return queue_id is not None and step == "abandoned" and from_status in _WAITING
 
 
 def percentile(values: list[float], fraction: float) -> float | None:

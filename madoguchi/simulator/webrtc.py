@@ -19,7 +19,14 @@ from array import array
 from dataclasses import dataclass, field
 
 import aioice.ice
-from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+from aiortc import (
+    RTCConfiguration,
+    RTCPeerConnection,
+    RTCRtpCodecParameters,
+    RTCRtpReceiver,
+    RTCSessionDescription,
+)
+from aiortc.codecs import CODECS
 from aiortc.mediastreams import AudioStreamTrack, MediaStreamError
 
 log = logging.getLogger(__name__)
@@ -38,6 +45,38 @@ def _loopback_only(use_ipv4: bool, use_ipv6: bool) -> list[str]:
 # aioice gathers every interface's address except the loopback's; the simulated phone
 # must use the loopback only (see the module's docstring).
 aioice.ice.get_host_addresses = _loopback_only
+
+
+# DTMF as WhatsApp carries it: RFC 4733 telephone events in the call's RTP stream. aiortc
+# has no telephone-event codec; the phone adds it to what it offers and accepts (so the
+# other end may send key presses), and reads those packets itself (below) instead of
+# handing them to a decoder aiortc does not have.
+TELEPHONE_EVENT = "audio/telephone-event"
+DTMF_KEYS = "0123456789*#ABCD"
+if not any(c.mimeType.lower() == TELEPHONE_EVENT for c in CODECS["audio"]):
+    CODECS["audio"].append(
+        RTCRtpCodecParameters(
+            mimeType=TELEPHONE_EVENT,
+            clockRate=8000,
+            channels=1,
+            payloadType=101,
+            parameters={"0-15": None},
+        )
+    )
+_handle_rtp = RTCRtpReceiver._handle_rtp_packet
+
+
+async def _handle_rtp_or_dtmf(self, packet, arrival_time_ms: int) -> None:
+    codec = self._RTCRtpReceiver__codecs.get(packet.payload_type)
+    if codec is not None and codec.mimeType.lower() == TELEPHONE_EVENT:
+        listener = getattr(self, "on_telephone_event", None)
+        if listener is not None:
+            listener(packet.timestamp, packet.payload)
+        return
+    await _handle_rtp(self, packet, arrival_time_ms)
+
+
+RTCRtpReceiver._handle_rtp_packet = _handle_rtp_or_dtmf
 
 
 def loopback_sdp(sdp: str) -> str:
@@ -82,6 +121,18 @@ class Heard:
     frames: int = 0
     audible_frames: int = 0
     peak_rms: float = 0.0
+    # Keys pressed at the other end (RFC 4733 events), in order: "12#".
+    dtmf: str = ""
+    _dtmf_ended: set[int] = field(default_factory=set)
+
+    def telephone_event(self, timestamp: int, payload: bytes) -> None:
+        """One RFC 4733 packet: a key counts once, when its end bit arrives (the end
+        packet is sent three times; the RTP timestamp names the event)."""
+        if len(payload) < 4 or not payload[1] & 0x80 or timestamp in self._dtmf_ended:
+            return
+        self._dtmf_ended.add(timestamp)
+        if payload[0] < len(DTMF_KEYS):
+            self.dtmf += DTMF_KEYS[payload[0]]
 
 
 @dataclass
@@ -101,6 +152,8 @@ class PhoneLine:
         def _on_track(track) -> None:
             if track.kind == "audio":
                 self._tasks.append(asyncio.ensure_future(self._listen(track)))
+                for transceiver in self.pc.getTransceivers():
+                    transceiver.receiver.on_telephone_event = self.heard.telephone_event
 
     async def _listen(self, track) -> None:
         with contextlib.suppress(MediaStreamError, asyncio.CancelledError):
@@ -138,6 +191,7 @@ class PhoneLine:
             "frames_received": self.heard.frames,
             "audible_frames_received": self.heard.audible_frames,
             "peak_rms": round(self.heard.peak_rms, 1),
+            "dtmf_received": self.heard.dtmf,
         }
 
     async def close(self) -> None:

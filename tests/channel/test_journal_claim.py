@@ -21,7 +21,7 @@ from madoguchi.services.channel.journal_claim import (
     customer_key,
     customer_keys,
 )
-from madoguchi.services.channel.webhook_journal import DeliveryProcessor, Journal
+from madoguchi.services.channel.webhook_journal import DeliveryProcessor, Journal, ProcessorPolicy
 from madoguchi.store.db import Database
 from madoguchi.store.models import Contact, Conversation, Message, WebhookDelivery
 from madoguchi.whatsapp.updates import parse_delivery
@@ -179,10 +179,35 @@ async def test_two_processes_never_work_on_one_customer_at_once_and_keep_its_ord
     async def dispatch(session, row, updates):
         return await ingests[PROCESS.get()](session, row, updates)
 
+    # Message-only deliveries go in batches: each row of a batch is watched the same way.
+    batch_ingest = webhook_journal.ingest_message_deliveries
+
+    async def dispatch_batch(session, unit):
+        name = PROCESS.get()
+        keys = [row.customer_key for row, _ in unit]
+        for key in set(keys):
+            if key in working:
+                overlaps.append(f"{key}: {working[key]} and {name}")
+            working[key] = name
+        try:
+            for _ in range(3):
+                await asyncio.sleep(0)
+            return await batch_ingest(session, unit)
+        finally:
+            for key in set(keys):
+                del working[key]
+            handled[name] += len(unit)
+
     monkeypatch.setattr(webhook_journal, "ingest_delivery_row", dispatch)
+    monkeypatch.setattr(webhook_journal, "ingest_message_deliveries", dispatch_batch)
 
     second = Database(postgres_database)
-    processors = {"A": DeliveryProcessor(pg, _ignore), "B": DeliveryProcessor(second, _ignore)}
+    # Small claims, so that each process finds customers the other has not taken.
+    policy = ProcessorPolicy(claim=8, batch=4)
+    processors = {
+        "A": DeliveryProcessor(pg, _ignore, policy),
+        "B": DeliveryProcessor(second, _ignore, policy),
+    }
 
     async def run(name: str) -> None:
         PROCESS.set(name)

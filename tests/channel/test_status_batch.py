@@ -140,7 +140,7 @@ async def run(db: Database, status_batch: int) -> tuple[dict, list, int]:
         await journal.append(body, 1)
     counter = counting_statements(db)
     before = counter[0]
-    events = await drain(db, ProcessorPolicy(status_batch=status_batch, claim=64))
+    events = await drain(db, ProcessorPolicy(batch=status_batch, claim=64))
     statements = counter[0] - before
     published = sorted((e.message_id, e.status) for e in events)
     return await outcome(db), published, statements

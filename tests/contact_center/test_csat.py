@@ -145,6 +145,15 @@ async def test_asked_once_answered_by_a_tap_and_stored_without_reopening(cc):
     assert (await cc.conversation(cid))["csat"]["score"] == 4
     assert len(await cc.questions(ken)) == 1
 
+    # Counted: the CSAT report reads the same row (asked once, answered once, 4).
+    report = await cc.as_("sam", "GET", "/api/v1/reports/csat", params={"period": "today"})
+    assert report.status_code == 200, report.text
+    totals = report.json()["totals"]
+    assert (totals["asked"], totals["answered"], totals["score"]) == (1, 1, 4)
+    assert totals["response_rate_percent"] == 100 and totals["satisfied_percent"] == 100
+    [by_agent] = report.json()["agents"]
+    assert by_agent["agent_id"] == cc.users["aiko"] and by_agent["score"] == 4
+
 
 async def _messages_in(cc, cid: int, count: int):
     messages = (await cc.as_("admin", "GET", f"/api/v1/conversations/{cid}/messages")).json()

@@ -11,6 +11,7 @@ from datetime import date
 import pytest
 
 from madoguchi.services.reporting import reports, rollups
+from madoguchi.services.reporting.seed import seed
 from madoguchi.store.db import Database
 from tests.reporting.world import EXPECTED, build, t
 
@@ -118,3 +119,58 @@ async def test_a_period_is_checked():
     assert bad.value.field == "to"
     week = reports.buckets(date(2026, 11, 1), date(2026, 11, 10), "week", tz)
     assert [b.isoformat() for b in week] == ["2026-10-26", "2026-11-02", "2026-11-09"]
+
+
+async def test_customer_satisfaction(db):
+    world = await build(db)
+    body = await report(db, world, "csat")
+    assert body["totals"] == {
+        "asked": 3,
+        "answered": 2,
+        "response_rate_percent": 66.7,
+        "score": 4.0,
+        "satisfied_percent": 50.0,
+    }
+    assert [d["count"] for d in body["distributions"]["score"]] == [0, 0, 1, 0, 1]
+    queues = {r["queue"]: r for r in body["rows"]}
+    assert queues["Support"]["asked"] == 2 and queues["Support"]["score"] == 5.0
+    agents = {r["agent"]: r for r in body["agents"]}
+    assert agents["Ben"]["answered"] == 1 and agents["Ben"]["response_rate_percent"] == 50.0
+    hourly = await report(db, world, "csat", group="hour")
+    assert [b["asked"] for b in hourly["series"][10:12]] == [1, 1]  # 10:00 and 11:00 in Tokyo
+    limited = await report(db, world, "csat", visible_queues={world.billing})
+    assert limited["totals"]["asked"] == 1
+
+
+async def test_seeded_conversations_count_as_the_worker_counts_them(db):
+    """The seeder counts its rows into the rollups itself; a rebuild from the raw log it
+    wrote gives the same report."""
+    result = await seed(db, conversations=400, days=3, now=t(12), slug="seeded")
+    assert result.conversations == 400 and result.events > 1000 and result.messages > 600
+    async with db.read() as session:
+        q = await reports.make_query(
+            session, result.workspace_id, "queues", period="7d", group="hour", now=t(12)
+        )
+        seeded = await reports.build(session, q)
+    assert seeded["totals"]["arrived"] > 300 and seeded["totals"]["handled"] > 200
+    assert seeded["totals"]["first_responses"] > 200 and seeded["totals"]["bot_resolved"] > 10
+    await rollups.rebuild(db, batch=700)
+    async with db.read() as session:
+        assert await reports.build(session, q) == seeded
+
+
+async def test_flow_funnel(db):
+    world = await build(db)
+    await rollups.catch_up(db, lag=0)
+    body = await report(db, world, "flows")
+    funnel = {row["widget"]: (row["type"], row["entered"], row["left"]) for row in body["funnel"]}
+    assert funnel == {
+        "greet": ("send_message", 3, 0),
+        "menu": ("collect_input", 2, 1),  # C9's customer left at the menu
+        "bye": ("end", 1, 0),
+        "to_support": ("route_to_queue", 1, 0),
+    }
+    assert [r["flow_id"] for r in body["rows"]] == [world.flow] * 4
+    assert (body["totals"]["flow_entered"], body["totals"]["bot_resolved"]) == (3, 2)
+    # Flows run before any queue: a reader limited to queues sees no funnel.
+    assert (await report(db, world, "flows", visible_queues={world.support}))["funnel"] == []

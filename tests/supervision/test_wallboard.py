@@ -249,3 +249,97 @@ async def test_a_supervisor_limited_to_queues_hears_only_their_queues_live(cc):
     assert frame["conversation_id"] == cid and frame["step"] == "transferred"
     await sam.ws.close()
     await admin.ws.close()
+
+
+def _comparable(snapshot: dict) -> dict:
+    """A snapshot without what depends on the instant it was taken."""
+    return {
+        **{k: v for k, v in snapshot.items() if k not in ("generated_at", "compute_ms")},
+        "queues": [
+            {k: v for k, v in q.items() if k != "longest_wait_seconds"} for q in snapshot["queues"]
+        ],
+    }
+
+
+async def test_incremental_snapshots_equal_a_full_read_after_random_events(cc):
+    """The live feed refreshes only what events name; after a random mix of customers
+    writing, presence changes, offers accepted, replies, transfers, take-overs and
+    closes, its snapshot equals one read whole from the database, with no full read
+    in between."""
+    import random
+
+    from madoguchi.services.supervision import wallboard
+
+    feed = cc.stack.runtime.wallboard
+    feed.full_every = 1e9  # only the first computation may read everything
+    workspace_id = await _acme(cc)
+    db = cc.stack.runtime.db
+    rng = random.Random(15)
+    await feed.snapshot(workspace_id)
+    full_reads = feed.full_reads
+
+    async def open_ones(*statuses) -> list:
+        async with db.read() as session:
+            return (
+                await session.execute(
+                    select(
+                        Conversation.id,
+                        Conversation.offered_agent_id,
+                        Conversation.assigned_agent_id,
+                    ).where(Conversation.status.in_(statuses))
+                )
+            ).all()
+
+    who_is = {v: k for k, v in cc.users.items()}
+    phones = []
+    for _ in range(30):
+        action = rng.choice(
+            ["write", "write", "again", "presence", "accept", "reply", "transfer", "take",
+             "close"]
+        )  # fmt: skip
+        if action == "write" or (action == "again" and not phones):
+            phone = str(829000000000 + len(phones))
+            phones.append(phone)
+            await cc.customer_writes("hello", phone=phone)
+        elif action == "again":
+            await cc.customer_writes("again", phone=rng.choice(phones))
+        elif action == "presence":
+            await cc.presence(
+                rng.choice(["aiko", "ben", "chie"]), rng.choice(["available", "away", "offline"])
+            )
+        elif action == "accept" and (rows := await open_ones("offered")):
+            row = rng.choice(rows)
+            await cc.as_(
+                who_is[row.offered_agent_id], "POST", f"/api/v1/conversations/{row.id}/accept"
+            )
+        elif action == "reply" and (rows := await open_ones("active")):
+            row = rng.choice(rows)
+            await cc.as_(
+                who_is[row.assigned_agent_id],
+                "POST",
+                f"/api/v1/conversations/{row.id}/messages",
+                json={"message": {"type": "text", "text": {"body": "on it"}}},
+            )
+        elif action == "transfer" and (rows := await open_ones("queued", "offered", "active")):
+            sales = await _queue_doc(cc, "Sales")
+            await cc.as_(
+                "admin",
+                "POST",
+                f"/api/v1/conversations/{rng.choice(rows).id}/transfer",
+                json={"queue_id": sales["id"]},
+            )
+        elif action == "take" and (rows := await open_ones("queued", "offered", "active")):
+            await cc.as_("sam", "POST", f"/api/v1/conversations/{rng.choice(rows).id}/take-over")
+        elif action == "close" and (rows := await open_ones("active", "wrap_up", "queued")):
+            await cc.as_("admin", "POST", f"/api/v1/conversations/{rng.choice(rows).id}/close")
+
+    async def caught_up():
+        live = await feed.snapshot(workspace_id)
+        async with db.read() as session:
+            whole = await wallboard.build(session, workspace_id)
+        return _comparable(live) == _comparable(whole)
+
+    await eventually(caught_up)
+    assert feed.full_reads == full_reads
+    snapshot = await feed.snapshot(workspace_id)
+    assert snapshot["conversations"], "the random run left no open conversation"

@@ -22,7 +22,25 @@ interface AuditEntry {
   after: Record<string, unknown> | null;
 }
 
-const KINDS = ["user", "token", "phone_number", "queue", "flow", "template", "templates", "workspace", "canned_response"];
+const KINDS = [
+  "user",
+  "token",
+  "phone_number",
+  "queue",
+  "flow",
+  "template",
+  "templates",
+  "workspace",
+  "canned_response",
+  "conversation",
+  "contact",
+  "campaign",
+  "knowledge_article",
+  "assist_settings",
+  "rate_card",
+  "budget",
+  "signup",
+];
 const PAGE = 100;
 
 function shown(value: unknown): string {

@@ -1,7 +1,7 @@
 // The calls strip of the desktop: a ringing call to answer or decline, and the call the
 // agent is on (status, time, microphone, mute, hang up).
 import { useEffect, useState } from "react";
-import { Button, Group, NativeSelect, Paper, Text } from "@mantine/core";
+import { Button, Group, NativeSelect, Paper, Popover, SimpleGrid, Text } from "@mantine/core";
 import { useTranslation } from "react-i18next";
 import type { Call, Conversation } from "../api/types";
 import { contactName } from "../components/messages";
@@ -15,22 +15,68 @@ interface Props {
   now: number;
 }
 
-function useMicrophones(active: boolean): MediaDeviceInfo[] {
+const KEYS = ["1", "2", "3", "4", "5", "6", "7", "8", "9", "*", "0", "#"];
+
+/** The browser's microphones and (where it can choose one: setSinkId) speakers. */
+function useAudioDevices(active: boolean): { inputs: MediaDeviceInfo[]; outputs: MediaDeviceInfo[] } {
   const [devices, setDevices] = useState<MediaDeviceInfo[]>([]);
   useEffect(() => {
     if (!active || !navigator.mediaDevices?.enumerateDevices) return;
-    void navigator.mediaDevices
-      .enumerateDevices()
-      .then((all) => setDevices(all.filter((d) => d.kind === "audioinput")))
-      .catch(() => undefined);
+    const read = () =>
+      void navigator.mediaDevices
+        .enumerateDevices()
+        .then(setDevices)
+        .catch(() => undefined);
+    read();
+    navigator.mediaDevices.addEventListener?.("devicechange", read);
+    return () => navigator.mediaDevices.removeEventListener?.("devicechange", read);
   }, [active]);
-  return devices;
+  const canChooseOutput = typeof HTMLMediaElement !== "undefined" && "setSinkId" in HTMLMediaElement.prototype;
+  return {
+    inputs: devices.filter((d) => d.kind === "audioinput"),
+    outputs: canChooseOutput ? devices.filter((d) => d.kind === "audiooutput") : [],
+  };
+}
+
+/** The keypad: key presses go to the customer's side as DTMF (for a menu or a PIN). */
+function Keypad({ calls }: { calls: CallsState }) {
+  const { t } = useTranslation();
+  const [open, setOpen] = useState(false);
+  return (
+    <Popover opened={open} onChange={setOpen} position="bottom-end" withinPortal={false} shadow="md">
+      <Popover.Target>
+        <Button
+          size="xs"
+          variant={open ? "filled" : "default"}
+          data-testid="call-keypad"
+          aria-expanded={open}
+          disabled={!calls.dtmfReady}
+          title={calls.dtmfReady ? undefined : t("call.keypadUnavailable")}
+          onClick={() => setOpen((o) => !o)}
+        >
+          {t("call.keypad")}
+        </Button>
+      </Popover.Target>
+      <Popover.Dropdown p="xs" data-testid="call-keypad-panel">
+        <SimpleGrid cols={3} spacing={4} verticalSpacing={4}>
+          {KEYS.map((key) => (
+            <Button key={key} size="sm" variant="default" data-testid={`call-key-${key}`} onClick={() => calls.pressKeys(key)}>
+              {key}
+            </Button>
+          ))}
+        </SimpleGrid>
+        <Text size="xs" c="dimmed" mt={4} ta="center" data-testid="call-keys-sent">
+          {calls.dtmfSent || "\u00a0"}
+        </Text>
+      </Popover.Dropdown>
+    </Popover>
+  );
 }
 
 export function CallBar({ calls, conversations, onOpen, now }: Props) {
   const { t } = useTranslation();
   const { ringing, current } = calls;
-  const microphones = useMicrophones(!!current);
+  const { inputs: microphones, outputs: speakers } = useAudioDevices(!!current);
   const [tick, setTick] = useState(Date.now());
   useEffect(() => {
     if (!current) return;
@@ -68,6 +114,7 @@ export function CallBar({ calls, conversations, onOpen, now }: Props) {
           data-packets-sent={calls.packets.sent}
           data-packets-received={calls.packets.received}
           data-muted={calls.muted}
+          data-dtmf-sent={calls.dtmfSent}
         >
           <Group gap="xs">
             <Button variant="subtle" size="compact-sm" onClick={() => onOpen(current.conversation_id)}>
@@ -89,6 +136,17 @@ export function CallBar({ calls, conversations, onOpen, now }: Props) {
                 data={microphones.map((d, i) => ({ value: d.deviceId, label: d.label || t("call.microphoneN", { n: i + 1 }) }))}
               />
             )}
+            {speakers.length > 0 && (
+              <NativeSelect
+                size="xs"
+                aria-label={t("call.speaker")}
+                data-testid="call-speaker"
+                value={calls.speakerId ?? speakers[0].deviceId}
+                onChange={(e) => void calls.selectSpeaker(e.currentTarget.value)}
+                data={speakers.map((d, i) => ({ value: d.deviceId, label: d.label || t("call.speakerN", { n: i + 1 }) }))}
+              />
+            )}
+            <Keypad calls={calls} />
             <Button size="xs" variant={calls.muted ? "filled" : "default"} data-testid="call-mute" aria-pressed={calls.muted} onClick={calls.toggleMute}>
               {calls.muted ? t("call.unmute") : t("call.mute")}
             </Button>

@@ -4,15 +4,19 @@ import { useCallback, useEffect, useRef, useState } from "react";
 import { api, ApiError } from "../api/client";
 import type { Call, LiveEvent } from "../api/types";
 import { useLive } from "../live";
+import i18n from "../i18n";
 import {
   answerOffer,
   closeMedia,
   makeOffer,
   openMedia,
   packetCounts,
+  sendDtmf,
   setMuted,
+  setSpeaker,
   takeAnswer,
   switchDevice,
+  dtmfSender,
   type Media,
 } from "./webrtc";
 
@@ -28,19 +32,29 @@ export interface CallsState {
   current: Call | null;
   muted: boolean;
   deviceId: string | null;
+  speakerId: string | null;
   packets: { sent: number; received: number };
+  /** Keys sent on the current call so far (as the browser played them out). */
+  dtmfSent: string;
+  /** Whether the other end takes key presses (telephone events); null before media. */
+  dtmfReady: boolean;
   answer: (id: number) => Promise<void>;
   decline: (id: number) => Promise<void>;
   hangUp: () => Promise<void>;
   place: (conversationId: number) => Promise<void>;
   toggleMute: () => void;
   selectDevice: (deviceId: string) => Promise<void>;
+  selectSpeaker: (deviceId: string) => Promise<void>;
+  pressKeys: (tones: string) => void;
 }
 
 export function useCalls(myId: number | null, onError: (message: string) => void): CallsState {
   const [calls, setCalls] = useState<Record<number, Call>>({});
   const [muted, setMutedState] = useState(false);
   const [deviceId, setDeviceId] = useState<string | null>(null);
+  const [speakerId, setSpeakerId] = useState<string | null>(null);
+  const [dtmfSent, setDtmfSent] = useState("");
+  const [dtmfReady, setDtmfReady] = useState(false);
   const [packets, setPackets] = useState({ sent: 0, received: 0 });
   const media = useRef<{ callId: number | null; media: Media } | null>(null);
   const config = useRef<Config>({ ice_servers: [], ring_seconds: 30 });
@@ -55,6 +69,8 @@ export function useCalls(myId: number | null, onError: (message: string) => void
     media.current = null;
     setMutedState(false);
     setPackets({ sent: 0, received: 0 });
+    setDtmfSent("");
+    setDtmfReady(false);
   }, []);
 
   const put = useCallback(
@@ -110,7 +126,10 @@ export function useCalls(myId: number | null, onError: (message: string) => void
   // RTP counters of the current call, every second while it lasts.
   useEffect(() => {
     const timer = window.setInterval(() => {
-      if (media.current) void packetCounts(media.current.media).then(setPackets).catch(() => undefined);
+      if (!media.current) return;
+      const m = media.current.media;
+      void packetCounts(m).then(setPackets).catch(() => undefined);
+      setDtmfReady(m.pc.connectionState === "connected" && dtmfSender(m) !== null);
     }, 1000);
     return () => window.clearInterval(timer);
   }, []);
@@ -125,7 +144,7 @@ export function useCalls(myId: number | null, onError: (message: string) => void
       if (!call?.offer_sdp) return;
       stopMedia();
       try {
-        const m = await openMedia(config.current.ice_servers, deviceId);
+        const m = await openMedia(config.current.ice_servers, deviceId, speakerId);
         media.current = { callId: id, media: m };
         const sdp = await answerOffer(m, call.offer_sdp);
         put(await api.post<Call>(`/calls/${id}/accept`, { sdp }));
@@ -135,7 +154,7 @@ export function useCalls(myId: number | null, onError: (message: string) => void
         void fetchCall(id);
       }
     },
-    [calls, deviceId, put, fetchCall, stopMedia, fail],
+    [calls, deviceId, speakerId, put, fetchCall, stopMedia, fail],
   );
 
   const decline = useCallback(
@@ -166,7 +185,7 @@ export function useCalls(myId: number | null, onError: (message: string) => void
     async (conversationId: number) => {
       stopMedia();
       try {
-        const m = await openMedia(config.current.ice_servers, deviceId);
+        const m = await openMedia(config.current.ice_servers, deviceId, speakerId);
         media.current = { callId: null, media: m };
         const sdp = await makeOffer(m);
         const call = await api.post<Call>(`/conversations/${conversationId}/calls`, { sdp });
@@ -177,7 +196,7 @@ export function useCalls(myId: number | null, onError: (message: string) => void
         fail(err);
       }
     },
-    [deviceId, put, stopMedia, fail],
+    [deviceId, speakerId, put, stopMedia, fail],
   );
 
   const toggleMute = useCallback(() => {
@@ -196,5 +215,46 @@ export function useCalls(myId: number | null, onError: (message: string) => void
     [fail],
   );
 
-  return { ringing, current, muted, deviceId, packets, answer, decline, hangUp, place, toggleMute, selectDevice };
+  const selectSpeaker = useCallback(
+    async (id: string) => {
+      setSpeakerId(id);
+      if (media.current) await setSpeaker(media.current.media, id).catch(fail);
+    },
+    [fail],
+  );
+
+  const pressKeys = useCallback(
+    (tones: string) => {
+      const m = media.current?.media;
+      if (!m) return;
+      const dtmf = dtmfSender(m);
+      if (dtmf && !dtmf.ontonechange) {
+        // The tones as the browser plays them out ("" marks the end of the queue).
+        dtmf.ontonechange = (e) => {
+          if (e.tone) setDtmfSent((sent) => sent + e.tone);
+        };
+      }
+      if (!sendDtmf(m, tones)) fail(new Error(i18n.t("call.keypadUnavailable")));
+    },
+    [fail],
+  );
+
+  return {
+    ringing,
+    current,
+    muted,
+    deviceId,
+    speakerId,
+    packets,
+    dtmfSent,
+    dtmfReady,
+    answer,
+    decline,
+    hangUp,
+    place,
+    toggleMute,
+    selectDevice,
+    selectSpeaker,
+    pressKeys,
+  };
 }

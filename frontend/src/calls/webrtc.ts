@@ -24,7 +24,11 @@ function gathered(pc: RTCPeerConnection): Promise<void> {
   });
 }
 
-export async function openMedia(iceServers: RTCIceServer[], deviceId: string | null): Promise<Media> {
+export async function openMedia(
+  iceServers: RTCIceServer[],
+  deviceId: string | null,
+  speakerId: string | null = null,
+): Promise<Media> {
   const stream = await navigator.mediaDevices.getUserMedia({
     audio: deviceId ? { deviceId: { exact: deviceId } } : true,
     video: false,
@@ -33,6 +37,8 @@ export async function openMedia(iceServers: RTCIceServer[], deviceId: string | n
   for (const track of stream.getAudioTracks()) pc.addTrack(track, stream);
   const remote = new Audio();
   remote.autoplay = true;
+  const sink = remote as HTMLAudioElement & { setSinkId?: (id: string) => Promise<void> };
+  if (speakerId && sink.setSinkId) await sink.setSinkId(speakerId).catch(() => undefined);
   pc.addEventListener("track", (e) => {
     remote.srcObject = e.streams[0] ?? new MediaStream([e.track]);
     void remote.play().catch(() => undefined);
@@ -79,6 +85,29 @@ export async function switchDevice(media: Media, deviceId: string): Promise<void
     }
     media.stream.addTrack(track);
   }
+}
+
+/** The DTMF sender of the call's audio, when the other end accepted telephone events
+ * (RFC 4733, as WhatsApp does); null otherwise. */
+export function dtmfSender(media: Media): RTCDTMFSender | null {
+  const sender = media.pc.getSenders().find((s) => s.track?.kind === "audio");
+  const dtmf = sender?.dtmf ?? null;
+  return dtmf && dtmf.canInsertDTMF ? dtmf : null;
+}
+
+/** Queue key presses (0-9, *, #) on the call: sent as RTP telephone events, not as sound. */
+export function sendDtmf(media: Media, tones: string): boolean {
+  const dtmf = dtmfSender(media);
+  if (!dtmf) return false;
+  // Appended to what is still queued, so fast presses are all sent, in order.
+  dtmf.insertDTMF(dtmf.toneBuffer + tones, 120, 80);
+  return true;
+}
+
+/** Play the customer's voice on another output device (speaker or headset). */
+export async function setSpeaker(media: Media, deviceId: string): Promise<void> {
+  const audio = media.remote as HTMLAudioElement & { setSinkId?: (id: string) => Promise<void> };
+  if (audio.setSinkId) await audio.setSinkId(deviceId);
 }
 
 export function closeMedia(media: Media): void {

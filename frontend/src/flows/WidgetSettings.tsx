@@ -1,5 +1,5 @@
 import { useEffect, useState } from "react";
-import { Alert, Button, Checkbox, NumberInput, Select, Stack, TagsInput, Text, Textarea, TextInput, Title } from "@mantine/core";
+import { ActionIcon, Alert, Button, Checkbox, Group, NumberInput, PasswordInput, Select, Stack, TagsInput, Text, Textarea, TextInput, Title } from "@mantine/core";
 import { useTranslation } from "react-i18next";
 import type { Problem, Widget } from "./model";
 
@@ -97,6 +97,14 @@ export function WidgetSettings({ widget: w, problems, queues, onChange, onDelete
         <TagsInput key="parameters" label={t("flowFields.parameters")} value={(w.parameters as string[]) ?? []} onChange={(v) => set("parameters", v.length ? v : undefined)} error={errorOf("parameters")} />,
       );
       break;
+    case "http_request":
+      claim("method", "url", "headers", "secret_headers");
+      fields.push(
+        <Select key="method" label={t("flowFields.method")} data={["GET", "POST", "PUT", "PATCH", "DELETE"]} value={str("method") || "GET"} onChange={(v) => set("method", v)} allowDeselect={false} comboboxProps={{ withinPortal: false }} />,
+        text("url", t("flowFields.url")),
+        <HeadersEditor key={`headers-${w.id}`} widget={w} error={errorOf("headers") ?? errorOf("secret_headers")} onChange={(headers, secrets) => onChange(withHeaders(w, headers, secrets))} />,
+      );
+      break;
     case "end":
       claim("message");
       fields.push(text("message", t("flowFields.goodbye"), true));
@@ -173,5 +181,111 @@ function JsonSettings({ value, onChange }: { value: Record<string, unknown>; onC
         }
       }}
     />
+  );
+}
+
+/** A secret header's value as the server shows it: {"set": true|false}; a string is a
+ * new value typed in this editor (sent once, stored encrypted, never shown again). */
+type SecretValue = string | { set?: boolean } | null;
+
+interface HeaderRow {
+  name: string;
+  secret: boolean;
+  value: string; // plain: the value; secret: a new value typed here ("" = keep)
+  stored: boolean; // secret: the server holds a value
+}
+
+function rowsOf(w: Widget): HeaderRow[] {
+  const rows: HeaderRow[] = [];
+  for (const [name, value] of Object.entries((w.headers as Record<string, string>) ?? {})) rows.push({ name, secret: false, value: String(value), stored: false });
+  for (const [name, value] of Object.entries((w.secret_headers as Record<string, SecretValue>) ?? {})) {
+    if (typeof value === "string") rows.push({ name, secret: true, value, stored: false });
+    else rows.push({ name, secret: true, value: "", stored: !!value?.set });
+  }
+  return rows;
+}
+
+function withHeaders(w: Widget, headers: Record<string, string>, secrets: Record<string, SecretValue>): Widget {
+  const next = { ...w };
+  if (Object.keys(headers).length) next.headers = headers;
+  else delete next.headers;
+  if (Object.keys(secrets).length) next.secret_headers = secrets;
+  else delete next.secret_headers;
+  return next;
+}
+
+/** The HTTP Request's headers; a header marked secret is write-only (an API key): the
+ * server stores it encrypted, shows only whether it is set, and never exports it. */
+function HeadersEditor({ widget, error, onChange }: { widget: Widget; error?: string; onChange: (headers: Record<string, string>, secrets: Record<string, SecretValue>) => void }) {
+  const { t } = useTranslation();
+  const [rows, setRows] = useState<HeaderRow[]>(() => rowsOf(widget));
+  const update = (next: HeaderRow[]) => {
+    setRows(next);
+    const headers: Record<string, string> = {};
+    const secrets: Record<string, SecretValue> = {};
+    for (const r of next) {
+      if (!r.name.trim()) continue;
+      if (!r.secret) headers[r.name.trim()] = r.value;
+      else secrets[r.name.trim()] = r.value ? r.value : r.stored ? { set: true } : "";
+    }
+    onChange(headers, secrets);
+  };
+  const change = (i: number, patch: Partial<HeaderRow>) => update(rows.map((r, j) => (j === i ? { ...r, ...patch } : r)));
+  return (
+    <Stack gap={4} data-testid="http-headers">
+      <Text size="sm" fw={500}>
+        {t("flowFields.headers")}
+      </Text>
+      <Text size="xs" c="dimmed">
+        {t("flowFields.headersHint")}
+      </Text>
+      {rows.map((r, i) => (
+        <Group key={i} gap={4} wrap="nowrap" align="flex-end" data-testid="http-header">
+          <TextInput size="xs" aria-label={t("flowFields.headerName")} placeholder={t("flowFields.headerName")} value={r.name} onChange={(e) => change(i, { name: e.currentTarget.value })} style={{ flex: 1 }} />
+          {r.secret ? (
+            <PasswordInput
+              size="xs"
+              aria-label={t("flowFields.headerValue")}
+              placeholder={r.stored ? t("flowFields.secretSet") : t("flowFields.secretNotSet")}
+              value={r.value}
+              onChange={(e) => change(i, { value: e.currentTarget.value })}
+              style={{ flex: 1 }}
+              data-testid="secret-header-value"
+              autoComplete="new-password"
+            />
+          ) : (
+            <TextInput size="xs" aria-label={t("flowFields.headerValue")} placeholder={t("flowFields.headerValue")} value={r.value} onChange={(e) => change(i, { value: e.currentTarget.value })} style={{ flex: 1 }} />
+          )}
+          <Checkbox
+            size="xs"
+            label={t("flowFields.secret")}
+            checked={r.secret}
+            data-testid="secret-header-toggle"
+            // Made secret, a typed value goes with it; made plain, a stored secret is not
+            // revealed: its value must be typed again.
+            onChange={(e) => change(i, e.currentTarget.checked ? { secret: true, stored: false } : { secret: false, value: r.stored ? "" : r.value, stored: false })}
+          />
+          <ActionIcon size="sm" variant="subtle" color="red" aria-label={t("flowFields.removeHeader")} onClick={() => update(rows.filter((_, j) => j !== i))}>
+            ×
+          </ActionIcon>
+        </Group>
+      ))}
+      {rows.some((r) => r.secret) && (
+        <Text size="xs" c="dimmed" data-testid="secret-header-status">
+          {rows
+            .filter((r) => r.secret && r.name.trim())
+            .map((r) => `${r.name}: ${r.value ? t("flowFields.secretNew") : r.stored ? t("flowFields.secretSet") : t("flowFields.secretNotSet")}`)
+            .join(" · ")}
+        </Text>
+      )}
+      {error && (
+        <Text size="xs" c="red">
+          {error}
+        </Text>
+      )}
+      <Button size="xs" variant="light" onClick={() => update([...rows, { name: "", secret: false, value: "", stored: false }])} data-testid="add-header">
+        {t("flowFields.addHeader")}
+      </Button>
+    </Stack>
   );
 }

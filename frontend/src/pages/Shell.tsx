@@ -25,6 +25,7 @@ import { WallboardPage } from "../supervision/WallboardPage";
 import { CampaignsPage } from "../campaigns/CampaignsPage";
 import { BudgetAlerts } from "../costs/BudgetAlerts";
 import { CostsPage } from "../costs/CostsPage";
+import { ReportsPage } from "../reports/ReportsPage";
 
 interface NavItem {
   path: string;
@@ -80,6 +81,7 @@ export function Shell() {
     ...(isStaff(me) ? [{ path: "/wallboard", label: t("wallboard.title") }] : []),
     ...(isStaff(me) ? [{ path: "/admin/queues", label: t("nav.queues") }] : []),
     ...(isStaff(me) ? [{ path: "/campaigns", label: t("campaigns.nav") }] : []),
+    ...(isStaff(me) ? [{ path: "/reports", label: t("reports.nav") }] : []),
     ...(isStaff(me) ? [{ path: "/costs", label: t("costs.nav") }] : []),
     ...(admin ? [{ path: "/flows", label: t("nav.flows") }] : []),
   ];
@@ -209,5 +211,6 @@ function Page({ path }: { path: string }) {
   if (path.startsWith("/flows")) return <FlowsPage path={path} />;
   if (path.startsWith("/campaigns")) return <CampaignsPage path={path} />;
   if (path === "/costs") return <CostsPage />;
+  if (path === "/reports" || path.startsWith("/reports/")) return <ReportsPage path={path} />;
   return <DesktopPage />;
 }

@@ -35,6 +35,7 @@ from madoguchi.domain.flows.conditions import LIST_OPERATORS, NUMERIC, OPERATORS
 NODE_ID = re.compile(r"^[A-Za-z][A-Za-z0-9_\-]{0,63}$")
 EXIT_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_\-]{0,63}$")
 TEMPLATE_NAME = re.compile(r"^[a-z0-9_]{1,512}$")
+HEADER_NAME = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,100}$")  # an HTTP token
 FieldProblem = tuple[str, str]  # (field path inside the widget, sentence)
 
 # Variables every run has. Namespaces a flow cannot write into (they describe the
@@ -382,6 +383,12 @@ class HttpRequestWidget(_Widget):
     method: Literal["GET", "POST", "PUT", "PATCH", "DELETE"] = "GET"
     url: str | None = None
     headers: dict[str, str] = Field(default_factory=dict)
+    secret_headers: dict[str, Any] | None = Field(
+        None,
+        description='Write-only headers (API keys): name -> value to set, "" for none, '
+        '{"set": …} or null to keep the stored one; read back as {"set": true|false}, '
+        "stored encrypted, never exported, no {{variables}}",
+    )
     body: Any = Field(None, description="JSON sent as the body; strings may use {{variables}}")
     timeout_seconds: float = Field(10.0, gt=0, le=30)
     map: dict[str, str] = Field(
@@ -406,6 +413,15 @@ class HttpRequestWidget(_Widget):
         yield from _required(self.url, "url", "the URL")
         if self.url and not re.match(r"^(https?://|\{\{)", self.url.strip()):
             yield "url", "the URL must start with http:// or https://"
+        plain = {name.lower() for name in self.headers}
+        for name, value in (self.secret_headers or {}).items():
+            field = f"secret_headers.{name}"
+            if not HEADER_NAME.match(name):
+                yield field, "a header name is letters, digits and -, without spaces"
+            elif name.lower() in plain:
+                yield field, "this header is also an ordinary header: keep one of them"
+            elif not (value is None or isinstance(value, str | dict)):
+                yield field, "a secret header's value is text"
 
 
 class BusinessHoursWidget(_Widget):

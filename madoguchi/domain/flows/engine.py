@@ -118,6 +118,8 @@ class CallHttp:
     headers: dict[str, str]
     body: Any
     timeout_seconds: float
+    # Write-only headers, still sealed (encrypted): the runner opens them for the request.
+    secret_headers: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -292,6 +294,9 @@ def http_call(node: HttpRequestWidget, variables: Mapping[str, Any], seq: int) -
         headers={k: templating.render(v, variables) for k, v in node.headers.items()},
         body=templating.render_json(node.body, variables) if node.body is not None else None,
         timeout_seconds=node.timeout_seconds,
+        secret_headers={
+            k: v for k, v in (node.secret_headers or {}).items() if isinstance(v, str) and v
+        },
     )
 
 

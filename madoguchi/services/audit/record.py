@@ -20,7 +20,7 @@ from madoguchi.services.audit.origin import client_address
 from madoguchi.store.models import ApiToken, AuditEntry, User, utcnow
 
 SECRET_FIELD = re.compile(
-    r"(^|_)(password|passwd|secret|token|api_?key|authorization|credentials?)($|_hash$)",
+    r"(^|_)(password|passwd|secret|token|api_?key|authorization|credentials?|pin)($|_hash$)",
     re.IGNORECASE,
 )
 SET, NOT_SET = "(set)", "(not set)"
@@ -104,3 +104,17 @@ async def record(
     session.add(entry)
     await session.flush()
     return entry
+
+
+async def record_apart(
+    db,
+    actor,
+    action: str,
+    target: Target | tuple,
+    before: dict | None = None,
+    after: dict | None = None,
+) -> None:
+    """``record`` in a write of its own, for changes a service commits by itself (most
+    of them ask Meta between two transactions): the entry follows right after."""
+    async with db.write() as session:
+        await record(session, actor, action, target, before, after)

@@ -12,7 +12,7 @@ import datetime
 import re
 from typing import Literal
 
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from sqlalchemy import select
 
 from madoguchi.domain.timezones import timezone_problem
@@ -29,6 +29,8 @@ DAYS = ("MONDAY", "TUESDAY", "WEDNESDAY", "THURSDAY", "FRIDAY", "SATURDAY", "SUN
 
 
 class OpeningHours(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     day_of_week: Literal[DAYS]  # type: ignore[valid-type]
     open_time: str = Field(description="HHMM, e.g. 0900")
     close_time: str = Field(description="HHMM, after open_time")
@@ -44,6 +46,8 @@ class OpeningHours(BaseModel):
 
 
 class Holiday(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     date: str = Field(pattern=r"^\d{4}-\d{2}-\d{2}$", description="YYYY-MM-DD")
     start_time: str = "0000"
     end_time: str = "2359"
@@ -63,6 +67,8 @@ class Holiday(BaseModel):
 
 
 class CallHours(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     status: Literal["ENABLED", "DISABLED"]
     timezone_id: str | None = None
     weekly_operating_hours: list[OpeningHours] = Field(default_factory=list, max_length=14)
@@ -102,12 +108,32 @@ class CallHours(BaseModel):
 
 
 class CallingSettings(BaseModel):
-    """What may be changed; a field left out stays as Meta has it."""
+    """What may be changed; a field left out stays as Meta has it. Unknown fields are
+    refused (a typo in the workspace file must not pass silently)."""
+
+    model_config = ConfigDict(extra="forbid")
 
     status: Literal["ENABLED", "DISABLED"] | None = None
     call_icon_visibility: Literal["DEFAULT", "DISABLE_ALL"] | None = None
     callback_permission_status: Literal["ENABLED", "DISABLED"] | None = None
     call_hours: CallHours | None = None
+
+
+def normalized(calling: dict) -> dict:
+    """Meta's settings in the form Madoguchi sends them (defaults filled in), so what a
+    file declares compares equal to what Meta answers; unknown fields (``sip``…) dropped."""
+    out = {k: calling[k] for k in CallingSettings.model_fields if calling.get(k) is not None}
+    try:
+        return CallingSettings.model_validate(out).model_dump(mode="json", exclude_none=True)
+    except ValueError:
+        return out
+
+
+def differences(current: dict, wanted: CallingSettings) -> list[str]:
+    """The fields of ``wanted`` that Meta has otherwise (in declaration order)."""
+    have = normalized(current)
+    want = wanted.model_dump(mode="json", exclude_none=True)
+    return [k for k, v in want.items() if have.get(k) != v]
 
 
 async def _number(db: Database, workspace_id: int, number_pk: int) -> PhoneNumber:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import case, func, insert, select
+from sqlalchemy import case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from madoguchi.domain.markets import market_of, market_of_phone
@@ -37,6 +37,7 @@ from madoguchi.domain.service_window import ServiceWindow, service_window
 from madoguchi.services.billing.budgets import enforce_hard_limit
 from madoguchi.services.billing.estimates import month_volumes
 from madoguchi.services.billing.rate_cards import table_in_force
+from madoguchi.services.campaigns.bulk import bulk_insert
 from madoguchi.store.models import (
     Campaign,
     CampaignRecipient,
@@ -286,7 +287,7 @@ async def record_slice(
         pricer.currency,
         at,
     )
-    await session.execute(insert(MessageCost), rows)
+    await bulk_insert(session, MessageCost.__table__, rows, skip_conflicts=False)
 
 
 async def actual(session: AsyncSession, campaign_id: int) -> dict[str, Any]:

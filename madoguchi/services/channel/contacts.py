@@ -19,7 +19,7 @@ from madoguchi.domain.identity import (
 )
 from madoguchi.store.models import Contact, Conversation
 
-_IDENTITY_FIELDS = ("user_id", "wa_id", "username", "profile_name", "parent_user_id")
+IDENTITY_FIELDS = ("user_id", "wa_id", "username", "profile_name", "parent_user_id")
 
 
 async def _by(
@@ -64,15 +64,15 @@ async def resolve_contact(
     contact = choose_contact(by_user_id, by_wa_id)
     if contact is None:
         contact = Contact(
-            workspace_id=workspace_id, **{f: getattr(seen, f) for f in _IDENTITY_FIELDS}
+            workspace_id=workspace_id, **{f: getattr(seen, f) for f in IDENTITY_FIELDS}
         )
         session.add(contact)
         await session.flush()
         return contact, True
 
-    known = KnownIdentity(**{f: getattr(contact, f) for f in _IDENTITY_FIELDS})
+    known = KnownIdentity(**{f: getattr(contact, f) for f in IDENTITY_FIELDS})
     if merge_identity(known, seen):
-        for f in _IDENTITY_FIELDS:
+        for f in IDENTITY_FIELDS:
             setattr(contact, f, getattr(known, f))
         await session.flush()
     return contact, False

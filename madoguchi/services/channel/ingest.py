@@ -12,27 +12,38 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-from sqlalchemy import select
+from sqlalchemy import func, insert, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from madoguchi.domain import csat
 from madoguchi.domain.events import (
     AccountEventReceived,
     Event,
     MessageReceived,
     MessageStatusChanged,
 )
-from madoguchi.domain.identity import ObservedIdentity
+from madoguchi.domain.identity import (
+    KnownIdentity,
+    ObservedIdentity,
+    choose_contact,
+    merge_identity,
+)
 from madoguchi.domain.message_status import MessageStatus as Status
 from madoguchi.domain.message_status import should_apply
 from madoguchi.services.channel import csat_answers
+from madoguchi.services.channel.contacts import (
+    IDENTITY_FIELDS as _IDENTITY_FIELDS,
+)
 from madoguchi.services.channel.contacts import apply_identity_change, resolve_contact
 from madoguchi.services.channel.conversation_threads import (
+    CLOSED_STATUSES,
     find_open_conversation,
     latest_conversation_id,
 )
 from madoguchi.store.models import (
     AccountEventRecord,
+    Contact,
     Conversation,
     Media,
     Message,
@@ -41,6 +52,7 @@ from madoguchi.store.models import (
     WebhookDelivery,
     WhatsAppAccount,
 )
+from madoguchi.store.models.core import utcnow
 from madoguchi.whatsapp.errors import error_from_code
 from madoguchi.whatsapp.updates import (
     AccountEvent,
@@ -470,3 +482,356 @@ async def _ingest(
     result.delivery_id = delivery.id
     await session.flush()
     return result
+
+
+# --------------------------------------------------------------- inbound messages together
+
+
+class NotForBatch(Exception):
+    """A delivery the batch leaves to one-at-a-time processing (an identity merge or move)."""
+
+
+def message_only(updates: list[Update]) -> bool:
+    """Whether a delivery carries inbound messages and nothing else, none of them an
+    identity change (most of a customer's traffic): such deliveries are ingested together."""
+    return bool(updates) and all(
+        isinstance(u, InboundMessage) and u.identity_change is None for u in updates
+    )
+
+
+def _may_answer_csat(update: InboundMessage, open_conversation) -> bool:
+    """Whether ``csat_answers`` could take this message (cheap: most messages cannot)."""
+    if csat.reply_score(update.type, update.content) is not None:
+        return True
+    return open_conversation is None and csat.typed_score(update.type, update.text) is not None
+
+
+class _New:
+    """A row the batch will insert (a contact or a conversation); ``id`` once it is."""
+
+    def __init__(self, **values) -> None:
+        self.id: int | None = None
+        self.__dict__.update(values)
+
+
+def _returning(model, *keys):
+    table = model.__table__
+    return insert(table).returning(table.c.id, *(table.c[k] for k in keys))
+
+
+async def _insert_all(session: AsyncSession, model, rows: list[dict], keys: tuple[str, ...]):
+    """Insert ``rows`` in multi-row statements; {natural key: id}. (Mapped by a key the
+    batch makes unique, not by position: in-order RETURNING needs a sentinel column the
+    tables do not have, and without one SQLAlchemy inserts one row per statement.)"""
+    if not rows:
+        return {}
+    connection = await session.connection()
+    result = await connection.execute(_returning(model, *keys), rows)
+    return {tuple(row[1:]): row[0] for row in result}
+
+
+class _Contacts:
+    """The batch's contacts by (workspace, BSUID) and (workspace, phone), read once."""
+
+    def __init__(self) -> None:
+        self.by_user: dict[tuple[int, str], Contact | _New] = {}
+        self.by_wa: dict[tuple[int, str], Contact | _New] = {}
+        self.new: list[_New] = []  # to insert, in the order they were first seen
+
+    async def insert_new(self, session: AsyncSession) -> None:
+        now = utcnow()
+        rows = [
+            {
+                "workspace_id": c.workspace_id,
+                **{f: getattr(c, f) for f in _IDENTITY_FIELDS},
+                "created_at": now,
+                "updated_at": now,
+            }
+            for c in self.new
+        ]
+        # A new contact has a BSUID or a phone, unique in its workspace (and in the batch).
+        ids = await _insert_all(session, Contact, rows, ("workspace_id", "user_id", "wa_id"))
+        for c in self.new:
+            c.id = ids[(c.workspace_id, c.user_id, c.wa_id)]
+
+    async def load(self, session: AsyncSession, seen: list[tuple[int, ObservedIdentity]]) -> None:
+        per_workspace: dict[int, tuple[set[str], set[str]]] = {}
+        for workspace_id, who in seen:
+            users, phones = per_workspace.setdefault(workspace_id, (set(), set()))
+            if who.user_id:
+                users.add(who.user_id)
+            if who.wa_id:
+                phones.add(who.wa_id)
+        for workspace_id, (users, phones) in per_workspace.items():
+            rows = await session.scalars(
+                select(Contact).where(
+                    Contact.workspace_id == workspace_id,
+                    or_(Contact.user_id.in_(users), Contact.wa_id.in_(phones)),
+                )
+            )
+            for contact in rows:
+                self.remember(contact)
+
+    def remember(self, contact: Contact) -> None:
+        if contact.user_id:
+            self.by_user[(contact.workspace_id, contact.user_id)] = contact
+        if contact.wa_id:
+            self.by_wa[(contact.workspace_id, contact.wa_id)] = contact
+
+    def resolve(self, workspace_id: int, seen: ObservedIdentity) -> Contact | _New:
+        """``contacts.resolve_contact`` on the rows read for the batch (same rules); the
+        two cases that change other rows (merge, a phone moving) are NotForBatch."""
+        by_user = self.by_user.get((workspace_id, seen.user_id)) if seen.user_id else None
+        by_wa = self.by_wa.get((workspace_id, seen.wa_id)) if seen.wa_id else None
+        if (
+            by_wa is not None
+            and by_wa is not by_user
+            and seen.user_id
+            and (
+                (by_wa.user_id is None and by_user is not None)
+                or (by_wa.user_id is not None and by_wa.user_id != seen.user_id)
+            )
+        ):
+            raise NotForBatch(f"contact {by_wa.id}: identity merge or move")
+        contact = choose_contact(by_user, by_wa)
+        if contact is None:
+            contact = _New(
+                workspace_id=workspace_id, **{f: getattr(seen, f) for f in _IDENTITY_FIELDS}
+            )
+            self.new.append(contact)
+        else:
+            known = KnownIdentity(**{f: getattr(contact, f) for f in _IDENTITY_FIELDS})
+            if merge_identity(known, seen):
+                if contact.wa_id and known.wa_id != contact.wa_id:  # the phone it no longer has
+                    self.by_wa.pop((workspace_id, contact.wa_id), None)
+                for f in _IDENTITY_FIELDS:
+                    setattr(contact, f, getattr(known, f))
+        self.remember(contact)
+        return contact
+
+
+async def _conversations(
+    session: AsyncSession, pairs: set[tuple[int, int]], known_contacts: set[int]
+) -> tuple[dict[tuple[int, int], Conversation], dict[tuple[int, int], int]]:
+    """Open conversations by (contact id, number id), and the latest conversation id of
+    each pair (a new conversation links to it), for contacts that existed before."""
+    if not known_contacts:
+        return {}, {}
+    pair_set = {p for p in pairs if p[0] in known_contacts}
+    open_rows = await session.scalars(
+        select(Conversation)
+        .where(
+            Conversation.contact_id.in_({c for c, _ in pair_set}),
+            Conversation.status.not_in(CLOSED_STATUSES),
+        )
+        .order_by(Conversation.id)
+    )
+    open_by_pair = {}
+    for conversation in open_rows:  # id order: the newest open one wins, as one at a time
+        key = (conversation.contact_id, conversation.phone_number_id)
+        if key in pair_set:
+            open_by_pair[key] = conversation
+    latest = {}
+    missing = pair_set - open_by_pair.keys()
+    if missing:
+        rows = await session.execute(
+            select(Conversation.contact_id, Conversation.phone_number_id, func.max(Conversation.id))
+            .where(Conversation.contact_id.in_({c for c, _ in missing}))
+            .group_by(Conversation.contact_id, Conversation.phone_number_id)
+        )
+        latest = {(c, n): i for c, n, i in rows if (c, n) in missing}
+    return open_by_pair, latest
+
+
+async def ingest_message_deliveries(
+    session: AsyncSession, batch: list[tuple[WebhookDelivery, list[InboundMessage]]]
+) -> list[IngestResult]:
+    """Ingest many message-only deliveries with a few statements in all.
+
+    One at a time, a message cost ~25 statements (number, duplicate check, contact by
+    BSUID and by phone, open conversation, latest conversation, inserts, flushes, a
+    savepoint). Here numbers, known wamids, contacts and conversations are read once for
+    the batch, new contacts and conversations are inserted together, and the messages in
+    one multi-row insert. The rules are those of one at a time, applied in delivery
+    order (a customer's second message joins the conversation their first one opened);
+    the caller runs this in a savepoint and falls back to one delivery at a time if it
+    fails, so a bad delivery fails alone. An identity merge or a phone moving to another
+    BSUID raises NotForBatch (rare, and it changes rows the batch has read).
+    """
+    updates = [u for _, ups in batch for u in ups]
+    numbers = {
+        row.phone_number_id: (row.id, row.workspace_id)
+        for row in await session.execute(
+            select(PhoneNumber.phone_number_id, PhoneNumber.id, PhoneNumber.workspace_id).where(
+                PhoneNumber.phone_number_id.in_({u.phone_number_id for u in updates})
+            )
+        )
+    }
+    known_wamids = set(
+        await session.scalars(
+            select(Message.wamid).where(Message.wamid.in_({u.wamid for u in updates}))
+        )
+    )
+    # Pass 1, in delivery order: which messages are new, and their contacts.
+    results: list[IngestResult] = []
+    planned: list[tuple[IngestResult, InboundMessage, int, int, Contact]] = []
+    contacts = _Contacts()
+    routed = [
+        (numbers[u.phone_number_id][1], _observed(u.sender))
+        for u in updates
+        if u.phone_number_id in numbers
+    ]
+    await contacts.load(session, routed)
+    for delivery, messages in batch:
+        result = IngestResult(delivery_id=delivery.id)
+        results.append(result)
+        for update in messages:
+            number = numbers.get(update.phone_number_id)
+            if number is None:
+                result.unrouted += 1
+                continue
+            number_pk, workspace_id = number
+            if delivery.workspace_id is None:
+                delivery.workspace_id = workspace_id
+            if update.wamid in known_wamids:
+                result.duplicate_messages += 1
+                continue
+            known_wamids.add(update.wamid)
+            contact = contacts.resolve(workspace_id, _observed(update.sender))
+            planned.append((result, update, number_pk, workspace_id, contact))
+    await contacts.insert_new(session)
+    # Pass 2: conversations (open ones read together, new ones inserted together), with
+    # the clocks the messages move forward.
+    known_contacts = {c.id for _, _, _, _, c in planned if isinstance(c, Contact)}
+    pairs = {(c.id, n) for _, _, n, _, c in planned}
+    open_by_pair, latest = await _conversations(session, pairs, known_contacts)
+    chosen: list[tuple[Conversation | _New, bool]] = []
+    new_conversations: list[_New] = []
+    for result, update, number_pk, workspace_id, contact in planned:
+        key = (contact.id, number_pk)
+        conversation = open_by_pair.get(key)
+        if isinstance(contact, Contact) and _may_answer_csat(update, conversation):
+            # An answer to the CSAT question joins the closed conversation it rates.
+            answered = await csat_answers.conversation_answered(
+                session,
+                contact.id,
+                number_pk,
+                update.type,
+                update.content,
+                update.text,
+                update.context.message_id if update.context else None,
+                conversation,
+                update.timestamp,
+            )
+            if answered is not None:
+                conversation = answered[0]
+                event = csat_answers.record_answer(answered[1], answered[2], update.timestamp)
+                if event is not None:
+                    result.events.append(event)
+        new = conversation is None
+        if new:
+            conversation = _New(
+                workspace_id=workspace_id,
+                contact_id=contact.id,
+                phone_number_id=number_pk,
+                previous_conversation_id=latest.get(key),
+                last_inbound_at=None,
+                free_entry_point_at=None,
+                last_message_at=None,
+            )
+            new_conversations.append(conversation)
+            open_by_pair[key] = conversation
+        chosen.append((conversation, new))
+        if conversation.last_inbound_at is None or update.timestamp > conversation.last_inbound_at:
+            conversation.last_inbound_at = update.timestamp
+        if update.referral and conversation.free_entry_point_at is None:
+            conversation.free_entry_point_at = update.timestamp
+        if conversation.last_message_at is None or update.timestamp > conversation.last_message_at:
+            conversation.last_message_at = update.timestamp
+    now = utcnow()
+    ids = await _insert_all(
+        session,
+        Conversation,
+        [
+            {
+                "workspace_id": c.workspace_id,
+                "contact_id": c.contact_id,
+                "phone_number_id": c.phone_number_id,
+                "status": "new",
+                "priority": 0,
+                "previous_conversation_id": c.previous_conversation_id,
+                "last_inbound_at": c.last_inbound_at,
+                "free_entry_point_at": c.free_entry_point_at,
+                "last_message_at": c.last_message_at,
+                "created_at": now,
+            }
+            for c in new_conversations
+        ],
+        ("contact_id", "phone_number_id"),
+    )
+    for c in new_conversations:  # one new conversation per contact and number in a batch
+        c.id = ids[(c.contact_id, c.phone_number_id)]
+    media = {}
+    for i, (_, update, number_pk, workspace_id, _) in enumerate(planned):
+        if update.media is not None and update.type in MEDIA_TYPES:
+            media[i] = Media(
+                workspace_id=workspace_id,
+                phone_number_id=number_pk,
+                direction="inbound",
+                kind=update.type,
+                meta_media_id=update.media.media_id,
+                mime_type=update.media.mime_type,
+                sha256=update.media.sha256,
+                filename=update.media.filename,
+                status="pending",
+            )
+            session.add(media[i])
+    if media:
+        await session.flush()  # media get their ids (rare: ORM is fine)
+    # Pass 3: the messages, in multi-row inserts.
+    rows = []
+    for i, ((_, update, _, workspace_id, _), (conversation, _)) in enumerate(
+        zip(planned, chosen, strict=True)
+    ):
+        context = update.context
+        rows.append(
+            {
+                "workspace_id": workspace_id,
+                "conversation_id": conversation.id,
+                "wamid": update.wamid,
+                "direction": "inbound",
+                "type": update.type,
+                "status": Status.RECEIVED.value,
+                "text": update.text,
+                "content": update.content,
+                "context_wamid": context.message_id if context else None,
+                "forwarded": bool(context and context.forwarded),
+                "frequently_forwarded": bool(context and context.frequently_forwarded),
+                "referral": update.referral,
+                "errors": _errors_json(update.errors),
+                "error_code": update.errors[0].code if update.errors else None,
+                "media_id": media[i].id if i in media else None,
+                "timestamp": update.timestamp,
+                "created_at": now,
+            }
+        )
+    ids = await _insert_all(session, Message, rows, ("wamid",))
+    for (result, update, _, workspace_id, contact), (conversation, new) in zip(
+        planned, chosen, strict=True
+    ):
+        result.messages_stored += 1
+        result.events.append(
+            MessageReceived(
+                workspace_id=workspace_id,
+                conversation_id=conversation.id,
+                message_id=ids[(update.wamid,)],
+                contact_id=contact.id,
+                new_conversation=new,
+            )
+        )
+    for (delivery, _), result in zip(batch, results, strict=True):
+        delivery.unrouted_count = result.unrouted
+        delivery.messages_stored = result.messages_stored
+        delivery.duplicates = result.duplicate_messages
+    await session.flush()
+    return results

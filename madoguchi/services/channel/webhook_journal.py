@@ -32,9 +32,12 @@ from sqlalchemy import delete, insert, or_, select
 from madoguchi.domain.events import Event
 from madoguchi.services.channel.ingest import (
     IngestResult,
+    NotForBatch,
     attach_early_statuses,
     ingest_delivery_row,
+    ingest_message_deliveries,
     ingest_status_deliveries,
+    message_only,
     status_only,
 )
 from madoguchi.services.channel.journal_claim import claim_pending
@@ -46,6 +49,7 @@ from madoguchi.whatsapp.updates import parse_delivery
 log = logging.getLogger(__name__)
 
 PENDING, DONE, FAILED = "pending", "done", "failed"
+STATUSES, MESSAGES = "statuses", "messages"  # the kinds of deliveries ingested together
 EARLY_STATUS_MINUTES = 10  # how far back the sweep looks for statuses that came too early
 
 
@@ -158,21 +162,24 @@ class ProcessorPolicy:
     # thread: on SQLite (calls inline on that thread) that is the slice's time, while on
     # PostgreSQL a slice mostly waits for the server, letting the loop serve others, and
     # resting in proportion to that wait held flows to a third of their pace.
-    slice_seconds: float = 0.008
+    slice_seconds: float = 0.015
     # Between slices the processor lets requests that arrived meanwhile reach the journal
-    # (a few turns of the event loop) and waits while any is waiting for its commit.
+    # (a few turns of the event loop) and waits while any is waiting for its commit — for
+    # at most ack_wait_seconds: under a burst the journal is never quiet for long, and
+    # waiting for quiet stopped processing until the burst was over.
     settle_turns: int = 3
+    ack_wait_seconds: float = 0.05
     # Under a heavy inbound stream (busy_rate deliveries/s or more) it also rests
-    # yield_factor times as long as the slice took: Meta's acknowledgements come first and
-    # the backlog is worked off in the lulls. Below that rate a stream is processed as it
-    # comes.
+    # yield_factor times as long as the slice took, so acknowledgements keep at least
+    # half of the loop; below that rate a stream is processed as it comes. (It was 12:
+    # processing then had a thirteenth of the loop, and a burst's backlog waited for
+    # the lulls.)
     busy_rate: float = 100.0
-    yield_factor: float = 12.0
-    claim: int = 8  # rows claimed per slice (processed until the slice is used up)
-    # Status-only deliveries ingested together; a slice that found only such rows claims
-    # this many next time (claiming that many inbound messages would fetch and drop rows
-    # a slice has no time for).
-    status_batch: int = 32
+    yield_factor: float = 1.0
+    claim: int = 64  # rows claimed per slice (processed until the slice is used up)
+    # Status-only deliveries, and message-only deliveries, ingested together (up to this
+    # many in one unit); a slice that found only such rows claims this many next time.
+    batch: int = 64
     max_attempts: int = 5
     retry_base_seconds: float = 2.0
     sweep_seconds: float = 1.0  # look for due retries and rows of other processes
@@ -247,11 +254,17 @@ class DeliveryProcessor:
         for _ in range(self.policy.settle_turns):
             await asyncio.sleep(0)
         if self.acknowledgements_done is not None:
-            await self.acknowledgements_done()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.acknowledgements_done(), self.policy.ack_wait_seconds)
 
     async def wait_idle(self) -> None:
         """Until nothing pending is left that this process knows of (tests, shutdown)."""
         await self._idle.wait()
+
+    async def select_rows(self, session, limit: int) -> Sequence[WebhookDelivery]:
+        """The pending rows this slice takes, in id order (``journal_claim``: on
+        PostgreSQL one customer's rows by one process at a time)."""
+        return await claim_pending(session, sqlite=self.db.sqlite, limit=limit, now=utcnow())
 
     async def process_slice(self) -> int:
         """Process pending rows for up to one slice; how many were handled."""
@@ -259,15 +272,14 @@ class DeliveryProcessor:
         events: list[Event] = []
         handled = 0
         async with self.db.write() as session:
-            now = utcnow()
-            rows = await claim_pending(session, sqlite=self.db.sqlite, limit=self._claim, now=now)
+            rows = await self.select_rows(session, self._claim)
             deadline = time.thread_time() + policy.slice_seconds
             batched = 0
-            for unit in _units(rows, policy.status_batch, self._rejected):
+            for kind, unit in _units(rows, policy.batch, self._rejected):
                 if handled and time.thread_time() > deadline:
                     break
                 handled += len(unit)
-                if len(unit) > 1 and await self._process_statuses(session, unit, events):
+                if kind is not None and await self._process_batch(session, kind, unit, events):
                     batched += len(unit)
                     continue
                 for row, updates in unit:
@@ -277,10 +289,9 @@ class DeliveryProcessor:
                         await self._failed(session, row, exc)
                         continue
                     events.extend(result.events)
-        self._claim = policy.status_batch if rows and batched == len(rows) else policy.claim
-        for event in events:  # one at a time, letting waiting webhooks in between
-            await self.publish([event])
-            await asyncio.sleep(0)
+        self._claim = policy.batch if rows and batched == len(rows) else policy.claim
+        if events:  # together: handlers subscribed for many read once for all of them
+            await self.publish(events)
         return handled
 
     async def _process(self, session, row: WebhookDelivery, updates: list | None) -> IngestResult:
@@ -304,14 +315,17 @@ class DeliveryProcessor:
             log.warning("webhook delivery %s: %s", row.id, row.last_error)
         return result
 
-    async def _process_statuses(self, session, unit: list, events: list[Event]) -> bool:
-        """Status-only deliveries together; False (nothing changed) if that failed, and
-        the caller goes through them one at a time, so one bad row fails alone."""
+    async def _process_batch(self, session, kind: str, unit: list, events: list[Event]) -> bool:
+        """Deliveries of one kind (status-only, message-only) together; False (nothing
+        changed) if that failed, and the caller goes through them one at a time, so one
+        bad row fails alone."""
+        ingest_many = ingest_status_deliveries if kind == STATUSES else ingest_message_deliveries
         try:
             async with session.begin_nested():
-                results = await ingest_status_deliveries(session, unit)
+                results = await ingest_many(session, unit)
         except Exception as exc:
-            log.info("%d status deliveries go one at a time: %s", len(unit), exc)
+            level = logging.DEBUG if isinstance(exc, NotForBatch) else logging.INFO
+            log.log(level, "%d %s deliveries go one at a time: %s", len(unit), kind, exc)
             for row, _ in unit:  # the savepoint's rollback expired what the batch had set
                 await session.refresh(row)
             return False
@@ -353,17 +367,29 @@ def _done(row: WebhookDelivery) -> None:
     row.last_error = None
 
 
+def _kind(updates: list | None, bad: list) -> str | None:
+    if updates is None or bad:
+        return None
+    if status_only(updates):
+        return STATUSES
+    if message_only(updates):
+        return MESSAGES
+    return None
+
+
 def _units(
-    rows: Sequence[WebhookDelivery], status_batch: int, rejected: dict | None = None
-) -> Iterator[list[tuple]]:
-    """Rows in id order as units of work: runs of status-only deliveries (up to
-    ``status_batch``) together, any other delivery alone. Each row comes with its parsed
-    updates, or None when it does not parse (the endpoint parsed the bytes before
-    committing them, so that means a parser change since: reported as a failure).
+    rows: Sequence[WebhookDelivery], batch: int, rejected: dict | None = None
+) -> Iterator[tuple[str | None, list[tuple]]]:
+    """Rows in id order as units of work: runs of status-only deliveries and runs of
+    message-only deliveries (up to ``batch`` each) together, any other delivery alone,
+    each unit with its kind (None: alone). Each row comes with its parsed updates, or
+    None when it does not parse (the endpoint parsed the bytes before committing them,
+    so that means a parser change since: reported as a failure).
 
     Lazy: a row is parsed only when the unit it belongs to is asked for (a slice that
-    stops after two inbound messages does not parse the other rows it claimed)."""
+    stops early does not parse the other rows it claimed)."""
     run: list[tuple] = []
+    run_kind: str | None = None
     for row in rows:
         bad: list = []
         try:
@@ -372,21 +398,17 @@ def _units(
             updates = None
         if bad and rejected is not None:
             rejected[row.id] = bad  # stored beside the row by _process: it goes alone
-        if updates is not None and not bad and status_only(updates):
-            run.append((row, updates))
-            if len(run) == status_batch:
-                yield run
-                run = []
-            continue
-        if run:
-            yield run
+        kind = _kind(updates, bad)
+        if run and (kind != run_kind or len(run) == batch):
+            yield (run_kind if len(run) > 1 else None), run
             run = []
-        yield [(row, updates)]
+        if kind is None:
+            yield None, [(row, updates)]
+            continue
+        run_kind = kind
+        run.append((row, updates))
     if run:
-        yield run
-
-
-# ------------------------------------------------------------------------- operations
+        yield (run_kind if len(run) > 1 else None), run
 
 
 @dataclass(frozen=True)

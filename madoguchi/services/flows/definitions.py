@@ -40,6 +40,8 @@ from madoguchi.domain.flows.definition import (
     SendTemplateWidget,
     StartWidget,
 )
+from madoguchi.security.secrets import SecretBox
+from madoguchi.services.flows import secret_headers
 from madoguchi.store.models import (
     Flow,
     FlowBinding,
@@ -276,15 +278,26 @@ async def flow_by_name(session: AsyncSession, workspace_id: int, name: str) -> F
     )
 
 
+def _sealed(definition: Any, previous: Any, secrets: SecretBox | None) -> Any:
+    """The definition with its secret headers encrypted (see ``secret_headers``)."""
+    if not secret_headers.has_secrets(definition):
+        return definition
+    if secrets is None:
+        raise FlowError("secret headers need MADOGUCHI_SECRET_KEY to be stored", 422)
+    return secret_headers.seal(definition, previous, secrets)
+
+
 async def create_flow(
     session: AsyncSession,
     workspace_id: int,
     name: str,
     definition: Any = None,
     description: str | None = None,
+    *,
+    secrets: SecretBox | None = None,
 ) -> Flow:
     name = _check_name(name)
-    parsed = read_definition(definition)
+    parsed = read_definition(_sealed(definition, None, secrets))
     if await flow_by_name(session, workspace_id, name) is not None:
         raise FlowError(f"a flow named {name!r} exists", 409)
     flow = Flow(
@@ -302,6 +315,7 @@ async def update_draft(
     name: str | None = None,
     description: str | None = None,
     definition: Any = None,
+    secrets: SecretBox | None = None,
 ) -> Flow:
     if name is not None:
         name = _check_name(name)
@@ -312,7 +326,7 @@ async def update_draft(
     if description is not None:
         flow.description = description or None
     if definition is not None:
-        flow.draft = read_definition(definition).to_json()
+        flow.draft = read_definition(_sealed(definition, flow.draft, secrets)).to_json()
     flow.updated_at = utcnow()
     await session.flush()
     return flow
@@ -503,7 +517,7 @@ def version_out(version: FlowVersion, *, definition: bool = True) -> dict[str, A
         "published_by_user_id": version.published_by_user_id,
     }
     if definition:
-        out["definition"] = version.definition
+        out["definition"] = secret_headers.masked(version.definition)
     return out
 
 
@@ -514,7 +528,7 @@ def export_document(flow: Flow, definition: dict, version: int | None) -> dict[s
         "name": flow.name,
         "description": flow.description,
         "version": version,
-        "definition": definition,
+        "definition": secret_headers.masked(definition, export=True),
     }
 
 
@@ -541,6 +555,7 @@ async def import_document(
     *,
     name: str | None = None,
     replace: bool = False,
+    secrets: SecretBox | None = None,
 ) -> tuple[Flow, bool]:
     """Create a flow from an export (or replace the draft of the flow of that name);
     returns the flow and whether it was created. Nothing is published by an import."""
@@ -552,11 +567,15 @@ async def import_document(
                 f"a flow named {target!r} exists (import with replace to update its draft)", 409
             )
         await update_draft(
-            session, existing, description=document.description, definition=document.definition
+            session,
+            existing,
+            description=document.description,
+            definition=document.definition,
+            secrets=secrets,
         )
         return existing, False
     flow = await create_flow(
-        session, workspace_id, target, document.definition, document.description
+        session, workspace_id, target, document.definition, document.description, secrets=secrets
     )
     return flow, True
 
@@ -749,6 +768,7 @@ async def apply_flows(
     loaded: list[LoadedFlow],
     changes: list[str],
     problems: list[tuple[str, str]],
+    secrets: SecretBox | None = None,
 ) -> None:
     """Make the file's flows true: drafts updated, changed flows published (all checked
     together, so flows of the file may route to each other)."""
@@ -759,10 +779,12 @@ async def apply_flows(
         flow = await flow_by_name(session, workspace_id, config.name)
         if flow is None:
             flow = await create_flow(
-                session, workspace_id, config.name, document, config.description
+                session, workspace_id, config.name, document, config.description, secrets=secrets
             )
+            document = flow.draft
             changes.append(f"created flow {config.name}")
         else:
+            document = _sealed(document, flow.draft, secrets)
             diffs = []
             if flow.draft != document:
                 flow.draft = document

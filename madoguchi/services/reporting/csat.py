@@ -1,28 +1,97 @@
 """Customer satisfaction in reports: score (mean of 1–5), % satisfied (4–5), response
-rate (answered ÷ asked), by queue, agent and period.
+rate (answered ÷ asked) over the period, by bucket, queue and agent
+(``domain.report_metrics.csat_figures``).
 
-The answers are stored by the CSAT capability (the ``reportsui`` helper's part:
+The answers are stored by the CSAT capability (``services/contact_center/csat``):
 ``csat_responses(conversation_id, workspace_id, queue_id, agent_id, score, asked_at,
-answered_at)``); until that table exists this report answers empty figures.
+answered_at)``, one row per conversation asked. A question counts in the hour it was
+asked, its answer with it (so the response rate of a period is that of its questions).
+Read directly with SQL aggregates over the ``(workspace_id, asked_at)`` index: there
+is at most one row per conversation closed by an agent.
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
+from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy import case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+
+from madoguchi.domain.report_metrics import csat_figures
+from madoguchi.store.models import CsatResponse, Queue, User
+
+
+def _aggregates():
+    return (
+        func.count(),
+        *(
+            func.coalesce(func.sum(case((CsatResponse.score == s, 1), else_=0)), 0)
+            for s in range(1, 6)
+        ),
+    )
 
 
 async def report(session: AsyncSession, q) -> dict[str, Any]:
+    from madoguchi.services.reporting.reports import NO_QUEUE, bucket_of, buckets, label, names_of
+
+    def scoped(query):
+        query = query.where(
+            CsatResponse.workspace_id == q.workspace_id,
+            CsatResponse.asked_at >= q.start,
+            CsatResponse.asked_at < q.end,
+        )
+        if q.queue_filter is not None:
+            query = query.where(CsatResponse.queue_id.in_(sorted(q.queue_filter) or [-1]))
+        if q.agent_id is not None:
+            query = query.where(CsatResponse.agent_id == q.agent_id)
+        return query
+
+    def figures(row) -> dict:
+        return csat_figures(int(row[0]), [int(v) for v in row[1:6]])
+
+    totals_row = (await session.execute(scoped(select(*_aggregates())))).one()
+    # Per hour of asking, regrouped in the workspace's zone.
+    if session.get_bind().dialect.name == "sqlite":
+        hour = func.strftime("%Y-%m-%d %H:00:00", CsatResponse.asked_at)
+    else:
+        hour = func.date_trunc("hour", CsatResponse.asked_at)
+    sums: dict[Any, list[int]] = defaultdict(lambda: [0] * 6)
+    for row in await session.execute(scoped(select(hour, *_aggregates()).group_by(hour))):
+        at = row[0]
+        if isinstance(at, str):
+            at = datetime.fromisoformat(at).replace(tzinfo=UTC)
+        acc = sums[bucket_of(at, q.group, q.tz)]
+        for i, value in enumerate(row[1:]):
+            acc[i] += int(value)
+    per_queue = (
+        await session.execute(
+            scoped(select(CsatResponse.queue_id, *_aggregates()).group_by(CsatResponse.queue_id))
+        )
+    ).all()
+    per_agent = (
+        await session.execute(
+            scoped(select(CsatResponse.agent_id, *_aggregates()).group_by(CsatResponse.agent_id))
+        )
+    ).all()
+    queue_names = await names_of(session, Queue, [r[0] for r in per_queue])
+    agent_names = await names_of(session, User, [r[0] for r in per_agent])
     return {
-        "totals": {
-            "asked": 0,
-            "answered": 0,
-            "response_rate_percent": None,
-            "score": None,
-            "satisfied_percent": None,
+        "totals": figures(totals_row),
+        "series": [
+            {"bucket": label(b, q.group), **figures(sums.get(b) or [0] * 6)}
+            for b in buckets(q.first_day, q.last_day, q.group, q.tz)
+        ],
+        "rows": [
+            {"queue_id": r[0], "queue": queue_names.get(r[0], NO_QUEUE), **figures(r[1:])}
+            for r in sorted(per_queue, key=lambda r: queue_names.get(r[0], ""))
+        ],
+        "agents": [
+            {"agent_id": r[0], "agent": agent_names.get(r[0], "—"), **figures(r[1:])}
+            for r in sorted(per_agent, key=lambda r: agent_names.get(r[0], ""))
+        ],
+        "distributions": {
+            "score": [{"bucket": str(s), "count": int(totals_row[s])} for s in range(1, 6)]
         },
-        "series": [],
-        "rows": [],
-        "distributions": {"score": [{"bucket": str(s), "count": 0} for s in range(1, 6)]},
     }

@@ -49,6 +49,11 @@ REPORTS = ("overview", "queues", "agents", "flows", "templates", "csat", "calls"
 PERIODS = ("today", "yesterday", "7d", "30d", "custom")
 GROUPS = ("hour", "day", "week", "month")
 MAX_CUSTOM_DAYS = 731  # two years, like the products managers compare us with
+# A flow run that stopped where the customer left it (the conversation ended or was
+# interrupted, or the flow failed): the drop-off of its last widget. "ended" (the flow's
+# End), "routed" and "handed_off" reached an end or a person.
+LEFT_RUN_STATUSES = ("interrupted", "failed")
+NO_QUEUE = "(no queue)"  # figures of conversations in no queue: flows, outreach
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
@@ -334,7 +339,7 @@ def _heatmap(q: Query, by_hour: dict[datetime, Totals]) -> list[dict]:
     ]
 
 
-async def _names(session: AsyncSession, model, ids) -> dict[int, str]:
+async def names_of(session: AsyncSession, model, ids) -> dict[int, str]:
     ids = [i for i in ids if i]
     if not ids:
         return {}
@@ -391,14 +396,14 @@ async def build(session: AsyncSession, q: Query) -> dict[str, Any]:
         body["heatmap"] = _heatmap(q, by_hour)
     if q.report == "queues":
         by_queue = await grouped(session, q, "queue_id")
-        names = await _names(session, Queue, by_queue)
+        names = await names_of(session, Queue, by_queue)
         body["rows"] = [
-            {"queue_id": qid or None, "queue": names.get(qid, "—"), **figures(t)}
+            {"queue_id": qid or None, "queue": names.get(qid, NO_QUEUE), **figures(t)}
             for qid, t in sorted(by_queue.items(), key=lambda kv: names.get(kv[0], ""))
         ]
     elif q.report == "agents":
         by_agent = await grouped(session, q, "agent_id")
-        names = await _names(session, User, by_agent)
+        names = await names_of(session, User, by_agent)
         body["rows"] = [
             {"agent_id": aid, "agent": names.get(aid, f"#{aid}"), **figures(t)}
             for aid, t in sorted(by_agent.items(), key=lambda kv: names.get(kv[0], ""))
@@ -442,7 +447,7 @@ async def _funnel(session: AsyncSession, q: Query) -> list[dict]:
                 )
             )
         for run_id, (_, key) in last.items():
-            if ended.get(run_id) in ("abandoned", "failed", "stopped", "timed_out", "expired"):
+            if ended.get(run_id) in LEFT_RUN_STATUSES:
                 dropped[key] += 1
     return [
         {
@@ -572,8 +577,8 @@ async def _calls(session: AsyncSession, q: Query) -> dict:
         add(by_queue[row.queue_id or 0], row)
         if row.agent_id:
             add(by_agent[row.agent_id], row)
-    queue_names = await _names(session, Queue, by_queue)
-    agent_names = await _names(session, User, by_agent)
+    queue_names = await names_of(session, Queue, by_queue)
+    agent_names = await names_of(session, User, by_agent)
     return {
         "totals": finish(totals),
         "series": [
@@ -581,7 +586,7 @@ async def _calls(session: AsyncSession, q: Query) -> dict:
             for b in buckets(q.first_day, q.last_day, q.group, q.tz)
         ],
         "rows": [
-            {"queue_id": k or None, "queue": queue_names.get(k, "—"), **finish(v)}
+            {"queue_id": k or None, "queue": queue_names.get(k, NO_QUEUE), **finish(v)}
             for k, v in sorted(by_queue.items())
         ],
         "agents": [
@@ -593,6 +598,6 @@ async def _calls(session: AsyncSession, q: Query) -> dict:
 
 async def _csat(session: AsyncSession, q: Query) -> dict:
     """Customer satisfaction answers of the period (see ``services/reporting/csat``)."""
-    from madoguchi.services.reporting import csat  # the answers' table lives there
+    from madoguchi.services.reporting import csat
 
     return await csat.report(session, q)

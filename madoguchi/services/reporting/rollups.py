@@ -64,7 +64,7 @@ BATCH = 5_000
 LAG_SECONDS = 5.0
 SWEEP_SECONDS = 5.0
 KEY = ("workspace_id", "hour", "queue_id", "agent_id", "number_id", "in_hours")
-_UPSERT_ROWS = 500  # 53 columns a row: under both databases' bound-parameter limits
+_UPSERT_ROWS = 5_000  # rows per executemany
 
 
 def hour_of(at: datetime) -> datetime:
@@ -112,6 +112,7 @@ class Context:
 
     def __init__(self) -> None:
         self.queues: dict[int, QueueInfo] = {}
+        self._open: dict[tuple, bool] = {}
 
     async def load(self, session: AsyncSession) -> None:
         for q in await session.scalars(select(Queue)):
@@ -132,7 +133,14 @@ class Context:
         info = self.queues.get(queue_id) if queue_id else None
         if info is None or info.hours is None:
             return True
-        return info.hours.is_open(at)
+        # Hours are given to the minute: one answer per queue and minute.
+        key = (queue_id, at.replace(second=0, microsecond=0))
+        found = self._open.get(key)
+        if found is None:
+            if len(self._open) > 500_000:
+                self._open.clear()
+            found = self._open[key] = info.hours.is_open(key[1])
+        return found
 
 
 def _step(row) -> LoggedStep:
@@ -325,7 +333,8 @@ def _message(row) -> MessageFact:
 
 
 async def apply(session: AsyncSession, deltas: Deltas, *, sqlite: bool) -> None:
-    """Add ``deltas`` to the hourly rows (insert, or add to the row already there)."""
+    """Add ``deltas`` to the hourly rows (insert, or add to the row already there): one
+    single-row upsert compiled once and executed for every key (executemany)."""
     table = ReportHourly.__table__
     insert = sqlite_insert if sqlite else postgresql_insert
     values = []
@@ -336,13 +345,15 @@ async def apply(session: AsyncSession, deltas: Deltas, *, sqlite: bool) -> None:
         for name in COUNTERS:
             row[name] = counts.get(name, 0)
         values.append(row)
+    if not values:
+        return
+    statement = insert(table)
+    statement = statement.on_conflict_do_update(
+        index_elements=[table.c[k] for k in KEY],
+        set_={name: table.c[name] + statement.excluded[name] for name in COUNTERS},
+    )
     for part in _chunks(values, _UPSERT_ROWS):
-        statement = insert(table).values(part)
-        statement = statement.on_conflict_do_update(
-            index_elements=[table.c[k] for k in KEY],
-            set_={name: table.c[name] + statement.excluded[name] for name in COUNTERS},
-        )
-        await session.execute(statement)
+        await session.execute(statement, part)
 
 
 async def _cursor(session: AsyncSession, source: str, *, lock: bool) -> ReportCursor:
@@ -392,8 +403,11 @@ async def catch_up_once(
         return len(rows)
 
 
-async def catch_up(db: Database, *, batch: int = BATCH, lag: float | None = None) -> int:
-    """Count everything not yet in the rollups; the number of rows read."""
+async def catch_up(
+    db: Database, *, batch: int = BATCH, lag: float | None = None, pause: float = 0.0
+) -> int:
+    """Count everything not yet in the rollups; the number of rows read. ``pause``
+    between batches lets other work run (SQLite's calls run on the event loop)."""
     total = 0
     for source in SOURCES:
         while True:
@@ -401,6 +415,8 @@ async def catch_up(db: Database, *, batch: int = BATCH, lag: float | None = None
             total += read
             if read < batch:
                 break
+            if pause:
+                await asyncio.sleep(pause)
     return total
 
 
@@ -448,7 +464,9 @@ class RollupWorker:
         while True:
             self._wake.clear()
             try:
-                await catch_up(self.db)
+                # Small batches with pauses: a backlog (the first start after an
+                # upgrade counts the whole history) never holds the loop for long.
+                await catch_up(self.db, batch=1_000, pause=0.05)
             except Exception:
                 log.exception("report rollups failed")
             self._idle.set()

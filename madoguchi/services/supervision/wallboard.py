@@ -15,15 +15,25 @@ supervisor may see. Times are returned as instants, so a browser keeps its clock
 
 from __future__ import annotations
 
+import asyncio
 from collections import defaultdict
-from datetime import UTC, datetime
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from madoguchi.domain.lifecycle import ANSWERING_STEPS, OPEN_STATUSES, Status, Step
-from madoguchi.domain.service_metrics import Outcome, day_bounds, queue_period
+from madoguchi.domain.service_metrics import (
+    Outcome,
+    day_bounds,
+    is_abandon,
+    is_answer,
+    is_arrival,
+    queue_period,
+)
 from madoguchi.store.models import (
     AgentPresence,
     Contact,
@@ -59,18 +69,86 @@ def _since(c) -> datetime | None:
     return c.created_at
 
 
-async def build(
-    session: AsyncSession, workspace_id: int, *, now: datetime | None = None
-) -> dict[str, Any]:
-    """The whole workspace's wallboard at ``now``."""
-    now = now or datetime.now(UTC)
-    timezone = await session.scalar(select(Workspace.timezone).where(Workspace.id == workspace_id))
-    midnight, day = day_bounds(now, timezone or "UTC")
-    queues = (
-        await session.scalars(
-            select(Queue).where(Queue.workspace_id == workspace_id).order_by(Queue.name)
+@dataclass
+class Facts:
+    """What a snapshot is computed from, as read from the database.
+
+    ``build`` reads it all at once; the live feed (``live_wallboard``) keeps one per
+    workspace and refreshes parts of it from events (the conversations an event names,
+    the lifecycle log since its last read), re-reading it whole now and then to correct
+    any drift. Either way ``assemble`` turns it into the snapshot: the figures are
+    defined once, there and in ``domain.service_metrics``.
+    """
+
+    timezone: str
+    midnight: datetime
+    day: date
+    queues: list = field(default_factory=list)
+    members: dict[int, set[int]] = field(default_factory=dict)
+    queues_of: dict[int, list[int]] = field(default_factory=dict)
+    presence: dict[int, Any] = field(default_factory=dict)
+    users: list = field(default_factory=list)
+    monitors: dict[int, list[int]] = field(default_factory=dict)
+    conversations: dict[int, Any] = field(default_factory=dict)  # open ones, by id
+    last_reply: dict[int, datetime] = field(default_factory=dict)
+    outcomes: dict[int, list[Outcome]] = field(default_factory=dict)
+    arrived: dict[int, int] = field(default_factory=dict)
+    counted: set[int] = field(default_factory=set)  # today's log rows already counted
+    log_read_at: datetime | None = None
+
+    def frozen(self) -> Facts:
+        """A copy whose containers the caller may read while this one keeps changing
+        (the rows themselves are immutable)."""
+        return replace(
+            self,
+            conversations=dict(self.conversations),
+            last_reply=dict(self.last_reply),
+            outcomes={q: list(v) for q, v in self.outcomes.items()},
+            arrived=dict(self.arrived),
+            counted=set(),
         )
-    ).all()
+
+
+_CONVERSATION_COLUMNS = (
+    Conversation.id,
+    Conversation.status,
+    Conversation.queue_id,
+    Conversation.assigned_agent_id,
+    Conversation.offered_agent_id,
+    Conversation.queued_at,
+    Conversation.offered_at,
+    Conversation.assigned_at,
+    Conversation.wrap_up_at,
+    Conversation.created_at,
+    Conversation.last_inbound_at,
+    Contact.profile_name,
+    Contact.wa_id,
+    Contact.username,
+)
+READ_SLICE = 1000  # rows per query of a full read: no single query holds SQLite's loop long
+LOG_LOOKBACK = timedelta(seconds=30)  # a log row committed late (PostgreSQL) is still found
+
+
+async def load_structure(
+    session: AsyncSession, workspace_id: int, now: datetime, facts: Facts | None = None
+) -> Facts:
+    """The small parts, read whole every time: the workspace's zone and day, queues,
+    members, presence, people, monitoring sessions. Into ``facts`` when given (whose
+    day must then still be today: the caller checks)."""
+    timezone = (
+        await session.scalar(select(Workspace.timezone).where(Workspace.id == workspace_id))
+        or "UTC"
+    )
+    midnight, day = day_bounds(now, timezone)
+    if facts is None or (facts.timezone, facts.day) != (timezone, day):
+        facts = Facts(timezone=timezone, midnight=midnight, day=day)
+    facts.queues = list(
+        (
+            await session.scalars(
+                select(Queue).where(Queue.workspace_id == workspace_id).order_by(Queue.name)
+            )
+        ).all()
+    )
     members: dict[int, set[int]] = defaultdict(set)  # queue -> users
     queues_of: dict[int, list[int]] = defaultdict(list)  # user -> queues
     for queue_id, user_id in await session.execute(
@@ -80,38 +158,22 @@ async def build(
     ):
         members[queue_id].add(user_id)
         queues_of[user_id].append(queue_id)
-    presence = {
+    facts.members, facts.queues_of = dict(members), dict(queues_of)
+    facts.presence = {
         p.user_id: p
         for p in await session.scalars(
             select(AgentPresence).where(AgentPresence.workspace_id == workspace_id)
         )
     }
-    conversations = (
-        await session.execute(
-            select(
-                Conversation.id,
-                Conversation.status,
-                Conversation.queue_id,
-                Conversation.assigned_agent_id,
-                Conversation.offered_agent_id,
-                Conversation.queued_at,
-                Conversation.offered_at,
-                Conversation.assigned_at,
-                Conversation.wrap_up_at,
-                Conversation.created_at,
-                Conversation.last_inbound_at,
-                Contact.profile_name,
-                Contact.wa_id,
-                Contact.username,
+    facts.users = list(
+        (
+            await session.execute(
+                select(User.id, User.name, User.role)
+                .where(User.workspace_id == workspace_id, User.disabled.is_(False))
+                .order_by(User.name, User.id)
             )
-            .join(Contact, Contact.id == Conversation.contact_id)
-            .where(
-                Conversation.workspace_id == workspace_id,
-                Conversation.status.in_(OPEN_STATUSES),
-            )
-            .order_by(Conversation.id)
-        )
-    ).all()
+        ).all()
+    )
     monitors: dict[int, list[int]] = defaultdict(list)
     for conversation_id, supervisor_id in await session.execute(
         select(MonitorSession.conversation_id, MonitorSession.supervisor_id).where(
@@ -119,7 +181,173 @@ async def build(
         )
     ):
         monitors[conversation_id].append(supervisor_id)
+    facts.monitors = dict(monitors)
+    return facts
 
+
+async def load_conversations(
+    session: AsyncSession, workspace_id: int, facts: Facts, ids: Iterable[int] | None = None
+) -> set[int]:
+    """Every open conversation (``ids`` None: the dict is replaced, read a slice at a
+    time), or just ``ids`` (each is updated, or dropped once closed). Returns the agents
+    the read rows name, before and after (whose last reply may have moved)."""
+    base = select(*_CONVERSATION_COLUMNS).join(Contact, Contact.id == Conversation.contact_id)
+    agents: set[int] = set()
+    if ids is None:
+        rows: dict[int, Any] = {}
+        after = 0
+        while True:
+            part = (
+                await session.execute(
+                    base.where(
+                        Conversation.workspace_id == workspace_id,
+                        Conversation.status.in_(OPEN_STATUSES),
+                        Conversation.id > after,
+                    )
+                    .order_by(Conversation.id)
+                    .limit(READ_SLICE)
+                )
+            ).all()
+            rows.update((r.id, r) for r in part)
+            if len(part) < READ_SLICE:
+                break
+            after = part[-1].id
+            await asyncio.sleep(0)  # let the loop serve others between slices
+        facts.conversations = rows
+        return agents
+    wanted = sorted(set(ids))
+    for start in range(0, len(wanted), READ_SLICE):
+        part = wanted[start : start + READ_SLICE]
+        found = {
+            r.id: r
+            for r in await session.execute(
+                base.where(Conversation.workspace_id == workspace_id, Conversation.id.in_(part))
+            )
+        }
+        for conversation_id in part:
+            before = facts.conversations.get(conversation_id)
+            row = found.get(conversation_id)
+            for r in (before, row):
+                if r is not None:
+                    agents.update(a for a in (r.assigned_agent_id, r.offered_agent_id) if a)
+            if row is not None and row.status in OPEN_STATUSES:
+                facts.conversations[conversation_id] = row
+            else:
+                facts.conversations.pop(conversation_id, None)
+    return agents
+
+
+def people_of(facts: Facts) -> list:
+    """The people the wallboard lists: agents, queue members, and whoever holds work."""
+    holders = {c.offered_agent_id or c.assigned_agent_id for c in facts.conversations.values()} - {
+        None
+    }
+    return [
+        u for u in facts.users if u.role == "agent" or u.id in facts.queues_of or u.id in holders
+    ]
+
+
+async def load_last_replies(
+    session: AsyncSession, facts: Facts, user_ids: Iterable[int] | None = None
+) -> None:
+    """When each listed person last wrote to a customer (``user_ids``: only those)."""
+    ids = [u.id for u in people_of(facts)] if user_ids is None else list(set(user_ids))
+    if user_ids is None:
+        facts.last_reply = {}
+    for start in range(0, len(ids), READ_SLICE):
+        part = ids[start : start + READ_SLICE]
+        facts.last_reply.update(
+            (
+                await session.execute(
+                    select(Message.author_user_id, func.max(Message.created_at))
+                    .where(Message.author_user_id.in_(part))
+                    .group_by(Message.author_user_id)
+                )
+            ).all()
+        )
+
+
+async def load_today(session: AsyncSession, workspace_id: int, facts: Facts, now: datetime) -> None:
+    """Count the lifecycle log's rows of today not counted yet into the queues' arrivals
+    and ended waits. Rows are read from a little before the last read (a row whose
+    transaction committed late, as PostgreSQL allows, is still found) and each is
+    counted once."""
+    since = facts.midnight
+    if facts.log_read_at is not None:
+        since = max(since, facts.log_read_at - LOG_LOOKBACK)
+    facts.log_read_at = now
+    outcomes = defaultdict(list, facts.outcomes)
+    arrived = defaultdict(int, facts.arrived)
+    after = 0
+    while True:
+        rows = (
+            await session.execute(
+                select(
+                    ConversationEvent.id,
+                    ConversationEvent.type,
+                    ConversationEvent.queue_id,
+                    ConversationEvent.agent_id,
+                    ConversationEvent.from_status,
+                    ConversationEvent.data,
+                    ConversationEvent.at,
+                )
+                .where(
+                    ConversationEvent.workspace_id == workspace_id,
+                    ConversationEvent.at >= since,
+                    ConversationEvent.id > after,
+                    ConversationEvent.type.in_(_TODAY_STEPS),
+                    ConversationEvent.queue_id.is_not(None),
+                )
+                .order_by(ConversationEvent.id)
+                .limit(READ_SLICE * 5)
+            )
+        ).all()
+        for row in rows:
+            if row.id in facts.counted:
+                continue
+            facts.counted.add(row.id)
+            count_step(outcomes, arrived, row)
+        if len(rows) < READ_SLICE * 5:
+            break
+        after = rows[-1].id
+        await asyncio.sleep(0)
+    facts.outcomes, facts.arrived = dict(outcomes), dict(arrived)
+
+
+def count_step(outcomes, arrived, row) -> None:
+    """One lifecycle row into a queue's arrivals or ended waits (see docs/metrics.md)."""
+    step, queue_id, agent_id, from_status = row.type, row.queue_id, row.agent_id, row.from_status
+    wait = (row.data or {}).get("wait_seconds")
+    if is_arrival(step, queue_id, agent_id):
+        arrived[queue_id] += 1
+    elif is_answer(step, from_status, queue_id):
+        outcomes[queue_id].append(Outcome(True, wait))
+    elif is_abandon(step, from_status, queue_id):
+        outcomes[queue_id].append(Outcome(False, wait))
+
+
+async def load_all(session: AsyncSession, workspace_id: int, now: datetime) -> Facts:
+    """Everything, read afresh."""
+    facts = await load_structure(session, workspace_id, now)
+    await load_conversations(session, workspace_id, facts)
+    await load_last_replies(session, facts)
+    await load_today(session, workspace_id, facts, now)
+    return facts
+
+
+async def build(
+    session: AsyncSession, workspace_id: int, *, now: datetime | None = None
+) -> dict[str, Any]:
+    """The whole workspace's wallboard at ``now``, read afresh."""
+    now = now or datetime.now(UTC)
+    return assemble(await load_all(session, workspace_id, now), now)
+
+
+def assemble(facts: Facts, now: datetime) -> dict[str, Any]:
+    """The snapshot from ``facts`` (plain Python: the live feed runs it off the loop)."""
+    queues, members, presence = facts.queues, facts.members, facts.presence
+    queues_of, monitors = facts.queues_of, facts.monitors
+    conversations = sorted(facts.conversations.values(), key=lambda c: c.id)
     # Work each person holds, as routing counts it.
     held: dict[int, dict[str, int]] = defaultdict(lambda: {"offered": 0, "active": 0, "wrap_up": 0})
     for c in conversations:
@@ -127,28 +355,8 @@ async def build(
             held[c.offered_agent_id]["offered"] += 1
         elif c.status in (Status.ACTIVE, Status.WRAP_UP) and c.assigned_agent_id:
             held[c.assigned_agent_id][c.status] += 1
-
-    users = (
-        await session.execute(
-            select(User.id, User.name, User.role)
-            .where(User.workspace_id == workspace_id, User.disabled.is_(False))
-            .order_by(User.name, User.id)
-        )
-    ).all()
-    people = [u for u in users if u.role == "agent" or u.id in queues_of or u.id in held]
-    last_reply = (
-        dict(
-            (
-                await session.execute(
-                    select(Message.author_user_id, func.max(Message.created_at))
-                    .where(Message.author_user_id.in_([u.id for u in people]))
-                    .group_by(Message.author_user_id)
-                )
-            ).all()
-        )
-        if people
-        else {}
-    )
+    people = [u for u in facts.users if u.role == "agent" or u.id in queues_of or u.id in held]
+    last_reply = facts.last_reply
     capacity_of = {q.id: q.max_per_agent for q in queues}
 
     def load(user_id: int) -> int:
@@ -158,7 +366,7 @@ async def build(
         p = presence.get(user_id)
         return p.status if p is not None else "offline"
 
-    outcomes, arrived = await _today(session, workspace_id, midnight)
+    outcomes, arrived = facts.outcomes, facts.arrived
     by_queue: dict[int | None, list] = defaultdict(list)
     for c in conversations:
         by_queue[c.queue_id].append(c)
@@ -240,46 +448,12 @@ async def build(
     conversation_rows.sort(key=lambda r: (r["status"] not in WAITING, r["since"] or ""))
     return {
         "generated_at": now.isoformat(),
-        "timezone": timezone or "UTC",
-        "day": day.isoformat(),
+        "timezone": facts.timezone,
+        "day": facts.day.isoformat(),
         "queues": queue_rows,
         "agents": agent_rows,
         "conversations": conversation_rows,
     }
-
-
-async def _today(
-    session: AsyncSession, workspace_id: int, midnight: datetime
-) -> tuple[dict[int, list[Outcome]], dict[int, int]]:
-    """Per queue, the waits that ended today and the arrivals, from the lifecycle log."""
-    outcomes: dict[int, list[Outcome]] = defaultdict(list)
-    arrived: dict[int, int] = defaultdict(int)
-    rows = await session.execute(
-        select(
-            ConversationEvent.type,
-            ConversationEvent.queue_id,
-            ConversationEvent.agent_id,
-            ConversationEvent.from_status,
-            ConversationEvent.data,
-        ).where(
-            ConversationEvent.workspace_id == workspace_id,
-            ConversationEvent.at >= midnight,
-            ConversationEvent.type.in_(_TODAY_STEPS),
-            ConversationEvent.queue_id.is_not(None),
-        )
-    )
-    for step, queue_id, agent_id, from_status, data in rows:
-        wait = (data or {}).get("wait_seconds")
-        if step in ARRIVALS:
-            # A transfer to a named agent keeps the queue: not an arrival.
-            if not (step == Step.TRANSFER.value and agent_id is not None):
-                arrived[queue_id] += 1
-        elif step in ANSWERING_STEPS:
-            if from_status in WAITING or step == Step.ACCEPT.value:
-                outcomes[queue_id].append(Outcome(True, wait))
-        elif from_status in WAITING:  # abandoned while waiting in the queue
-            outcomes[queue_id].append(Outcome(False, wait))
-    return outcomes, arrived
 
 
 def for_viewer(snapshot: dict[str, Any], queue_ids: set[int] | None) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from madoguchi.services.access.tokens import Principal
 from madoguchi.services.assist import documents, knowledge, suggestions
 from madoguchi.services.assist.documents import DocumentError
 from madoguchi.services.assist.knowledge import KnowledgeError
+from madoguchi.services.audit.record import Target, record
 from madoguchi.store.models import KnowledgeArticle
 from madoguchi.web.deps import admin_only, any_role, get_runtime
 
@@ -76,12 +77,36 @@ def _out(row: KnowledgeArticle, score: float | None = None) -> ArticleOut:
     )
 
 
+def _audited(row: KnowledgeArticle) -> dict:
+    """An article as the audit log keeps it (a long body is kept as an excerpt)."""
+    return {
+        "slug": row.slug,
+        "title": row.title,
+        "language": row.language,
+        "tags": list(row.tags or []),
+        "body": row.body,
+        "version": row.version,
+    }
+
+
+def _target(row: KnowledgeArticle) -> Target:
+    return Target("knowledge_article", row.id, row.title)
+
+
 def _http(exc: KnowledgeError | DocumentError) -> HTTPException:
     if isinstance(exc, DocumentError):
         return HTTPException(422, {"field": exc.field, "message": exc.message})
     if exc.field is None:
         return HTTPException(exc.status, exc.message)
     return HTTPException(exc.status, {"field": exc.field, "message": exc.message})
+
+
+async def _article(session, principal: Principal, article_id: int) -> KnowledgeArticle:
+    """The workspace's article, or 404."""
+    try:
+        return await knowledge.get(session, principal.workspace_id, article_id)
+    except KnowledgeError as exc:
+        raise _http(exc) from exc
 
 
 def _document(spec: ArticleIn) -> documents.Document:
@@ -132,6 +157,7 @@ async def create_article(
         except KnowledgeError as exc:
             raise _http(exc) from exc
         await session.refresh(row)
+        await record(session, principal, "knowledge.create", _target(row), None, _audited(row))
         return _out(row)
 
 
@@ -162,6 +188,15 @@ async def import_articles(
         report = await knowledge.import_files(
             session, principal.workspace_id, texts, principal.user_id
         )
+        await record(
+            session,
+            principal,
+            "knowledge.import",
+            Target("knowledge_article", None, f"{len(files)} file(s)"),
+            None,
+            {k: report[k] for k in ("created", "updated", "unchanged")}
+            | {"errors": len(report["errors"]) + len(refused)},
+        )
     report["errors"] = refused + report["errors"]
     return ImportOut(**report)
 
@@ -173,10 +208,7 @@ async def get_article(
     runtime: Runtime = Depends(get_runtime),
 ):
     async with runtime.db.read() as session:
-        try:
-            return _out(await knowledge.get(session, principal.workspace_id, article_id))
-        except KnowledgeError as exc:
-            raise _http(exc) from exc
+        return _out(await _article(session, principal, article_id))
 
 
 @router.put("/knowledge/{article_id}", response_model=ArticleOut)
@@ -188,13 +220,15 @@ async def update_article(
 ):
     doc = _document(spec)
     async with runtime.db.write() as session:
+        row = await _article(session, principal, article_id)
+        before = _audited(row)
         try:
-            row = await knowledge.get(session, principal.workspace_id, article_id)
             await knowledge.update(session, row, doc, principal.user_id)
         except KnowledgeError as exc:
             raise _http(exc) from exc
         await session.flush()
         await session.refresh(row)
+        await record(session, principal, "knowledge.update", _target(row), before, _audited(row))
         return _out(row)
 
 
@@ -205,10 +239,7 @@ async def article_versions(
     runtime: Runtime = Depends(get_runtime),
 ):
     async with runtime.db.read() as session:
-        try:
-            row = await knowledge.get(session, principal.workspace_id, article_id)
-        except KnowledgeError as exc:
-            raise _http(exc) from exc
+        row = await _article(session, principal, article_id)
         return [
             VersionOut(
                 version=v.version,
@@ -230,9 +261,7 @@ async def delete_article(
     runtime: Runtime = Depends(get_runtime),
 ):
     async with runtime.db.write() as session:
-        try:
-            row = await knowledge.get(session, principal.workspace_id, article_id)
-        except KnowledgeError as exc:
-            raise _http(exc) from exc
+        row = await _article(session, principal, article_id)
+        await record(session, principal, "knowledge.delete", _target(row), _audited(row), None)
         await session.delete(row)
     return Response(status_code=204)

@@ -11,6 +11,7 @@ from sqlalchemy import select
 from madoguchi.runtime import Runtime
 from madoguchi.services.access.tokens import Principal
 from madoguchi.services.assist.assistant import ModelNotEnabled
+from madoguchi.services.audit.record import Target, record
 from madoguchi.store.models import AssistSettings, KnowledgeArticle, Queue
 from madoguchi.web.api.contact_center.common import visible_conversation
 from madoguchi.web.deps import admin_only, any_role, get_runtime
@@ -39,6 +40,9 @@ class DraftOut(BaseModel):
     article_id: int | None
     article_title: str | None
     reason: str | None = Field(None, description="why there is no answer (model unavailable…)")
+
+
+AUDITED = {"llm_enabled", "negative_alert_queue_ids"}
 
 
 def _out(runtime: Runtime, row: AssistSettings | None) -> SettingsOut:
@@ -93,13 +97,23 @@ async def put_settings(
                     {"field": "negative_alert_queue_ids", "message": f"no queue {unknown[0]}"},
                 )
         row = await session.get(AssistSettings, principal.workspace_id)
+        before = _out(runtime, row).model_dump(include=AUDITED)
         if row is None:
             row = AssistSettings(workspace_id=principal.workspace_id)
             session.add(row)
         row.llm_enabled = spec.llm_enabled
         row.negative_alert_queue_ids = queue_ids
         await session.flush()
-        return _out(runtime, row)
+        out = _out(runtime, row)
+        await record(
+            session,
+            principal,
+            "assist.settings_update",
+            Target("assist_settings", principal.workspace_id, "assist settings"),
+            before,
+            out.model_dump(include=AUDITED),
+        )
+        return out
 
 
 @router.post("/conversations/{conversation_id}/draft-answer", response_model=DraftOut)

@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 from madoguchi.domain.pricing import from_micros, to_micros
 from madoguchi.runtime import Runtime
 from madoguchi.services.access.tokens import Principal
+from madoguchi.services.audit.record import Target, record
 from madoguchi.services.billing import rate_cards
 from madoguchi.services.billing.rate_sheet import RateSheetInvalid, parse_rate_sheet
 from madoguchi.store.models import RateCard
@@ -131,11 +132,31 @@ def _micros(rate: RateIn, index: int) -> int:
         ) from None
 
 
+def _summary(card: RateCard, rates) -> dict:
+    """What the log keeps of a card: its name, currency, date and rates (sheets are small)."""
+    return {
+        "name": card.name,
+        "currency": card.currency,
+        "effective_from": card.effective_from.isoformat(),
+        "rates": [
+            f"{r.market} {r.category} from {r.tier_from}: {from_micros(r.micros)}" for r in rates
+        ][:200],
+    }
+
+
 async def _create(runtime: Runtime, principal: Principal, **fields) -> RateCardOut:
     try:
         async with runtime.db.write() as session:
             card = await rate_cards.create_card(session, principal.workspace_id, **fields)
             card_id = card.id
+            await record(
+                session,
+                principal,
+                "rate_card.import" if fields.get("source") == "csv" else "rate_card.create",
+                Target("rate_card", card.id, card.name),
+                None,
+                _summary(card, card.rates),
+            )
     except rate_cards.RateCardError as exc:
         raise card_error(exc) from exc
     async with runtime.db.read() as session:
@@ -223,7 +244,17 @@ async def delete_card(
     """Remove a card that has not come into force yet."""
     try:
         async with runtime.db.write() as session:
+            card = await rate_cards.get_card(session, principal.workspace_id, card_id)
+            before = None if card is None else {"name": card.name, "currency": card.currency}
             await rate_cards.delete_card(session, principal.workspace_id, card_id)
+            await record(
+                session,
+                principal,
+                "rate_card.delete",
+                Target("rate_card", card_id, (before or {}).get("name")),
+                before,
+                None,
+            )
     except rate_cards.RateCardError as exc:
         raise card_error(exc) from exc
     return Response(status_code=204)

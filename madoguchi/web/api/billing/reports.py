@@ -14,6 +14,7 @@ from sqlalchemy import or_, select
 from madoguchi.domain.pricing import from_micros, to_micros
 from madoguchi.runtime import Runtime
 from madoguchi.services.access.tokens import Principal
+from madoguchi.services.audit.record import Target, record
 from madoguchi.services.billing import budgets
 from madoguchi.services.billing.errors import BillingError
 from madoguchi.services.billing.reports import ReportQuery, cost_report, report_csv
@@ -231,6 +232,16 @@ class BudgetIn(BaseModel):
     hard_limit: bool = Field(False, description="Refuse templates once the budget is spent")
 
 
+def _budget_fields(budget) -> dict | None:
+    if budget is None:
+        return None
+    return {
+        "monthly": str(from_micros(budget.monthly_micros)),
+        "currency": budget.currency,
+        "hard_limit": budget.hard_limit,
+    }
+
+
 @router.get("/costs/budget")
 async def get_budget(
     principal: Principal = Depends(supervisor_or_admin),
@@ -256,12 +267,21 @@ async def put_budget(
         raise _problem("invalid_budget", f"{body.monthly!r} is not an amount") from None
     try:
         async with runtime.db.write() as session:
-            await budgets.set_budget(
+            before = _budget_fields(await budgets.get_budget(session, principal.workspace_id))
+            budget = await budgets.set_budget(
                 session,
                 principal.workspace_id,
                 monthly_micros=monthly,
                 currency=body.currency,
                 hard_limit=body.hard_limit,
+            )
+            await record(
+                session,
+                principal,
+                "budget.update",
+                Target("budget", principal.workspace_id, "monthly budget"),
+                before,
+                _budget_fields(budget),
             )
     except BillingError as exc:
         raise _problem(exc.code, exc.message, exc.status) from exc
@@ -275,6 +295,15 @@ async def delete_budget(
     runtime: Runtime = Depends(get_runtime),
 ):
     async with runtime.db.write() as session:
+        before = _budget_fields(await budgets.get_budget(session, principal.workspace_id))
         if not await budgets.delete_budget(session, principal.workspace_id):
             raise _problem("not_found", "there is no budget", 404)
+        await record(
+            session,
+            principal,
+            "budget.delete",
+            Target("budget", principal.workspace_id, "monthly budget"),
+            before,
+            None,
+        )
     return Response(status_code=204)

@@ -18,6 +18,7 @@ from sqlalchemy import select
 from madoguchi.domain.calling import LIVE_STATUSES
 from madoguchi.runtime import Runtime
 from madoguchi.services.access.tokens import Principal
+from madoguchi.services.audit.record import Target, record_apart
 from madoguchi.services.calling import number_settings, permissions, video
 from madoguchi.services.calling.errors import CallRefused
 from madoguchi.store.models import Call, Contact, Conversation
@@ -390,4 +391,12 @@ async def set_number_calling_settings(
         )
     except CallRefused as exc:
         raise _refused(exc) from exc
+    await record_apart(
+        runtime.db,
+        principal,
+        "number.calling_update",
+        Target("phone_number", number_id),
+        None,
+        body.model_dump(mode="json", exclude_none=True),
+    )
     return CallingSettingsOut(calling=calling)

@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field
 
 from madoguchi.runtime import Runtime
 from madoguchi.services.access.tokens import Principal
+from madoguchi.services.audit.record import Target, record
 from madoguchi.services.campaigns import audience, cost, limits, progress
 from madoguchi.services.campaigns import campaigns as service
 from madoguchi.services.campaigns.audience_csv import AudienceFileError, parse_audience_csv
@@ -68,6 +69,26 @@ def _spec(body: CampaignIn) -> service.CampaignSpec:
         agent_id=body.agent_id,
         route_back_hours=body.route_back_hours,
     )
+
+
+def _audited(campaign) -> dict:
+    """What the audit log keeps of a campaign (a number and template by our ids)."""
+    return {
+        "name": campaign.name,
+        "status": campaign.status,
+        "phone_number": campaign.phone_number_id,
+        "template_id": campaign.template_id,
+        "values": campaign.values or {},
+        "queue_id": campaign.queue_id,
+        "agent_id": campaign.agent_id,
+        "route_back_hours": campaign.route_back_hours,
+        "scheduled_at": campaign.scheduled_at.isoformat() if campaign.scheduled_at else None,
+    }
+
+
+async def _record(session, principal: Principal, action: str, campaign, before, after) -> None:
+    target = Target("campaign", campaign.id, campaign.name)
+    await record(session, principal, f"campaign.{action}", target, before, after)
 
 
 def _summary(campaign, number: PhoneNumber | None, template: MessageTemplate | None) -> dict:
@@ -160,6 +181,7 @@ async def create_campaign(
         async with runtime.db.write() as session:
             campaign = await service.create_campaign(session, principal, _spec(body))
             campaign_id = campaign.id
+            await _record(session, principal, "create", campaign, None, _audited(campaign))
     except service.CampaignError as exc:
         raise _error(exc) from exc
     return await _detail(runtime, principal, campaign_id)
@@ -184,7 +206,11 @@ async def update_campaign(
 ):
     try:
         async with runtime.db.write() as session:
+            campaign = await service.get_campaign(session, principal.workspace_id, campaign_id)
+            before = _audited(campaign)
             await service.update_campaign(session, principal.workspace_id, campaign_id, _spec(body))
+            campaign = await service.get_campaign(session, principal.workspace_id, campaign_id)
+            await _record(session, principal, "update", campaign, before, _audited(campaign))
     except service.CampaignError as exc:
         raise _error(exc) from exc
     return await _detail(runtime, principal, campaign_id)
@@ -213,7 +239,12 @@ async def _draft(runtime: Runtime, principal: Principal, campaign_id: int):
 
 
 async def _keep_report(
-    runtime: Runtime, principal: Principal, campaign_id: int, report: dict, columns=None
+    runtime: Runtime,
+    principal: Principal,
+    campaign_id: int,
+    report: dict,
+    columns=None,
+    source: str = "csv",
 ) -> None:
     """Keep the import's report and a fresh cost estimate on the campaign (the estimate
     is read first: it must not hold the single writer of an embedded database)."""
@@ -227,6 +258,10 @@ async def _keep_report(
         if columns is not None:
             known = list(campaign.columns or [])
             campaign.columns = known + [c for c in columns if c not in known]
+        counts = {k: v for k, v in report.items() if isinstance(v, int | float | str)}
+        await _record(
+            session, principal, "audience_add", campaign, None, {"source": source, **counts}
+        )
 
 
 @router.post("/{campaign_id}/audience")
@@ -281,7 +316,7 @@ async def add_tagged_contacts(
     tags = [t.strip() for t in body.tags if t.strip()]
     report = await audience.import_tags(runtime.db, campaign, tags, marketing=marketing)
     out = report.as_dict()
-    await _keep_report(runtime, principal, campaign_id, out)
+    await _keep_report(runtime, principal, campaign_id, out, source="tags: " + ", ".join(tags))
     return out
 
 
@@ -323,10 +358,14 @@ async def schedule_campaign(
             if not cost.is_fresh(estimate, now):
                 estimate = await cost.estimate(session, campaign)
         async with runtime.db.write() as session:
+            before = _audited(
+                await service.get_campaign(session, principal.workspace_id, campaign_id)
+            )
             campaign = await service.schedule_campaign(
                 session, principal.workspace_id, campaign_id, body.at, now
             )
             campaign.cost_estimate = estimate
+            await _record(session, principal, "schedule", campaign, before, _audited(campaign))
             number_pk = campaign.phone_number_id
     except service.CampaignError as exc:
         raise _error(exc) from exc
@@ -335,10 +374,16 @@ async def schedule_campaign(
     return await _detail(runtime, principal, campaign_id)
 
 
-async def _transition(runtime: Runtime, principal: Principal, campaign_id: int, action) -> dict:
+async def _transition(
+    runtime: Runtime, principal: Principal, campaign_id: int, action, name: str
+) -> dict:
     try:
         async with runtime.db.write() as session:
+            campaign = await service.get_campaign(session, principal.workspace_id, campaign_id)
+            before = {"status": campaign.status}
             await action(session, principal.workspace_id, campaign_id)
+            campaign = await service.get_campaign(session, principal.workspace_id, campaign_id)
+            await _record(session, principal, name, campaign, before, {"status": campaign.status})
     except service.CampaignError as exc:
         raise _error(exc) from exc
     runtime.campaigns.wake()
@@ -352,7 +397,7 @@ async def pause_campaign(
     runtime: Runtime = Depends(get_runtime),
 ):
     """Pause: sends not yet handed to WhatsApp are taken back until resumed."""
-    return await _transition(runtime, principal, campaign_id, service.pause_campaign)
+    return await _transition(runtime, principal, campaign_id, service.pause_campaign, "pause")
 
 
 @router.post("/{campaign_id}/resume")
@@ -364,7 +409,7 @@ async def resume_campaign(
     async def resume(session, workspace_id, cid):
         return await service.resume_campaign(session, workspace_id, cid, datetime.now(UTC))
 
-    return await _transition(runtime, principal, campaign_id, resume)
+    return await _transition(runtime, principal, campaign_id, resume, "resume")
 
 
 @router.post("/{campaign_id}/stop")
@@ -378,7 +423,7 @@ async def stop_campaign(
     async def stop(session, workspace_id, cid):
         return await service.stop_campaign(session, workspace_id, cid, datetime.now(UTC))
 
-    return await _transition(runtime, principal, campaign_id, stop)
+    return await _transition(runtime, principal, campaign_id, stop, "stop")
 
 
 @router.get("/{campaign_id}/recipients")

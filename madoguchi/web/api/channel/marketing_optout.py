@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 
 from madoguchi.runtime import Runtime
 from madoguchi.services.access.tokens import Principal
+from madoguchi.services.audit.record import Target, record
 from madoguchi.services.channel import marketing_optout
 from madoguchi.web.deps import any_role, get_runtime
 from madoguchi.web.scope import visible_contact
@@ -55,12 +56,22 @@ async def set_marketing_preference(
     """Record an opt-out (or opt-in) the customer told an agent."""
     async with runtime.db.write() as session:
         contact = await visible_contact(session, principal, contact_id)
+        previous = await marketing_optout.preference_of(session, contact.id)
+        before = {"opted_out": bool(previous and previous.opted_out)}
         await marketing_optout.set_preference(
             session,
             contact,
             opted_out=request.opted_out,
             source="agent",
             detail=f"set by user {principal.user_id}" if principal.user_id else "set by API",
+        )
+        await record(
+            session,
+            principal,
+            "contact.marketing",
+            Target("contact", contact.id, contact.profile_name or contact.wa_id),
+            before,
+            {"opted_out": request.opted_out},
         )
         return _preference_out(
             contact.id, await marketing_optout.preference_of(session, contact.id)

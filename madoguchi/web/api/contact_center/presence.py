@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 
 from madoguchi.runtime import Runtime
 from madoguchi.services.access.tokens import Principal
+from madoguchi.services.audit.record import Target, record_apart
 from madoguchi.services.contact_center import presence
 from madoguchi.services.contact_center.assignment import RoutingError
 from madoguchi.store.models import (
@@ -153,5 +154,13 @@ async def set_agent_presence(
         presence.set_presence(
             runtime.db, principal.workspace_id, user_id, body.status, body.away_reason
         ),
+    )
+    await record_apart(
+        runtime.db,
+        principal,
+        "supervision.set_presence",
+        Target("user", user_id),
+        None,
+        {"presence": body.status, "away_reason": body.away_reason},
     )
     return {"user_id": user_id, "status": body.status, "away_reason": body.away_reason}

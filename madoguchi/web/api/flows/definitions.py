@@ -16,7 +16,7 @@ from sqlalchemy import select
 from madoguchi.runtime import Runtime
 from madoguchi.services.access.tokens import Principal
 from madoguchi.services.audit.record import Target, record
-from madoguchi.services.flows import definitions
+from madoguchi.services.flows import definitions, secret_headers
 from madoguchi.services.flows.definitions import FlowDocument, FlowError
 from madoguchi.store.models import Flow
 from madoguchi.web.deps import any_role, get_runtime, require_role
@@ -53,7 +53,7 @@ def _http(exc: FlowError) -> HTTPException:
 
 async def _detail(session, flow: Flow) -> dict[str, Any]:
     out = await definitions.flow_summary(session, flow)
-    out["draft"] = flow.draft
+    out["draft"] = secret_headers.masked(flow.draft)  # secret values: {"set": true|false}
     try:
         definition = definitions.read_definition(flow.draft)
         problems = await definitions.check(session, flow.workspace_id, flow, definition)
@@ -100,7 +100,12 @@ async def create_flow(
     try:
         async with runtime.db.write() as session:
             flow = await definitions.create_flow(
-                session, principal.workspace_id, body.name, body.definition, body.description
+                session,
+                principal.workspace_id,
+                body.name,
+                body.definition,
+                body.description,
+                secrets=runtime.secrets,
             )
             await record(session, principal, "flow.create", _target(flow), None, _summary(flow))
             return await _detail(session, flow)
@@ -136,7 +141,12 @@ async def import_flow(
     try:
         async with runtime.db.write() as session:
             flow, created = await definitions.import_document(
-                session, principal.workspace_id, document, name=name, replace=replace
+                session,
+                principal.workspace_id,
+                document,
+                name=name,
+                replace=replace,
+                secrets=runtime.secrets,
             )
             action = "flow.import" if created else "flow.import_replace"
             await record(session, principal, action, _target(flow), None, _summary(flow))
@@ -179,6 +189,7 @@ async def update_flow(
                 name=body.name,
                 description=body.description,
                 definition=body.definition,
+                secrets=runtime.secrets,
             )
             after = _summary(flow)
             await record(session, principal, "flow.save", _target(flow), before, after)

@@ -11,6 +11,7 @@ from sqlalchemy.exc import IntegrityError
 
 from madoguchi.runtime import Runtime
 from madoguchi.services.access.tokens import Principal
+from madoguchi.services.audit.record import Target, record
 from madoguchi.services.flows import definitions, draft_tests
 from madoguchi.services.flows.definitions import FlowError
 from madoguchi.web.deps import get_runtime, require_role
@@ -50,6 +51,14 @@ async def start_test(
             flow = await definitions.get_flow(session, principal.workspace_id, flow_id)
             test = await draft_tests.start_test(
                 session, flow, body.phone_number_id, body.customer, user_id=principal.user_id
+            )
+            await record(
+                session,
+                principal,
+                "flow.test_start",
+                Target("flow", flow.id, flow.name),
+                None,
+                {"phone_number_id": body.phone_number_id, "customer": body.customer},
             )
             return await draft_tests.describe(session, test, runtime.settings.graph_api_url)
     except FlowError as exc:
@@ -94,6 +103,7 @@ async def stop_test(
             flow = await definitions.get_flow(session, principal.workspace_id, flow_id)
             await draft_tests.stop_tests(session, flow)
             await session.flush()
+            await record(session, principal, "flow.test_stop", Target("flow", flow.id, flow.name))
             test = await draft_tests.latest_test(session, flow)
             if test is None:
                 return None

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends
 
 from madoguchi.runtime import Runtime
 from madoguchi.services.access.tokens import Principal
+from madoguchi.services.audit.record import Target, record_apart
 from madoguchi.services.channel.numbers import PhoneNumberError
 from madoguchi.services.onboarding import health
 from madoguchi.services.onboarding.disconnect import disconnect_number
@@ -72,4 +73,7 @@ async def disconnect_phone_number(
         )
     except PhoneNumberError as exc:
         raise http_error(exc) from exc
-    return asdict(done)
+    out = asdict(done)
+    target = Target("phone_number", number_id)
+    await record_apart(runtime.db, principal, "number.disconnect", target, None, out)
+    return out

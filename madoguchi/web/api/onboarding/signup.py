@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 
 from madoguchi.runtime import Runtime
 from madoguchi.services.access.tokens import Principal
+from madoguchi.services.audit.record import Target, record_apart
 from madoguchi.services.onboarding.signup import SignupError, SignupRequest
 from madoguchi.web.api.channel.numbers import http_error
 from madoguchi.web.deps import admin_only, get_runtime
@@ -82,7 +83,16 @@ async def start_signup(
         )
     except SignupError as exc:
         raise http_error(exc) from exc
-    return view.as_dict()
+    out = view.as_dict()
+    await _audit(runtime, principal, "signup.start", out)
+    return out
+
+
+async def _audit(runtime: Runtime, principal: Principal, action: str, out: dict) -> None:
+    """The signup's outcome (never the code, PIN or Meta's token: they are not in it)."""
+    target = Target("signup", out["id"], f"WABA {out['waba_id']}, number {out['phone_number_id']}")
+    after = {k: out.get(k) for k in ("state", "failed_step", "message", "number_id")}
+    await record_apart(runtime.db, principal, action, target, None, after)
 
 
 @router.get("/signups/{signup_id}", response_model=SignupOut)
@@ -110,4 +120,6 @@ async def retry_signup(
         view = await runtime.signups.retry(principal.workspace_id, signup_id, body.pin)
     except SignupError as exc:
         raise http_error(exc) from exc
-    return view.as_dict()
+    out = view.as_dict()
+    await _audit(runtime, principal, "signup.retry", out)
+    return out

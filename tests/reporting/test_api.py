@@ -1,0 +1,120 @@
+"""The reports API over real HTTP on both databases: who may read which report (agents
+403, a supervisor limited to the queues they supervise, admins everything), the JSON
+shape, period and grouping checks, and the CSV (BOM, header, values)."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import pytest
+
+from madoguchi.services.access.tokens import create_token
+from madoguchi.services.reporting import rollups
+from madoguchi.store.models import QueueSupervisor, User
+from tests.conftest import start_stack
+from tests.reporting.world import EXPECTED, build
+
+CUSTOM = {"period": "custom", "from": "2026-11-10", "to": "2026-11-10"}
+
+
+@pytest.fixture
+async def api(db_url, tmp_path):
+    stack = await start_stack(db_url, tmp_path)
+    db = stack.runtime.db
+    world = await build(db)
+    await rollups.catch_up(db, lag=0)
+    tokens = {}
+    async with db.write() as s:
+        for who, role in (("boss", "admin"), ("sue", "supervisor"), ("lim", "supervisor")):
+            user = User(
+                workspace_id=world.workspace_id, email=f"{who}@rep.test", name=who, role=role
+            )
+            s.add(user)
+            await s.flush()
+            tokens[who] = await create_token(s, world.workspace_id, role, who, user.id)
+            if who == "lim":
+                s.add(
+                    QueueSupervisor(
+                        workspace_id=world.workspace_id, queue_id=world.billing, user_id=user.id
+                    )
+                )
+        tokens["agent"] = await create_token(s, world.workspace_id, "agent", "a1", world.a1)
+
+    async def get(who, path, **params):
+        return await stack.client.get(
+            path, params=params, headers={"Authorization": f"Bearer {tokens[who]}"}
+        )
+
+    yield world, get
+    await stack.client.aclose()
+    await stack.served.stop()
+
+
+REPORTS = ("overview", "queues", "agents", "flows", "templates", "csat", "calls")
+
+
+async def test_who_may_read_reports(api):
+    world, get = api
+    for name in REPORTS:
+        assert (await get("agent", f"/api/v1/reports/{name}")).status_code == 403
+        assert (await get("agent", f"/api/v1/reports/{name}/export.csv")).status_code == 403
+        assert (await get("sue", f"/api/v1/reports/{name}", **CUSTOM)).status_code == 200
+    overview = (await get("boss", "/api/v1/reports/overview", **CUSTOM)).json()
+    assert {k: overview["totals"][k] for k in EXPECTED} == EXPECTED
+    assert overview["scope"] == "all" and overview["period"]["tz"] == "Asia/Tokyo"
+    assert {"series", "distributions", "heatmap"} <= set(overview)
+    # Lim supervises Billing only: Billing's figures, whatever the filter asks.
+    limited = (await get("lim", "/api/v1/reports/queues", **CUSTOM)).json()
+    assert limited["scope"] == [world.billing]
+    assert [r["queue"] for r in limited["rows"]] == ["Billing"]
+    assert limited["totals"]["arrived"] == 2
+    other = await get("lim", "/api/v1/reports/overview", queue_id=world.support, **CUSTOM)
+    assert other.json()["totals"]["arrived"] == 0
+    csat = (await get("lim", "/api/v1/reports/csat", **CUSTOM)).json()
+    assert csat["totals"]["asked"] == 1
+    # Sue supervises no queue in particular: the whole workspace.
+    everything = (await get("sue", "/api/v1/reports/queues", **CUSTOM)).json()
+    assert {r["queue"] for r in everything["rows"]} == {"Support", "Billing", "(no queue)"}
+
+
+async def test_parameters_are_checked(api):
+    _, get = api
+    missing = await get("boss", "/api/v1/reports/overview", period="custom")
+    assert missing.status_code == 422 and missing.json()["detail"]["field"] == "from"
+    wrong = await get("boss", "/api/v1/reports/overview", period="forever")
+    assert wrong.status_code == 422
+    too_fine = await get(
+        "boss",
+        "/api/v1/reports/overview",
+        period="custom",
+        group="hour",
+        **{"from": "2026-01-01", "to": "2026-03-01"},
+    )
+    assert too_fine.status_code == 422 and too_fine.json()["detail"]["field"] == "group"
+    weekly = (await get("boss", "/api/v1/reports/overview", period="30d", group="week")).json()
+    assert weekly["group"] == "week" and 5 <= len(weekly["series"]) <= 6
+
+
+async def test_csv_has_a_bom_a_header_and_the_values(api):
+    _, get = api
+    for response in (
+        await get("boss", "/api/v1/reports/queues/export.csv", **CUSTOM),
+        await get("boss", "/api/v1/reports/queues", format="csv", **CUSTOM),
+    ):
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/csv")
+        assert "attachment" in response.headers["content-disposition"]
+        raw = response.content
+        assert raw.startswith(b"\xef\xbb\xbf")
+        rows = list(csv.DictReader(io.StringIO(raw.decode("utf-8-sig"))))
+        assert list(rows[0])[:3] == ["queue_id", "queue", "arrived"]
+        by_queue = {r["queue"]: r for r in rows}
+        assert by_queue["Support"]["arrived"] == "5" and by_queue["Billing"]["arrived"] == "2"
+        assert by_queue[""]["queue_id"] == "total" or rows[-1]["queue_id"] == "total"
+        assert rows[-1]["arrived"] == "7" and rows[-1]["service_level_percent"] == "80.0"
+    # A report without rows: one line per bucket, then the total.
+    series = await get("boss", "/api/v1/reports/overview/export.csv", group="hour", **CUSTOM)
+    lines = list(csv.reader(io.StringIO(series.content.decode("utf-8-sig"))))
+    assert lines[0][0] == "bucket" and len(lines) == 1 + 24 + 1
+    assert lines[11][0] == "2026-11-10T10:00" and lines[-1][0] == "total"
