@@ -1,6 +1,6 @@
 """``python -m bench`` (``make bench``): print Madoguchi's performance figures.
 
-Options: ``--only ingest|ack|sender|flows|routing|assist|campaigns|wallboard|reports``
+Options: ``--only ingest|ack|e2e|sender|flows|routing|assist|campaigns|wallboard|reports``
 runs one section, ``--reports-conversations N`` sizes the reports section (1,000,000),
 ``--no-postgres`` skips the PostgreSQL figures, ``--quick`` shrinks every load (for
 trying the harness, not for figures), ``--keep`` leaves the temporary directory
@@ -27,6 +27,7 @@ from bench import (
     ack,
     assist,
     campaigns,
+    e2e,
     flows,
     ingest,
     procs,
@@ -73,6 +74,7 @@ def main(argv: list[str] | None = None) -> int:
         choices=[
             "ingest",
             "ack",
+            "e2e",
             "sender",
             "flows",
             "routing",
@@ -109,6 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="madoguchi-bench-"))
     failures = 0
     icfg = ingest.IngestConfig()
+    ecfg = e2e.E2EConfig()
     acfg = ack.AckConfig()
     scfg = sender.SenderConfig(budget=args.sender_budget)
     fcfg = flows.FlowConfig()
@@ -121,6 +124,7 @@ def main(argv: list[str] | None = None) -> int:
         ccfg = campaigns.CampaignBenchConfig(recipients=5000, send_seconds=8, baseline_replies=4)
         rcfg = routing.RoutingConfig(agents=50, conversations=500, latency_messages=50)
         icfg = ingest.IngestConfig(n=1000, duration=2.0, warmup=100)
+        ecfg = e2e.E2EConfig(customers=200, burst=1000, new_customers=500, duration=5)
         acfg = ack.AckConfig(seconds=2.0, warmup_seconds=0.5)
         scfg = sender.SenderConfig(
             bulk=1000, bulk_alone=300, two_numbers=100, customers=200, under=50, budget=120
@@ -149,6 +153,8 @@ def main(argv: list[str] | None = None) -> int:
         )
     if args.only in (None, "ack"):
         sections.append(("ack sqlite", lambda c: ack.run(acfg, workdir / "ack", c)))
+    if args.only in (None, "e2e"):
+        sections.append(("e2e sqlite", lambda c: e2e.run(ecfg, workdir / "e2e", c)))
     if args.only in (None, "sender"):
         sections.append(("sender", lambda c: sender.run(scfg, workdir / "sender", c, _say)))
     if args.only in (None, "flows"):

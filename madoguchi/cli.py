@@ -363,7 +363,7 @@ def reports_seed(
     result = _run(go())
     console.print(
         f"workspace {workspace}: {result.conversations} conversations, {result.events} events, "
-        f"{result.messages} messages, {result.rollup_rows} rollup rows "
+        f"{result.messages} messages, {result.rollup_rows} rollup upserts "
         f"in {time.monotonic() - started:.1f} s"
     )
 

@@ -190,10 +190,12 @@ class Runtime:
             elif event.field == "user_preferences":
                 await marketing_optout.on_user_preferences(db, event)
 
-        async def message_received(event: MessageReceived) -> None:
-            await service_window.on_message(db, event)
-            await marketing_optout.on_message(
-                db, event, settings.opt_out_keywords, settings.opt_in_keywords
+        # Inbound messages arrive in batches (the journal's processor publishes a slice's
+        # events together): each of these reads once for the batch.
+        async def messages_received(events: list[MessageReceived]) -> None:
+            await service_window.on_messages(db, events)
+            await marketing_optout.on_messages(
+                db, events, settings.opt_out_keywords, settings.opt_in_keywords
             )
 
         async def status_changed(event: MessageStatusChanged) -> None:
@@ -205,21 +207,21 @@ class Runtime:
 
         self.bus.subscribe(AccountEventReceived, account_event)
 
-        async def campaign_reply(event: MessageReceived) -> None:
-            await campaign_progress.on_message_received(db, event)
+        async def campaign_replies(events: list[MessageReceived]) -> None:
+            await campaign_progress.on_messages_received(db, events)
 
-        self.bus.subscribe(MessageReceived, message_received)
-        self.bus.subscribe(MessageReceived, campaign_reply)
+        self.bus.subscribe_many(MessageReceived, messages_received)
+        self.bus.subscribe_many(MessageReceived, campaign_replies)
         self.bus.subscribe(MessageStatusChanged, status_changed)
 
     def _wire_calling(self) -> None:
         db = self.db
 
-        async def permission_reply(event: MessageReceived) -> None:
-            await call_permissions.on_message(db, event, datetime.now(UTC))
+        async def permission_replies(events: list[MessageReceived]) -> None:
+            await call_permissions.on_messages(db, events, datetime.now(UTC))
 
         self.bus.subscribe(AccountEventReceived, self.calls.on_account_event)
-        self.bus.subscribe(MessageReceived, permission_reply)
+        self.bus.subscribe_many(MessageReceived, permission_replies)
 
     def _wire_assist(self) -> None:
         async def message_received(event: MessageReceived) -> None:

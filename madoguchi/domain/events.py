@@ -198,10 +198,13 @@ class MediaStored(Event):
 
 @dataclass(frozen=True, slots=True)
 class CallChanged(Event):
-    """A call rang, was answered, declined, connected or ended.
+    """A call rang (offered), was answered, declined, connected, missed or ended.
 
     ``ringing_agent_ids`` are the agents whose desktops ring for it now; ``agent_id`` the
-    agent on the call (or who placed it).
+    agent on the call (or who placed it). Once it ended: ``end_reason`` and
+    ``duration_seconds`` (connected time; None when it never connected). A missed call
+    whose conversation was queued as the callback task is published once more with
+    ``callback_queue_id``.
     """
 
     name: ClassVar[str] = "call.changed"
@@ -212,6 +215,9 @@ class CallChanged(Event):
     agent_id: int | None = None
     ringing_agent_ids: list[int] = field(default_factory=list)
     message_id: int | None = None
+    end_reason: str | None = None
+    duration_seconds: int | None = None
+    callback_queue_id: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

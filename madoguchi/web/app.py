@@ -88,9 +88,11 @@ def create_app(
 
     limits.install(app, settings.max_request_bytes)
     app.add_middleware(ClientAddressMiddleware)
+    meta_app = MetaApp.from_settings(settings)
     app.add_middleware(
         SecurityHeadersMiddleware,
-        script_origins=MetaApp.from_settings(settings).script_origins(),
+        script_origins=meta_app.script_origins(),
+        connect_origins=meta_app.connect_origins(),
     )
     spa.install(app)  # the web app answers every path no route claims
     return app

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import pytest
 
+from madoguchi.domain.events import CallChanged
 from madoguchi.simulator.webrtc import PhoneLine
 from tests.calling.kit import Desk, audio_flows, make_desk
 from tests.conftest import start_sim_stack
@@ -238,3 +239,43 @@ async def test_an_agent_on_a_call_is_busy_and_not_rung_again(desk):
     directory = (await desk.as_("ben", "GET", "/api/v1/agents/directory")).json()
     aiko = next(e for e in directory if e["user_id"] == desk.users["aiko"])
     assert aiko["on_call"] is False
+
+
+async def test_lifecycle_events_for_the_figures(desk):
+    """What live figures need from ``call.changed``: the call offered (ringing), answered
+    (active), ended with its duration, missed with its reason, and its callback task."""
+    seen: list = []
+
+    async def keep(event) -> None:
+        seen.append(event)
+
+    desk.s.runtime.bus.subscribe(CallChanged, keep)
+    # Nobody available: missed, and its conversation queued for a callback.
+    sim = await desk.customer_calls(await desk.customer("819011110099"))
+    await desk.sim_call_becomes(sim["id"], "rejected")
+
+    async def callback_created():
+        return next((e for e in seen if e.callback_queue_id is not None), None)
+
+    callback = await eventually(callback_created)
+    assert callback.status == "missed" and callback.end_reason == "no_agent"
+    conv = (
+        await desk.as_("admin", "GET", f"/api/v1/conversations/{callback.conversation_id}")
+    ).json()
+    assert conv["status"] == "queued" and conv["queue_id"] == callback.callback_queue_id
+
+    # Answered then hung up: offered, answered, ended with a duration.
+    seen.clear()
+    await desk.presence("aiko")
+    sim = await desk.customer_calls(await desk.customer("819011110098"))
+    call = await desk.ringing_for("aiko")
+    await answer(desk, "aiko", call)
+    r = await desk.as_("aiko", "POST", f"/api/v1/calls/{call['id']}/hangup")
+    assert r.status_code == 200, r.text
+    mine = [e for e in seen if e.call_id == call["id"]]
+    statuses = [e.status for e in mine]
+    assert statuses[0] == "ringing" and "active" in statuses and statuses[-1] == "ended"
+    ended = mine[-1]
+    assert ended.end_reason == "agent_hung_up" and ended.agent_id == desk.users["aiko"]
+    assert ended.duration_seconds is not None and ended.duration_seconds >= 0
+    assert ended.duration_seconds == (await desk.call_of(sim["id"]))["duration_seconds"]

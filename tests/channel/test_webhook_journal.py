@@ -139,7 +139,7 @@ async def test_processor_waits_while_acknowledgements_are_pending(db):
     processor = DeliveryProcessor(
         db,
         await published_into([]),
-        ProcessorPolicy(claim=2, slice_seconds=60),
+        ProcessorPolicy(claim=2, batch=2, slice_seconds=60, ack_wait_seconds=60),
         acknowledgements_done,
     )
     task = asyncio.create_task(processor.run())
@@ -151,6 +151,27 @@ async def test_processor_waits_while_acknowledgements_are_pending(db):
         assert await count(db, WebhookDelivery, WebhookDelivery.state == "done") == 2
         gate.set()
         await asyncio.wait_for(processor.wait_idle(), 10)
+        assert await count(db, WebhookDelivery, WebhookDelivery.state == "done") == len(ids)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_processor_goes_on_while_acknowledgements_never_settle(db):
+    """Under a burst the journal is never quiet: the processor waits a bounded time
+    between slices and keeps processing (it used to wait for the burst to end)."""
+    journal = Journal(db)
+    ids = [await journal.append(text_delivery(f"wamid.N{i}"), 1) for i in range(6)]
+    never = asyncio.Event()
+    processor = DeliveryProcessor(
+        db,
+        await published_into([]),
+        ProcessorPolicy(claim=2, batch=2, ack_wait_seconds=0.01),
+        never.wait,
+    )
+    task = asyncio.create_task(processor.run())
+    try:
+        await asyncio.wait_for(processor.wait_idle(), 30)
         assert await count(db, WebhookDelivery, WebhookDelivery.state == "done") == len(ids)
     finally:
         task.cancel()

@@ -29,6 +29,16 @@ SAMPLES: list[Event] = [
         direction="inbound",
         ringing_agent_ids=[5],
     ),
+    events.CallChanged(
+        1,
+        call_id=9,
+        conversation_id=2,
+        status="missed",
+        direction="inbound",
+        end_reason="no_agent",
+        duration_seconds=None,
+        callback_queue_id=6,
+    ),
     events.CredentialsChanged(1, user_id=5, token_id=9),
     events.SentimentChanged(
         1, conversation_id=2, label="negative", score=-0.5, previous_label="neutral", alert=True

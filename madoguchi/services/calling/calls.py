@@ -59,7 +59,7 @@ def now_utc() -> datetime:
     return datetime.now(UTC)
 
 
-def changed(call: Call) -> CallChanged:
+def changed(call: Call, callback_queue_id: int | None = None) -> CallChanged:
     return CallChanged(
         workspace_id=call.workspace_id,
         call_id=call.id,
@@ -71,6 +71,9 @@ def changed(call: Call) -> CallChanged:
         if call.status == rules.RINGING
         else [],
         message_id=call.message_id,
+        end_reason=call.end_reason,
+        duration_seconds=call.duration_seconds,
+        callback_queue_id=callback_queue_id,
     )
 
 
@@ -441,7 +444,7 @@ class CallDesk:
         except RoutingError as exc:
             log.warning("call %s: callback not queued: %s", call.id, exc)
             return
-        await self.publish(outcome.events)
+        await self.publish([*outcome.events, changed(call, callback_queue_id=queue.id)])
         if self.kick is not None:
             await self.kick(queue.id)
 

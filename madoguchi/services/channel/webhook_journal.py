@@ -162,16 +162,20 @@ class ProcessorPolicy:
     # thread: on SQLite (calls inline on that thread) that is the slice's time, while on
     # PostgreSQL a slice mostly waits for the server, letting the loop serve others, and
     # resting in proportion to that wait held flows to a third of their pace.
-    slice_seconds: float = 0.008
+    slice_seconds: float = 0.015
     # Between slices the processor lets requests that arrived meanwhile reach the journal
-    # (a few turns of the event loop) and waits while any is waiting for its commit.
+    # (a few turns of the event loop) and waits while any is waiting for its commit — for
+    # at most ack_wait_seconds: under a burst the journal is never quiet for long, and
+    # waiting for quiet stopped processing until the burst was over.
     settle_turns: int = 3
+    ack_wait_seconds: float = 0.05
     # Under a heavy inbound stream (busy_rate deliveries/s or more) it also rests
-    # yield_factor times as long as the slice took: Meta's acknowledgements come first and
-    # the backlog is worked off in the lulls. Below that rate a stream is processed as it
-    # comes.
+    # yield_factor times as long as the slice took, so acknowledgements keep at least
+    # half of the loop; below that rate a stream is processed as it comes. (It was 12:
+    # processing then had a thirteenth of the loop, and a burst's backlog waited for
+    # the lulls.)
     busy_rate: float = 100.0
-    yield_factor: float = 12.0
+    yield_factor: float = 1.0
     claim: int = 64  # rows claimed per slice (processed until the slice is used up)
     # Status-only deliveries, and message-only deliveries, ingested together (up to this
     # many in one unit); a slice that found only such rows claims this many next time.
@@ -250,7 +254,8 @@ class DeliveryProcessor:
         for _ in range(self.policy.settle_turns):
             await asyncio.sleep(0)
         if self.acknowledgements_done is not None:
-            await self.acknowledgements_done()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.acknowledgements_done(), self.policy.ack_wait_seconds)
 
     async def wait_idle(self) -> None:
         """Until nothing pending is left that this process knows of (tests, shutdown)."""
@@ -285,9 +290,8 @@ class DeliveryProcessor:
                         continue
                     events.extend(result.events)
         self._claim = policy.batch if rows and batched == len(rows) else policy.claim
-        for event in events:  # one at a time, letting waiting webhooks in between
-            await self.publish([event])
-            await asyncio.sleep(0)
+        if events:  # together: handlers subscribed for many read once for all of them
+            await self.publish(events)
         return handled
 
     async def _process(self, session, row: WebhookDelivery, updates: list | None) -> IngestResult:

@@ -403,8 +403,11 @@ async def catch_up_once(
         return len(rows)
 
 
-async def catch_up(db: Database, *, batch: int = BATCH, lag: float | None = None) -> int:
-    """Count everything not yet in the rollups; the number of rows read."""
+async def catch_up(
+    db: Database, *, batch: int = BATCH, lag: float | None = None, pause: float = 0.0
+) -> int:
+    """Count everything not yet in the rollups; the number of rows read. ``pause``
+    between batches lets other work run (SQLite's calls run on the event loop)."""
     total = 0
     for source in SOURCES:
         while True:
@@ -412,6 +415,8 @@ async def catch_up(db: Database, *, batch: int = BATCH, lag: float | None = None
             total += read
             if read < batch:
                 break
+            if pause:
+                await asyncio.sleep(pause)
     return total
 
 
@@ -459,7 +464,9 @@ class RollupWorker:
         while True:
             self._wake.clear()
             try:
-                await catch_up(self.db)
+                # Small batches with pauses: a backlog (the first start after an
+                # upgrade counts the whole history) never holds the loop for long.
+                await catch_up(self.db, batch=1_000, pause=0.05)
             except Exception:
                 log.exception("report rollups failed")
             self._idle.set()

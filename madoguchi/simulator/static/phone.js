@@ -373,7 +373,8 @@ async function refreshCall() {
     ongoing: "On the call",
   }[call.state];
   $("call-text").textContent = text;
-  $("call-media").textContent = `heard ${call.media.audible_frames_received} sound frames of ${call.media.frames_received} · ${call.media.connection}`;
+  const keys = call.media.dtmf_received ? ` · keys ${call.media.dtmf_received}` : "";
+  $("call-media").textContent = `heard ${call.media.audible_frames_received} sound frames of ${call.media.frames_received} · ${call.media.connection}${keys}`;
   $("call-answer").hidden = !(incoming && call.state === "ringing");
   $("call-reject").hidden = !(incoming && call.state === "ringing");
   $("call-hangup").hidden = incoming && call.state === "ringing";
