@@ -49,6 +49,10 @@ REPORTS = ("overview", "queues", "agents", "flows", "templates", "csat", "calls"
 PERIODS = ("today", "yesterday", "7d", "30d", "custom")
 GROUPS = ("hour", "day", "week", "month")
 MAX_CUSTOM_DAYS = 731  # two years, like the products managers compare us with
+# A flow run that stopped where the customer left it (the conversation ended or was
+# interrupted, or the flow failed): the drop-off of its last widget. "ended" (the flow's
+# End), "routed" and "handed_off" reached an end or a person.
+LEFT_RUN_STATUSES = ("interrupted", "failed")
 NO_QUEUE = "(no queue)"  # figures of conversations in no queue: flows, outreach
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
@@ -443,7 +447,7 @@ async def _funnel(session: AsyncSession, q: Query) -> list[dict]:
                 )
             )
         for run_id, (_, key) in last.items():
-            if ended.get(run_id) in ("abandoned", "failed", "stopped", "timed_out", "expired"):
+            if ended.get(run_id) in LEFT_RUN_STATUSES:
                 dropped[key] += 1
     return [
         {
