@@ -174,7 +174,15 @@ class ServedApp:
     async def start(self, app=None) -> ServedApp:
         self.app = app or self.app
         self.server = uvicorn.Server(
-            uvicorn.Config(self.app, log_level="warning", access_log=False, lifespan="on")
+            # A connection still busy at stop gets 10 s, then is cut: a teardown must not
+            # wait forever (a test hung in `served.stop()` on a loaded machine).
+            uvicorn.Config(
+                self.app,
+                log_level="warning",
+                access_log=False,
+                lifespan="on",
+                timeout_graceful_shutdown=10,
+            )
         )
         self.task = asyncio.create_task(self.server.serve(sockets=[self.sock]))
         while not self.server.started:
