@@ -10,7 +10,8 @@ SPEC is a JSON object:
 - ``url``: the webhook URL; ``secret``: the app secret to sign with
 - ``number``: ``phone_number_id``, ``display_phone_number``, ``waba_id``
 - ``customers``: how many distinct customers write (round robin); ``offset``: where in
-  that round robin (and in the message numbering) this run starts
+  that round robin (and in the message numbering) this run starts; ``customer_base``:
+  the first customer's number (default 0; a fresh range means customers never seen)
 - ``mode``: ``"max"`` (``n`` deliveries, ``concurrency`` at a time, as fast as possible)
   or ``"rate"`` (open loop: ``rate`` per second for ``duration`` seconds, each delivery
   sent at its scheduled time whether or not earlier ones were answered)
@@ -65,7 +66,8 @@ def build_deliveries(spec: dict, count: int) -> list[tuple[bytes, str]]:
     """``count`` signed deliveries: (exact body bytes, X-Hub-Signature-256 value)."""
     number, customers, offset = spec["number"], spec["customers"], spec.get("offset", 0)
     tag = spec.get("tag", "bench")
-    people = [customer(i) for i in range(customers)]
+    base = spec.get("customer_base", 0)  # customers numbered from here (new ones)
+    people = [customer(base + i) for i in range(customers)]
     out = []
     for k in range(offset, offset + count):
         who = people[k % customers]

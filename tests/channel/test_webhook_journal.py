@@ -22,6 +22,7 @@ from madoguchi.services.channel.webhook_journal import (
 )
 from madoguchi.store.db import Database
 from madoguchi.store.models import Message, WebhookDelivery
+from madoguchi.store.models.core import utcnow
 from tests.conftest import fixture_payload, seed_workspace
 
 
@@ -70,6 +71,23 @@ async def test_acknowledged_deliveries_are_processed_after_a_restart(db, db_url)
     assert await count(db, Message) == 3
     assert await count(db, WebhookDelivery, WebhookDelivery.state == "done") == 3
     assert [type(e).__name__ for e in events] == ["MessageReceived"] * 3
+
+
+async def test_an_appended_row_has_every_default_of_the_model(db):
+    """On SQLite the journal appends with plain SQL: the row must read back as one the
+    model's defaults would have made."""
+    before = utcnow()
+    [first, second] = await asyncio.gather(
+        Journal(db).append(b"{}", 2), Journal(db).append(text_delivery("wamid.D"), 1)
+    )
+    assert second == first + 1
+    async with db.read() as session:
+        row = await session.get(WebhookDelivery, first)
+    assert (row.body, row.update_count, row.state) == (b"{}", 2, "pending")
+    assert (row.unrouted_count, row.attempts, row.messages_stored, row.duplicates) == (0,) * 4
+    assert row.workspace_id is None and row.last_error is None and row.next_attempt_at is None
+    assert row.processed_at is None
+    assert before <= row.received_at <= utcnow()
 
 
 async def test_a_delivery_processed_twice_changes_nothing(db):
@@ -139,7 +157,7 @@ async def test_processor_waits_while_acknowledgements_are_pending(db):
     processor = DeliveryProcessor(
         db,
         await published_into([]),
-        ProcessorPolicy(claim=2, slice_seconds=60),
+        ProcessorPolicy(claim=2, batch=2, slice_seconds=60, ack_wait_seconds=60),
         acknowledgements_done,
     )
     task = asyncio.create_task(processor.run())
@@ -151,6 +169,27 @@ async def test_processor_waits_while_acknowledgements_are_pending(db):
         assert await count(db, WebhookDelivery, WebhookDelivery.state == "done") == 2
         gate.set()
         await asyncio.wait_for(processor.wait_idle(), 10)
+        assert await count(db, WebhookDelivery, WebhookDelivery.state == "done") == len(ids)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_processor_goes_on_while_acknowledgements_never_settle(db):
+    """Under a burst the journal is never quiet: the processor waits a bounded time
+    between slices and keeps processing (it used to wait for the burst to end)."""
+    journal = Journal(db)
+    ids = [await journal.append(text_delivery(f"wamid.N{i}"), 1) for i in range(6)]
+    never = asyncio.Event()
+    processor = DeliveryProcessor(
+        db,
+        await published_into([]),
+        ProcessorPolicy(claim=2, batch=2, ack_wait_seconds=0.01),
+        never.wait,
+    )
+    task = asyncio.create_task(processor.run())
+    try:
+        await asyncio.wait_for(processor.wait_idle(), 30)
         assert await count(db, WebhookDelivery, WebhookDelivery.state == "done") == len(ids)
     finally:
         task.cancel()

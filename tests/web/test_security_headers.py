@@ -8,6 +8,7 @@ from starlette.requests import Request
 
 from madoguchi.security.redact import redact_url
 from madoguchi.web.app import metrics_refusal
+from madoguchi.web.headers import connect_src
 
 
 async def test_every_response_carries_the_security_headers(stack):
@@ -24,6 +25,20 @@ async def test_every_response_carries_the_security_headers(stack):
     assert response.headers["cross-origin-opener-policy"] == "same-origin-allow-popups"
     docs = await stack.client.get("/docs")
     assert "script-src 'self' 'unsafe-inline'" in docs.headers["content-security-policy"]
+    # Connections (fetch, websockets): this origin, and the signup SDK's once set up.
+    host = stack.url.removeprefix("http://")
+    connect = csp.split("connect-src ")[1].split(";")[0]
+    assert connect == f"'self' ws://{host} wss://{host} http://127.0.0.1:9"
+    assert "connect-src 'self' " in docs.headers["content-security-policy"]
+
+
+def test_connect_src_takes_only_a_plain_host():
+    assert connect_src(b"desk.example:8443") == (
+        "connect-src 'self' ws://desk.example:8443 wss://desk.example:8443"
+    )
+    assert connect_src(b"[::1]:8000").endswith("wss://[::1]:8000")
+    for forged in (b"x; script-src *", b"a b", b"evil.example/path", b"", None):
+        assert connect_src(forged) == "connect-src 'self'", forged
 
 
 async def test_metrics_from_this_machine_without_a_token(stack):

@@ -172,6 +172,21 @@ async def request(
     return row, queued
 
 
+async def on_messages(db: Database, events: list[MessageReceived], now: datetime) -> None:
+    """``on_message`` for a batch: one read finds the interactive replies among them."""
+    async with db.read() as session:
+        interactive = set(
+            await session.scalars(
+                select(Message.id).where(
+                    Message.id.in_({e.message_id for e in events}), Message.type == "interactive"
+                )
+            )
+        )
+    for event in events:
+        if event.message_id in interactive:
+            await on_message(db, event, now)
+
+
 async def on_message(db: Database, event: MessageReceived, now: datetime) -> bool:
     """Record a customer's ``call_permission_reply``; True when the message was one."""
     async with db.write() as session:

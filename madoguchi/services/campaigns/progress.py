@@ -188,6 +188,22 @@ async def export_csv(db: Database, campaign: Campaign) -> AsyncIterator[bytes]:
         after = rows[-1]["id"]
 
 
+async def on_messages_received(db: Database, events: list[MessageReceived]) -> None:
+    """``on_message_received`` for a batch: one read finds the campaigns' conversations."""
+    async with db.read() as session:
+        reached = set(
+            await session.scalars(
+                select(Conversation.id).where(
+                    Conversation.id.in_({e.conversation_id for e in events}),
+                    Conversation.campaign_id.is_not(None),
+                )
+            )
+        )
+    for event in events:
+        if event.conversation_id in reached:
+            await on_message_received(db, event)
+
+
 async def on_message_received(db: Database, event: MessageReceived) -> None:
     """A customer answered a conversation a campaign reached: the recipient replied."""
     async with db.read() as session:

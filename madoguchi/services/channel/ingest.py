@@ -16,6 +16,7 @@ from sqlalchemy import func, insert, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from madoguchi.domain import csat
 from madoguchi.domain.events import (
     AccountEventReceived,
     Event,
@@ -51,6 +52,7 @@ from madoguchi.store.models import (
     WebhookDelivery,
     WhatsAppAccount,
 )
+from madoguchi.store.models.core import utcnow
 from madoguchi.whatsapp.errors import error_from_code
 from madoguchi.whatsapp.updates import (
     AccountEvent,
@@ -497,23 +499,60 @@ def message_only(updates: list[Update]) -> bool:
     )
 
 
-_MESSAGE_INSERT = None
+def _may_answer_csat(update: InboundMessage, open_conversation) -> bool:
+    """Whether ``csat_answers`` could take this message (cheap: most messages cannot)."""
+    if csat.reply_score(update.type, update.content) is not None:
+        return True
+    return open_conversation is None and csat.typed_score(update.type, update.text) is not None
 
 
-def _message_insert():
-    global _MESSAGE_INSERT
-    if _MESSAGE_INSERT is None:
-        table = Message.__table__
-        _MESSAGE_INSERT = insert(table).returning(table.c.id, sort_by_parameter_order=True)
-    return _MESSAGE_INSERT
+class _New:
+    """A row the batch will insert (a contact or a conversation); ``id`` once it is."""
+
+    def __init__(self, **values) -> None:
+        self.id: int | None = None
+        self.__dict__.update(values)
+
+
+def _returning(model, *keys):
+    table = model.__table__
+    return insert(table).returning(table.c.id, *(table.c[k] for k in keys))
+
+
+async def _insert_all(session: AsyncSession, model, rows: list[dict], keys: tuple[str, ...]):
+    """Insert ``rows`` in multi-row statements; {natural key: id}. (Mapped by a key the
+    batch makes unique, not by position: in-order RETURNING needs a sentinel column the
+    tables do not have, and without one SQLAlchemy inserts one row per statement.)"""
+    if not rows:
+        return {}
+    connection = await session.connection()
+    result = await connection.execute(_returning(model, *keys), rows)
+    return {tuple(row[1:]): row[0] for row in result}
 
 
 class _Contacts:
     """The batch's contacts by (workspace, BSUID) and (workspace, phone), read once."""
 
     def __init__(self) -> None:
-        self.by_user: dict[tuple[int, str], Contact] = {}
-        self.by_wa: dict[tuple[int, str], Contact] = {}
+        self.by_user: dict[tuple[int, str], Contact | _New] = {}
+        self.by_wa: dict[tuple[int, str], Contact | _New] = {}
+        self.new: list[_New] = []  # to insert, in the order they were first seen
+
+    async def insert_new(self, session: AsyncSession) -> None:
+        now = utcnow()
+        rows = [
+            {
+                "workspace_id": c.workspace_id,
+                **{f: getattr(c, f) for f in _IDENTITY_FIELDS},
+                "created_at": now,
+                "updated_at": now,
+            }
+            for c in self.new
+        ]
+        # A new contact has a BSUID or a phone, unique in its workspace (and in the batch).
+        ids = await _insert_all(session, Contact, rows, ("workspace_id", "user_id", "wa_id"))
+        for c in self.new:
+            c.id = ids[(c.workspace_id, c.user_id, c.wa_id)]
 
     async def load(self, session: AsyncSession, seen: list[tuple[int, ObservedIdentity]]) -> None:
         per_workspace: dict[int, tuple[set[str], set[str]]] = {}
@@ -539,7 +578,7 @@ class _Contacts:
         if contact.wa_id:
             self.by_wa[(contact.workspace_id, contact.wa_id)] = contact
 
-    def resolve(self, session: AsyncSession, workspace_id: int, seen: ObservedIdentity) -> Contact:
+    def resolve(self, workspace_id: int, seen: ObservedIdentity) -> Contact | _New:
         """``contacts.resolve_contact`` on the rows read for the batch (same rules); the
         two cases that change other rows (merge, a phone moving) are NotForBatch."""
         by_user = self.by_user.get((workspace_id, seen.user_id)) if seen.user_id else None
@@ -556,10 +595,10 @@ class _Contacts:
             raise NotForBatch(f"contact {by_wa.id}: identity merge or move")
         contact = choose_contact(by_user, by_wa)
         if contact is None:
-            contact = Contact(
+            contact = _New(
                 workspace_id=workspace_id, **{f: getattr(seen, f) for f in _IDENTITY_FIELDS}
             )
-            session.add(contact)
+            self.new.append(contact)
         else:
             known = KnownIdentity(**{f: getattr(contact, f) for f in _IDENTITY_FIELDS})
             if merge_identity(known, seen):
@@ -643,9 +682,6 @@ async def ingest_message_deliveries(
         if u.phone_number_id in numbers
     ]
     await contacts.load(session, routed)
-    preexisting = {id(c) for c in contacts.by_user.values()} | {
-        id(c) for c in contacts.by_wa.values()
-    }
     for delivery, messages in batch:
         result = IngestResult(delivery_id=delivery.id)
         results.append(result)
@@ -661,28 +697,80 @@ async def ingest_message_deliveries(
                 result.duplicate_messages += 1
                 continue
             known_wamids.add(update.wamid)
-            contact = contacts.resolve(session, workspace_id, _observed(update.sender))
+            contact = contacts.resolve(workspace_id, _observed(update.sender))
             planned.append((result, update, number_pk, workspace_id, contact))
-    await session.flush()  # new contacts get their ids; changed ones are updated
-    # Pass 2: conversations (open ones read together, new ones inserted together).
-    known_contacts = {c.id for _, _, _, _, c in planned if id(c) in preexisting}
+    await contacts.insert_new(session)
+    # Pass 2: conversations (open ones read together, new ones inserted together), with
+    # the clocks the messages move forward.
+    known_contacts = {c.id for _, _, _, _, c in planned if isinstance(c, Contact)}
     pairs = {(c.id, n) for _, _, n, _, c in planned}
     open_by_pair, latest = await _conversations(session, pairs, known_contacts)
-    chosen: list[tuple[Conversation, bool]] = []
-    for _, _update, number_pk, workspace_id, contact in planned:
+    chosen: list[tuple[Conversation | _New, bool]] = []
+    new_conversations: list[_New] = []
+    for result, update, number_pk, workspace_id, contact in planned:
         key = (contact.id, number_pk)
         conversation = open_by_pair.get(key)
+        if isinstance(contact, Contact) and _may_answer_csat(update, conversation):
+            # An answer to the CSAT question joins the closed conversation it rates.
+            answered = await csat_answers.conversation_answered(
+                session,
+                contact.id,
+                number_pk,
+                update.type,
+                update.content,
+                update.text,
+                update.context.message_id if update.context else None,
+                conversation,
+                update.timestamp,
+            )
+            if answered is not None:
+                conversation = answered[0]
+                event = csat_answers.record_answer(answered[1], answered[2], update.timestamp)
+                if event is not None:
+                    result.events.append(event)
         new = conversation is None
         if new:
-            conversation = Conversation(
+            conversation = _New(
                 workspace_id=workspace_id,
                 contact_id=contact.id,
                 phone_number_id=number_pk,
                 previous_conversation_id=latest.get(key),
+                last_inbound_at=None,
+                free_entry_point_at=None,
+                last_message_at=None,
             )
-            session.add(conversation)
+            new_conversations.append(conversation)
             open_by_pair[key] = conversation
         chosen.append((conversation, new))
+        if conversation.last_inbound_at is None or update.timestamp > conversation.last_inbound_at:
+            conversation.last_inbound_at = update.timestamp
+        if update.referral and conversation.free_entry_point_at is None:
+            conversation.free_entry_point_at = update.timestamp
+        if conversation.last_message_at is None or update.timestamp > conversation.last_message_at:
+            conversation.last_message_at = update.timestamp
+    now = utcnow()
+    ids = await _insert_all(
+        session,
+        Conversation,
+        [
+            {
+                "workspace_id": c.workspace_id,
+                "contact_id": c.contact_id,
+                "phone_number_id": c.phone_number_id,
+                "status": "new",
+                "priority": 0,
+                "previous_conversation_id": c.previous_conversation_id,
+                "last_inbound_at": c.last_inbound_at,
+                "free_entry_point_at": c.free_entry_point_at,
+                "last_message_at": c.last_message_at,
+                "created_at": now,
+            }
+            for c in new_conversations
+        ],
+        ("contact_id", "phone_number_id"),
+    )
+    for c in new_conversations:  # one new conversation per contact and number in a batch
+        c.id = ids[(c.contact_id, c.phone_number_id)]
     media = {}
     for i, (_, update, number_pk, workspace_id, _) in enumerate(planned):
         if update.media is not None and update.type in MEDIA_TYPES:
@@ -698,8 +786,9 @@ async def ingest_message_deliveries(
                 status="pending",
             )
             session.add(media[i])
-    await session.flush()  # conversations and media get their ids
-    # Pass 3: the messages, in one insert, and the conversations' clocks.
+    if media:
+        await session.flush()  # media get their ids (rare: ORM is fine)
+    # Pass 3: the messages, in multi-row inserts.
     rows = []
     for i, ((_, update, _, workspace_id, _), (conversation, _)) in enumerate(
         zip(planned, chosen, strict=True)
@@ -723,30 +812,23 @@ async def ingest_message_deliveries(
                 "error_code": update.errors[0].code if update.errors else None,
                 "media_id": media[i].id if i in media else None,
                 "timestamp": update.timestamp,
+                "created_at": now,
             }
         )
-        if conversation.last_inbound_at is None or update.timestamp > conversation.last_inbound_at:
-            conversation.last_inbound_at = update.timestamp
-        if update.referral and conversation.free_entry_point_at is None:
-            conversation.free_entry_point_at = update.timestamp
-        if conversation.last_message_at is None or update.timestamp > conversation.last_message_at:
-            conversation.last_message_at = update.timestamp
-    if rows:
-        connection = await session.connection()
-        ids = list((await connection.execute(_message_insert(), rows)).scalars())
-        for message_id, (result, _, _, workspace_id, contact), (conversation, new) in zip(
-            ids, planned, chosen, strict=True
-        ):
-            result.messages_stored += 1
-            result.events.append(
-                MessageReceived(
-                    workspace_id=workspace_id,
-                    conversation_id=conversation.id,
-                    message_id=message_id,
-                    contact_id=contact.id,
-                    new_conversation=new,
-                )
+    ids = await _insert_all(session, Message, rows, ("wamid",))
+    for (result, update, _, workspace_id, contact), (conversation, new) in zip(
+        planned, chosen, strict=True
+    ):
+        result.messages_stored += 1
+        result.events.append(
+            MessageReceived(
+                workspace_id=workspace_id,
+                conversation_id=conversation.id,
+                message_id=ids[(update.wamid,)],
+                contact_id=contact.id,
+                new_conversation=new,
             )
+        )
     for (delivery, _), result in zip(batch, results, strict=True):
         delivery.unrouted_count = result.unrouted
         delivery.messages_stored = result.messages_stored

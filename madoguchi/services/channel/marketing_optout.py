@@ -163,6 +163,26 @@ async def on_message(
         log.info("contact %s opted %s by %s", event.contact_id, _word(intent), source)
 
 
+async def on_messages(
+    db: Database, events: list[MessageReceived], stop_words: list[str], start_words: list[str]
+) -> None:
+    """``on_message`` for a batch: one read finds the few that are a stop or start word."""
+    async with db.read() as session:
+        rows = await session.execute(
+            select(Message.id, Message.type, Message.text, Message.content).where(
+                Message.id.in_({e.message_id for e in events}), Message.direction == "inbound"
+            )
+        )
+        worded = {
+            row.id
+            for row in rows
+            if keyword_intent(_message_texts(row), stop_words, start_words) is not None
+        }
+    for event in events:
+        if event.message_id in worded:
+            await on_message(db, event, stop_words, start_words)
+
+
 def _word(intent: str | None) -> str:
     return "out" if intent == "stop" else "in"
 

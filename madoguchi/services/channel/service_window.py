@@ -123,3 +123,30 @@ async def on_message(db: Database, event: MessageReceived) -> None:
             )
             .values(window_closed_at=None)
         )
+
+
+async def on_messages(db: Database, events: list[MessageReceived]) -> None:
+    """``on_message`` for a batch: one read finds the few whose window Meta had closed."""
+    conversation_ids = {e.conversation_id for e in events}
+    async with db.read() as session:
+        pairs = dict(
+            (row.id, (row.contact_id, row.phone_number_id))
+            for row in await session.execute(
+                select(
+                    Conversation.id, Conversation.contact_id, Conversation.phone_number_id
+                ).where(Conversation.id.in_(conversation_ids))
+            )
+        )
+        closed = set(
+            (
+                await session.execute(
+                    select(Conversation.contact_id, Conversation.phone_number_id).where(
+                        Conversation.contact_id.in_({c for c, _ in pairs.values()}),
+                        Conversation.window_closed_at.is_not(None),
+                    )
+                )
+            ).all()
+        )
+    for event in events:
+        if pairs.get(event.conversation_id) in closed:
+            await on_message(db, event)

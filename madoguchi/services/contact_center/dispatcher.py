@@ -14,6 +14,8 @@ import asyncio
 import logging
 from datetime import UTC, datetime, timedelta
 
+from sqlalchemy import select
+
 from madoguchi.bus.inprocess import InProcessBus as EventBus
 from madoguchi.domain.events import (
     ConversationChanged,
@@ -44,7 +46,7 @@ class RoutingEngine:
 
     def wire(self) -> None:
         bus, worker = self.bus, self.timers
-        bus.subscribe(MessageReceived, self.on_message)
+        bus.subscribe_many(MessageReceived, self.on_messages)
         bus.subscribe(PresenceChanged, self.on_presence)
         bus.subscribe(ConversationChanged, self.on_conversation_changed)
         worker.register(assignment.OFFER_TIMEOUT, self.on_offer_timeout)
@@ -69,6 +71,39 @@ class RoutingEngine:
                 made += 1
                 await self.publish(outcome)
         return made
+
+    async def on_messages(self, events: list[MessageReceived]) -> None:
+        """``on_message`` for the batch's messages that may need it, found with one read:
+        a ``new`` conversation with somewhere to go (the number's default queue, a route
+        back), or an open one in a queue that closes idle conversations."""
+        now = datetime.now(UTC)
+        async with self.db.read() as session:
+            rows = await session.execute(
+                select(
+                    Conversation.id,
+                    Conversation.status,
+                    Conversation.route_back_agent_id,
+                    Conversation.route_back_queue_id,
+                    Conversation.route_back_until,
+                    PhoneNumber.default_queue_id,
+                    Queue.auto_close_after_seconds,
+                )
+                .join(PhoneNumber, PhoneNumber.id == Conversation.phone_number_id)
+                .outerjoin(Queue, Queue.id == Conversation.queue_id)
+                .where(Conversation.id.in_({e.conversation_id for e in events}))
+            )
+            wanted = {
+                row.id
+                for row in rows
+                if (
+                    row.status == Status.NEW
+                    and (row.default_queue_id is not None or route_back_target(row, now))
+                )
+                or (row.status not in TERMINAL and row.auto_close_after_seconds)
+            }
+        for event in events:
+            if event.conversation_id in wanted:
+                await self.on_message(event)
 
     async def on_message(self, event: MessageReceived) -> None:
         """Queue a new conversation (or route a reply back) and keep auto-close current.

@@ -137,7 +137,7 @@ class FlowRunner:
 
     def wire(self) -> None:
         bus, worker = self.bus, self.timers
-        bus.subscribe(MessageReceived, self.on_message)
+        bus.subscribe_many(MessageReceived, self.on_messages)
         bus.subscribe(ConversationChanged, self.on_conversation_changed)
         worker.register(FLOW_TIMEOUT, self.on_timeout)
         worker.register(FLOW_HTTP, self.on_http_unanswered)
@@ -150,25 +150,44 @@ class FlowRunner:
     # ------------------------------------------------------------------ entry points
 
     async def on_message(self, event: MessageReceived) -> None:
-        # Most messages are not for a flow (the conversation is with an agent, or its
-        # number has none): tell with a read, without taking the write lock.
+        await self.on_messages([event])
+
+    async def on_messages(self, events: list[MessageReceived]) -> None:
+        """Activate the flows of a batch of inbound messages, in their order.
+
+        Most messages are not for a flow (the conversation is with an agent, or its
+        number has none): one read for the whole batch tells, without the write lock."""
         async with self.db.read() as session:
-            row = (
-                await session.execute(
-                    select(Conversation.status, Conversation.phone_number_id).where(
-                        Conversation.id == event.conversation_id
+            rows = {
+                row.id: row
+                for row in await session.execute(
+                    select(
+                        Conversation.id, Conversation.status, Conversation.phone_number_id
+                    ).where(Conversation.id.in_({e.conversation_id for e in events}))
+                )
+            }
+            new_on = {r.phone_number_id for r in rows.values() if r.status == Status.NEW}
+            flow_numbers: set[int] = set()
+            if new_on:
+                flow_numbers = set(
+                    await session.scalars(
+                        select(FlowBinding.phone_number_id).where(
+                            FlowBinding.phone_number_id.in_(new_on)
+                        )
                     )
                 )
-            ).first()
+                for number in new_on - flow_numbers:
+                    if await draft_tests.pending_on(session, number):
+                        flow_numbers.add(number)
+        for event in events:
+            row = rows.get(event.conversation_id)
             if row is None or row.status not in (Status.NEW, Status.IN_FLOW):
-                return
-            if row.status == Status.NEW:
-                bound = await session.scalar(
-                    select(FlowBinding.id).where(FlowBinding.phone_number_id == row.phone_number_id)
-                )
-                if bound is None and not await draft_tests.pending_on(session, row.phone_number_id):
-                    return
+                continue
+            if row.status == Status.NEW and row.phone_number_id not in flow_numbers:
+                continue
+            await self._activate_on_message(event)
 
+    async def _activate_on_message(self, event: MessageReceived) -> None:
         async def begin(session: AsyncSession, conversation: Conversation, after: _After):
             return await self._on_message(session, conversation, event, after)
 

@@ -67,6 +67,15 @@ class MetaApp:
         parts = urlsplit(self._sdk()[0])
         return (f"{parts.scheme}://{parts.netloc}",)
 
+    def connect_origins(self) -> tuple[str, ...]:
+        """What the page's ``connect-src`` must add for the SDK (none until Embedded
+        Signup is set up): its own origin, and Meta's login origins it asks for the
+        login status."""
+        scripts = self.script_origins()
+        if not scripts:
+            return ()
+        return scripts + (tuple(META_DIALOG_ORIGINS) if self.is_meta else ())
+
     def browser_config(self) -> dict:
         """What the admin page needs to launch Embedded Signup (nothing secret)."""
         sdk_url, origins = self._sdk()

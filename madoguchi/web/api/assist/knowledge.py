@@ -101,6 +101,14 @@ def _http(exc: KnowledgeError | DocumentError) -> HTTPException:
     return HTTPException(exc.status, {"field": exc.field, "message": exc.message})
 
 
+async def _article(session, principal: Principal, article_id: int) -> KnowledgeArticle:
+    """The workspace's article, or 404."""
+    try:
+        return await knowledge.get(session, principal.workspace_id, article_id)
+    except KnowledgeError as exc:
+        raise _http(exc) from exc
+
+
 def _document(spec: ArticleIn) -> documents.Document:
     try:
         return documents.checked(spec.title, spec.body, spec.language, spec.tags, spec.slug)
@@ -200,10 +208,7 @@ async def get_article(
     runtime: Runtime = Depends(get_runtime),
 ):
     async with runtime.db.read() as session:
-        try:
-            return _out(await knowledge.get(session, principal.workspace_id, article_id))
-        except KnowledgeError as exc:
-            raise _http(exc) from exc
+        return _out(await _article(session, principal, article_id))
 
 
 @router.put("/knowledge/{article_id}", response_model=ArticleOut)
@@ -215,9 +220,9 @@ async def update_article(
 ):
     doc = _document(spec)
     async with runtime.db.write() as session:
+        row = await _article(session, principal, article_id)
+        before = _audited(row)
         try:
-            row = await knowledge.get(session, principal.workspace_id, article_id)
-            before = _audited(row)
             await knowledge.update(session, row, doc, principal.user_id)
         except KnowledgeError as exc:
             raise _http(exc) from exc
@@ -234,10 +239,7 @@ async def article_versions(
     runtime: Runtime = Depends(get_runtime),
 ):
     async with runtime.db.read() as session:
-        try:
-            row = await knowledge.get(session, principal.workspace_id, article_id)
-        except KnowledgeError as exc:
-            raise _http(exc) from exc
+        row = await _article(session, principal, article_id)
         return [
             VersionOut(
                 version=v.version,
@@ -259,10 +261,7 @@ async def delete_article(
     runtime: Runtime = Depends(get_runtime),
 ):
     async with runtime.db.write() as session:
-        try:
-            row = await knowledge.get(session, principal.workspace_id, article_id)
-        except KnowledgeError as exc:
-            raise _http(exc) from exc
+        row = await _article(session, principal, article_id)
         await record(session, principal, "knowledge.delete", _target(row), _audited(row), None)
         await session.delete(row)
     return Response(status_code=204)

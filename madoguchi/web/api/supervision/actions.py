@@ -49,6 +49,15 @@ async def _run(runtime: Runtime, coro) -> Done:
     return done
 
 
+async def _on_conversation(
+    runtime: Runtime, principal: Principal, conversation_id: int, action, *args
+) -> Done:
+    """The one visibility rule first (a conversation outside the caller's view is 404),
+    then ``action(db, principal, conversation_id, *args)``, its events published."""
+    await visible_conversation(runtime, principal, conversation_id)
+    return await _run(runtime, action(runtime.db, principal, conversation_id, *args))
+
+
 @router.post("/conversations/{conversation_id}/monitor")
 async def start_monitoring(
     conversation_id: int,
@@ -56,8 +65,7 @@ async def start_monitoring(
     runtime: Runtime = Depends(get_runtime),
 ):
     """Follow the conversation live, read-only (ends your other monitoring session)."""
-    await visible_conversation(runtime, principal, conversation_id)
-    done = await _run(runtime, actions.start_monitoring(runtime.db, principal, conversation_id))
+    done = await _on_conversation(runtime, principal, conversation_id, actions.start_monitoring)
     return done.result
 
 
@@ -67,8 +75,7 @@ async def stop_monitoring(
     principal: Principal = Depends(supervisor_or_admin),
     runtime: Runtime = Depends(get_runtime),
 ):
-    await visible_conversation(runtime, principal, conversation_id)
-    done = await _run(runtime, actions.stop_monitoring(runtime.db, principal, conversation_id))
+    done = await _on_conversation(runtime, principal, conversation_id, actions.stop_monitoring)
     return done.result
 
 
@@ -92,8 +99,7 @@ async def whisper(
     runtime: Runtime = Depends(get_runtime),
 ):
     """Coach the agent privately: the customer never sees a whisper."""
-    await visible_conversation(runtime, principal, conversation_id)
-    done = await _run(runtime, actions.whisper(runtime.db, principal, conversation_id, body.body))
+    done = await _on_conversation(runtime, principal, conversation_id, actions.whisper, body.body)
     return done.result
 
 
@@ -126,8 +132,7 @@ async def barge(
             422,
             {"code": "invalid_message", "field": f"message.{exc.field}", "message": exc.message},
         ) from exc
-    await visible_conversation(runtime, principal, conversation_id)
-    done = await _run(runtime, actions.barge(runtime.db, principal, conversation_id, message))
+    done = await _on_conversation(runtime, principal, conversation_id, actions.barge, message)
     return MessageOut.of(done.result["message"])
 
 
@@ -138,8 +143,7 @@ async def take_over(
     runtime: Runtime = Depends(get_runtime),
 ):
     """The conversation becomes yours; the agent who had it is told and loses it."""
-    await visible_conversation(runtime, principal, conversation_id)
-    await _run(runtime, actions.take_over(runtime.db, principal, conversation_id))
+    await _on_conversation(runtime, principal, conversation_id, actions.take_over)
     return await state_of(runtime, principal, conversation_id)
 
 
