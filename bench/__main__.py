@@ -129,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
         rcfg = routing.RoutingConfig(agents=50, conversations=500, latency_messages=50)
         icfg = ingest.IngestConfig(n=1000, duration=2.0, warmup=100)
         ecfg = e2e.E2EConfig(customers=200, burst=1000, new_customers=500, duration=5)
-        acfg = ack.AckConfig(seconds=2.0, warmup_seconds=0.5)
+        acfg = ack.AckConfig(seconds=2.0, warmup_seconds=1.0, cpu_requests=1000)
         scfg = sender.SenderConfig(
             bulk=1000, bulk_alone=300, two_numbers=100, customers=200, under=50, budget=120
         )

@@ -52,8 +52,8 @@ TOKEN_ENV = {"BENCH_WA_TOKEN": "bench-wa-token"}
 
 @dataclass
 class ScaleConfig:
-    deliveries: int = 3000
-    customers: int = 1000
+    deliveries: int = 2000
+    customers: int = 500
     processes: tuple[int, ...] = (1, 2)
     timeout: float = 600.0
 

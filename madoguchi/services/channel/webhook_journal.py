@@ -41,7 +41,7 @@ from madoguchi.services.channel.ingest import (
     message_only,
     status_only,
 )
-from madoguchi.services.channel.journal_claim import claim_pending
+from madoguchi.services.channel.journal_claim import claim_pending, keys_of_row
 from madoguchi.store.db import Database
 from madoguchi.store.models import RejectedUpdateRecord, WebhookDelivery
 from madoguchi.store.models.core import utcnow
@@ -301,18 +301,27 @@ class DeliveryProcessor:
             rows = await self.select_rows(session, self._claim)
             deadline = time.thread_time() + policy.slice_seconds
             batched = 0
+            held: set[str] = set()  # customers whose row failed: their later rows wait
             for kind, unit in _units(rows, policy.batch, self._rejected):
                 if handled and time.thread_time() > deadline:
                     break
                 handled += len(unit)
-                if kind is not None and await self._process_batch(session, kind, unit, events):
+                unheld = not any(held.intersection(keys_of_row(row)) for row, _ in unit)
+                if (
+                    kind is not None
+                    and unheld
+                    and await self._process_batch(session, kind, unit, events)
+                ):
                     batched += len(unit)
                     continue
                 for row, updates in unit:
+                    if held.intersection(keys_of_row(row)):
+                        continue  # stays pending, behind its customer's retry
                     try:
                         result = await self._process(session, row, updates)
                     except Exception as exc:
                         await self._failed(session, row, exc)
+                        held.update(keys_of_row(row))
                         continue
                     events.extend(result.events)
         self._claim = policy.batch if rows and batched == len(rows) else policy.claim
