@@ -160,6 +160,7 @@ async def place_in_queue(
     priority: int | None = None,
     now: datetime | None = None,
     _seen: frozenset[int] = frozenset(),
+    count_waiting: bool = True,
 ) -> Queue:
     """Put a conversation in ``queue`` (or where the queue's closed hours send it).
 
@@ -185,6 +186,7 @@ async def place_in_queue(
                 priority=priority,
                 now=now,
                 _seen=_seen | {queue.id},
+                count_waiting=count_waiting,
             )
     previous_agent = conversation.assigned_agent_id or conversation.offered_agent_id
     if conversation.offered_agent_id:
@@ -216,13 +218,14 @@ async def place_in_queue(
             now + timedelta(seconds=queue.max_wait_seconds),
             {"queue_id": queue.id},
         )
-    outcome.events.append(
-        QueueChanged(
-            workspace_id=queue.workspace_id,
-            queue_id=queue.id,
-            waiting=await waiting_count(session, queue.id),
+    if count_waiting:  # (enqueue_many counts each queue once, at the end)
+        outcome.events.append(
+            QueueChanged(
+                workspace_id=queue.workspace_id,
+                queue_id=queue.id,
+                waiting=await waiting_count(session, queue.id),
+            )
         )
-    )
     return queue
 
 
@@ -280,6 +283,49 @@ async def enqueue(
                 session, conversation, landed, prefer_agent_id, outcome, reason or "preferred agent"
             )
     return outcome, landed
+
+
+async def enqueue_many(
+    db: Database, items: list[tuple[int, int, int]], *, reason: str | None = None
+) -> tuple[Outcome, set[int]]:
+    """``enqueue`` for many new conversations ((workspace, conversation, queue) each) in
+    one transaction, one savepoint each: a conversation routed meanwhile (a flow, a
+    supervisor) or gone is skipped alone. Returns the events and the queues landed in."""
+    outcome = Outcome()
+    landed_in: dict[int, int] = {}  # queue id -> its workspace
+    queues: dict[tuple[int, int], Queue] = {}
+    async with db.write() as session:
+        for workspace_id, conversation_id, queue_id in items:
+            try:
+                async with session.begin_nested():
+                    conversation = await _conversation(session, workspace_id, conversation_id)
+                    key = (workspace_id, queue_id)
+                    if key not in queues:
+                        queues[key] = await _queue(session, workspace_id, queue_id)
+                    one = Outcome()
+                    landed = await place_in_queue(
+                        session,
+                        conversation,
+                        queues[key],
+                        Step.QUEUE,
+                        one,
+                        reason=reason,
+                        count_waiting=False,
+                    )
+            except (RoutingError, InvalidTransition) as exc:
+                log.debug("conversation %s not queued: %s", conversation_id, exc)
+                continue
+            outcome.events.extend(one.events)
+            landed_in[landed.id] = landed.workspace_id
+        for queue_id, workspace_id in landed_in.items():
+            outcome.events.append(
+                QueueChanged(
+                    workspace_id=workspace_id,
+                    queue_id=queue_id,
+                    waiting=await waiting_count(session, queue_id),
+                )
+            )
+    return outcome, set(landed_in)
 
 
 async def _candidates(session: AsyncSession, queue: Queue, excluded: set[int]) -> list[Candidate]:
@@ -368,6 +414,18 @@ async def offer_next(
     """
     now = now or now_utc()
     outcome = Outcome()
+    # Nobody available in the queue (a burst before the shift, or at night): nothing to
+    # offer, told by one read instead of a write transaction that locks 50 conversations.
+    # An agent who becomes available kicks the queue themselves.
+    async with db.read() as session:
+        anyone = await session.scalar(
+            select(QueueMember.user_id)
+            .join(AgentPresence, AgentPresence.user_id == QueueMember.user_id)
+            .where(QueueMember.queue_id == queue_id, AgentPresence.status == "available")
+            .limit(1)
+        )
+    if anyone is None:
+        return None
     async with db.write() as session:
         queue = await session.get(Queue, queue_id)
         if queue is None:
