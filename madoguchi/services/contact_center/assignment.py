@@ -288,34 +288,44 @@ async def enqueue(
 async def enqueue_many(
     db: Database, items: list[tuple[int, int, int]], *, reason: str | None = None
 ) -> tuple[Outcome, set[int]]:
-    """``enqueue`` for many new conversations ((workspace, conversation, queue) each) in
-    one transaction, one savepoint each: a conversation routed meanwhile (a flow, a
-    supervisor) or gone is skipped alone. Returns the events and the queues landed in."""
+    """``enqueue`` for many ``new`` conversations ((workspace, conversation, queue) each)
+    in one transaction: the conversations locked and read together, each still ``new``
+    queued (one routed meanwhile by a flow or a supervisor is left alone), the waiting
+    count taken once per queue. Returns the events and the queues landed in; if it
+    raises, nothing of it is stored (the caller can queue them one at a time)."""
     outcome = Outcome()
     landed_in: dict[int, int] = {}  # queue id -> its workspace
     queues: dict[tuple[int, int], Queue] = {}
     async with db.write() as session:
+        conversations = {
+            c.id: c
+            for c in await session.scalars(
+                select(Conversation)
+                .where(Conversation.id.in_({cid for _, cid, _ in items}))
+                .order_by(Conversation.id)
+                .with_for_update()
+            )
+        }
         for workspace_id, conversation_id, queue_id in items:
-            try:
-                async with session.begin_nested():
-                    conversation = await _conversation(session, workspace_id, conversation_id)
-                    key = (workspace_id, queue_id)
-                    if key not in queues:
-                        queues[key] = await _queue(session, workspace_id, queue_id)
-                    one = Outcome()
-                    landed = await place_in_queue(
-                        session,
-                        conversation,
-                        queues[key],
-                        Step.QUEUE,
-                        one,
-                        reason=reason,
-                        count_waiting=False,
-                    )
-            except (RoutingError, InvalidTransition) as exc:
-                log.debug("conversation %s not queued: %s", conversation_id, exc)
+            conversation = conversations.get(conversation_id)
+            if (
+                conversation is None
+                or conversation.workspace_id != workspace_id
+                or conversation.status != Status.NEW
+            ):
                 continue
-            outcome.events.extend(one.events)
+            key = (workspace_id, queue_id)
+            if key not in queues:
+                queues[key] = await _queue(session, workspace_id, queue_id)
+            landed = await place_in_queue(
+                session,
+                conversation,
+                queues[key],
+                Step.QUEUE,
+                outcome,
+                reason=reason,
+                count_waiting=False,
+            )
             landed_in[landed.id] = landed.workspace_id
         for queue_id, workspace_id in landed_in.items():
             outcome.events.append(

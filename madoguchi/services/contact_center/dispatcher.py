@@ -105,12 +105,17 @@ class RoutingEngine:
                 elif row.status not in TERMINAL and row.auto_close_after_seconds:
                     one_by_one.add(row.id)
         if plain:
-            outcome, landed = await assignment.enqueue_many(
-                self.db, list(plain.values()), reason="number's default queue"
-            )
-            await self.publish(outcome)
-            for queue_id in sorted(landed):
-                await self.kick(queue_id)
+            try:
+                outcome, landed = await assignment.enqueue_many(
+                    self.db, list(plain.values()), reason="number's default queue"
+                )
+            except Exception:  # nothing of it stored: one at a time, as before
+                log.exception("queueing %d new conversations together failed", len(plain))
+                one_by_one.update(plain)
+            else:
+                await self.publish(outcome)
+                for queue_id in sorted(landed):
+                    await self.kick(queue_id)
         for event in events:
             if event.conversation_id in one_by_one:
                 await self.on_message(event)
