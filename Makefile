@@ -74,14 +74,20 @@ serve: $(STAMP) $(WEB_BUILD)
 migrate: $(STAMP)
 	$(BIN)/madoguchi migrate
 
+# The suite runs on TEST_WORKERS pytest-xdist workers (each with its own PostgreSQL database;
+# the browser tests together on one of them: tests/conftest.py). TEST_WORKERS=0 runs it in
+# this one process; PYTEST_ARGS adds options (e.g. PYTEST_ARGS="-x tests/channel").
+TEST_WORKERS ?= 2
+PYTEST_PARALLEL := $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadgroup)
+
 test: $(STAMP) $(WEB_BUILD) $(CHROMIUM)  ## every test, on SQLite and PostgreSQL
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q $(PYTEST_PARALLEL) $(PYTEST_ARGS)
 
 screenshots: $(STAMP) $(WEB_BUILD) $(CHROMIUM)  ## rewrite docs/images from the browser tests
 	MADOGUCHI_SCREENSHOTS=1 $(BIN)/pytest -q tests/ui -m "not postgres"
 
 test-sqlite: $(STAMP) $(WEB_BUILD) $(CHROMIUM)
-	$(BIN)/pytest -q -m "not postgres"
+	$(BIN)/pytest -q $(PYTEST_PARALLEL) -m "not postgres" $(PYTEST_ARGS)
 
 bench: $(STAMP) $(WRK)  ## performance figures (printed, never asserted)
 	$(BIN)/python -m bench

@@ -1,7 +1,7 @@
 """``python -m bench`` (``make bench``): print Madoguchi's performance figures.
 
-Options: ``--only ingest|ack|e2e|sender|flows|routing|assist|campaigns|wallboard|reports``
-runs one section, ``--reports-conversations N`` sizes the reports section (1,000,000),
+Options: ``--only ingest|ack|e2e|sender|flows|routing|assist|campaigns|wallboard|reports|
+scale`` runs one section, ``--reports-conversations N`` sizes the reports section (1,000,000),
 ``--no-postgres`` skips the PostgreSQL figures, ``--quick`` shrinks every load (for
 trying the harness, not for figures), ``--keep`` leaves the temporary directory
 (databases, server logs) behind, ``--sender-budget SECONDS`` sets the sender section's
@@ -33,6 +33,7 @@ from bench import (
     procs,
     reports,
     routing,
+    scale,
     sender,
     wallboard,
 )
@@ -82,6 +83,7 @@ def main(argv: list[str] | None = None) -> int:
             "campaigns",
             "wallboard",
             "reports",
+            "scale",
         ],
     )
     parser.add_argument(
@@ -118,14 +120,16 @@ def main(argv: list[str] | None = None) -> int:
     rcfg = routing.RoutingConfig()
     wcfg = wallboard.WallboardConfig()
     ccfg = campaigns.CampaignBenchConfig()
+    kcfg = scale.ScaleConfig()
     pcfg = reports.ReportsConfig(conversations=args.reports_conversations)
     if args.quick:
+        kcfg = scale.ScaleConfig(deliveries=600, customers=200)
         pcfg = reports.ReportsConfig(conversations=20_000)
         ccfg = campaigns.CampaignBenchConfig(recipients=5000, send_seconds=8, baseline_replies=4)
         rcfg = routing.RoutingConfig(agents=50, conversations=500, latency_messages=50)
         icfg = ingest.IngestConfig(n=1000, duration=2.0, warmup=100)
         ecfg = e2e.E2EConfig(customers=200, burst=1000, new_customers=500, duration=5)
-        acfg = ack.AckConfig(seconds=2.0, warmup_seconds=0.5)
+        acfg = ack.AckConfig(seconds=2.0, warmup_seconds=1.0, cpu_requests=1000)
         scfg = sender.SenderConfig(
             bulk=1000, bulk_alone=300, two_numbers=100, customers=200, under=50, budget=120
         )
@@ -190,6 +194,8 @@ def main(argv: list[str] | None = None) -> int:
                     lambda c: reports.run_backend("postgres", pcfg, workdir / "rep-pg", c, _say),
                 )
             )
+    if args.only in (None, "scale") and not args.no_postgres:
+        sections.append(("scale postgres", lambda c: scale.run(kcfg, workdir / "scale", c)))
     try:
         for title, section in sections:
             load = ", ".join(f"{x:.1f}" for x in os.getloadavg())

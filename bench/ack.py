@@ -46,6 +46,7 @@ class AckConfig:
     # none is sent twice (a run that wraps around says so).
     per_second: int = 16_000
     customers: int = 2000
+    cpu_requests: int = 5000  # for the in-process CPU-per-acknowledgement line
 
 
 def prepare(workdir: Path, name: str, count: int, offset: int, cfg: AckConfig) -> Path:
@@ -74,7 +75,7 @@ def run_wrk(url: str, bodies: Path, seconds: float, cfg: AckConfig) -> dict:
             WRK,
             f"-t{cfg.threads}",
             f"-c{cfg.connections}",
-            f"-d{seconds:g}s",
+            f"-d{max(1, round(seconds))}s",  # whole seconds: wrk reads no fractions
             "--timeout",
             "10s",
             "-s",
@@ -137,6 +138,21 @@ def _line(label: str, r: dict) -> str:
     )
 
 
+def ack_cpu(url: str, workdir: Path, bodies: Path, n: int) -> dict:
+    """``bench.ack_cpu`` in its own process: CPU per acknowledgement, bare vs product."""
+    done = subprocess.run(
+        [procs.PYTHON, "-m", "bench.ack_cpu", str(bodies), str(n)],
+        env=procs.product_env(url, workdir, 0),
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"bench.ack_cpu failed ({done.returncode}):\n{done.stderr[-2000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
 def journal_rows(db_path: Path):
     def count() -> int:
         with sqlite3.connect(db_path, timeout=30) as conn:
@@ -169,6 +185,8 @@ def run(cfg: AckConfig, workdir: Path, cleanup: procs.Cleanup) -> list[str]:
     finally:
         bare.stop()
 
+    cpu_db = workdir / "ack-cpu.db"
+    shutil.copy(db_path, cpu_db)  # migrated, with the workspace, before any delivery
     product = cleanup.add_proc(procs.product_proc("madoguchi-ack", url, workdir)).start()
     try:
         prod_figures = measure(product, warm, bodies, run_n, cfg, journal_rows(db_path))
@@ -176,6 +194,7 @@ def run(cfg: AckConfig, workdir: Path, cleanup: procs.Cleanup) -> list[str]:
     finally:
         product.stop()
 
+    cpu = ack_cpu(f"sqlite+aiosqlite:///{cpu_db}", workdir, bodies, cfg.cpu_requests)
     ratio = prod_figures["throughput"] / bare_figures["throughput"]
     acked, rows = prod_figures["ok"], prod_figures["new_rows"]
     lines = [
@@ -189,6 +208,11 @@ def run(cfg: AckConfig, workdir: Path, cleanup: procs.Cleanup) -> list[str]:
         "deliveries: "
         + ("every acknowledged delivery is a row" if rows >= acked else "ROWS MISSING"),
     ]
+    lines.append(
+        f"  acknowledgement alone (in-process ASGI, no network, processing held back, "
+        f"{cfg.cpu_requests} deliveries): madoguchi {cpu['product_us']:.0f} us of CPU per "
+        f"delivery, bare {cpu['bare_us']:.0f} us; errors {cpu['errors']}"
+    )
     if tracebacks:
         lines.append(f"  server log: {tracebacks} tracebacks (see {product.log_path})")
     return lines

@@ -87,10 +87,25 @@ def serve(
     dev: bool = typer.Option(False, "--dev", help="Allow the public development secrets"),
 ) -> None:
     """Run the web app (webhook, REST API, workers)."""
-    from madoguchi.settings import dev_secrets_in_use, weak_secrets
     from madoguchi.web.app import create_app
 
     settings = get_settings()
+    _refuse_weak_secrets(settings, dev)
+    application = create_app(settings, workers=workers)
+    freeze_startup_heap()
+    uvicorn.run(
+        application,
+        host=host or settings.host,
+        port=port or settings.port,
+        log_level="info",
+        access_log=False,
+        ws_per_message_deflate=False,  # small JSON frames: compression halves sockets per GB
+    )
+
+
+def _refuse_weak_secrets(settings: Settings, dev: bool) -> None:
+    from madoguchi.settings import dev_secrets_in_use, weak_secrets
+
     weak = weak_secrets(settings, dev=dev)
     if weak:
         err.print("[red]" + "\n".join(weak) + "[/red]\nSee docs/configuration.md.")
@@ -102,16 +117,50 @@ def serve(
             "Set them (see docs/configuration.md), or pass --dev on a machine of your own."
         )
         raise typer.Exit(2)
-    application = create_app(settings, workers=workers)
-    freeze_startup_heap()
-    uvicorn.run(
-        application,
-        host=host or settings.host,
-        port=port or settings.port,
-        log_level="info",
-        access_log=False,
-        ws_per_message_deflate=False,  # small JSON frames: compression halves sockets per GB
-    )
+
+
+@app.command()
+def worker(
+    workers: bool = typer.Option(
+        True, help="Also run timers, routing and (when leading) the sender and the others"
+    ),
+    dev: bool = typer.Option(False, "--dev", help="Allow the public development secrets"),
+) -> None:
+    """Process webhooks and run the workers without serving HTTP (scaled mode, PostgreSQL).
+
+    Run any number beside the `serve` processes: each takes journal rows by customer
+    (one customer's messages in order, never in two processes at once), timers and
+    offers are claimed row by row, and the sender and the other single-instance workers
+    run in whichever process holds the leadership. See docs/deployment.md."""
+    import signal
+
+    from madoguchi.runtime import Runtime
+    from madoguchi.store.db import is_sqlite
+
+    settings = get_settings()
+    if is_sqlite(settings.database_url):
+        err.print(
+            "[red]madoguchi worker needs PostgreSQL (MADOGUCHI_DATABASE_URL): on SQLite "
+            "one `madoguchi serve` does all the work.[/red]"
+        )
+        raise typer.Exit(2)
+    _refuse_weak_secrets(settings, dev)
+
+    async def go() -> None:
+        runtime = Runtime(settings)
+        stopping = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stopping.set)
+        await runtime.start(workers=workers)
+        freeze_startup_heap()
+        console.print("[green]worker running[/green]: journal, timers, routing, leadership")
+        try:
+            await stopping.wait()
+        finally:
+            await runtime.stop()
+
+    _run(go())
 
 
 @app.command()
@@ -363,7 +412,7 @@ def reports_seed(
     result = _run(go())
     console.print(
         f"workspace {workspace}: {result.conversations} conversations, {result.events} events, "
-        f"{result.messages} messages, {result.rollup_rows} rollup rows "
+        f"{result.messages} messages, {result.rollup_rows} rollup upserts "
         f"in {time.monotonic() - started:.1f} s"
     )
 

@@ -51,6 +51,7 @@ from madoguchi.services.supervision.live_wallboard import WallboardFeed
 from madoguchi.services.templates import catalog
 from madoguchi.settings import Settings
 from madoguchi.store.db import Database
+from madoguchi.store.leader import Leadership
 from madoguchi.store.media_store import LocalMediaStore
 from madoguchi.whatsapp.graph import GraphClient
 
@@ -128,6 +129,9 @@ class Runtime:
                 self.db, self.graph, self.secrets, number_pk
             ),
         )
+        # Scaled mode (PostgreSQL, any number of processes): the workers that must not
+        # run twice run in the one process holding the leadership (store.leader).
+        self.leadership = None if self.db.sqlite else Leadership(settings.database_url)
         self._tasks: list[asyncio.Task] = []
         self._wire()
 
@@ -175,6 +179,16 @@ class Runtime:
         self.bus.subscribe(ConversationChanged, self._end_monitoring)
         # …and the wallboard of every process (it nudges that process's supervisors).
         self.fanout.add_listener(self.wallboard.notice, self.wallboard.resync)
+        # Work published by another process wakes this one's workers (scaled mode: the
+        # leader's sender hears of a reply queued by any web process at once).
+        self.fanout.add_listener(self._wake_for)
+
+    async def _wake_for(self, event) -> None:
+        if isinstance(event, MessageQueued):
+            self.sender.wake()
+        elif isinstance(event, MessageReceived):
+            self.media.wake()
+            self.assist.wake()
 
     async def _end_monitoring(self, event: ConversationChanged) -> None:
         """A conversation that ended is monitored no more."""
@@ -243,19 +257,44 @@ class Runtime:
 
     async def start(self, *, workers: bool = True) -> None:
         await self.fanout.start()
-        # Webhook processing is part of receiving webhooks, not an optional worker.
+        # Webhook processing is part of receiving webhooks, not an optional worker; with
+        # several processes each claims journal rows by customer (journal_claim).
         self._spawn(self.processor.run())
         if workers:
-            self._spawn(self.media.run())
+            # Safe in every process: timers and offers are claimed row by row.
             self._spawn(self.timers.run())
-            self._spawn(self.health.run())
             self._spawn(self.routing.run())
-            self._spawn(self.costs.run())
-            self._spawn(self.assist.run())
-            self._spawn(self.rollups.run())
-            if self.settings.sender_enabled:
-                self._spawn(self.sender.run())
-                self._spawn(self.campaigns.run())
+            if self.leadership is None:
+                for work in self._single_instance_workers():
+                    self._spawn(work)
+            else:
+                self._spawn(self.leadership.run(self._lead))
+
+    def _single_instance_workers(self) -> list[Coroutine]:
+        """The workers that run in one process only (see store.leader); the rollups would
+        be safe in several (their cursor row is locked) but gain nothing there."""
+        works = [
+            self.media.run(),
+            self.health.run(),
+            self.costs.run(),
+            self.assist.run(),
+            self.rollups.run(),
+        ]
+        if self.settings.sender_enabled:
+            works += [self.sender.run(), self.campaigns.run()]
+        return works
+
+    async def _lead(self) -> None:
+        """While this process leads: the single-instance workers; on losing the lead,
+        the sender hands back the rows it had not sent yet."""
+        tasks = [asyncio.ensure_future(work) for work in self._single_instance_workers()]
+        try:
+            await asyncio.gather(*tasks)
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await self.sender.stop()
 
     async def stop(self) -> None:
         for task in self._tasks:

@@ -65,6 +65,28 @@ def signed_headers(body: bytes, secret: str = APP_SECRET) -> dict[str, str]:
     return {"X-Hub-Signature-256": sign(body, secret), "Content-Type": "application/json"}
 
 
+# ----------------------------------------------------------------------------- workers
+
+# `make test` runs the suite on several pytest-xdist workers (`-n … --dist loadgroup`).
+# Every test is independent of the others: its own SQLite file, its own PostgreSQL database
+# per worker (``postgres_database``), servers on ports the kernel picks, Redis channels
+# under a random prefix. The browser tests share a group: one worker runs them one after
+# the other, so two Chromiums never fight over the two cores, while the other workers run
+# the rest.
+GROUPS = {"ui": "browser"}
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    root = Path(__file__).parent
+    for item in items:
+        try:
+            top = Path(item.path).relative_to(root).parts[0]
+        except ValueError:
+            continue
+        if top in GROUPS:
+            item.add_marker(pytest.mark.xdist_group(GROUPS[top]))
+
+
 # ----------------------------------------------------------------------------- databases
 
 
@@ -84,7 +106,9 @@ def sqlite_template(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def postgres_database() -> AsyncIterator[str]:
     base = make_url(POSTGRES_URL)
-    name = f"madoguchi_test_{uuid.uuid4().hex[:10]}"
+    # Each pytest-xdist worker (gw0, gw1, …) runs its own session: its own database.
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    name = f"madoguchi_test_{worker}_{uuid.uuid4().hex[:10]}"
 
     async def admin(sql: str) -> None:
         conn = await asyncpg.connect(

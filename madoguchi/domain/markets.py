@@ -23,7 +23,7 @@ def market_of_phone(wa_id: str | None) -> str | None:
     every queued message asks, and parsing is the costly part)."""
     if not wa_id:
         return None
-    digits = "".join(ch for ch in wa_id if ch.isdigit())
+    digits = wa_id if wa_id.isdigit() else "".join(ch for ch in wa_id if ch.isdigit())
     if not digits:
         return None
     if 7 <= len(digits) <= 15 and digits[0] != "0":

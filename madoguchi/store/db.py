@@ -10,6 +10,8 @@ writer. PostgreSQL needs none of this: it gets a connection pool and row locks.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import sqlite3
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -92,6 +94,30 @@ def _sqlite_begin_immediate(connection) -> None:
         delay = min(delay * 2, 0.05)
 
 
+def _open_raw_writer(url: str) -> sqlite3.Connection:
+    """A plain sqlite3 connection with the writer's pragmas, outside SQLAlchemy's pool."""
+    conn = sqlite3.connect(make_url(url).database, isolation_level=None, check_same_thread=False)
+    _sqlite_pragmas(conn, None)
+    _sqlite_writer_pragmas(conn, None)
+    return conn
+
+
+async def _begin_immediate_raw(conn: sqlite3.Connection) -> None:
+    """``_sqlite_begin_immediate`` for a plain connection: another process's lock is waited
+    for with asyncio sleeps, never on the loop's thread."""
+    deadline = time.monotonic() + WRITE_LOCK_WAIT_SECONDS
+    delay = 0.001
+    while True:
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 0.05)
+
+
 class Database:
     """One engine, its session factory, and the write discipline of its backend."""
 
@@ -134,6 +160,7 @@ class Database:
             self._write_engine or self.engine, expire_on_commit=False
         )
         self._write_lock = asyncio.Lock() if self.sqlite else None
+        self._raw_writer: sqlite3.Connection | None = None
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
@@ -151,7 +178,41 @@ class Database:
         async with self._write_lock, self._write_sessions() as session, session.begin():
             yield session
 
+    @property
+    def sqlite_write_available(self) -> bool:
+        """``sqlite_write()`` works here: SQLite, in a file (an in-memory database is one
+        per connection)."""
+        database = make_url(self.url).database if self.sqlite else None
+        return bool(database) and database != ":memory:" and not database.startswith("file:")
+
+    @asynccontextmanager
+    async def sqlite_write(self) -> AsyncIterator[sqlite3.Connection]:
+        """SQLite only: a plain sqlite3 connection inside a write transaction (``BEGIN
+        IMMEDIATE``), committed on success and rolled back on any exception — the same
+        discipline as ``write()`` (this process's write lock, another process's lock
+        waited for without blocking the loop, the same pragmas) without SQLAlchemy's
+        session, pool and statement machinery: for the hottest, simplest writes (the
+        webhook journal's appends), where that machinery costs more than SQLite itself."""
+        if not self.sqlite_write_available:
+            raise RuntimeError("sqlite_write() is for SQLite database files")
+        async with self._write_lock:
+            if self._raw_writer is None:
+                self._raw_writer = _open_raw_writer(self.url)
+            conn = self._raw_writer
+            await _begin_immediate_raw(conn)
+            try:
+                yield conn
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    with contextlib.suppress(sqlite3.Error):
+                        conn.execute("ROLLBACK")
+                raise
+
     async def dispose(self) -> None:
+        if self._raw_writer is not None:
+            self._raw_writer.close()
+            self._raw_writer = None
         await self.engine.dispose()
         if self._write_engine is not None:
             await self._write_engine.dispose()

@@ -89,10 +89,14 @@ def create_app(
     limits.install(app, settings.max_request_bytes)
     app.add_middleware(ClientAddressMiddleware)
     meta_app = MetaApp.from_settings(settings)
-    app.add_middleware(
-        SecurityHeadersMiddleware,
-        script_origins=meta_app.script_origins(),
-        connect_origins=meta_app.connect_origins(),
-    )
+    security = {
+        "script_origins": meta_app.script_origins(),
+        "connect_origins": meta_app.connect_origins(),
+    }
+    app.add_middleware(SecurityHeadersMiddleware, **security)
+    # Outermost of ours: Meta's POST answered before the API's middleware and router, with
+    # the same headers (a JSON answer to Meta: connect-src without the page's host).
+    headers = SecurityHeadersMiddleware(None, **security).headers_for(webhooks.PATH)
+    app.add_middleware(webhooks.WebhookFastPath, security_headers=headers)
     spa.install(app)  # the web app answers every path no route claims
     return app

@@ -77,14 +77,18 @@ class SecurityHeadersMiddleware:
                 for name, v in COMMON
             ]
 
+    def headers_for(self, path: str, host: bytes | None = None) -> list[tuple[bytes, bytes]]:
+        """The headers of a response to ``path`` asked for at ``host`` (without a host:
+        ``connect-src`` of this origin alone)."""
+        csp = DOCS_CSP if path.startswith(DOCS_PATHS) else self.app_csp
+        csp = f"{csp}; {connect_src(host, self.connect_origins)}"
+        return [*self.common, (b"content-security-policy", csp.encode())]
+
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        path = scope.get("path", "")
-        csp = DOCS_CSP if path.startswith(DOCS_PATHS) else self.app_csp
         host = next((v for k, v in scope.get("headers", ()) if k == b"host"), None)
-        csp = f"{csp}; {connect_src(host, self.connect_origins)}"
-        extra = [*self.common, (b"content-security-policy", csp.encode())]
+        extra = self.headers_for(scope.get("path", ""), host)
 
         async def with_headers(message):
             if message["type"] == "http.response.start":

@@ -33,7 +33,8 @@ LARGER = {
 }
 
 
-def _problem(limit: int) -> bytes:
+def body_too_large(limit: int) -> bytes:
+    """The 413 answer's JSON body."""
     return json.dumps(
         {
             "detail": {
@@ -98,7 +99,7 @@ class BodyLimitMiddleware:
 
     @staticmethod
     async def _refuse(send, limit: int) -> None:
-        body = _problem(limit)
+        body = body_too_large(limit)
         await send(
             {
                 "type": "http.response.start",

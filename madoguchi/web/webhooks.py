@@ -20,16 +20,14 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 
 from madoguchi.services.channel.journal_claim import customer_key
 from madoguchi.web.deps import get_runtime
+from madoguchi.web.limits import WEBHOOK_BYTES, body_too_large
 from madoguchi.whatsapp.signature import SignatureInvalid, SignatureMissing, verify_signature
 from madoguchi.whatsapp.updates import WebhookFormatError, parse_delivery
 
 router = APIRouter(tags=["webhooks"])
 
-MAX_BODY_BYTES = 3 * 1024 * 1024
-
-
-def _problem(status: int, detail: str) -> JSONResponse:
-    return JSONResponse({"detail": detail}, status_code=status)
+PATH = "/webhooks/whatsapp"
+MAX_BODY_BYTES = WEBHOOK_BYTES
 
 
 @router.get("/webhooks/whatsapp", response_class=PlainTextResponse)
@@ -48,40 +46,43 @@ async def verify_subscription(
     return PlainTextResponse(challenge)
 
 
-async def receive_delivery(request: Request) -> JSONResponse:
-    """Meta's POST: a plain Starlette route, so per-request work is only what is needed
-    (no dependency solving or response model for the busiest endpoint there is)."""
-    runtime = get_runtime(request)
-    body = await request.body()
+def _screen(runtime, body: bytes, signature: str | None):
+    """Everything before the journal: (status, problem) when refused, else (updates,
+    rejected updates). Order matters: size, signature over the exact bytes, then parse."""
     if len(body) > MAX_BODY_BYTES:
-        return _problem(413, f"delivery is {len(body)} bytes; the limit is {MAX_BODY_BYTES}")
+        return 413, f"delivery is {len(body)} bytes; the limit is {MAX_BODY_BYTES}"
     try:
-        verify_signature(
-            body,
-            request.headers.get("x-hub-signature-256"),
-            runtime.settings.app_secret.get_secret_value(),
-        )
+        verify_signature(body, signature, runtime.settings.app_secret.get_secret_value())
     except SignatureMissing as exc:
         runtime.metrics.webhook_rejected.labels("signature_missing").inc()
-        return _problem(401, f"X-Hub-Signature-256 is required: {exc.reason}")
+        return 401, f"X-Hub-Signature-256 is required: {exc.reason}"
     except SignatureInvalid as exc:
         runtime.metrics.webhook_rejected.labels("signature_invalid").inc()
-        return _problem(403, f"X-Hub-Signature-256 does not match this body: {exc.reason}")
+        return 403, f"X-Hub-Signature-256 does not match this body: {exc.reason}"
     try:
         payload = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         runtime.metrics.webhook_rejected.labels("malformed_json").inc()
-        return _problem(400, f"body is not valid JSON: {exc}")
+        return 400, f"body is not valid JSON: {exc}"
     except RecursionError:
         runtime.metrics.webhook_rejected.labels("malformed_json").inc()
-        return _problem(400, "body is not a WhatsApp delivery: JSON nested too deeply")
+        return 400, "body is not a WhatsApp delivery: JSON nested too deeply"
     rejected: list = []
     try:
         updates = parse_delivery(payload, rejected)
     except (WebhookFormatError, RecursionError) as exc:
         runtime.metrics.webhook_rejected.labels("bad_envelope").inc()
-        return _problem(400, f"not a WhatsApp webhook delivery: {exc}")
+        return 400, f"not a WhatsApp webhook delivery: {exc}"
+    return updates, rejected
 
+
+async def acknowledge(runtime, body: bytes, signature: str | None) -> tuple[int, dict]:
+    """The answer to Meta's POST as (status, JSON object): 200 only once the delivery's
+    bytes are committed to the journal."""
+    first, second = _screen(runtime, body, signature)
+    if isinstance(second, str):
+        return first, {"detail": second}
+    updates, rejected = first, second
     # Signed and a delivery: acknowledged, even when some updates in it do not parse
     # (they are kept in rejected_updates by the processor, the rest is stored).
     delivery_id = await runtime.journal.append(
@@ -91,7 +92,79 @@ async def receive_delivery(request: Request) -> JSONResponse:
     out = {"received": len(updates), "delivery_id": delivery_id}
     if rejected:
         out["rejected"] = [{"path": r.path, "reason": r.reason} for r in rejected]
-    return JSONResponse(out)
+    return 200, out
+
+
+async def receive_delivery(request: Request) -> JSONResponse:
+    """Meta's POST through the router (``WebhookFastPath`` answers it before the router
+    in the served app; this route serves an app built without it)."""
+    status, out = await acknowledge(
+        get_runtime(request), await request.body(), request.headers.get("x-hub-signature-256")
+    )
+    return JSONResponse(out, status_code=status)
+
+
+class WebhookFastPath:
+    """Pure ASGI, the outermost of the app's own middleware: Meta's POST is answered here,
+    without the router, the exception layers and the other middleware of the API (a
+    webhook needs none of them), which cost more per request than the signature check.
+
+    It keeps everything the general path gives this route: the body bounded while read
+    (``limits``: 413 as soon as ``Content-Length`` or the bytes read pass 3 MiB, in the
+    same form), the security headers of every response, and an error raised here (the
+    journal's commit failed) reaches FastAPI's error middleware: a 500, so Meta retries.
+    """
+
+    def __init__(self, app, security_headers: list[tuple[bytes, bytes]]) -> None:
+        self.app = app
+        self.headers = security_headers
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http" or scope["method"] != "POST" or scope["path"] != PATH:
+            return await self.app(scope, receive, send)
+        signature = None
+        for name, value in scope["headers"]:
+            if name == b"content-length" and (not value.isdigit() or int(value) > WEBHOOK_BYTES):
+                return await self._send(send, 413, body_too_large(WEBHOOK_BYTES))
+            if name == b"x-hub-signature-256":
+                signature = value.decode("latin-1")
+        chunks = []
+        seen = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return  # the caller is gone: nothing to answer, nothing stored
+            chunk = message.get("body", b"")
+            seen += len(chunk)
+            if seen > WEBHOOK_BYTES:
+                return await self._send(send, 413, body_too_large(WEBHOOK_BYTES))
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        status, out = await acknowledge(scope["app"].state.runtime, body, signature)
+        await self._send(send, status, _json(out))
+
+    async def _send(self, send, status: int, body: bytes) -> None:
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                    *self.headers,
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+
+def _json(value: dict) -> bytes:
+    """As ``JSONResponse`` renders it."""
+    return json.dumps(
+        value, ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":")
+    ).encode("utf-8")
 
 
 router.add_route("/webhooks/whatsapp", receive_delivery, methods=["POST"], include_in_schema=False)

@@ -253,3 +253,77 @@ PROCESS: contextvars.ContextVar[str] = contextvars.ContextVar("process")
 
 async def _ignore(events) -> None:
     return None
+
+
+async def test_a_failed_row_holds_back_its_customers_later_rows_until_its_retry(
+    db_url, monkeypatch
+):
+    """On both databases: customer 1's first message fails (a passing fault); their
+    second is not processed before it, customer 2 is not held up, and after the retry
+    both of customer 1's are stored in order."""
+    db = Database(db_url)
+    await seed_workspace(db)
+    try:
+        journal = Journal(db)
+        x1 = await append(journal, delivery(1, 1))
+        x2 = await append(journal, delivery(1, 2))
+        y1 = await append(journal, delivery(2, 1))
+        faults = {"wamid.C1.S0001": 1}
+
+        def failing(ingest):
+            async def wrapper(session, *args):
+                rows = [args[0]] if len(args) == 2 else [row for row, _ in args[0]]
+                for row in rows:
+                    wamid = json.loads(row.body)["entry"][0]["changes"][0]["value"]["messages"][0]
+                    if faults.get(wamid["id"]):
+                        if len(args) == 2:
+                            faults[wamid["id"]] -= 1
+                        raise RuntimeError("a passing fault")
+                return await ingest(session, *args)
+
+            return wrapper
+
+        monkeypatch.setattr(
+            webhook_journal,
+            "ingest_delivery_row",
+            failing(webhook_journal.ingest_delivery_row),
+        )
+        monkeypatch.setattr(
+            webhook_journal,
+            "ingest_message_deliveries",
+            failing(webhook_journal.ingest_message_deliveries),
+        )
+        policy = webhook_journal.ProcessorPolicy(retry_base_seconds=600, slice_seconds=10)
+        processor = DeliveryProcessor(db, _ignore, policy)
+        await processor.process_slice()
+
+        async def state_of(delivery_id: int) -> WebhookDelivery:
+            async with db.read() as session:
+                return await session.get(WebhookDelivery, delivery_id)
+
+        assert (await state_of(x1)).state == "pending" and (await state_of(x1)).attempts == 1
+        assert (await state_of(x2)).state == "pending" and (await state_of(x2)).attempts == 0
+        assert (await state_of(y1)).state == "done"
+        # Until the retry is due, customer 1's second message is not taken either.
+        await processor.process_slice()
+        assert (await state_of(x2)).state == "pending"
+
+        async with db.write() as session:  # the retry comes due
+            await session.execute(
+                update(WebhookDelivery)
+                .where(WebhookDelivery.id == x1)
+                .values(next_attempt_at=datetime.now(UTC) - timedelta(seconds=1))
+            )
+        await processor.process_slice()
+        assert [(await state_of(i)).state for i in (x1, x2)] == ["done", "done"]
+        async with db.read() as session:
+            wamids = (
+                await session.scalars(
+                    select(Message.wamid)
+                    .where(Message.wamid.like("wamid.C1.%"))
+                    .order_by(Message.id)
+                )
+            ).all()
+        assert wamids == ["wamid.C1.S0001", "wamid.C1.S0002"]
+    finally:
+        await db.dispose()

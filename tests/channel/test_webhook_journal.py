@@ -22,6 +22,7 @@ from madoguchi.services.channel.webhook_journal import (
 )
 from madoguchi.store.db import Database
 from madoguchi.store.models import Message, WebhookDelivery
+from madoguchi.store.models.core import utcnow
 from tests.conftest import fixture_payload, seed_workspace
 
 
@@ -70,6 +71,23 @@ async def test_acknowledged_deliveries_are_processed_after_a_restart(db, db_url)
     assert await count(db, Message) == 3
     assert await count(db, WebhookDelivery, WebhookDelivery.state == "done") == 3
     assert [type(e).__name__ for e in events] == ["MessageReceived"] * 3
+
+
+async def test_an_appended_row_has_every_default_of_the_model(db):
+    """On SQLite the journal appends with plain SQL: the row must read back as one the
+    model's defaults would have made."""
+    before = utcnow()
+    [first, second] = await asyncio.gather(
+        Journal(db).append(b"{}", 2), Journal(db).append(text_delivery("wamid.D"), 1)
+    )
+    assert second == first + 1
+    async with db.read() as session:
+        row = await session.get(WebhookDelivery, first)
+    assert (row.body, row.update_count, row.state) == (b"{}", 2, "pending")
+    assert (row.unrouted_count, row.attempts, row.messages_stored, row.duplicates) == (0,) * 4
+    assert row.workspace_id is None and row.last_error is None and row.next_attempt_at is None
+    assert row.processed_at is None
+    assert before <= row.received_at <= utcnow()
 
 
 async def test_a_delivery_processed_twice_changes_nothing(db):

@@ -145,6 +145,15 @@ async def test_asked_once_answered_by_a_tap_and_stored_without_reopening(cc):
     assert (await cc.conversation(cid))["csat"]["score"] == 4
     assert len(await cc.questions(ken)) == 1
 
+    # Counted: the CSAT report reads the same row (asked once, answered once, 4).
+    report = await cc.as_("sam", "GET", "/api/v1/reports/csat", params={"period": "today"})
+    assert report.status_code == 200, report.text
+    totals = report.json()["totals"]
+    assert (totals["asked"], totals["answered"], totals["score"]) == (1, 1, 4)
+    assert totals["response_rate_percent"] == 100 and totals["satisfied_percent"] == 100
+    [by_agent] = report.json()["agents"]
+    assert by_agent["agent_id"] == cc.users["aiko"] and by_agent["score"] == 4
+
 
 async def _messages_in(cc, cid: int, count: int):
     messages = (await cc.as_("admin", "GET", f"/api/v1/conversations/{cid}/messages")).json()
@@ -231,3 +240,28 @@ async def test_a_conversation_nobody_answered_is_never_asked(cc):
     await cc.close(cid, who="sam")
     assert (await cc.conversation(cid))["csat"] is None
     assert await cc.questions(nobody) == []
+
+
+async def test_auto_close_after_the_customers_silence_asks_too(cc):
+    """Decided (docs/reports.md): a conversation an agent handled and the queue's
+    auto-close ended is asked, inside the window like any other."""
+    from madoguchi.services.contact_center import assignment
+
+    quiet = await cc.customer("15550001007")
+    cid = await cc.handled_conversation(quiet)
+    async with cc.stack.runtime.db.write() as session:
+        await session.execute(update(Queue).values(auto_close_after_seconds=60))
+        await session.execute(
+            update(Conversation)
+            .where(Conversation.id == cid)
+            .values(last_inbound_at=datetime.now(UTC) - timedelta(minutes=5))
+        )
+        workspace_id = await session.scalar(
+            select(Conversation.workspace_id).where(Conversation.id == cid)
+        )
+    outcome = await assignment.auto_close_if_idle(cc.stack.runtime.db, workspace_id, cid)
+    await cc.stack.runtime.bus.publish(outcome.events)
+    conv = await cc.conversation(cid)
+    assert conv["status"] == "closed" and conv["csat"]["score"] is None
+    [question] = await eventually(lambda: cc.questions(quiet))
+    assert question["content"]["type"] == "list"

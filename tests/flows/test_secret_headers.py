@@ -11,9 +11,11 @@ from fastapi import FastAPI, Request
 from sqlalchemy import select
 
 from madoguchi.security.secrets import SecretBox
+from madoguchi.services.configuration.apply import ConfigError, apply_config
+from madoguchi.store.db import Database
 from madoguchi.store.models import AuditEntry, Flow, FlowVersion
 from tests.access.people import add_token, add_user
-from tests.conftest import PHONE_NUMBER_ID, SECRET_KEY, ServedApp
+from tests.conftest import PHONE_NUMBER_ID, SECRET_KEY, WABA_ID, ServedApp
 from tests.flows.flow_kit import close_stack, flow_stack, new_customer, says, wait_replies
 from tests.flows.test_flow_runner import texts
 
@@ -202,3 +204,58 @@ async def test_a_new_server_or_an_empty_value_drops_the_stored_secret(db_url, tm
         assert {"secret_headers.X-Plain", "secret_headers.bad name"} <= fields
     finally:
         await close_stack(s)
+
+
+WORKSPACE_WITH_KEY = """
+workspace: {{slug: acme, name: ACME}}
+whatsapp:
+  accounts:
+    - waba_id: "{waba}"
+      name: ACME
+      phone_numbers:
+        - phone_number_id: "{number}"
+          display_phone_number: "+1 555 0123"
+          access_token: ${{WA_TOKEN}}
+flows: {flows}
+"""
+
+
+async def test_a_workspace_file_takes_secret_headers_from_the_environment(db_url):
+    flow = {
+        "name": "Orders",
+        "definition": definition("https://crm.example/orders/{{message.text}}", {}),
+    }
+    lookup(flow["definition"])["secret_headers"] = {"X-Api-Key": "${CRM_KEY}"}
+    text = WORKSPACE_WITH_KEY.format(waba=WABA_ID, number=PHONE_NUMBER_ID, flows=json.dumps([flow]))
+    box = SecretBox(SECRET_KEY)
+    db = Database(db_url)
+    try:
+        env = {"WA_TOKEN": "EAAG-token", "CRM_KEY": KEY}
+        first = await apply_config(db, box, text, env=env)
+        assert "created flow Orders" in first.changes, first.changes
+        assert "published flow Orders version 1" in first.changes
+        async with db.read() as session:
+            row = await session.scalar(select(Flow).where(Flow.name == "Orders"))
+            version = await session.scalar(select(FlowVersion).where(FlowVersion.flow_id == row.id))
+        sealed = lookup(row.draft)["secret_headers"]["X-Api-Key"]
+        assert box.decrypt(sealed.removeprefix("sealed:")) == KEY
+        assert lookup(version.definition)["secret_headers"]["X-Api-Key"] == sealed
+        # The same file and key again: nothing changes (the sealed value is kept as is).
+        assert not (await apply_config(db, box, text, env=env)).changed
+        # A new key: a new draft, published.
+        rotated = await apply_config(db, box, text, env={**env, "CRM_KEY": OTHER_KEY})
+        assert "published flow Orders version 2" in rotated.changes, rotated.changes
+        # A key the environment lacks is named, and nothing is applied.
+        try:
+            await apply_config(db, box, text, env={"WA_TOKEN": "EAAG-token"})
+        except ConfigError as exc:
+            assert exc.problems == [
+                (
+                    "flows[0].definition.nodes[Lookup].secret_headers.X-Api-Key",
+                    "environment variable CRM_KEY is not set",
+                )
+            ]
+        else:
+            raise AssertionError("a missing variable must be refused")
+    finally:
+        await db.dispose()

@@ -157,3 +157,20 @@ async def test_seeded_conversations_count_as_the_worker_counts_them(db):
     await rollups.rebuild(db, batch=700)
     async with db.read() as session:
         assert await reports.build(session, q) == seeded
+
+
+async def test_flow_funnel(db):
+    world = await build(db)
+    await rollups.catch_up(db, lag=0)
+    body = await report(db, world, "flows")
+    funnel = {row["widget"]: (row["type"], row["entered"], row["left"]) for row in body["funnel"]}
+    assert funnel == {
+        "greet": ("send_message", 3, 0),
+        "menu": ("collect_input", 2, 1),  # C9's customer left at the menu
+        "bye": ("end", 1, 0),
+        "to_support": ("route_to_queue", 1, 0),
+    }
+    assert [r["flow_id"] for r in body["rows"]] == [world.flow] * 4
+    assert (body["totals"]["flow_entered"], body["totals"]["bot_resolved"]) == (3, 2)
+    # Flows run before any queue: a reader limited to queues sees no funnel.
+    assert (await report(db, world, "flows", visible_queues={world.support}))["funnel"] == []

@@ -1,8 +1,9 @@
 """A hand-built lifecycle log with known answers (docs/metrics.md), for the reporting
-tests: eight conversations on 2026-11-10 in Asia/Tokyo covering a plain answer, a
+tests: nine conversations on 2026-11-10 in Asia/Tokyo covering a plain answer, a
 transfer between queues, a short and a long abandon (the long one past local
 midnight), a flow that resolves alone, a hand-off taken over by a supervisor and closed
-by the customer's silence, an answer outside business hours, and a template sent first.
+by the customer's silence, an answer outside business hours, a template sent first,
+and a flow the customer leaves.
 
 Every expected figure is worked out by hand in ``EXPECTED``; times are UTC (Tokyo is
 UTC+9).
@@ -20,6 +21,10 @@ from madoguchi.store.models import (
     ConversationEvent,
     ConversationTag,
     CsatResponse,
+    Flow,
+    FlowRun,
+    FlowStep,
+    FlowVersion,
     Message,
     PhoneNumber,
     Queue,
@@ -41,6 +46,7 @@ class World:
     a1: int = 0
     a2: int = 0
     number: int = 0
+    flow: int = 0
     conversations: dict[str, int] = field(default_factory=dict)
 
 
@@ -181,6 +187,55 @@ async def build(db: Database, slug: str = "rep") -> World:
             ]
         )
 
+        # C9: the flow asks, the customer never answers (the run is interrupted at "menu").
+        c9 = await conversation("c9", t(7))
+        ev(c9, "flow_started", "new", "in_flow", t(7))
+        ev(c9, "abandoned", "in_flow", "abandoned", t(7, 30))
+        flow = Flow(workspace_id=ws.id, name="Welcome", draft={})
+        s.add(flow)
+        await s.flush()
+        version = FlowVersion(workspace_id=ws.id, flow_id=flow.id, version=1, definition={})
+        s.add(version)
+        await s.flush()
+        w.flow = flow.id
+        for c, status, nodes in (
+            (c5, "ended", [("greet", "send_message"), ("bye", "end")]),
+            (
+                c6,
+                "handed_off",
+                [
+                    ("greet", "send_message"),
+                    ("menu", "collect_input"),
+                    ("to_support", "route_to_queue"),
+                ],
+            ),
+            (c9, "interrupted", [("greet", "send_message"), ("menu", "collect_input")]),
+        ):
+            run = FlowRun(
+                workspace_id=ws.id,
+                conversation_id=c.id,
+                flow_id=flow.id,
+                version_id=version.id,
+                version=1,
+                status=status,
+            )
+            s.add(run)
+            await s.flush()
+            for n, (node, widget) in enumerate(nodes):
+                s.add(
+                    FlowStep(
+                        workspace_id=ws.id,
+                        run_id=run.id,
+                        conversation_id=c.id,
+                        flow_id=flow.id,
+                        version=1,
+                        node_id=node,
+                        widget=widget,
+                        result="ok",
+                        at=c.created_at.replace(second=n),
+                    )
+                )
+
         def csat(c, queue, agent, asked, score=None, answered=None):
             s.add(
                 CsatResponse(
@@ -227,9 +282,9 @@ EXPECTED = {
     "messages_in": 6,
     "messages_out": 6,
     "templates_marketing": 1,
-    "flow_entered": 2,
-    "bot_resolved": 1,
-    "bot_resolved_percent": 50.0,
-    "handoffs": 1,
-    "handoff_percent": 50.0,
+    "flow_entered": 3,  # C5, C6, C9
+    "bot_resolved": 2,  # C5 (closed in the flow), C9 (the customer left the flow)
+    "bot_resolved_percent": 66.7,
+    "handoffs": 1,  # C6
+    "handoff_percent": 33.3,
 }

@@ -13,7 +13,7 @@ from madoguchi.security.secrets import SecretBox
 from madoguchi.store.models import Flow
 from tests.conftest import PHONE_NUMBER_ID, SECRET_KEY
 from tests.helpers import eventually
-from tests.ui.conftest import ADMIN, sign_in
+from tests.ui.conftest import ADMIN, screenshot, sign_in
 from tests.ui.test_admin_and_flows import node
 
 KEY = "sk-live-kept-in-the-server"
@@ -82,6 +82,7 @@ async def test_a_secret_header_is_write_only_in_the_editor(ui, browser):
     await expect(settings.get_by_test_id("secret-header-status")).to_contain_text(
         "X-Token: new value, saved with the draft"
     )
+    await screenshot(page, "flow-secret-headers.png")
     await page.get_by_test_id("flow-save").click()
 
     async def saved():

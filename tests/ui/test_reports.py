@@ -15,8 +15,8 @@ from madoguchi.services.access import users
 from madoguchi.services.access.tokens import create_token
 from madoguchi.store.models import Conversation, User
 from tests.helpers import eventually
-from tests.ui.conftest import ANA, PASSWORD, screenshot, sign_in, ui_stack
-from tests.ui.test_agent_desktop import customer_says, sim_customer
+from tests.ui.conftest import ADMIN, ANA, PASSWORD, screenshot, set_presence, sign_in, ui_stack
+from tests.ui.test_agent_desktop import customer_says, customer_thread, sim_customer
 
 SUPERVISOR = "sue@acme.test"
 
@@ -127,6 +127,14 @@ async def test_a_supervisor_reads_the_reports_and_downloads_a_csv(busy, browser)
     await page.get_by_test_id("reports-group").click()
     await page.get_by_role("option", name="Week", exact=True).click()
     await expect(body).to_have_attribute("data-group", "week")
+    # Custom dates start from the period on screen; the report follows the dates.
+    last_30 = await body.get_attribute("data-period-from")
+    await page.get_by_test_id("reports-period-picker").get_by_text("Custom").click()
+    await expect(page.get_by_test_id("reports-from")).to_have_value(last_30)
+    today = await body.get_attribute("data-period-to")
+    await page.get_by_test_id("reports-from").fill(today)
+    await expect(body).to_have_attribute("data-period-from", today)
+    await expect(page.get_by_test_id("reports-series-row")).to_have_count(1)
     await page.get_by_test_id("reports-tab-flows").click()
     await expect(page.get_by_test_id("reports-funnel")).to_be_visible()
     await page.get_by_test_id("reports-tab-csat").click()
@@ -161,3 +169,63 @@ async def test_reports_in_japanese(busy, browser):
     lines = content.decode("utf-8-sig").splitlines()
     assert lines[0].startswith("queue_id,queue,arrived,")
     assert any(line.split(",")[1] == "Support" and line.split(",")[2] == "3" for line in lines)
+
+
+async def test_csat_set_on_a_queue_asked_at_close_and_shown_on_the_conversation(ui, browser):
+    admin = await sign_in(browser, ui, ADMIN)
+    await admin.get_by_role("button", name="Queues").click()
+    support = admin.get_by_test_id("queue-row").filter(has_text="Support")
+    await support.get_by_role("button", name="Edit").click()
+    form = admin.get_by_test_id("queue-form")
+    await form.get_by_test_id("queue-csat-enabled").check()
+    await form.get_by_test_id("queue-csat-kind").click()
+    await admin.get_by_role("option", name="Buttons: Good / Okay / Poor").click()
+    await form.get_by_label("Question (English)").fill("Was Ana helpful?")
+    await form.get_by_test_id("queue-csat").scroll_into_view_if_needed()
+    await screenshot(admin, "queue-csat.png")
+    await admin.get_by_test_id("queue-save").click()
+    await expect(form).to_have_count(0)
+    queues = (await ui.api("GET", "/api/v1/queues")).json()
+    [spec] = [q for q in queues if q["name"] == "Support"]
+    assert spec["csat"]["enabled"] and spec["csat"]["kind"] == "buttons"
+    assert spec["csat"]["texts"]["en"]["question"] == "Was Ana helpful?"
+
+    agent = await sign_in(browser, ui, ANA)
+    await set_presence(agent, "Available")
+    kai = await sim_customer(ui, "15550000777", "Kai")
+    await customer_says(ui, kai, "My order is late")
+    await agent.get_by_test_id("offer-accept").click()
+    await expect(agent.get_by_test_id("chat-title")).to_have_text("Kai")
+    await agent.get_by_test_id("close-button").click()
+    await agent.get_by_test_id("disposition-select").click()
+    await agent.get_by_role("option", name="Solved").click()
+    await agent.get_by_test_id("close-submit").click()
+    badge = agent.get_by_test_id("conversation-csat")
+    await expect(badge).to_contain_text("Asked, not answered yet")
+
+    async def question():
+        thread = await customer_thread(ui, kai)
+        return next((m for m in thread if m["type"] == "interactive"), None)
+
+    asked = await eventually(question)
+    assert asked["content"]["body"]["text"] == "Was Ana helpful?"
+    tapped = await ui.sim_client.post(
+        f"/_sim/customers/{kai['user_id']}/messages",
+        json={"type": "button_reply", "message_wamid": asked["wamid"], "button_id": "Good"},
+    )
+    assert tapped.status_code == 200, tapped.text
+    await expect(badge).to_have_attribute("data-score", "5")
+    await expect(badge).to_contain_text("Rated 5 / 5")
+    await expect(agent.get_by_test_id("composer-readonly")).to_contain_text("closed")
+    await screenshot(agent, "conversation-csat.png")
+
+    # …and counted in the CSAT report.
+    await admin.get_by_role("button", name="Reports").click()
+    await admin.get_by_test_id("reports-tab-csat").click()
+    await admin.get_by_test_id("reports-period-picker").get_by_text("Today", exact=True).click()
+    await expect(admin.get_by_test_id("reports-total-score")).to_have_text("5")
+    await expect(admin.get_by_test_id("reports-total-response_rate_percent")).to_have_text("100 %")
+    await expect(admin.get_by_test_id("reports-agent-row")).to_contain_text("Ana Agent")
+    score = admin.get_by_test_id("reports-distribution-score")
+    await expect(score.locator(".recharts-bar-rectangle").first).to_be_visible()
+    await screenshot(admin, "reports-csat.png")

@@ -2,6 +2,8 @@ import { useEffect, useState } from "react";
 import {
   ActionIcon,
   Button,
+  Fieldset,
+  Switch,
   Group,
   Modal,
   MultiSelect,
@@ -17,7 +19,7 @@ import {
 } from "@mantine/core";
 import { useTranslation } from "react-i18next";
 import { api } from "../api/client";
-import type { Disposition, Queue, QueueSpec, User } from "../api/types";
+import type { CsatSettings, Disposition, Queue, QueueSpec, User } from "../api/types";
 import { formatNumber } from "../format";
 import { useSession } from "../session";
 import { FormError, useServerErrors } from "./forms";
@@ -154,6 +156,7 @@ function QueueForm({ queue, queues, users, onDone }: { queue: Queue | null; queu
     "auto_close_after_seconds",
     "members",
     "dispositions",
+    "csat",
   ]);
   const set = <K extends keyof QueueSpec>(key: K, value: QueueSpec[K]) => setSpec((s) => ({ ...s, [key]: value }));
   const otherQueues = queues.filter((q) => q.id !== queue?.id).map((q) => q.name);
@@ -263,6 +266,7 @@ function QueueForm({ queue, queues, users, onDone }: { queue: Queue | null; queu
           <NumberInput label={t("queues.autoClose")} value={spec.auto_close_after_seconds ?? ""} onChange={(v) => set("auto_close_after_seconds", v === "" ? null : Number(v))} error={e.auto_close_after_seconds} />
         </Group>
         <DispositionsEditor value={spec.dispositions} onChange={(d) => set("dispositions", d)} error={e.dispositions} />
+        <CsatEditor value={spec.csat ?? CSAT_OFF} onChange={(c) => set("csat", c)} error={e.csat} />
         <FormError message={errors.general} />
         <Group justify="flex-end">
           <Button type="submit" loading={busy} data-testid="queue-save">
@@ -271,6 +275,79 @@ function QueueForm({ queue, queues, users, onDone }: { queue: Queue | null; queu
         </Group>
       </Stack>
     </form>
+  );
+}
+
+// What the customer reads when a queue keeps the default question (madoguchi/domain/csat.py).
+const CSAT_DEFAULT_QUESTION = {
+  en: "How satisfied are you with the help you received today?",
+  ja: "本日の対応にどの程度ご満足いただけましたか？",
+};
+
+const CSAT_OFF: CsatSettings = { enabled: false, kind: "list", language: "auto", texts: {} };
+
+/** The customer-satisfaction question sent when an answered conversation closes. */
+function CsatEditor({ value, onChange, error }: { value: CsatSettings; onChange: (c: CsatSettings) => void; error?: string }) {
+  const { t } = useTranslation();
+  const question = (lang: "en" | "ja") => value.texts?.[lang]?.question ?? "";
+  const setQuestion = (lang: "en" | "ja", text: string) =>
+    onChange({ ...value, texts: { ...value.texts, [lang]: { ...value.texts?.[lang], question: text || null } } });
+  return (
+    <Fieldset legend={t("queues.csat.title")} data-testid="queue-csat">
+      <Stack gap="xs">
+        <Switch
+          label={t("queues.csat.enabled")}
+          description={t("queues.csat.hint")}
+          checked={value.enabled}
+          onChange={(ev) => onChange({ ...value, enabled: ev.currentTarget.checked })}
+          data-testid="queue-csat-enabled"
+        />
+        {value.enabled && (
+          <>
+            <Group grow>
+              <Select
+                label={t("queues.csat.kind")}
+                data={(["list", "buttons"] as const).map((k) => ({ value: k, label: t(`queues.csat.kinds.${k}`) }))}
+                value={value.kind}
+                onChange={(v) => v && onChange({ ...value, kind: v as CsatSettings["kind"] })}
+                allowDeselect={false}
+                comboboxProps={{ withinPortal: false }}
+                data-testid="queue-csat-kind"
+              />
+              <Select
+                label={t("queues.csat.language")}
+                data={(["auto", "en", "ja"] as const).map((l) => ({ value: l, label: t(`queues.csat.languages.${l}`) }))}
+                value={value.language}
+                onChange={(v) => v && onChange({ ...value, language: v as CsatSettings["language"] })}
+                allowDeselect={false}
+                comboboxProps={{ withinPortal: false }}
+              />
+            </Group>
+            <Textarea
+              label={t("queues.csat.questionEn")}
+              placeholder={CSAT_DEFAULT_QUESTION.en}
+              value={question("en")}
+              onChange={(ev) => setQuestion("en", ev.currentTarget.value)}
+              autosize
+              minRows={1}
+            />
+            <Textarea
+              label={t("queues.csat.questionJa")}
+              placeholder={CSAT_DEFAULT_QUESTION.ja}
+              value={question("ja")}
+              onChange={(ev) => setQuestion("ja", ev.currentTarget.value)}
+              autosize
+              minRows={1}
+            />
+          </>
+        )}
+        {error && (
+          <Text c="red" size="xs" role="alert">
+            {error}
+          </Text>
+        )}
+      </Stack>
+    </Fieldset>
   );
 }
 

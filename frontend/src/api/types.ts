@@ -70,6 +70,7 @@ export interface Conversation {
   campaign_name?: string | null;
   /** Customer messages after my read marker; null/absent when the server does not say. */
   unread?: number | null;
+  csat?: ConversationCsat | null;
 }
 
 export interface ReadMarker {
@@ -156,6 +157,26 @@ export interface QueueSpec {
   auto_close_after_seconds: number | null;
   members: QueueMember[];
   dispositions: Disposition[];
+  csat?: CsatSettings;
+}
+
+/** A queue's customer-satisfaction question (docs/reports.md). */
+export interface CsatSettings {
+  enabled: boolean;
+  kind: "list" | "buttons";
+  language: "auto" | "en" | "ja";
+  texts?: Partial<Record<"en" | "ja", { question?: string | null; button?: string | null; good?: string | null; okay?: string | null; poor?: string | null }>>;
+}
+
+/** The CSAT question of one conversation and its answer (GET /conversations/{id}). */
+export interface ConversationCsat {
+  asked_at: string;
+  answered_at: string | null;
+  score: number | null;
+  kind: string;
+  language: string;
+  queue_id: number | null;
+  agent_id: number | null;
 }
 
 export interface Queue extends QueueSpec {

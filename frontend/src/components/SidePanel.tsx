@@ -2,7 +2,7 @@ import { useEffect, useState } from "react";
 import { Badge, Button, Divider, Group, Stack, TagsInput, Text, Textarea, Title, UnstyledButton } from "@mantine/core";
 import { useTranslation } from "react-i18next";
 import { api, ApiError } from "../api/client";
-import type { Conversation, Note } from "../api/types";
+import type { Conversation, ConversationCsat, Note } from "../api/types";
 import { formatDateTime } from "../format";
 import { useLive } from "../live";
 
@@ -19,16 +19,31 @@ export function SidePanel({ conversation: c, noteTick, onOpen }: Props) {
   const [tags, setTags] = useState<string[]>([]);
   const [draft, setDraft] = useState("");
   const [error, setError] = useState<string | null>(null);
+  const [csat, setCsat] = useState<ConversationCsat | null>(c.csat ?? null);
 
   useEffect(() => {
     api.get<Conversation[]>(`/contacts/${c.contact.id}/conversations`).then(setHistory).catch(() => setHistory([]));
     api.get<{ tags: string[] }>(`/conversations/${c.id}/tags`).then((r) => setTags(r.tags)).catch(() => setTags([]));
   }, [c.id, c.contact.id, c.status]);
 
-  // Tags changed by a colleague (or in another tab) show at once.
+  // The CSAT question is asked as the conversation closes; its answer may come later.
+  const [csatTick, setCsatTick] = useState(0);
+  useEffect(() => {
+    if (c.status !== "closed") {
+      setCsat(null);
+      return;
+    }
+    api
+      .get<Conversation>(`/conversations/${c.id}`)
+      .then((full) => setCsat(full.csat ?? null))
+      .catch(() => setCsat(null));
+  }, [c.id, c.status, csatTick]);
+
+  // Tags changed by a colleague (or in another tab) show at once; so does a CSAT answer.
   useLive({
     onEvent: (e) => {
       if (e.event === "conversation.tags" && e.conversation_id === c.id && Array.isArray(e.tags)) setTags(e.tags as string[]);
+      if ((e.event === "csat.answered" || e.event === "csat.requested") && e.conversation_id === c.id) setCsatTick((n) => n + 1);
     },
   });
 
@@ -71,6 +86,22 @@ export function SidePanel({ conversation: c, noteTick, onOpen }: Props) {
         <Field label={t("side.bsuid")} value={k.user_id} />
         <Field label={t("campaigns.onConversation")} value={c.campaign_name ?? null} />
       </dl>
+      {csat && (
+        <Group gap="xs" data-testid="conversation-csat" data-score={csat.score ?? undefined}>
+          <Text size="xs" c="dimmed">
+            {t("reports.csat.title")}
+          </Text>
+          {csat.score != null ? (
+            <Badge color={csat.score >= 4 ? "teal" : csat.score >= 3 ? "yellow" : "red"} variant="light" title={t("reports.csat.answeredAt", { when: formatDateTime(csat.answered_at) })}>
+              {t("reports.csat.score", { score: csat.score })}
+            </Badge>
+          ) : (
+            <Badge color="gray" variant="light">
+              {t("reports.csat.asked")}
+            </Badge>
+          )}
+        </Group>
+      )}
       <TagsInput label={t("side.tags")} value={tags} onChange={(v) => void saveTags(v)} size="xs" clearable />
       <Divider />
       <Title order={3} size="h6">

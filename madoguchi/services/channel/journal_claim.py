@@ -136,6 +136,8 @@ async def claim_pending(
 
 
 async def _claim_in_order(session: AsyncSession, limit: int, now: datetime):
+    """One process (SQLite): due rows in id order, but none of a customer whose earlier
+    row waits for its retry."""
     query = (
         select(WebhookDelivery)
         .where(
@@ -145,7 +147,28 @@ async def _claim_in_order(session: AsyncSession, limit: int, now: datetime):
         .order_by(WebhookDelivery.id)
         .limit(limit)
     )
-    return (await session.scalars(query)).all()
+    rows = (await session.scalars(query)).all()
+    if not rows:
+        return rows
+    waiting = (
+        await session.scalars(
+            select(WebhookDelivery.customer_key).where(
+                WebhookDelivery.state == PENDING,
+                WebhookDelivery.id < rows[-1].id,
+                WebhookDelivery.next_attempt_at > now,
+                WebhookDelivery.customer_key.is_not(None),
+            )
+        )
+    ).all()
+    if not waiting:
+        return rows
+    held = {key for keys in waiting for key in keys.split(" ")}
+    return [row for row in rows if not held.intersection(keys_of_row(row))]
+
+
+def keys_of_row(row) -> list[str]:
+    """The customer keys of a journal row (none for a delivery about nobody)."""
+    return row.customer_key.split(" ") if row.customer_key else []
 
 
 def plan(

@@ -3,8 +3,9 @@
 - Priority: within a number, rows go by ``priority`` (0 for agents and flows, more for
   campaigns) and then in id order; campaign rows never fill the last ``RESERVE`` of a
   number's sends in flight (and less while the event loop is late: ``lag_pacer``), and
-  an agent's row goes to the head of the number's send window, so an agent's reply never
-  waits behind a broadcast's backlog.
+  an agent's row goes to the head of the number's send window, and its outcome is
+  committed on its own ahead of campaign rows accepted at the same time, so an agent's
+  reply never waits behind a broadcast's backlog.
 - Claiming: due rows are moved to ``sending`` in a short transaction (``FOR UPDATE SKIP
   LOCKED`` on PostgreSQL, so several processes never claim the same row; SQLite has a
   single claimer by construction). Each number has its own share of sends in flight and
@@ -420,7 +421,7 @@ class Sender:
 
     async def _record_accepted(self) -> None:
         while self._accepted:
-            batch, self._accepted = self._accepted, []
+            batch = self._next_record_batch()
             try:
                 events = await self._commit_accepted(batch)
             except Exception as exc:
@@ -434,6 +435,17 @@ class Sender:
             for _, _, future in batch:
                 if not future.done():
                     future.set_result("done")
+
+    def _next_record_batch(self) -> list[tuple[_Claimed, str, asyncio.Future]]:
+        """The accepted sends to record next: agents' and flows' on their own when
+        campaign rows wait beside them (a small commit first: an agent's reply is not
+        done until it is recorded, and need not wait for a broadcast's batch), else all."""
+        urgent = [a for a in self._accepted if not a[0].priority]
+        if urgent and len(urgent) < len(self._accepted):
+            self._accepted = [a for a in self._accepted if a[0].priority]
+            return urgent
+        batch, self._accepted = self._accepted, []
+        return batch
 
     async def _commit_accepted(self, batch: list[tuple[_Claimed, str, asyncio.Future]]) -> list:
         now = datetime.now(UTC)

@@ -28,7 +28,13 @@ from madoguchi.security.secrets import SecretBox, token_fingerprint
 from madoguchi.services.access.workspaces import get_or_create_workspace
 from madoguchi.services.calling.number_settings import CallingSettings
 from madoguchi.services.contact_center.queues import QueueError, QueueSpec, upsert_queue
-from madoguchi.services.flows.definitions import FlowConfig, apply_flows, load_flow_configs
+from madoguchi.services.flows.definitions import (
+    FlowConfig,
+    LoadedFlow,
+    apply_flows,
+    load_flow_configs,
+    read_definition,
+)
 from madoguchi.services.templates.catalog import (
     TemplateConfig,
     apply_declared_templates,
@@ -240,6 +246,29 @@ def _sync(obj: Any, values: dict[str, Any], label: str, changes: list[str]) -> N
         changes.append(f"updated {label}: {', '.join(diffs)}")
 
 
+def _secret_header_refs(flows: list[LoadedFlow], env) -> list[LoadedFlow]:
+    """Flows' secret headers written ``${VAR}`` (like numbers' access tokens) take the
+    variable's value, so the file holds no API key."""
+    out, problems = [], []
+    for i, item in enumerate(flows):
+        document = item.definition.to_json()
+        changed = False
+        for node in document.get("nodes", []):
+            for name, value in (node.get("secret_headers") or {}).items():
+                ref = _ENV_REF.match(value) if isinstance(value, str) else None
+                if ref is None:
+                    continue
+                if not env.get(ref.group(1)):
+                    where = f"flows[{i}].definition.nodes[{node.get('id')}].secret_headers.{name}"
+                    problems.append((where, f"environment variable {ref.group(1)} is not set"))
+                    continue
+                node["secret_headers"][name], changed = env[ref.group(1)], True
+        out.append(LoadedFlow(item.config, read_definition(document)) if changed else item)
+    if problems:
+        raise ConfigError(problems)
+    return out
+
+
 async def apply_config(
     db: Database,
     secrets: SecretBox,
@@ -252,6 +281,7 @@ async def apply_config(
     """``base_dir``: where the file is (flows' ``file:`` paths are relative to it)."""
     config, tokens = load_config(text, env, base_dir=base_dir)
     flows, _ = load_flow_configs(config.flows, base_dir)
+    flows = _secret_header_refs(flows, os.environ if env is None else env)
     result = ApplyResult()
 
     class _DryRun(Exception):

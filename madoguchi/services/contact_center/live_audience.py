@@ -34,6 +34,8 @@ from madoguchi.domain.events import (
     BargedIn,
     CallChanged,
     ConversationChanged,
+    CsatAnswered,
+    CsatRequested,
     Event,
     MessageQueued,
     MessageReceived,
@@ -65,10 +67,19 @@ CONVERSATION_EVENTS: tuple[type[Event], ...] = (
     BargedIn,
     CallChanged,
     SentimentChanged,
+    CsatRequested,
+    CsatAnswered,
 )
 # Events that name the agent concerned (who lost the conversation, who is monitored or
 # coached): that agent hears of them even when the conversation is no longer theirs.
-NAMING_AGENT = (ConversationChanged, MonitorChanged, WhisperSent, BargedIn)
+NAMING_AGENT = (
+    ConversationChanged,
+    MonitorChanged,
+    WhisperSent,
+    BargedIn,
+    CsatRequested,
+    CsatAnswered,
+)
 
 
 @dataclass(frozen=True, slots=True)

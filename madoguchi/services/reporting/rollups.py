@@ -55,6 +55,7 @@ from madoguchi.store.models import (
     Queue,
     ReportCursor,
     ReportHourly,
+    ReportHourlyQueue,
 )
 
 log = logging.getLogger(__name__)
@@ -64,6 +65,7 @@ BATCH = 5_000
 LAG_SECONDS = 5.0
 SWEEP_SECONDS = 5.0
 KEY = ("workspace_id", "hour", "queue_id", "agent_id", "number_id", "in_hours")
+QUEUE_KEY = ("workspace_id", "hour", "queue_id", "in_hours")
 _UPSERT_ROWS = 5_000  # rows per executemany
 
 
@@ -333,23 +335,39 @@ def _message(row) -> MessageFact:
 
 
 async def apply(session: AsyncSession, deltas: Deltas, *, sqlite: bool) -> None:
-    """Add ``deltas`` to the hourly rows (insert, or add to the row already there): one
-    single-row upsert compiled once and executed for every key (executemany)."""
-    table = ReportHourly.__table__
-    insert = sqlite_insert if sqlite else postgresql_insert
+    """Add ``deltas`` to the hourly rows, and their sums per queue to the per-queue rows
+    (insert, or add to the row already there): one single-row upsert compiled once and
+    executed for every key (executemany)."""
+    by_queue: dict[tuple, dict[str, float]] = defaultdict(dict)
     values = []
     for key, counts in deltas.rows.items():
         if not counts:
             continue
         row = dict(zip(KEY, key, strict=True))
+        coarse = by_queue[(key[0], key[1], key[2], key[5])]
+        for name in COUNTERS:
+            value = counts.get(name, 0)
+            row[name] = value
+            if value:
+                coarse[name] = coarse.get(name, 0) + value
+        values.append(row)
+    coarse_values = []
+    for key, counts in by_queue.items():
+        row = dict(zip(QUEUE_KEY, key, strict=True))
         for name in COUNTERS:
             row[name] = counts.get(name, 0)
-        values.append(row)
+        coarse_values.append(row)
+    await _upsert(session, ReportHourly.__table__, KEY, values, sqlite)
+    await _upsert(session, ReportHourlyQueue.__table__, QUEUE_KEY, coarse_values, sqlite)
+
+
+async def _upsert(session: AsyncSession, table, key: tuple, values: list, sqlite: bool) -> None:
     if not values:
         return
+    insert = sqlite_insert if sqlite else postgresql_insert
     statement = insert(table)
     statement = statement.on_conflict_do_update(
-        index_elements=[table.c[k] for k in KEY],
+        index_elements=[table.c[k] for k in key],
         set_={name: table.c[name] + statement.excluded[name] for name in COUNTERS},
     )
     for part in _chunks(values, _UPSERT_ROWS):
@@ -403,6 +421,22 @@ async def catch_up_once(
         return len(rows)
 
 
+async def pending(db: Database) -> bool:
+    """Whether a source has rows after its cursor (a read: no write transaction when
+    there is nothing to count)."""
+    async with db.read() as session:
+        cursors = dict(
+            (await session.execute(select(ReportCursor.source, ReportCursor.last_id))).all()
+        )
+        for source, model in (("events", ConversationEvent), ("messages", Message)):
+            newer = await session.scalar(
+                select(model.id).where(model.id > cursors.get(source, 0)).limit(1)
+            )
+            if newer is not None:
+                return True
+    return False
+
+
 async def catch_up(
     db: Database, *, batch: int = BATCH, lag: float | None = None, pause: float = 0.0
 ) -> int:
@@ -424,6 +458,7 @@ async def rebuild(db: Database, *, batch: int = 20_000, progress=None) -> int:
     """Empty the rollups and count the whole raw log again."""
     async with db.write() as session:
         await session.execute(delete(ReportHourly))
+        await session.execute(delete(ReportHourlyQueue))
         await session.execute(update(ReportCursor).values(last_id=0))
     total = 0
     for source in SOURCES:
@@ -466,7 +501,8 @@ class RollupWorker:
             try:
                 # Small batches with pauses: a backlog (the first start after an
                 # upgrade counts the whole history) never holds the loop for long.
-                await catch_up(self.db, batch=1_000, pause=0.05)
+                if await pending(self.db):
+                    await catch_up(self.db, batch=1_000, pause=0.05)
             except Exception:
                 log.exception("report rollups failed")
             self._idle.set()

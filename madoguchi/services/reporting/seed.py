@@ -8,9 +8,10 @@ another queue, closed by the customer's silence) with waits, replies and handle 
 drawn at random (seeded, so a run is repeatable). Rows are written in large batches.
 
 The rollups of the new rows are counted as they are generated, with the same
-definitions (``domain.report_metrics``) the incremental worker uses, and the cursors are
-moved past them; the rollups must be current before (``catch_up`` runs first), and no
-server should be writing to the database meanwhile. ``madoguchi reports rebuild``
+definitions (``domain.report_metrics``) the incremental worker uses, and written with
+them, the cursors moved past them, in one transaction per chunk of 20,000
+conversations; the rollups must be current before (``catch_up`` runs first), and no
+server should be writing conversations to the database meanwhile. ``madoguchi reports rebuild``
 recounts everything from the raw log if in doubt.
 """
 
@@ -186,9 +187,9 @@ async def seed(
     conversation_id = await _next_id(db, Conversation)
     event_id = await _next_id(db, ConversationEvent)
     message_id = await _next_id(db, Message)
-    deltas = rollups.Deltas()
-    made = events_made = messages_made = 0
+    made = events_made = messages_made = rollup_rows = 0
     while made < conversations:
+        deltas = rollups.Deltas()
         batch = min(CHUNK, conversations - made)
         conv_rows, event_rows, message_rows = [], [], []
         for _ in range(batch):
@@ -263,26 +264,29 @@ async def seed(
                 )
                 for item in message_contributions(fact, thread, queue_at):
                     deltas.add(workspace_id, number, item, context.in_hours(item.queue_id, item.at))
+        # One transaction a chunk: its rows, their rollups and the cursors past them.
         async with db.write() as s:
             # Core inserts (executemany, compiled once), not the ORM's bulk path.
             await s.execute(insert(Conversation.__table__), conv_rows)
             await s.execute(insert(ConversationEvent.__table__), event_rows)
             await s.execute(insert(Message.__table__), message_rows)
+            await rollups.apply(s, deltas, sqlite=db.sqlite)
+            for source, last in (("events", event_id), ("messages", message_id)):
+                cursor = await s.scalar(
+                    select(ReportCursor).where(ReportCursor.source == source).with_for_update()
+                )
+                if cursor is None:
+                    s.add(ReportCursor(source=source, last_id=last))
+                else:
+                    cursor.last_id = last
+        await _fix_sequences(db)  # PostgreSQL: ids given explicitly; the next ones after
+        rollup_rows += len(deltas.rows)
         made += batch
         events_made += len(event_rows)
         messages_made += len(message_rows)
         if progress is not None:
             progress(made)
-    await _fix_sequences(db)
-    async with db.write() as s:
-        await rollups.apply(s, deltas, sqlite=db.sqlite)
-        for source, last in (("events", event_id), ("messages", message_id)):
-            cursor = await s.get(ReportCursor, source)
-            if cursor is None:
-                s.add(ReportCursor(source=source, last_id=last))
-            else:
-                cursor.last_id = last
-    return SeedResult(workspace_id, made, events_made, messages_made, len(deltas.rows))
+    return SeedResult(workspace_id, made, events_made, messages_made, rollup_rows)
 
 
 def _story(rng: random.Random, cid: int, created: datetime, queue: int, agent: int, queues, agents):

@@ -16,7 +16,7 @@ supervisor may see. Times are returned as instants, so a browser keeps its clock
 from __future__ import annotations
 
 import asyncio
-from collections import defaultdict
+from collections import defaultdict, namedtuple
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
@@ -90,6 +90,7 @@ class Facts:
     users: list = field(default_factory=list)
     monitors: dict[int, list[int]] = field(default_factory=dict)
     conversations: dict[int, Any] = field(default_factory=dict)  # open ones, by id
+    views: dict[int, dict[str, Any]] = field(default_factory=dict)  # their rows, rendered
     last_reply: dict[int, datetime] = field(default_factory=dict)
     outcomes: dict[int, list[Outcome]] = field(default_factory=dict)
     arrived: dict[int, int] = field(default_factory=dict)
@@ -102,6 +103,7 @@ class Facts:
         return replace(
             self,
             conversations=dict(self.conversations),
+            views=dict(self.views),
             last_reply=dict(self.last_reply),
             outcomes={q: list(v) for q, v in self.outcomes.items()},
             arrived=dict(self.arrived),
@@ -124,6 +126,9 @@ _CONVERSATION_COLUMNS = (
     Contact.profile_name,
     Contact.wa_id,
     Contact.username,
+)
+ConversationRow = namedtuple(  # noqa: PYI024 - a plain tuple: fast to read, cheap to keep
+    "ConversationRow", [c.key for c in _CONVERSATION_COLUMNS]
 )
 READ_SLICE = 1000  # rows per query of a full read: no single query holds SQLite's loop long
 LOG_LOOKBACK = timedelta(seconds=30)  # a log row committed late (PostgreSQL) is still found
@@ -208,18 +213,19 @@ async def load_conversations(
                     .limit(READ_SLICE)
                 )
             ).all()
-            rows.update((r.id, r) for r in part)
+            rows.update((r.id, ConversationRow(*r)) for r in part)
             if len(part) < READ_SLICE:
                 break
             after = part[-1].id
             await asyncio.sleep(0)  # let the loop serve others between slices
         facts.conversations = rows
+        facts.views = {i: _view(r) for i, r in rows.items()}
         return agents
     wanted = sorted(set(ids))
     for start in range(0, len(wanted), READ_SLICE):
         part = wanted[start : start + READ_SLICE]
         found = {
-            r.id: r
+            r.id: ConversationRow(*r)
             for r in await session.execute(
                 base.where(Conversation.workspace_id == workspace_id, Conversation.id.in_(part))
             )
@@ -232,9 +238,25 @@ async def load_conversations(
                     agents.update(a for a in (r.assigned_agent_id, r.offered_agent_id) if a)
             if row is not None and row.status in OPEN_STATUSES:
                 facts.conversations[conversation_id] = row
+                facts.views[conversation_id] = _view(row)
             else:
                 facts.conversations.pop(conversation_id, None)
+                facts.views.pop(conversation_id, None)
     return agents
+
+
+def _view(c: ConversationRow) -> dict[str, Any]:
+    """A conversation as the wallboard lists it (without who monitors it), made once per
+    change of its row, not once per snapshot."""
+    return {
+        "id": c.id,
+        "contact": c.profile_name or c.wa_id or c.username or f"#{c.id}",
+        "status": c.status,
+        "queue_id": c.queue_id,
+        "agent_id": c.assigned_agent_id or c.offered_agent_id,
+        "since": _iso(_since(c)),
+        "last_customer_message_at": _iso(c.last_inbound_at),
+    }
 
 
 def people_of(facts: Facts) -> list:
@@ -431,21 +453,11 @@ def assemble(facts: Facts, now: datetime) -> dict[str, Any]:
             }
         )
 
-    conversation_rows = [
-        {
-            "id": c.id,
-            "contact": c.profile_name or c.wa_id or c.username or f"#{c.id}",
-            "status": c.status,
-            "queue_id": c.queue_id,
-            "agent_id": c.assigned_agent_id or c.offered_agent_id,
-            "since": _iso(_since(c)),
-            "last_customer_message_at": _iso(c.last_inbound_at),
-            "monitored_by": monitors.get(c.id, []),
-        }
-        for c in conversations
-    ]
     # Most urgent first: the waiting customers, longest wait first, then the rest by age.
-    conversation_rows.sort(key=lambda r: (r["status"] not in WAITING, r["since"] or ""))
+    views = facts.views
+    urgency = {i: (v["status"] not in WAITING, v["since"] or "") for i, v in views.items()}
+    ordered = sorted(conversations, key=lambda c: urgency[c.id])
+    conversation_rows = [{**views[c.id], "monitored_by": monitors.get(c.id, [])} for c in ordered]
     return {
         "generated_at": now.isoformat(),
         "timezone": facts.timezone,

@@ -258,6 +258,14 @@ class Message(Base):
     __table_args__ = (
         Index("ix_messages_conversation_order", "conversation_id", "id"),
         Index("ix_messages_author_at", "author_user_id", "created_at"),
+        # The templates report: a workspace's template sends over a period (few rows).
+        Index(
+            "ix_messages_template_sends",
+            "workspace_id",
+            "created_at",
+            sqlite_where=sql_text("type = 'template'"),
+            postgresql_where=sql_text("type = 'template'"),
+        ),
     )
 
     id: Mapped[int] = _pk()

@@ -132,6 +132,7 @@ class FlowStep(Base):
     __table_args__ = (
         Index("ix_flow_steps_conversation", "conversation_id", "id"),
         Index("ix_flow_steps_run", "run_id", "id"),
+        Index("ix_flow_steps_workspace_at", "workspace_id", "at"),  # the flow funnel report
     )
 
     id: Mapped[int] = _pk()
