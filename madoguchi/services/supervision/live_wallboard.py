@@ -191,10 +191,9 @@ class WallboardFeed:
 
     async def _compute(self, workspace_id: int) -> None:
         try:
-            # Spaced by the interval, or by three times the last computation's time on
-            # the event loop (its reads; the assembly runs in a thread) when that is
-            # longer: the wallboard takes at most about a quarter of the event loop,
-            # whatever the size of the operation, and ingest keeps the rest.
+            # Spaced by the interval, or by three times the last computation's duration
+            # when that is longer: the wallboard takes at most about a quarter of the
+            # event loop, whatever the size of the operation, and ingest keeps the rest.
             gap = max(self.interval, 3 * self._last_took.get(workspace_id, 0.0))
             wait = self._last_start.get(workspace_id, -1e9) + gap - time.monotonic()
             if wait > 0:
@@ -203,13 +202,12 @@ class WallboardFeed:
             self._last_start[workspace_id] = started
             version = self._versions.get(workspace_id, 0)
             facts, full = await self._read(workspace_id, started)
-            read_took = time.monotonic() - started
             # The assembly (every figure, 5,000 conversations sorted) off the event loop.
             now = datetime.now(UTC)
             result = await asyncio.to_thread(wallboard.assemble, facts.frozen(), now)
             took = time.monotonic() - started
             if not full:  # a full read now and then does not space out the next ones
-                self._last_took[workspace_id] = read_took
+                self._last_took[workspace_id] = took
             result["compute_ms"] = round(took * 1000, 1)
             self.computed += 1
             self._cache[workspace_id] = (version, started, result)
