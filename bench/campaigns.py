@@ -283,6 +283,7 @@ class Bench:
             await log.poll_once()
             poller = asyncio.create_task(log.run(0.25))
             t_start = time.time()
+            cpu0 = self.product.cpu_seconds()
             scheduled = await api.post(f"/api/v1/campaigns/{campaign_id}/schedule", json={})
             scheduled.raise_for_status()
             stop_at = time.monotonic() + self.cfg.send_seconds
@@ -292,6 +293,7 @@ class Bench:
             stopped = await api.post(f"/api/v1/campaigns/{campaign_id}/stop")
             stopped.raise_for_status()
             t_stop = time.time()
+            cpu = self.product.cpu_seconds() - cpu0
             await asyncio.sleep(2)
             await log.stop()
             poller.cancel()
@@ -321,6 +323,11 @@ class Bench:
             f"(first after {first - t_start:.1f} s); steady {fmt_rate(rate)}/s over {span:.0f} s, "
             f"max {max_in_window(times)} in any 1 s, {refused} × 130429 — number limit "
             f"{NUMBER['rate']}/s, shared with the agents' {len(busy)} replies",
+            f"   server CPU while sending: {cpu:.1f} s over {t_stop - t_start:.0f} s "
+            f"({cpu / max(t_stop - t_start, 1e-9):.0%} of one core), "
+            f"{1000 * cpu / max(len(times), 1):.1f} ms per campaign send (feeding, sending, "
+            f"recording, its status webhook, the agents' replies): one idle core would "
+            f"allow about {len(times) / max(cpu, 1e-9):.0f} sends/s",
             f"   stopped through the API: {counts['stopped']:,} recipients never sent, "
             f"{counts['failed']:,} failed (131026: not simulator customers), "
             f"{counts['queued'] + counts['accepted']:,} still in flight at the read",

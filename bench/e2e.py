@@ -137,6 +137,12 @@ def _spec(proc: procs.Proc, cfg: E2EConfig, offset: int, customers: int, tag: st
     }
 
 
+def _per_cpu(count: int, proc: procs.Proc, cpu0: float) -> str:
+    """The server's CPU per item: the figure a shared, busy machine does not distort."""
+    cpu = proc.cpu_seconds() - cpu0
+    return f"server CPU {cpu:.1f} s = {1000 * cpu / count:.2f} ms each" if count else "n/a"
+
+
 def _sample_backlog(db: Db, stop: threading.Event, samples: list[int]) -> None:
     while not stop.is_set():
         with contextlib.suppress(sqlite3.Error):
@@ -157,7 +163,7 @@ def run(cfg: E2EConfig, workdir: Path, cleanup: procs.Cleanup) -> list[str]:
     try:
         # 1. burst from `customers` customers (round robin: ~burst/customers each)
         before = db.last_id()
-        machine0 = procs.machine_jiffies()
+        machine0, cpu0 = procs.machine_jiffies(), proc.cpu_seconds()
         result = run_loadgen(
             {**_spec(proc, cfg, 0, cfg.customers, "burst"), "mode": "max", "n": cfg.burst},
             timeout=300,
@@ -172,12 +178,13 @@ def run(cfg: E2EConfig, workdir: Path, cleanup: procs.Cleanup) -> list[str]:
             f"acknowledged in {ack_span:.1f} s; {s['stored']:,} messages stored "
             f"{total:.1f} s after the first arrived: {fmt_rate(s['stored'] / total)} "
             f"messages/s end to end (target >= 1,000); {s['during']:,} stored while the "
-            f"burst was still being acknowledged; all CPUs {busy:.0%} busy"
+            f"burst was still being acknowledged; {_per_cpu(s['stored'], proc, cpu0)}; "
+            f"all CPUs {busy:.0%} busy"
         )
         time.sleep(1)
         # 2. new customers: each delivery from a customer never seen
         before = db.last_id()
-        machine0 = procs.machine_jiffies()
+        machine0, cpu0 = procs.machine_jiffies(), proc.cpu_seconds()
         spec = {**_spec(proc, cfg, 1_000_000, cfg.new_customers, "new"), "customer_base": 10**6}
         result = run_loadgen({**spec, "mode": "max", "n": cfg.new_customers}, timeout=300)
         wait_drained(db.pending)
@@ -193,7 +200,7 @@ def run(cfg: E2EConfig, workdir: Path, cleanup: procs.Cleanup) -> list[str]:
             f"e2e sqlite new customers: {s['created']:,} conversations created, "
             f"{s['queued']:,} queued, {total:.1f} s from the first arrival to the last "
             f"queued: {fmt_rate(s['queued'] / total)} new conversations/s (target >= 500); "
-            f"all CPUs {busy:.0%} busy"
+            f"{_per_cpu(s['queued'], proc, cpu0)}; all CPUs {busy:.0%} busy"
         )
         time.sleep(1)
         # 3. sustained open-loop stream

@@ -187,10 +187,13 @@ async def test_a_change_is_in_the_audit_log_with_before_and_after(desk):
     )
     assert r.status_code == 200, r.text
     async with desk.s.runtime.db.read() as session:
-        entry = await session.scalar(
-            select(AuditEntry).where(AuditEntry.action == "number.calling")
-        )
-    assert entry is not None
+        entries = (
+            await session.scalars(
+                select(AuditEntry).where(AuditEntry.action == "number.calling_update")
+            )
+        ).all()
+    assert len(entries) == 1  # one change, one entry
+    [entry] = entries
     assert entry.target_type == "phone_number" and entry.target_id == str(desk.number)
     assert entry.before == {"status": "ENABLED", "call_icon_visibility": "DEFAULT"}
     assert entry.after == {"status": "DISABLED", "call_icon_visibility": "DISABLE_ALL"}

@@ -67,3 +67,26 @@ async def test_one_process_leads_and_another_takes_over_when_it_dies(postgres_da
         for task in (a, b):
             task.cancel()
         await asyncio.gather(a, b, return_exceptions=True)
+
+
+async def test_two_runtimes_run_the_single_instance_workers_in_one_of_them(
+    postgres_database, tmp_path
+):
+    from madoguchi.runtime import Runtime
+    from tests.conftest import _truncate, make_settings
+
+    await _truncate(postgres_database)
+    first = Runtime(make_settings(postgres_database, tmp_path / "a"))
+    second = Runtime(make_settings(postgres_database, tmp_path / "b"))
+    for runtime in (first, second):
+        runtime.leadership.retry_seconds = 0.05
+    await first.start()
+    await asyncio.wait_for(first.leadership.leading.wait(), 30)
+    await second.start()
+    try:
+        # the second process runs journal processing, timers and routing, not the sender
+        assert not second.leadership.leading.is_set()
+        await first.stop()  # the leader goes: the other takes over
+        await asyncio.wait_for(second.leadership.leading.wait(), 30)
+    finally:
+        await second.stop()

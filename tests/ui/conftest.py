@@ -18,6 +18,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
+from playwright.async_api import expect
 from sqlalchemy import select
 
 from madoguchi.security.secrets import SecretBox
@@ -143,6 +144,12 @@ async def browser():
     finally:
         await browser.close()
         await manager.__aexit__(None, None, None)
+
+
+# Assertions wait for their condition; the ceiling only decides when a wait counts as a
+# failure. Five seconds (Playwright's default) was too short on a busy two-core machine,
+# where the assist worker's sentiment or a live push can take longer than that.
+expect.set_options(timeout=20_000)
 
 
 async def sign_in(browser, stack: SimStack, email: str, *, locale: str = "en-US"):

@@ -92,11 +92,13 @@ async def test_admin_sets_calling_hours_and_sees_metas_refusals(ui, browser):
     await form.get_by_test_id("calling-save").click()
     await expect(form.get_by_test_id("calling-saved")).to_be_visible()
     assert (await sim_settings(ui))["status"] == "DISABLED"
-    log = (await ui.api("GET", "/api/v1/audit-log", params={"action": "number.calling"})).json()
+    log = (
+        await ui.api("GET", "/api/v1/audit-log", params={"action": "number.calling_update"})
+    ).json()
     entries = log["items"] if isinstance(log, dict) else log
-    assert [e["after"].get("status") for e in entries if e["action"] == "number.calling"][:1] == [
-        "DISABLED"
-    ]
+    assert [e["after"].get("status") for e in entries if e["action"] == "number.calling_update"][
+        :1
+    ] == ["DISABLED"]
 
 
 async def test_calling_settings_in_japanese(ui, browser):

@@ -1,7 +1,8 @@
 """Calls in the agent's browser (Chromium with fake media devices): a customer's call
 rings, is answered, audio flows both ways with the simulated phone (RTP counters grow in
 the browser, the phone hears sound), mute silences the agent, hang-up ends both sides;
-an agent asks a customer's permission and calls them from the chat."""
+hold plays a chime to the customer instead of the agent; an agent asks a customer's
+permission and calls them from the chat."""
 
 from __future__ import annotations
 
@@ -117,6 +118,41 @@ async def test_customer_call_answered_muted_and_hung_up_in_the_browser(ui, brows
         return media["audible_frames_received"] > after["audible_frames_received"] + 3
 
     await eventually(sound_again, within=30)
+
+    # Hold, with the microphone muted: the phone hears the hold chime (so not the agent's
+    # microphone), the agent sees the call on hold; resuming gives back the microphone as
+    # it was, still muted: silence again.
+    await agent.get_by_test_id("call-mute").click()
+    await agent.locator('[data-testid="current-call"][data-muted="true"]').wait_for()
+    await agent.get_by_test_id("call-hold").click()
+    await agent.locator('[data-testid="current-call"][data-held="true"]').wait_for()
+    assert "On hold" in await agent.get_by_test_id("call-on-hold").inner_text()
+    held = (await sim_call(ui, sim_id))["media"]
+
+    async def chime():
+        media = (await sim_call(ui, sim_id))["media"]
+        return media["audible_frames_received"] >= held["audible_frames_received"] + 10
+
+    await eventually(chime, within=30)
+    await screenshot(agent, "call-on-hold.png")
+    await agent.get_by_test_id("call-hold").click()
+    await agent.locator('[data-testid="current-call"][data-held="false"]').wait_for()
+    assert await agent.get_by_test_id("call-on-hold").count() == 0
+    resumed = (await sim_call(ui, sim_id))["media"]
+
+    async def settled():  # a chime still on its way when resuming may arrive
+        media = (await sim_call(ui, sim_id))["media"]
+        return media if media["frames_received"] >= resumed["frames_received"] + 50 else None
+
+    quiet_from = await eventually(settled, within=30)
+
+    async def quiet_later():
+        media = (await sim_call(ui, sim_id))["media"]
+        return media if media["frames_received"] >= quiet_from["frames_received"] + 150 else None
+
+    quiet = await eventually(quiet_later, within=30)
+    assert quiet["audible_frames_received"] - quiet_from["audible_frames_received"] <= 2
+    await agent.get_by_test_id("call-mute").click()
 
     await agent.get_by_test_id("call-hangup").click()
     await current.wait_for(state="detached")

@@ -124,6 +124,10 @@ async def test_a_supervisor_reads_the_reports_and_downloads_a_csv(busy, browser)
     assert ana_line.split(",")[header.index("answered")] == "2"
 
     await page.get_by_test_id("reports-period-picker").get_by_text("Last 30 days").click()
+    await expect(body).to_have_attribute("data-period-from", re.compile(r"\d{4}-\d\d-\d\d"))
+    # 30 days by hour: 720 buckets drawn, the first 100 tabled until asked for all.
+    await expect(page.get_by_test_id("reports-series-row")).to_have_count(100)
+    await expect(page.get_by_test_id("reports-show-all")).to_have_text("Show all 720 rows")
     await page.get_by_test_id("reports-group").click()
     await page.get_by_role("option", name="Week", exact=True).click()
     await expect(body).to_have_attribute("data-group", "week")

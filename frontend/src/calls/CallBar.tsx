@@ -114,6 +114,7 @@ export function CallBar({ calls, conversations, onOpen, now }: Props) {
           data-packets-sent={calls.packets.sent}
           data-packets-received={calls.packets.received}
           data-muted={calls.muted}
+          data-held={calls.heldSince !== null}
           data-dtmf-sent={calls.dtmfSent}
         >
           <Group gap="xs">
@@ -124,6 +125,11 @@ export function CallBar({ calls, conversations, onOpen, now }: Props) {
               {t(`call.status.${current.status}`)}
               {current.answered_at ? ` · ${formatDuration(secondsSince(current.answered_at, Math.max(now, tick)))}` : ""}
             </Text>
+            {calls.heldSince && (
+              <Text size="sm" c="orange" fw={600} data-testid="call-on-hold">
+                {t("call.onHold", { time: formatDuration(secondsSince(calls.heldSince, Math.max(now, tick))) })}
+              </Text>
+            )}
           </Group>
           <Group gap={4}>
             {microphones.length > 0 && (
@@ -149,6 +155,17 @@ export function CallBar({ calls, conversations, onOpen, now }: Props) {
             <Keypad calls={calls} />
             <Button size="xs" variant={calls.muted ? "filled" : "default"} data-testid="call-mute" aria-pressed={calls.muted} onClick={calls.toggleMute}>
               {calls.muted ? t("call.unmute") : t("call.mute")}
+            </Button>
+            <Button
+              size="xs"
+              variant={calls.heldSince ? "filled" : "default"}
+              color={calls.heldSince ? "orange" : undefined}
+              data-testid="call-hold"
+              aria-pressed={calls.heldSince !== null}
+              disabled={current.status !== "active"}
+              onClick={() => void calls.toggleHold()}
+            >
+              {calls.heldSince ? t("call.resume") : t("call.hold")}
             </Button>
             <Button size="xs" color="red" data-testid="call-hangup" onClick={() => void calls.hangUp()}>
               {t("call.hangUp")}

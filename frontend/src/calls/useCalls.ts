@@ -12,6 +12,7 @@ import {
   openMedia,
   packetCounts,
   sendDtmf,
+  setHeld,
   setMuted,
   setSpeaker,
   takeAnswer,
@@ -31,6 +32,8 @@ export interface CallsState {
   ringing: Call[];
   current: Call | null;
   muted: boolean;
+  /** When the agent put the call on hold (ISO time), null when not on hold. */
+  heldSince: string | null;
   deviceId: string | null;
   speakerId: string | null;
   packets: { sent: number; received: number };
@@ -43,6 +46,7 @@ export interface CallsState {
   hangUp: () => Promise<void>;
   place: (conversationId: number) => Promise<void>;
   toggleMute: () => void;
+  toggleHold: () => Promise<void>;
   selectDevice: (deviceId: string) => Promise<void>;
   selectSpeaker: (deviceId: string) => Promise<void>;
   pressKeys: (tones: string) => void;
@@ -51,6 +55,7 @@ export interface CallsState {
 export function useCalls(myId: number | null, onError: (message: string) => void): CallsState {
   const [calls, setCalls] = useState<Record<number, Call>>({});
   const [muted, setMutedState] = useState(false);
+  const [heldSince, setHeldSince] = useState<string | null>(null);
   const [deviceId, setDeviceId] = useState<string | null>(null);
   const [speakerId, setSpeakerId] = useState<string | null>(null);
   const [dtmfSent, setDtmfSent] = useState("");
@@ -68,6 +73,7 @@ export function useCalls(myId: number | null, onError: (message: string) => void
     if (media.current) closeMedia(media.current.media);
     media.current = null;
     setMutedState(false);
+    setHeldSince(null);
     setPackets({ sent: 0, received: 0 });
     setDtmfSent("");
     setDtmfReady(false);
@@ -207,6 +213,17 @@ export function useCalls(myId: number | null, onError: (message: string) => void
     });
   }, []);
 
+  const toggleHold = useCallback(async () => {
+    if (!media.current) return;
+    const hold = media.current.media.hold === undefined;
+    try {
+      await setHeld(media.current.media, hold);
+      setHeldSince(hold ? new Date().toISOString() : null);
+    } catch (err) {
+      fail(err);
+    }
+  }, [fail]);
+
   const selectDevice = useCallback(
     async (id: string) => {
       setDeviceId(id);
@@ -243,6 +260,7 @@ export function useCalls(myId: number | null, onError: (message: string) => void
     ringing,
     current,
     muted,
+    heldSince,
     deviceId,
     speakerId,
     packets,
@@ -253,6 +271,7 @@ export function useCalls(myId: number | null, onError: (message: string) => void
     hangUp,
     place,
     toggleMute,
+    toggleHold,
     selectDevice,
     selectSpeaker,
     pressKeys,

@@ -6,6 +6,8 @@ export interface Media {
   pc: RTCPeerConnection;
   stream: MediaStream;
   remote: HTMLAudioElement;
+  /** While the call is on hold: the tone sent in place of the microphone. */
+  hold?: { context: AudioContext; track: MediaStreamTrack };
 }
 
 const GATHER_MS = 5000;
@@ -71,14 +73,62 @@ export function setMuted(media: Media, muted: boolean): void {
   for (const track of media.stream.getAudioTracks()) track.enabled = !muted;
 }
 
+function audioSender(media: Media): RTCRtpSender | undefined {
+  return media.pc.getSenders().find((s) => s.track?.kind === "audio");
+}
+
+/** A soft two-note chime every two seconds: what the customer hears while on hold, so
+ * the line does not sound dead (WhatsApp's Calling API has no hold of its own). */
+function holdTone(): { context: AudioContext; track: MediaStreamTrack } {
+  const context = new AudioContext();
+  void context.resume().catch(() => undefined);
+  const out = context.createMediaStreamDestination();
+  const gain = context.createGain();
+  gain.gain.value = 0;
+  gain.connect(out);
+  const osc = context.createOscillator();
+  osc.frequency.value = 523.25;
+  osc.connect(gain);
+  osc.start();
+  const start = context.currentTime;
+  for (let i = 0; i < 900; i++) {
+    // Scheduled ahead by the audio clock (about 30 minutes of chimes).
+    const at = start + i * 2;
+    osc.frequency.setValueAtTime(523.25, at);
+    osc.frequency.setValueAtTime(659.25, at + 0.25);
+    gain.gain.setValueAtTime(0.2, at);
+    gain.gain.setValueAtTime(0, at + 0.5);
+  }
+  return { context, track: out.stream.getAudioTracks()[0] };
+}
+
+/** Hold: the customer hears the hold chime instead of the agent's microphone, and the
+ * agent no longer hears the customer; resuming puts the microphone back as it was
+ * (still muted if it was). The call itself stays connected at WhatsApp. */
+export async function setHeld(media: Media, held: boolean): Promise<void> {
+  const sender = audioSender(media);
+  if (held && !media.hold) {
+    media.hold = holdTone();
+    await sender?.replaceTrack(media.hold.track);
+    media.remote.muted = true;
+  } else if (!held && media.hold) {
+    await sender?.replaceTrack(media.stream.getAudioTracks()[0] ?? null);
+    media.hold.track.stop();
+    void media.hold.context.close();
+    media.hold = undefined;
+    media.remote.muted = false;
+  }
+}
+
 /** Swap the microphone during a call (the same sender, a new track). */
 export async function switchDevice(media: Media, deviceId: string): Promise<void> {
   const next = await navigator.mediaDevices.getUserMedia({ audio: { deviceId: { exact: deviceId } } });
   const track = next.getAudioTracks()[0];
-  const sender = media.pc.getSenders().find((s) => s.track?.kind === "audio");
+  const sender = audioSender(media);
   if (sender && track) {
     track.enabled = media.stream.getAudioTracks()[0]?.enabled ?? true;
-    await sender.replaceTrack(track);
+    // On hold the chime keeps playing; the new microphone goes out on resume.
+    if (!media.hold) await sender.replaceTrack(track);
     for (const old of media.stream.getAudioTracks()) {
       old.stop();
       media.stream.removeTrack(old);
@@ -90,8 +140,7 @@ export async function switchDevice(media: Media, deviceId: string): Promise<void
 /** The DTMF sender of the call's audio, when the other end accepted telephone events
  * (RFC 4733, as WhatsApp does); null otherwise. */
 export function dtmfSender(media: Media): RTCDTMFSender | null {
-  const sender = media.pc.getSenders().find((s) => s.track?.kind === "audio");
-  const dtmf = sender?.dtmf ?? null;
+  const dtmf = audioSender(media)?.dtmf ?? null;
   return dtmf && dtmf.canInsertDTMF ? dtmf : null;
 }
 
@@ -112,6 +161,10 @@ export async function setSpeaker(media: Media, deviceId: string): Promise<void> 
 
 export function closeMedia(media: Media): void {
   for (const track of media.stream.getTracks()) track.stop();
+  if (media.hold) {
+    media.hold.track.stop();
+    void media.hold.context.close();
+  }
   media.pc.close();
   media.remote.srcObject = null;
 }

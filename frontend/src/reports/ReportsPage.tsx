@@ -259,7 +259,7 @@ export function ReportsPage({ path }: { path: string }) {
             <Title order={2} size="h5" mb="xs">
               {t("reports.byBucket")}
             </Title>
-            <FigureTable lines={current.series ?? []} testid="reports-series-row" />
+            <FigureTable lines={current.series ?? []} testid="reports-series-row" limit={SERIES_ROWS_SHOWN} />
           </Card>
         </Stack>
       )}
@@ -448,9 +448,14 @@ function TrendChart({ series, keys }: { series: Line[]; keys: string[] }) {
   );
 }
 
-function FigureTable({ lines, testid }: { lines: Line[]; testid: string }) {
+// A long series (30 days by hour: 720 buckets) is drawn whole but tabled in part, on demand.
+const SERIES_ROWS_SHOWN = 100;
+
+function FigureTable({ lines: all, testid, limit }: { lines: Line[]; testid: string; limit?: number }) {
   const { t } = useTranslation();
   const format = useFigureFormat();
+  const [expanded, setExpanded] = useState(false);
+  const lines = limit && !expanded ? all.slice(0, limit) : all;
   const columns: string[] = [];
   for (const line of lines) {
     for (const key of Object.keys(line)) {
@@ -477,6 +482,11 @@ function FigureTable({ lines, testid }: { lines: Line[]; testid: string }) {
           ))}
         </Table.Tbody>
       </Table>
+      {lines.length < all.length && (
+        <Button variant="subtle" size="xs" mt="xs" onClick={() => setExpanded(true)} data-testid="reports-show-all">
+          {t("reports.showAll", { count: all.length })}
+        </Button>
+      )}
     </Table.ScrollContainer>
   );
 }

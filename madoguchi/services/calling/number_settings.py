@@ -262,7 +262,7 @@ async def write(
             await record(
                 session,
                 actor,
-                "number.calling",
+                "number.calling_update",
                 Target("phone_number", number.id, number.display_phone_number),
                 {k: (before or {}).get(k) for k in changes} if before is not None else None,
                 {k: after.get(k) for k in changes},

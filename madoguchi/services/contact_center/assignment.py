@@ -160,6 +160,7 @@ async def place_in_queue(
     priority: int | None = None,
     now: datetime | None = None,
     _seen: frozenset[int] = frozenset(),
+    count_waiting: bool = True,
 ) -> Queue:
     """Put a conversation in ``queue`` (or where the queue's closed hours send it).
 
@@ -185,6 +186,7 @@ async def place_in_queue(
                 priority=priority,
                 now=now,
                 _seen=_seen | {queue.id},
+                count_waiting=count_waiting,
             )
     previous_agent = conversation.assigned_agent_id or conversation.offered_agent_id
     if conversation.offered_agent_id:
@@ -216,13 +218,14 @@ async def place_in_queue(
             now + timedelta(seconds=queue.max_wait_seconds),
             {"queue_id": queue.id},
         )
-    outcome.events.append(
-        QueueChanged(
-            workspace_id=queue.workspace_id,
-            queue_id=queue.id,
-            waiting=await waiting_count(session, queue.id),
+    if count_waiting:  # (enqueue_many counts each queue once, at the end)
+        outcome.events.append(
+            QueueChanged(
+                workspace_id=queue.workspace_id,
+                queue_id=queue.id,
+                waiting=await waiting_count(session, queue.id),
+            )
         )
-    )
     return queue
 
 
@@ -280,6 +283,59 @@ async def enqueue(
                 session, conversation, landed, prefer_agent_id, outcome, reason or "preferred agent"
             )
     return outcome, landed
+
+
+async def enqueue_many(
+    db: Database, items: list[tuple[int, int, int]], *, reason: str | None = None
+) -> tuple[Outcome, set[int]]:
+    """``enqueue`` for many ``new`` conversations ((workspace, conversation, queue) each)
+    in one transaction: the conversations locked and read together, each still ``new``
+    queued (one routed meanwhile by a flow or a supervisor is left alone), the waiting
+    count taken once per queue. Returns the events and the queues landed in; if it
+    raises, nothing of it is stored (the caller can queue them one at a time)."""
+    outcome = Outcome()
+    landed_in: dict[int, int] = {}  # queue id -> its workspace
+    queues: dict[tuple[int, int], Queue] = {}
+    async with db.write() as session:
+        conversations = {
+            c.id: c
+            for c in await session.scalars(
+                select(Conversation)
+                .where(Conversation.id.in_({cid for _, cid, _ in items}))
+                .order_by(Conversation.id)
+                .with_for_update()
+            )
+        }
+        for workspace_id, conversation_id, queue_id in items:
+            conversation = conversations.get(conversation_id)
+            if (
+                conversation is None
+                or conversation.workspace_id != workspace_id
+                or conversation.status != Status.NEW
+            ):
+                continue
+            key = (workspace_id, queue_id)
+            if key not in queues:
+                queues[key] = await _queue(session, workspace_id, queue_id)
+            landed = await place_in_queue(
+                session,
+                conversation,
+                queues[key],
+                Step.QUEUE,
+                outcome,
+                reason=reason,
+                count_waiting=False,
+            )
+            landed_in[landed.id] = landed.workspace_id
+        for queue_id, workspace_id in landed_in.items():
+            outcome.events.append(
+                QueueChanged(
+                    workspace_id=workspace_id,
+                    queue_id=queue_id,
+                    waiting=await waiting_count(session, queue_id),
+                )
+            )
+    return outcome, set(landed_in)
 
 
 async def _candidates(session: AsyncSession, queue: Queue, excluded: set[int]) -> list[Candidate]:
@@ -368,6 +424,18 @@ async def offer_next(
     """
     now = now or now_utc()
     outcome = Outcome()
+    # Nobody available in the queue (a burst before the shift, or at night): nothing to
+    # offer, told by one read instead of a write transaction that locks 50 conversations.
+    # An agent who becomes available kicks the queue themselves.
+    async with db.read() as session:
+        anyone = await session.scalar(
+            select(QueueMember.user_id)
+            .join(AgentPresence, AgentPresence.user_id == QueueMember.user_id)
+            .where(QueueMember.queue_id == queue_id, AgentPresence.status == "available")
+            .limit(1)
+        )
+    if anyone is None:
+        return None
     async with db.write() as session:
         queue = await session.get(Queue, queue_id)
         if queue is None:

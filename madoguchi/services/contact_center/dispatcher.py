@@ -48,7 +48,7 @@ class RoutingEngine:
         bus, worker = self.bus, self.timers
         bus.subscribe_many(MessageReceived, self.on_messages)
         bus.subscribe(PresenceChanged, self.on_presence)
-        bus.subscribe(ConversationChanged, self.on_conversation_changed)
+        bus.subscribe_many(ConversationChanged, self.on_conversations_changed)
         worker.register(assignment.OFFER_TIMEOUT, self.on_offer_timeout)
         worker.register(assignment.MAX_WAIT, self.on_max_wait)
         worker.register(assignment.AUTO_CLOSE, self.on_auto_close)
@@ -73,14 +73,17 @@ class RoutingEngine:
         return made
 
     async def on_messages(self, events: list[MessageReceived]) -> None:
-        """``on_message`` for the batch's messages that may need it, found with one read:
-        a ``new`` conversation with somewhere to go (the number's default queue, a route
-        back), or an open one in a queue that closes idle conversations."""
+        """``on_message`` for a batch, with one read to find the messages that need it: a
+        ``new`` conversation with somewhere to go (the number's default queue, a route
+        back), or an open one in a queue that closes idle conversations. New
+        conversations bound for their number's default queue (a burst of new customers)
+        are queued together, in one transaction, and each queue kicked once."""
         now = datetime.now(UTC)
         async with self.db.read() as session:
             rows = await session.execute(
                 select(
                     Conversation.id,
+                    Conversation.workspace_id,
                     Conversation.status,
                     Conversation.route_back_agent_id,
                     Conversation.route_back_queue_id,
@@ -92,17 +95,29 @@ class RoutingEngine:
                 .outerjoin(Queue, Queue.id == Conversation.queue_id)
                 .where(Conversation.id.in_({e.conversation_id for e in events}))
             )
-            wanted = {
-                row.id
-                for row in rows
-                if (
-                    row.status == Status.NEW
-                    and (row.default_queue_id is not None or route_back_target(row, now))
+            plain: dict[int, tuple[int, int, int]] = {}  # new, to the default queue
+            one_by_one: set[int] = set()
+            for row in rows:
+                if row.status == Status.NEW and route_back_target(row, now):
+                    one_by_one.add(row.id)
+                elif row.status == Status.NEW and row.default_queue_id is not None:
+                    plain[row.id] = (row.workspace_id, row.id, row.default_queue_id)
+                elif row.status not in TERMINAL and row.auto_close_after_seconds:
+                    one_by_one.add(row.id)
+        if plain:
+            try:
+                outcome, landed = await assignment.enqueue_many(
+                    self.db, list(plain.values()), reason="number's default queue"
                 )
-                or (row.status not in TERMINAL and row.auto_close_after_seconds)
-            }
+            except Exception:  # nothing of it stored: one at a time, as before
+                log.exception("queueing %d new conversations together failed", len(plain))
+                one_by_one.update(plain)
+            else:
+                await self.publish(outcome)
+                for queue_id in sorted(landed):
+                    await self.kick(queue_id)
         for event in events:
-            if event.conversation_id in wanted:
+            if event.conversation_id in one_by_one:
                 await self.on_message(event)
 
     async def on_message(self, event: MessageReceived) -> None:
@@ -160,14 +175,31 @@ class RoutingEngine:
                 await self.kick(queue_id)
 
     async def on_conversation_changed(self, event: ConversationChanged) -> None:
-        # Capacity freed (close, wrap-up, decline, requeue…) or work queued: try to offer.
-        if event.step == "offered" or event.queue_id is None:
-            return
-        await self.kick(event.queue_id)
-        if event.step in ("closed", "abandoned", "wrap_up", "accepted") and event.previous_agent_id:
-            for queue_id in await assignment.queues_of_agent(self.db, event.previous_agent_id):
-                if queue_id != event.queue_id:
-                    await self.kick(queue_id)
+        await self.on_conversations_changed([event])
+
+    async def on_conversations_changed(self, events: list[ConversationChanged]) -> None:
+        """Capacity freed (close, wrap-up, decline, requeue…) or work queued: try to offer,
+        each queue concerned once (a burst queues hundreds of conversations at a time)."""
+        queues: list[int] = []
+        agents: list[tuple[int, int]] = []
+        for event in events:
+            if event.step == "offered" or event.queue_id is None:
+                continue
+            if event.queue_id not in queues:
+                queues.append(event.queue_id)
+            if (
+                event.step in ("closed", "abandoned", "wrap_up", "accepted")
+                and event.previous_agent_id
+            ):
+                agents.append((event.previous_agent_id, event.queue_id))
+        for queue_id in queues:
+            await self.kick(queue_id)
+        kicked = set(queues)
+        for agent_id, queue_id in agents:
+            for other in await assignment.queues_of_agent(self.db, agent_id):
+                if other != queue_id and other not in kicked:
+                    kicked.add(other)
+                    await self.kick(other)
 
     async def on_offer_timeout(self, timer: Timer) -> None:
         agent_id = (timer.payload or {}).get("agent_id")

@@ -421,6 +421,22 @@ async def catch_up_once(
         return len(rows)
 
 
+async def pending(db: Database) -> bool:
+    """Whether a source has rows after its cursor (a read: no write transaction when
+    there is nothing to count)."""
+    async with db.read() as session:
+        cursors = dict(
+            (await session.execute(select(ReportCursor.source, ReportCursor.last_id))).all()
+        )
+        for source, model in (("events", ConversationEvent), ("messages", Message)):
+            newer = await session.scalar(
+                select(model.id).where(model.id > cursors.get(source, 0)).limit(1)
+            )
+            if newer is not None:
+                return True
+    return False
+
+
 async def catch_up(
     db: Database, *, batch: int = BATCH, lag: float | None = None, pause: float = 0.0
 ) -> int:
@@ -485,7 +501,8 @@ class RollupWorker:
             try:
                 # Small batches with pauses: a backlog (the first start after an
                 # upgrade counts the whole history) never holds the loop for long.
-                await catch_up(self.db, batch=1_000, pause=0.05)
+                if await pending(self.db):
+                    await catch_up(self.db, batch=1_000, pause=0.05)
             except Exception:
                 log.exception("report rollups failed")
             self._idle.set()

@@ -18,7 +18,6 @@ from sqlalchemy import select
 from madoguchi.domain.calling import LIVE_STATUSES
 from madoguchi.runtime import Runtime
 from madoguchi.services.access.tokens import Principal
-from madoguchi.services.audit.record import Target, record_apart
 from madoguchi.services.calling import number_settings, permissions, video
 from madoguchi.services.calling.errors import CallRefused
 from madoguchi.store.models import Call, Contact, Conversation
@@ -378,7 +377,8 @@ async def set_number_calling_settings(
     """Change the number's calling settings at Meta; answers them as Meta has them now.
     Meta refusing: 502 ``meta_refused`` with ``reason`` (token, permission, invalid,
     calling, rate_limited, temporary, not_registered, other), ``meta_code`` and
-    ``meta_message``; the change is in the audit log as ``number.calling``."""
+    ``meta_message``; the change is in the audit log as ``number.calling_update`` (written by the
+    service once Meta accepted it, with the fields before and after)."""
     try:
         calling = await number_settings.write(
             runtime.db,
@@ -391,12 +391,4 @@ async def set_number_calling_settings(
         )
     except CallRefused as exc:
         raise _refused(exc) from exc
-    await record_apart(
-        runtime.db,
-        principal,
-        "number.calling_update",
-        Target("phone_number", number_id),
-        None,
-        body.model_dump(mode="json", exclude_none=True),
-    )
     return CallingSettingsOut(calling=calling)
