@@ -230,7 +230,12 @@ async def test_two_processes_never_work_on_one_customer_at_once_and_keep_its_ord
         await second.dispose()
 
     assert overlaps == []
-    assert handled["A"] > 0 and handled["B"] > 0, handled  # both did work
+    assert handled["A"] + handled["B"] == customers * per_customer, handled
+    if not (handled["A"] and handled["B"]):
+        # One processor emptied the journal before the other's claim window held a free
+        # customer (a matter of the machine's speed): no concurrency was observed, so
+        # this run proves nothing either way; said, rather than passed or failed.
+        pytest.skip(f"only one processor got work this time: {handled}")
     async with pg.read() as session:
         stored = (
             await session.execute(
