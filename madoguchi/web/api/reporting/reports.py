@@ -38,56 +38,11 @@ DESCRIPTIONS = {
 }
 
 
-async def _report(
-    name: str,
-    runtime: Runtime,
-    principal: Principal,
-    period: str,
-    group: str,
-    start: date | None,
-    end: date | None,
-    queue_id: int | None,
-    agent_id: int | None,
-    number_id: int | None,
-    tag: str | None,
-    disposition: str | None,
-    business_hours: bool | None,
-) -> dict:
-    async with runtime.db.read() as session:
-        visible = await supervised_queue_ids(session, principal)
-        try:
-            query = await reports.make_query(
-                session,
-                principal.workspace_id,
-                name,
-                period=period,
-                group=group,
-                start=start,
-                end=end,
-                visible_queues=visible,
-                queue_id=queue_id,
-                agent_id=agent_id,
-                number_id=number_id,
-                tag=tag,
-                disposition=disposition,
-                business_hours=business_hours,
-            )
-        except reports.ReportError as exc:
-            raise HTTPException(422, {"field": exc.field, "message": exc.message}) from exc
-        return await reports.build(session, query)
+class ReportParams:
+    """The period, grouping and filters every report takes, the same for JSON and CSV."""
 
-
-def _csv(name: str, body: dict) -> Response:
-    filename = f"{name}-{body['period']['from']}-{body['period']['to']}.csv"
-    return Response(
-        report_csv(body),
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
-    )
-
-
-def _register(name: str) -> None:
-    async def report(
+    def __init__(
+        self,
         period: Literal["today", "yesterday", "7d", "30d", "custom"] = Query(
             "7d", description="today, yesterday, the last 7 or 30 days (with today), or custom"
         ),
@@ -106,59 +61,60 @@ def _register(name: str) -> None:
         business_hours: bool | None = Query(
             None, description="true: inside the queue's business hours only; false: outside"
         ),
+    ) -> None:
+        self.query = {
+            "period": period,
+            "group": group,
+            "start": start,
+            "end": end,
+            "queue_id": queue_id,
+            "agent_id": agent_id,
+            "number_id": number_id,
+            "tag": tag,
+            "disposition": disposition,
+            "business_hours": business_hours,
+        }
+
+
+async def _report(name: str, runtime: Runtime, principal: Principal, params: ReportParams) -> dict:
+    async with runtime.db.read() as session:
+        visible = await supervised_queue_ids(session, principal)
+        try:
+            query = await reports.make_query(
+                session, principal.workspace_id, name, visible_queues=visible, **params.query
+            )
+        except reports.ReportError as exc:
+            raise HTTPException(422, {"field": exc.field, "message": exc.message}) from exc
+        return await reports.build(session, query)
+
+
+def _csv(name: str, body: dict) -> Response:
+    filename = f"{name}-{body['period']['from']}-{body['period']['to']}.csv"
+    return Response(
+        report_csv(body),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+def _register(name: str) -> None:
+    async def report(
+        params: ReportParams = Depends(),
         format: Literal["json", "csv"] = Query("json"),
         principal: Principal = Depends(supervisor_or_admin),
         runtime: Runtime = Depends(get_runtime),
     ):
-        body = await _report(
-            name,
-            runtime,
-            principal,
-            period,
-            group,
-            start,
-            end,
-            queue_id,
-            agent_id,
-            number_id,
-            tag,
-            disposition,
-            business_hours,
-        )
+        body = await _report(name, runtime, principal, params)
         if format == "csv":
             return _csv(name, body)
         return Response(json.dumps(body, separators=(",", ":")), media_type="application/json")
 
     async def export(
-        period: Literal["today", "yesterday", "7d", "30d", "custom"] = Query("7d"),
-        group: Literal["hour", "day", "week", "month"] = Query("day"),
-        start: date | None = Query(None, alias="from"),
-        end: date | None = Query(None, alias="to"),
-        queue_id: int | None = Query(None),
-        agent_id: int | None = Query(None),
-        number_id: int | None = Query(None),
-        tag: str | None = Query(None),
-        disposition: str | None = Query(None),
-        business_hours: bool | None = Query(None),
+        params: ReportParams = Depends(),
         principal: Principal = Depends(supervisor_or_admin),
         runtime: Runtime = Depends(get_runtime),
     ):
-        body = await _report(
-            name,
-            runtime,
-            principal,
-            period,
-            group,
-            start,
-            end,
-            queue_id,
-            agent_id,
-            number_id,
-            tag,
-            disposition,
-            business_hours,
-        )
-        return _csv(name, body)
+        return _csv(name, await _report(name, runtime, principal, params))
 
     router.add_api_route(
         f"/{name}",
