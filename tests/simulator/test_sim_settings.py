@@ -92,7 +92,11 @@ async def test_broadcast_settings_unknown_phones_read_and_statuses_batched(
                 "name": "notice",
                 "language": "ja",
                 "components": [
-                    {"type": "BODY", "text": "{{1}}様へのお知らせ", "example": {"body_text": [["山田"]]}}
+                    {
+                        "type": "BODY",
+                        "text": "{{1}}様へのお知らせ",
+                        "example": {"body_text": [["山田"]]},
+                    }
                 ],
             }
         ],
@@ -122,8 +126,12 @@ async def test_broadcast_settings_unknown_phones_read_and_statuses_batched(
         customers = (await http.get("/_sim/customers")).json()["customers"]
         assert {c["wa_id"] for c in customers} == set(phones)
         # Free-form text to a phone nobody wrote from: still refused (no window).
-        text = {"messaging_product": "whatsapp", "to": "819055599999", "type": "text",
-                "text": {"body": "hi"}}
+        text = {
+            "messaging_product": "whatsapp",
+            "to": "819055599999",
+            "type": "text",
+            "text": {"body": "hi"},
+        }
         sent = await http.post(SEND, json=text, headers=TOKEN)
         wamid = sent.json()["messages"][0]["id"]
         for _ in range(300):
