@@ -412,6 +412,7 @@ def diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
         return {r[key]: r for r in rows}
 
     out: dict[str, Any] = {}
+
     def plain(row):
         return row
 
