@@ -92,6 +92,7 @@ class Board:
         self.agent_rows: dict[int, dict[str, Any]] = {}
         self.log_read_at: datetime | None = None
         self.load: Changes | None = None  # a whole read not applied yet
+        self._was_queue: dict[int, int | None] = {}  # this apply's conversations' queues before
         self._index()
         for q in structure.queues:
             for user_id in structure.members.get(q.id, ()):
@@ -275,6 +276,8 @@ class Board:
         before = self.rows.get(conversation_id)
         if before == row:
             return
+        if before is not None:
+            self._was_queue.setdefault(conversation_id, before.queue_id)
         for r, sign in ((before, -1), (row, 1)):
             if r is None:
                 continue
@@ -347,6 +350,12 @@ class Board:
                 conversations.add(conversation_id)
 
     def _delta(self, queues: set, agents: set, conversations: set, now: datetime) -> dict[str, Any]:
+        was_conversations, self._was_queue = self._was_queue, {}
+        was_agents = {
+            user_id: self.agent_rows[user_id]["queue_ids"]
+            for user_id in agents
+            if user_id in self.agent_rows
+        }
         changed_queues, removed_queues = [], []
         for queue_id in sorted(q for q in queues if q is not None):
             q = self._queues.get(queue_id)
@@ -384,6 +393,7 @@ class Board:
             "agents_removed": removed_agents,
             "conversations": changed_conversations,
             "conversations_removed": removed_conversations,
+            WAS: {"conversations": was_conversations, "agents": was_agents},
         }
 
     def build_rows(self, now: datetime) -> None:
@@ -395,6 +405,7 @@ def empty(delta: dict[str, Any]) -> bool:
     return not any(delta[k] for k in DELTA_KEYS)
 
 
+WAS = "_was"  # where rows were before (their queues): for ``cut``, never sent
 DELTA_KEYS = (
     "queues",
     "queues_removed",
@@ -424,6 +435,10 @@ def diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
         old, new = by(before[name], key), by(after[name], key)
         out[name] = [r for k, r in new.items() if k not in old or norm(old[k]) != norm(r)]
         out[f"{name}_removed"] = sorted(k for k in old if k not in new)
+    out[WAS] = {
+        "conversations": {c["id"]: c["queue_id"] for c in before["conversations"]},
+        "agents": {a["user_id"]: a["queue_ids"] for a in before["agents"]},
+    }
     return out
 
 
@@ -455,4 +470,44 @@ def merge(first: dict[str, Any], then: dict[str, Any]) -> dict[str, Any]:
             removed.discard(r[key])
         out[name] = list(rows.values())
         out[f"{name}_removed"] = sorted(removed)
+    was_first, was_then = first.get(WAS, {}), then.get(WAS, {})
+    out[WAS] = {
+        k: {**was_then.get(k, {}), **was_first.get(k, {})} for k in ("conversations", "agents")
+    }
     return out
+
+
+def cut(changes: dict[str, Any], queue_ids: frozenset[int] | None) -> dict[str, Any]:
+    """A delta as a viewer limited to ``queue_ids`` may see it (None: all of it), without
+    the bookkeeping. A row that left the viewer's queues (a conversation transferred
+    away, an agent signed out of them) becomes a removal, and a removal is sent only
+    for a row that was in the viewer's queues."""
+    if queue_ids is None:
+        return {k: changes[k] for k in DELTA_KEYS}
+    was = changes.get(WAS, {})
+    was_conversation, was_agent = was.get("conversations", {}), was.get("agents", {})
+
+    def had_agent(user_id: int) -> bool:
+        return bool(queue_ids.intersection(was_agent.get(user_id, ())))
+
+    agents, gone_agents = [], [a for a in changes["agents_removed"] if had_agent(a)]
+    for row in changes["agents"]:
+        if queue_ids.intersection(row["queue_ids"]):
+            agents.append(row)
+        elif had_agent(row["user_id"]):
+            gone_agents.append(row["user_id"])
+    conversations = []
+    gone = [c for c in changes["conversations_removed"] if was_conversation.get(c) in queue_ids]
+    for row in changes["conversations"]:
+        if row["queue_id"] in queue_ids:
+            conversations.append(row)
+        elif was_conversation.get(row["id"]) in queue_ids:
+            gone.append(row["id"])
+    return {
+        "queues": [q for q in changes["queues"] if q["id"] in queue_ids],
+        "queues_removed": [q for q in changes["queues_removed"] if q in queue_ids],
+        "agents": agents,
+        "agents_removed": gone_agents,
+        "conversations": conversations,
+        "conversations_removed": gone,
+    }
