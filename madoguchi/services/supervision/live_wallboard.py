@@ -149,7 +149,8 @@ class WallboardFeed:
     # ------------------------------------------------------------------ events in
 
     def subscribe(self, deliver: Deliver) -> None:
-        """``deliver`` receives each ``BoardDelta`` (and ``WallboardChanged`` nudges)."""
+        """``deliver`` (a hub) receives each ``BoardDelta``; it sends the deltas to the
+        sockets watching and ``wallboard.changed`` nudges to other staff sockets."""
         self._subscribers.append(deliver)
 
     def unsubscribe(self, deliver: Deliver) -> None:
@@ -281,7 +282,6 @@ class WallboardFeed:
             changes=delta,
         )
         await self._deliver(message)
-        await self._deliver(WallboardChanged(workspace_id=workspace_id, version=space.version))
 
     def _timed(self, work, *args):
         """``work(*args)`` in a worker thread, its CPU time counted in ``update_cpu``."""
@@ -374,8 +374,20 @@ class WallboardFeed:
             snapshot = await asyncio.to_thread(space.board.snapshot, datetime.now(UTC))
         snapshot["version"] = version
         snapshot["compute_ms"] = round(space.last_took * 1000, 1)
+        snapshot["feed"] = self.stats()
         space.snapshot = (version, snapshot)
         return space.snapshot
+
+    def stats(self) -> dict[str, Any]:
+        """This process's feed so far (operators and the benchmark read it)."""
+        took = sorted(self.update_seconds)
+        return {
+            "updates": self.computed,
+            "full_reads": self.full_reads,
+            "corrections": self.corrections,
+            "worker_cpu_ms": round(self.update_cpu * 1000, 1),
+            "update_p50_ms": round(took[len(took) // 2] * 1000, 1) if took else None,
+        }
 
     async def snapshot(self, workspace_id: int) -> dict[str, Any]:
         """The whole snapshot now (see ``current``)."""
