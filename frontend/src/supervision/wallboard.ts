@@ -64,6 +64,8 @@ export const LIST_LIMIT = 500;
 export interface Wallboard {
   generated_at: string;
   version: number;
+  /** Deltas applied since the last whole board (this browser's count). */
+  deltas_applied: number;
   conversations_total: number;
   timezone: string;
   day: string;
@@ -87,6 +89,7 @@ interface Delta {
 
 interface Rows {
   version: number;
+  deltas: number;
   generated_at: string;
   timezone: string;
   day: string;
@@ -110,6 +113,7 @@ function view(rows: Rows): Wallboard {
   return {
     generated_at: rows.generated_at,
     version: rows.version,
+    deltas_applied: rows.deltas,
     timezone: rows.timezone,
     day: rows.day,
     conversations_total: conversations.length,
@@ -138,6 +142,7 @@ export function useWallboard(): { board: Wallboard | null; error: string | null;
         waiting.current = false;
         rows.current = {
           version: frame.version as number,
+          deltas: 0,
           generated_at: b.generated_at,
           timezone: b.timezone,
           day: b.day,
@@ -163,6 +168,7 @@ export function useWallboard(): { board: Wallboard | null; error: string | null;
         for (const id of d.conversations_removed) held.conversations.delete(id);
         for (const c of d.conversations) held.conversations.set(c.id, c);
         held.version = d.version;
+        held.deltas += 1;
         held.generated_at = d.generated_at;
         held.day = d.day;
         setBoard(view(held));
