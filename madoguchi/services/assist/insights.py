@@ -3,8 +3,10 @@ path, stored, and read by the API.
 
 Sentiment: every inbound text message gets a score; the conversation's trend (latest
 messages weigh most) is kept on ``conversation_insights`` and a change of its label is
-published as ``SentimentChanged`` (with ``alert`` when it turned negative in a queue the
-workspace watches). Summaries are refreshed when a conversation is offered, transferred,
+published as ``SentimentChanged``. A negative conversation in a queue the workspace watches
+raises an alert (``SentimentChanged.alert``) once per queue and negative spell, whichever
+comes first: it turns negative while queued, or it is queued (or moved) while negative
+(``raise_alerts``). Summaries are refreshed when a conversation is offered, transferred,
 taken, wrapped up or closed, unless an agent wrote the summary themselves.
 """
 
@@ -13,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import select
+from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from madoguchi.domain.events import SentimentChanged
@@ -35,6 +37,8 @@ TREND_WINDOW = 6
 # On PostgreSQL ids are handed out before commit: a message may appear after a later
 # one was scored. The sweep looks this many ids back (the scored ones are skipped).
 LOOKBACK_IDS = 500
+# The lifecycle steps after which a conversation may be in another queue than before.
+QUEUE_STEPS = frozenset({"queued", "transferred", "overflow"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,20 +140,89 @@ async def _record(
     insight.sentiment_label = overall.label
     insight.sentiment_score = overall.score
     insight.sentiment_at = datetime.now(UTC)
+    if overall.label != "negative":
+        insight.alerted_queue_id = None  # the spell is over: a new one alerts again
     if previous == overall.label or (previous is None and overall.label == "neutral"):
         return None
-    settings = await settings_of(session, conversation.workspace_id)
-    alert = overall.label == "negative" and conversation.queue_id in (
-        settings.negative_alert_queue_ids or []
-    )
     return SentimentChanged(
         workspace_id=conversation.workspace_id,
         conversation_id=conversation.id,
         label=overall.label,
         score=overall.score,
         previous_label=previous,
-        alert=alert,
     )
+
+
+async def raise_alerts(db: Database, conversation_ids: set[int]) -> list[SentimentChanged]:
+    """The alerts due for these conversations: each one that is negative now, in a queue
+    its workspace watches, and not yet alerted for that queue in this negative spell.
+
+    Called after a batch of scores committed (for those that turned negative) and after
+    routing queued or moved conversations (``QUEUE_STEPS``). Both read what is committed:
+    whichever of the two commits last sees the other's work, so a new conversation whose
+    first message is negative alerts whether it was scored before or after it was queued.
+    Each alert is claimed by a conditional update of ``alerted_queue_id``: when both see
+    it due, only one raises it. The events say ``previous_label="negative"`` when the
+    label did not change (an alert only)."""
+    if not conversation_ids:
+        return []
+    insight = ConversationInsight
+    async with db.read() as session:
+        rows = (
+            await session.execute(
+                select(
+                    insight.conversation_id,
+                    insight.sentiment_score,
+                    Conversation.workspace_id,
+                    Conversation.queue_id,
+                )
+                .join(Conversation, Conversation.id == insight.conversation_id)
+                .where(
+                    insight.conversation_id.in_(sorted(conversation_ids)),
+                    insight.sentiment_label == "negative",
+                    Conversation.queue_id.is_not(None),
+                    or_(
+                        insight.alerted_queue_id.is_(None),
+                        insight.alerted_queue_id != Conversation.queue_id,
+                    ),
+                )
+            )
+        ).all()
+        watched: dict[int, list[int]] = {}
+        for workspace_id in sorted({row.workspace_id for row in rows}):
+            settings = await settings_of(session, workspace_id)
+            watched[workspace_id] = list(settings.negative_alert_queue_ids or [])
+    due = [row for row in rows if row.queue_id in watched[row.workspace_id]]
+    if not due:
+        return []
+    events: list[SentimentChanged] = []
+    async with db.write() as session:
+        for row in due:
+            claimed = await session.execute(
+                update(insight)
+                .where(
+                    insight.conversation_id == row.conversation_id,
+                    insight.sentiment_label == "negative",
+                    or_(
+                        insight.alerted_queue_id.is_(None),
+                        insight.alerted_queue_id != row.queue_id,
+                    ),
+                )
+                .values(alerted_queue_id=row.queue_id)
+                .execution_options(synchronize_session=False)
+            )
+            if claimed.rowcount == 1:
+                events.append(
+                    SentimentChanged(
+                        workspace_id=row.workspace_id,
+                        conversation_id=row.conversation_id,
+                        label="negative",
+                        score=row.sentiment_score or 0.0,
+                        previous_label="negative",
+                        alert=True,
+                    )
+                )
+    return events
 
 
 async def read_facts(db: Database, workspace_id: int, conversation_id: int) -> Facts | None:
