@@ -122,7 +122,7 @@ async def _record_batch(session: AsyncSession, scored: list[tuple]) -> list[Sent
     conversations = {
         row.id: row
         for row in await session.execute(
-            select(Conversation.id, Conversation.workspace_id).where(
+            select(Conversation.id, Conversation.workspace_id, Conversation.queue_id).where(
                 Conversation.id.in_(conversation_ids)
             )
         )
@@ -229,17 +229,31 @@ async def _record_batch(session: AsyncSession, scored: list[tuple]) -> list[Sent
             )
             .values(alerted_queue_id=None)
         )
-    # The alerts are raised after this commits (``raise_alerts``), from what is committed.
-    return [
-        SentimentChanged(
-            workspace_id=conversations[cid].workspace_id,
-            conversation_id=cid,
-            label=overall.label,
-            score=overall.score,
-            previous_label=previous,
+    # The alert of a conversation's current negative spell is raised after this commits
+    # (``raise_alerts``, from what is committed); a spell that began and ended within the
+    # batch is alerted here, as scoring one message at a time would have.
+    last_change = {cid: n for n, (cid, _, _) in enumerate(changed)}
+    watched: dict[int, list] = {}
+    events = []
+    for n, (cid, overall, previous) in enumerate(changed):
+        conversation = conversations[cid]
+        alert = False
+        if overall.label == "negative" and n != last_change[cid]:
+            if conversation.workspace_id not in watched:
+                settings = await settings_of(session, conversation.workspace_id)
+                watched[conversation.workspace_id] = settings.negative_alert_queue_ids or []
+            alert = conversation.queue_id in watched[conversation.workspace_id]
+        events.append(
+            SentimentChanged(
+                workspace_id=conversation.workspace_id,
+                conversation_id=cid,
+                label=overall.label,
+                score=overall.score,
+                previous_label=previous,
+                alert=alert,
+            )
         )
-        for cid, overall, previous in changed
-    ]
+    return events
 
 
 async def raise_alerts(db: Database, conversation_ids: set[int]) -> list[SentimentChanged]:
