@@ -24,14 +24,16 @@ import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable
 
-from madoguchi.domain.events import CredentialsChanged, Event
+from madoguchi.domain.events import CredentialsChanged, Event, PresenceChanged, QueueSettingsChanged
 from madoguchi.services.access.tokens import Principal
+from madoguchi.services.access.visibility import supervised_queue_ids
 from madoguchi.services.contact_center.live_audience import (
     QUEUE_BOUND,
     STAFF_ROLES,
     agents_may_see,
     audience_of,
     limited_supervisor_admits,
+    member_queues,
     needs_lookup,
 )
 from madoguchi.services.supervision import board as boards
@@ -228,6 +230,8 @@ class Hub:
         if isinstance(event, CredentialsChanged):
             await self.recheck_credentials(event)
             return
+        if isinstance(event, QueueSettingsChanged):
+            await self.rescope(event.workspace_id)
         ws = event.workspace_id
         staff = self._staff.get(ws)
         agents = self._agents.get(ws) if agents_may_see(event) else None
@@ -248,8 +252,17 @@ class Hub:
                 # Fail closed for agents, but staff still get the event.
                 log.exception("audience of %s could not be resolved", event.name)
                 audience = None
+        subject_queues = None
+        if limited and isinstance(event, PresenceChanged):
+            try:
+                async with self.db.read() as session:
+                    subject_queues = await member_queues(session, ws, event.user_id)
+            except Exception:
+                log.exception("queues of %s could not be read", event.name)  # fail closed
         for conn, queues in tuple((self._limited.get(ws) or {}).items()):
-            if limited_supervisor_admits(event, audience, queues, conn.principal.user_id):
+            if limited_supervisor_admits(
+                event, audience, queues, conn.principal.user_id, subject_queues
+            ):
                 targets.append(conn)
         if agents:
             # Re-read the index: sockets may have come or gone during the query.
@@ -293,6 +306,51 @@ class Hub:
                 conn.close(CLOSE_UNAUTHENTICATED, "credentials withdrawn: sign in again")
                 if conn in self._all:
                     self.disconnect(conn)
+
+    async def rescope(self, workspace_id: int) -> None:
+        """A queue's supervisors may have changed: read again which queues each connected
+        supervisor of the workspace may see, re-index the sockets whose scope moved and
+        tell their browsers to re-read state (``resync``), now rather than at their next
+        connection."""
+        ws = workspace_id
+        conns = [
+            c
+            for c in (*self._staff.get(ws, ()), *(self._limited.get(ws) or {}))
+            if c.principal.role == "supervisor"
+        ]
+        if not conns:
+            return
+        scopes: dict[int | None, frozenset[int] | None] = {}
+        try:
+            async with self.db.read() as session:
+                for conn in conns:
+                    user_id = conn.principal.user_id
+                    if user_id not in scopes:
+                        queues = await supervised_queue_ids(session, conn.principal)
+                        scopes[user_id] = frozenset(queues) if queues else None
+        except Exception:
+            log.exception("supervisors' queues could not be re-read")
+            return
+        body = frame_body({"event": "resync", "reason": "scope changed"})
+        for conn in conns:
+            new = scopes[conn.principal.user_id]
+            if conn not in self._all or new == self.scope_of(conn):
+                continue
+            staff = self._staff.get(ws)
+            if staff is not None:
+                staff.discard(conn)
+            limited = self._limited.get(ws)
+            if limited is not None:
+                limited.pop(conn, None)
+            if new is None:
+                self._staff.setdefault(ws, set()).add(conn)
+            else:
+                self._limited.setdefault(ws, {})[conn] = new
+            if not self._staff.get(ws, True):
+                del self._staff[ws]
+            if ws in self._limited and not self._limited[ws]:
+                del self._limited[ws]
+            self._send(conn, body)
 
     # ------------------------------------------------------------------ wallboard
 
@@ -346,18 +404,18 @@ class Hub:
         for conn in tuple(self._watchers.get(ws, ())):
             if conn.held is not None:
                 conn.held.append(delta)
-            elif delta.changes is None:  # read anew: the whole board again
+            elif delta.whole:  # read anew: the whole board again
                 self.spawn(self.watch_wallboard(conn))
             else:
                 self._delta_to(conn, delta, cuts)
+        if delta.base == 0:
+            return  # this process's first board: nothing was shown from it to change
         nudge = None
         for conn in (*self._staff.get(ws, ()), *(self._limited.get(ws) or {})):
             if conn.watching:
                 continue
-            if delta.changes is not None:
-                body = self._cut_body(delta, self.scope_of(conn), cuts)
-                if body is None:
-                    continue  # nothing this supervisor may see changed
+            if self._cut_body(delta, self.scope_of(conn), cuts) is None:
+                continue  # nothing this supervisor may see changed
             if nudge is None:
                 nudge = frame_body({"event": "wallboard.changed", "version": delta.version})
             self._send(conn, nudge)

@@ -70,7 +70,8 @@ class BoardDelta:
     version: int
     generated_at: str
     day: str
-    changes: dict[str, Any] | None  # None: the board was read anew, take it whole
+    changes: dict[str, Any]
+    whole: bool = False  # the board was read anew: watchers take it whole again
 
 
 Deliver = Callable[[Any], Awaitable[None]]
@@ -78,6 +79,7 @@ Deliver = Callable[[Any], Awaitable[None]]
 _IGNORED = (WallboardChanged, AccountEventReceived, MediaStored)
 # Events that change the small tables (presence, monitoring, people, queues).
 _STRUCTURAL = (PresenceChanged, MonitorChanged, CredentialsChanged)
+WHOLE = "_whole"
 MAX_DIRTY = 20_000  # more named conversations than this: read everything instead
 
 
@@ -269,7 +271,8 @@ class WallboardFeed:
             del self.update_seconds[:-1000]
         space.done = wanted
         self.computed += 1
-        if delta is not None and boards.empty(delta):
+        whole = delta.pop(WHOLE, False)
+        if not whole and boards.empty(delta):
             return
         space.version += 1
         space.snapshot = None
@@ -280,6 +283,7 @@ class WallboardFeed:
             generated_at=now.isoformat(),
             day=space.board.day.isoformat(),
             changes=delta,
+            whole=whole,
         )
         await self._deliver(message)
 
@@ -301,8 +305,8 @@ class WallboardFeed:
         fresh.apply(fresh.load, now)
         fresh.load = None
         fresh.build_rows(now)
-        if board is None:
-            return None
+        if board is None:  # everything is new: readers take the whole board again
+            return {**boards.diff(boards.EMPTY, fresh.snapshot(now)), WHOLE: True}
         corrections = boards.diff(board.snapshot(now), fresh.snapshot(now))
         if delta is None:  # a new day: everything may differ, nothing is a correction
             return corrections
