@@ -138,7 +138,8 @@ async def main(args) -> list[str]:
 
 def run(args) -> list[str]:
     with tempfile.TemporaryDirectory(prefix="madoguchi-pipeline-") as tmp:
-        workdir = Path(tmp)
+        workdir = Path(args.keep or tmp)
+        workdir.mkdir(parents=True, exist_ok=True)
         url = f"sqlite+aiosqlite:///{workdir / 'madoguchi.db'}"
         procs.prepare_product(url, workdir, e2e.WORKSPACE_YAML, e2e.TOKEN_ENV, "bench")
         env = procs.product_env(url, workdir, 0)
@@ -155,4 +156,5 @@ if __name__ == "__main__":
     parser.add_argument("--customers", type=int, default=1000)
     parser.add_argument("--new", type=int, default=2000)
     parser.add_argument("--profile", default=None)
+    parser.add_argument("--keep", default=None, help="a directory for the database, kept")
     run(parser.parse_args())
