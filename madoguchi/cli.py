@@ -83,15 +83,35 @@ def migrate() -> None:
 def serve(
     host: str = typer.Option(None, help="Bind address (default MADOGUCHI_HOST)"),
     port: int = typer.Option(None, help="Port (default MADOGUCHI_PORT)"),
-    workers: bool = typer.Option(True, help="Run the sender and media workers in this process"),
+    workers: bool = typer.Option(
+        True, help="Run the workers (timers, routing, sender, media …), not only processing"
+    ),
+    processes: str = typer.Option(
+        None,
+        help="auto, 1 or 2: a web process and a processing process (default "
+        "MADOGUCHI_PROCESSES; auto is 2 on SQLite). See docs/deployment.md.",
+    ),
     dev: bool = typer.Option(False, "--dev", help="Allow the public development secrets"),
 ) -> None:
-    """Run the web app (webhook, REST API, workers)."""
+    """Run the web app (webhook, REST API) and, in it or a child process, the workers."""
+    from madoguchi import layout as layouts
+    from madoguchi.store.db import Database
     from madoguchi.web.app import create_app
 
     settings = get_settings()
     _refuse_weak_secrets(settings, dev)
-    application = create_app(settings, workers=workers)
+    try:
+        layout = layouts.plan(
+            processes=processes or settings.processes,
+            sqlite_file=Database.is_sqlite_file(settings.database_url),
+            placement=settings.worker_placement,
+            workers=workers,
+        )
+    except ValueError as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+    console.print(f"processes: {layout.describe()}")
+    application = create_app(settings, workers=workers, layout=layout)
     freeze_startup_heap()
     uvicorn.run(
         application,
