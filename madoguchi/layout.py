@@ -51,7 +51,9 @@ class Layout:
         parts = []
         for process in (WEB, *self.children):
             workers = [w for w in WORKERS if self.places.get(w) == process]
-            parts.append(f"{process}: {', '.join(['http', *workers] if process == WEB else workers)}")
+            parts.append(
+                f"{process}: {', '.join(['http', *workers] if process == WEB else workers)}"
+            )
         return "; ".join(parts)
 
 

@@ -281,6 +281,7 @@ async def run_child(name: str, fd: int) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stopping.set)
+    loop.add_signal_handler(signal.SIGUSR1, _log_tasks)  # what is it doing?
     await runtime.start(layout=layout, process=name, parent=link)
     freeze_startup_heap()
     link.send(READY)
@@ -297,6 +298,13 @@ async def run_child(name: str, fd: int) -> None:
     finally:
         await runtime.stop()
         await link.close()
+
+
+def _log_tasks() -> None:
+    for task in asyncio.all_tasks():
+        frames = task.get_stack(limit=8)
+        where = " <- ".join(f"{f.f_code.co_name}:{f.f_lineno}" for f in reversed(frames))
+        log.warning("task %s: %s", task.get_name(), where or "(not started)")
 
 
 def child_policy(policy):

@@ -8,7 +8,6 @@ The web app, the CLI and the tests all build a ``Runtime`` the same way.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Coroutine
 from datetime import UTC, datetime
@@ -58,6 +57,22 @@ from madoguchi.store.media_store import LocalMediaStore
 from madoguchi.whatsapp.graph import GraphClient
 
 log = logging.getLogger(__name__)
+
+
+async def cancel_all(tasks: list[asyncio.Task]) -> None:
+    """Cancel the tasks and wait for them to end. Cancelled again while one still runs:
+    Python 3.11's ``asyncio.wait_for`` swallows a cancellation that lands as the awaited
+    event fires (gh-86296), and a worker looping around it would never stop (seen as a
+    processing process that outlived its parent)."""
+    pending = [task for task in tasks if not task.done()]
+    while pending:
+        for task in pending:
+            task.cancel()
+        await asyncio.wait(pending, timeout=0.5)
+        pending = [task for task in pending if not task.done()]
+    for task in tasks:
+        if not task.cancelled() and task.exception() is not None:
+            log.error("a worker ended with an error on stop", exc_info=task.exception())
 
 
 class Runtime:
@@ -354,11 +369,7 @@ class Runtime:
         if self.children is not None:
             await self.children.stop()
             self.children = None
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_all(self._tasks)
         self._tasks.clear()
         await self.sender.stop()  # rows not yet sent go back to pending
         await self.wallboard.stop()

@@ -7,7 +7,8 @@ mode, where readers never wait for the writer. Between processes (``madoguchi se
 web and processing processes share the file, see ``madoguchi.layout``) SQLite's own lock
 decides: a writer tries ``BEGIN IMMEDIATE`` and, while the other process holds it, tries
 again after a few milliseconds of asyncio sleep (the loop keeps serving meanwhile); every
-write transaction is kept short. PostgreSQL needs none of this: it gets a connection pool and row locks.
+write transaction is kept short. PostgreSQL needs none of this: it gets a connection pool
+and row locks.
 """
 
 from __future__ import annotations
