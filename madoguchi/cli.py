@@ -94,23 +94,12 @@ def serve(
     dev: bool = typer.Option(False, "--dev", help="Allow the public development secrets"),
 ) -> None:
     """Run the web app (webhook, REST API) and, in it or a child process, the workers."""
-    from madoguchi import layout as layouts
-    from madoguchi.store.db import Database
     from madoguchi.web.app import create_app
 
     settings = get_settings()
     _refuse_weak_secrets(settings, dev)
-    try:
-        layout = layouts.plan(
-            processes=processes or settings.processes,
-            sqlite_file=Database.is_sqlite_file(settings.database_url),
-            placement=settings.worker_placement,
-            workers=workers,
-        )
-    except ValueError as exc:
-        err.print(f"[red]{exc}[/red]")
-        raise typer.Exit(2) from None
-    console.print(f"processes: {layout.describe()}")
+    layout = _layout(settings, processes, workers)
+    console.print(f"processes: {layout.describe()}", soft_wrap=True)
     application = create_app(settings, workers=workers, layout=layout)
     freeze_startup_heap()
     uvicorn.run(
@@ -121,6 +110,23 @@ def serve(
         access_log=False,
         ws_per_message_deflate=False,  # small JSON frames: compression halves sockets per GB
     )
+
+
+def _layout(settings: Settings, processes: str | None = None, workers: bool = True):
+    """Which process of `serve` runs what (``madoguchi.layout``); a bad setting stops."""
+    from madoguchi import layout as layouts
+    from madoguchi.store.db import Database
+
+    try:
+        return layouts.plan(
+            processes=processes or settings.processes,
+            sqlite_file=Database.is_sqlite_file(settings.database_url),
+            placement=settings.worker_placement,
+            workers=workers,
+        )
+    except ValueError as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
 
 
 def _refuse_weak_secrets(settings: Settings, dev: bool) -> None:
@@ -700,6 +706,7 @@ def demo(
         public_url=f"http://127.0.0.1:{simulator_port}",
         numbers=[DEMO_NUMBER, demo_seed.SIM_NUMBER_JA],
     )
+    layout = _layout(settings)
     people: list[tuple[str, str, str]] = []
 
     async def seed() -> str:
@@ -729,7 +736,7 @@ def demo(
             ),
             uvicorn.Server(
                 uvicorn.Config(
-                    create_app(settings),
+                    create_app(settings, layout=layout),
                     port=port,
                     log_level="warning",
                     ws_per_message_deflate=False,
@@ -742,6 +749,7 @@ def demo(
             f"  Madoguchi web app:          http://127.0.0.1:{port}/\n"
             f"  Madoguchi API docs:         http://127.0.0.1:{port}/docs\n"
             f"  Admin API token:            {token}\n"
+            f"  Processes:                  {layout.describe()}\n"
             + "".join(
                 f"  Sign in ({role}):{' ' * (18 - len(role))}{email} / {password}\n"
                 for email, role, password in people

@@ -49,6 +49,12 @@ CONFIG, READY, WAKE, BUSY, QUIET, STOP = b"C", b"R", b"W", b"B", b"Q", b"S"
 STOP_GRACE_SECONDS = 15.0
 READY_SECONDS = 60.0
 RESTART_DELAYS = (0.2, 0.5, 1.0, 2.0, 5.0)  # after a child died, by how often in a row
+# A child runs at a lower CPU priority than the web process: on a machine short of CPU,
+# acknowledging Meta and serving agents come first, processing takes what is left.
+CHILD_NICE = 5
+# Deliveries ingested together in one unit of a slice, which is one write transaction:
+# the web process's appends wait behind it (64 in one process, where they wait anyway).
+CHILD_BATCH = 16
 
 
 class Switchboard:
@@ -311,12 +317,16 @@ def child_policy(policy):
     """The journal processor in a child: it has a core of its own, so it never rests for
     the acknowledgements' sake; its slices (each one write transaction, during which the
     web process's appends wait for SQLite's lock) are short."""
-    return dataclasses.replace(policy, yield_factor=0.0, slice_seconds=0.008)
+    return dataclasses.replace(
+        policy, yield_factor=0.0, slice_seconds=0.008, batch=CHILD_BATCH, claim=CHILD_BATCH
+    )
 
 
 def main(argv: list[str]) -> None:
     name, fd, parent = argv[0], int(argv[1]), int(argv[2])
     _die_with_parent(parent)
+    with contextlib.suppress(OSError):
+        os.nice(CHILD_NICE)
     logging.basicConfig(
         level=logging.INFO,
         format=f"%(levelname)s:     [{name}] %(name)s: %(message)s",
