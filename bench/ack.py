@@ -116,10 +116,11 @@ def measure(
     run_wrk(url, warm, cfg.warmup_seconds, cfg)
     time.sleep(0.5)
     rows_before = rows() if rows else 0
-    cpu0, machine0 = proc.cpu_seconds(), procs.machine_jiffies()
+    cpu0, own0, machine0 = proc.cpu_seconds(), proc.own_cpu_seconds(), procs.machine_jiffies()
     result = run_wrk(url, bodies, cfg.seconds, cfg)
     result["new_rows"] = rows() - rows_before if rows else 0
     result["server_cpu_s"] = proc.cpu_seconds() - cpu0
+    result["web_cpu_s"] = proc.own_cpu_seconds() - own0
     result["machine_busy"] = procs.busy_between(machine0, procs.machine_jiffies())
     result["prepared"] = prepared
     return result
@@ -138,6 +139,14 @@ def _layout(proc: procs.Proc) -> str:
     return " ".join(text[start + len("processes: ") : end].split())
 
 
+def _split(r: dict, wall: float) -> str:
+    """The web process's and its children's shares, when it has children."""
+    children = r["server_cpu_s"] - r["web_cpu_s"]
+    if children < 0.01 * wall:
+        return ""
+    return f" (web process {r['web_cpu_s'] / wall:.0%}, its children {children / wall:.0%})"
+
+
 def _line(label: str, r: dict) -> str:
     wall = r["elapsed_s"] or 1.0
     wrapped = (
@@ -150,7 +159,7 @@ def _line(label: str, r: dict) -> str:
         f"  {label}: {fmt_rate(r['throughput'])} deliveries/s ({r['ok']} in "
         f"{r['elapsed_s']:.1f} s), p50 {r['p50_us'] / 1000:.1f} ms, p99 "
         f"{r['p99_us'] / 1000:.1f} ms, errors {r['errors']}; CPU server "
-        f"{r['server_cpu_s'] / wall:.0%} of a core (all its processes) = "
+        f"{r['server_cpu_s'] / wall:.0%} of a core{_split(r, wall)} = "
         f"{1e6 * r['server_cpu_s'] / max(r['ok'], 1):.0f} us per delivery, wrk "
         f"{r['client_cpu_s'] / wall:.0%}, all "
         f"CPUs {r['machine_busy']:.0%} busy{wrapped}"

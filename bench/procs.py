@@ -162,6 +162,16 @@ class Proc:
         total = _tree_cpu(self.popen.pid)
         return total / CLK_TCK if total is not None else float("nan")
 
+    def own_cpu_seconds(self) -> float:
+        """User + system CPU time of the process itself (without its children)."""
+        if self.popen is None:
+            return float("nan")
+        try:
+            fields = Path(f"/proc/{self.popen.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return float("nan")
+        return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
     def log_tail(self, lines: int = 30) -> str:
         try:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
