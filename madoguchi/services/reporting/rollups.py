@@ -20,8 +20,8 @@ threshold or business hours, which are applied when a row is counted.
 from __future__ import annotations
 
 import asyncio
-import functools
 import contextlib
+import functools
 import logging
 from bisect import bisect_right
 from collections import defaultdict
