@@ -52,7 +52,7 @@ from madoguchi.services.assist import intent
 from madoguchi.services.channel.outbox import OutboundRefused, queue_message
 from madoguchi.services.contact_center import assignment
 from madoguchi.services.contact_center.assignment import Outcome, RoutingError, now_utc
-from madoguchi.services.flows import draft_tests, http_guard, secret_headers
+from madoguchi.services.flows import batch, draft_tests, http_guard, secret_headers
 from madoguchi.services.scheduling import timers
 from madoguchi.services.scheduling.timers import TimerWorker
 from madoguchi.store.db import Database
@@ -179,13 +179,16 @@ class FlowRunner:
                 for number in new_on - flow_numbers:
                     if await draft_tests.pending_on(session, number):
                         flow_numbers.add(number)
+        for_flows = []
         for event in events:
             row = rows.get(event.conversation_id)
             if row is None or row.status not in (Status.NEW, Status.IN_FLOW):
                 continue
             if row.status == Status.NEW and row.phone_number_id not in flow_numbers:
                 continue
-            await self._activate_on_message(event)
+            for_flows.append(event)
+        if for_flows:  # together where they can be (``batch``), else one at a time
+            await batch.activate(self, for_flows)
 
     async def _activate_on_message(self, event: MessageReceived) -> None:
         async def begin(session: AsyncSession, conversation: Conversation, after: _After):
@@ -290,6 +293,33 @@ class FlowRunner:
             entry[1] -= 1
             if entry[1] == 0:
                 self._locks.pop(conversation_id, None)
+
+    async def try_hold(self, conversation_id: int) -> bool:
+        """Take the conversation's activation lock if it is free (without waiting);
+        ``release`` gives it back. (A batch takes the conversations nobody is busy with.)"""
+        entry = self._locks.get(conversation_id)
+        if entry is not None and entry[0].locked():
+            return False
+        if entry is None:
+            entry = self._locks[conversation_id] = [asyncio.Lock(), 0]
+        entry[1] += 1
+        await entry[0].acquire()  # free (checked above): taken without waiting
+        return True
+
+    def release(self, conversation_id: int) -> None:
+        entry = self._locks[conversation_id]
+        entry[0].release()
+        entry[1] -= 1
+        if entry[1] == 0:
+            self._locks.pop(conversation_id, None)
+
+    def left_flows(self, conversation_ids: set[int], *, done: bool = False) -> None:
+        """Conversations whose run just ended here: their own lifecycle events need no
+        check (``on_conversation_changed``) while they are published."""
+        if done:
+            self._left.difference_update(conversation_ids)
+        else:
+            self._left.update(conversation_ids)
 
     async def _activate(
         self, workspace_id: int, conversation_id: int, begin, budget: int = fe.MAX_STEPS
