@@ -8,7 +8,8 @@ Modules:
 
 - ``bench.procs``: subprocesses (``madoguchi serve``, the simulator, the no-op), ports,
   temporary databases (SQLite files, throwaway PostgreSQL databases).
-- ``bench.noop``: the no-op webhook endpoint (signature check only) on the same stack.
+- ``bench.bare``: the baseline webhook endpoints (signature check only): bare Starlette,
+  or the product's FastAPI stack (``--stack fastapi``, the no-op).
 - ``bench.loadgen``: the load generator, run as its own process.
 - ``bench.ingest``: webhook ingest figures.
 - ``bench.sender``: outbox sender figures against the simulator.

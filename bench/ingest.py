@@ -1,8 +1,8 @@
 """Webhook ingest: signed deliveries over real HTTP into ``madoguchi serve``.
 
 For each database (SQLite, then PostgreSQL) the same load runs first against the no-op
-endpoint (``bench.noop``: signature check only, same FastAPI + uvicorn stack), then against
-the product, one server at a time so they never share the CPU:
+endpoint (``bench.bare --stack fastapi``: signature check only, same FastAPI + uvicorn
+stack), then against the product, one server at a time so they never share the CPU:
 
 1. warm-up: a few hundred deliveries (counted in the data check, not in the figures);
 2. max throughput: N deliveries, ``concurrency`` in flight on keep-alive connections;
@@ -212,7 +212,8 @@ def _counts(fetch) -> dict:
 
 def noop_proc(workdir: Path) -> procs.Proc:
     port = procs.free_port()
-    args = [procs.PYTHON, "-m", "bench.noop", "--port", str(port), "--app-secret", procs.APP_SECRET]
+    args = [procs.PYTHON, "-m", "bench.bare", "--port", str(port), "--app-secret", procs.APP_SECRET]
+    args += ["--stack", "fastapi"]
     return procs.Proc("noop", args, procs.base_env(), workdir, port, "/healthz")
 
 

@@ -108,7 +108,17 @@ class Proc:
         self.log_path = cwd / f"{name}.log"
         self.popen: subprocess.Popen | None = None
 
-    def start(self, timeout: float = 30.0) -> Proc:
+    start_timeout = 30.0
+
+    def ready(self) -> bool:
+        """Whether the started process serves: its health URL answers 200."""
+        try:
+            return httpx.get(self.health_url, timeout=1.0).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def start(self, timeout: float | None = None) -> Proc:
+        timeout = self.start_timeout if timeout is None else timeout
         log = open(self.log_path, "ab")  # noqa: SIM115 - closed by the child's exit
         try:
             self.popen = subprocess.Popen(
@@ -128,15 +138,10 @@ class Proc:
                 raise RuntimeError(
                     f"{self.name} exited with {self.popen.returncode}:\n{self.log_tail()}"
                 )
-            try:
-                if httpx.get(self.health_url, timeout=1.0).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
+            if self.ready():
+                return self
             time.sleep(0.1)
-        raise RuntimeError(
-            f"{self.name} did not answer {self.health_url} in {timeout:.0f} s:\n{self.log_tail()}"
-        )
+        raise RuntimeError(f"{self.name} was not ready in {timeout:.0f} s:\n{self.log_tail()}")
 
     @property
     def pid(self) -> int | None:

@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import json
 import math
-import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,28 +60,10 @@ class ScaleConfig:
 class WorkerProc(procs.Proc):
     """``madoguchi worker``: no HTTP, ready once it says so in its log."""
 
-    def start(self, timeout: float = 60.0) -> WorkerProc:
-        log = open(self.log_path, "ab")  # noqa: SIM115 - closed by the child's exit
-        try:
-            self.popen = subprocess.Popen(
-                self.args,
-                env=self.env,
-                cwd=self.cwd,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,
-            )
-        finally:
-            log.close()
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.popen.poll() is not None:
-                raise RuntimeError(f"{self.name} exited:\n{self.log_tail()}")
-            if self.log_count("worker running"):
-                return self
-            time.sleep(0.1)
-        raise RuntimeError(f"{self.name} did not start in {timeout:.0f} s:\n{self.log_tail()}")
+    start_timeout = 60.0
+
+    def ready(self) -> bool:
+        return self.log_count("worker running") > 0
 
 
 def worker_proc(name: str, database_url: str, workdir: Path) -> WorkerProc:

@@ -1,4 +1,4 @@
-import { useEffect, useMemo, useState } from "react";
+import { type ReactNode, useEffect, useMemo, useState } from "react";
 import { ActionIcon, Alert, Button, Group, Loader, Select, Stack, Switch, Text, TextInput, Title } from "@mantine/core";
 import { useTranslation } from "react-i18next";
 import { api, ApiError } from "../api/client";
@@ -46,6 +46,46 @@ function refusal(err: unknown, t: (key: string, opts?: Record<string, unknown>) 
   if (reason === "unreachable") return meaning;
   const tail = code != null ? `#${code}${said ? `: ${said}` : ""}` : said ?? "";
   return tail ? `${meaning} (${t("calling.metaSaid")} ${tail})` : meaning;
+}
+
+/** One span of time (weekly hours or a holiday): what it is, from, to, and a remove button. */
+function SpanRow(props: {
+  what: ReactNode;
+  from: string;
+  to: string;
+  fromLabel: string;
+  toLabel: string;
+  onFrom: (hhmm: string) => void;
+  onTo: (hhmm: string) => void;
+  onRemove: () => void;
+  removeLabel: string;
+  testid: string;
+  fromTestid?: string;
+  toTestid?: string;
+}) {
+  return (
+    <Group gap="xs" align="end" data-testid={props.testid}>
+      {props.what}
+      <TextInput
+        type="time"
+        aria-label={props.fromLabel}
+        value={toInput(props.from)}
+        onChange={(e) => props.onFrom(toMeta(e.currentTarget.value))}
+        data-testid={props.fromTestid}
+      />
+      <Text size="sm">–</Text>
+      <TextInput
+        type="time"
+        aria-label={props.toLabel}
+        value={toInput(props.to)}
+        onChange={(e) => props.onTo(toMeta(e.currentTarget.value))}
+        data-testid={props.toTestid}
+      />
+      <ActionIcon variant="subtle" color="red" aria-label={props.removeLabel} onClick={props.onRemove}>
+        ×
+      </ActionIcon>
+    </Group>
+  );
 }
 
 /** A number's calling settings, kept at Meta: read when opened, sent on save. */
@@ -101,19 +141,13 @@ export function CallingSettings({ number }: { number: PhoneNumber }) {
       status: enabled ? "ENABLED" : "DISABLED",
       call_icon_visibility: icon as CallingSettingsData["call_icon_visibility"],
       callback_permission_status: callback ? "ENABLED" : "DISABLED",
-      call_hours: hoursOn
-        ? {
-            status: "ENABLED",
-            timezone_id: zone,
-            weekly_operating_hours: hours,
-            holiday_schedule: holidays,
-          }
-        : {
-            status: "DISABLED",
-            ...(zone ? { timezone_id: zone } : {}),
-            weekly_operating_hours: hours,
-            holiday_schedule: holidays,
-          },
+      call_hours: {
+        status: hoursOn ? "ENABLED" : "DISABLED",
+        // Switched off, the schedule is kept; a zone is sent only if there is one.
+        ...(hoursOn || zone ? { timezone_id: zone } : {}),
+        weekly_operating_hours: hours,
+        holiday_schedule: holidays,
+      },
     };
     try {
       const r = await api.put<{ calling: CallingSettingsData }>(`/numbers/${number.id}/calling`, body as Record<string, unknown>);
@@ -198,41 +232,32 @@ export function CallingSettings({ number }: { number: PhoneNumber }) {
               </Text>
             )}
             {hours.map((h, i) => (
-              <Group key={i} gap="xs" align="end" data-testid="calling-hours-row">
-                <Select
-                  aria-label={t("calling.day")}
-                  data={dayOptions}
-                  value={h.day_of_week}
-                  onChange={(v) => setHour(i, { day_of_week: v ?? "MONDAY" })}
-                  allowDeselect={false}
-                  comboboxProps={{ withinPortal: false }}
-                  w={150}
-                  data-testid="calling-day"
-                />
-                <TextInput
-                  type="time"
-                  aria-label={t("calling.opens")}
-                  value={toInput(h.open_time)}
-                  onChange={(e) => setHour(i, { open_time: toMeta(e.currentTarget.value) })}
-                  data-testid="calling-opens"
-                />
-                <Text size="sm">–</Text>
-                <TextInput
-                  type="time"
-                  aria-label={t("calling.closes")}
-                  value={toInput(h.close_time)}
-                  onChange={(e) => setHour(i, { close_time: toMeta(e.currentTarget.value) })}
-                  data-testid="calling-closes"
-                />
-                <ActionIcon
-                  variant="subtle"
-                  color="red"
-                  aria-label={t("calling.remove")}
-                  onClick={() => setHours((hs) => hs.filter((_, j) => j !== i))}
-                >
-                  ×
-                </ActionIcon>
-              </Group>
+              <SpanRow
+                key={i}
+                what={
+                  <Select
+                    aria-label={t("calling.day")}
+                    data={dayOptions}
+                    value={h.day_of_week}
+                    onChange={(v) => setHour(i, { day_of_week: v ?? "MONDAY" })}
+                    allowDeselect={false}
+                    comboboxProps={{ withinPortal: false }}
+                    w={150}
+                    data-testid="calling-day"
+                  />
+                }
+                from={h.open_time}
+                to={h.close_time}
+                fromLabel={t("calling.opens")}
+                toLabel={t("calling.closes")}
+                onFrom={(open_time) => setHour(i, { open_time })}
+                onTo={(close_time) => setHour(i, { close_time })}
+                onRemove={() => setHours((hs) => hs.filter((_, j) => j !== i))}
+                removeLabel={t("calling.remove")}
+                testid="calling-hours-row"
+                fromTestid="calling-opens"
+                toTestid="calling-closes"
+              />
             ))}
             <Group>
               <Button
@@ -253,36 +278,27 @@ export function CallingSettings({ number }: { number: PhoneNumber }) {
               {t("calling.holidays")}
             </Title>
             {holidays.map((h, i) => (
-              <Group key={i} gap="xs" align="end" data-testid="calling-holiday-row">
-                <TextInput
-                  type="date"
-                  aria-label={t("calling.date")}
-                  value={h.date}
-                  onChange={(e) => setHoliday(i, { date: e.currentTarget.value })}
-                  data-testid="calling-holiday-date"
-                />
-                <TextInput
-                  type="time"
-                  aria-label={t("calling.from")}
-                  value={toInput(h.start_time)}
-                  onChange={(e) => setHoliday(i, { start_time: toMeta(e.currentTarget.value) })}
-                />
-                <Text size="sm">–</Text>
-                <TextInput
-                  type="time"
-                  aria-label={t("calling.to")}
-                  value={toInput(h.end_time)}
-                  onChange={(e) => setHoliday(i, { end_time: toMeta(e.currentTarget.value) })}
-                />
-                <ActionIcon
-                  variant="subtle"
-                  color="red"
-                  aria-label={t("calling.remove")}
-                  onClick={() => setHolidays((hs) => hs.filter((_, j) => j !== i))}
-                >
-                  ×
-                </ActionIcon>
-              </Group>
+              <SpanRow
+                key={i}
+                what={
+                  <TextInput
+                    type="date"
+                    aria-label={t("calling.date")}
+                    value={h.date}
+                    onChange={(e) => setHoliday(i, { date: e.currentTarget.value })}
+                    data-testid="calling-holiday-date"
+                  />
+                }
+                from={h.start_time}
+                to={h.end_time}
+                fromLabel={t("calling.from")}
+                toLabel={t("calling.to")}
+                onFrom={(start_time) => setHoliday(i, { start_time })}
+                onTo={(end_time) => setHoliday(i, { end_time })}
+                onRemove={() => setHolidays((hs) => hs.filter((_, j) => j !== i))}
+                removeLabel={t("calling.remove")}
+                testid="calling-holiday-row"
+              />
             ))}
             <Group>
               <Button
