@@ -279,6 +279,7 @@ class Runtime:
             self.costs.run(),
             self.assist.run(),
             self.rollups.run(),
+            self.flows.run_recovery(),
         ]
         if self.settings.sender_enabled:
             works += [self.sender.run(), self.campaigns.run()]

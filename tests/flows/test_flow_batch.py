@@ -16,6 +16,7 @@ queue) is the same on both numbers.
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
@@ -28,6 +29,7 @@ from madoguchi.store.models import (
     Contact,
     Conversation,
     ConversationEvent,
+    FlowBinding,
     FlowRun,
     FlowStep,
     Message,
@@ -278,6 +280,60 @@ async def test_batched_activations_store_what_one_at_a_time_stores(
         assert [t[:2] for t in batched[0]["timers"]] == [("flow_timeout", "cancelled")]
         assert batched[2]["runs"][0][:5] == ("waiting", "Ask_Department", "input", 3, 2)
         assert all(len(batched[i]["costs"]) == len(batched[i]["replies"]) for i in range(count))
+    finally:
+        await stack.client.aclose()
+        await stack.served.stop()
+
+
+async def test_a_flow_start_lost_in_a_crash_is_recovered_once(db_url, tmp_path):
+    """The process stored a new customer's messages and died before their flow started:
+    ``recover`` starts it from their first message, once; a repeated activation of a
+    message the run already took changes nothing (both paths)."""
+    stack = await start_stack(db_url, tmp_path, workspace_file=workspace())
+    try:
+        runtime = stack.runtime
+        runner = runtime.flows
+        handlers = runtime.bus._handlers[MessageReceived]
+        wired = next(h for h in handlers if getattr(h[0], "__self__", None) is runner)
+        position = handlers.index(wired)
+        captured: list[MessageReceived] = []
+
+        async def keep(events):
+            captured.extend(events)
+
+        handlers[position] = (keep, True)  # "the process died": no activation
+        wamids: dict[int, str] = {}
+        for i, text in [(0, "hi"), (0, "anyone?"), (1, "hi")]:
+            await write(stack, "batch", i, text, wamids)
+        await write(stack, "single", 0, "hi", {})  # a conversation too young to recover
+        handlers[position] = wired
+        assert await runner.recover() == 0  # the live path has had no time yet
+        async with runtime.db.write() as session:  # a minute later
+            for conversation in await session.scalars(select(Conversation)):
+                conversation.created_at -= timedelta(minutes=2)
+            for binding in await session.scalars(select(FlowBinding)):
+                binding.created_at -= timedelta(minutes=10)
+        async with runtime.db.write() as session:
+            young = await session.scalar(
+                select(Conversation)
+                .join(Contact, Contact.id == Conversation.contact_id)
+                .where(Contact.wa_id == customer("single", 0)["wa_id"])
+            )
+            young.created_at += timedelta(minutes=2)
+
+        assert await runner.recover() == 2
+        assert await runner.recover() == 0
+        state = await snapshot(stack, "batch", 2)
+        for i in (0, 1):
+            assert state[i]["status"] == "in_flow"
+            assert [r[0] for r in state[i]["runs"]] == ["waiting"]
+            assert len(state[i]["replies"]) == 2  # welcome and question, once
+            assert state[i]["runs"][0][5]["message.text"] == "hi"  # the first message
+        # The live event of a message already taken, again: through the batch, then alone.
+        await runner.on_messages(captured[:1] + captured[2:3])
+        for event in captured[:1]:
+            await runner._activate_on_message(event)
+        assert await snapshot(stack, "batch", 2) == state
     finally:
         await stack.client.aclose()
         await stack.served.stop()

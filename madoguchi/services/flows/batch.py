@@ -226,6 +226,7 @@ async def _batch(runner: FlowRunner, events: list[MessageReceived]) -> set[int]:
                     or run.wait_kind != "input"
                     or message is None
                     or message.type in flow_runner.NOT_ANSWERS
+                    or flow_runner.taken(run, message)
                 ):
                     done.add(conversation.id)
                     continue

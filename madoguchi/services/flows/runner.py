@@ -35,7 +35,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
-from sqlalchemy import insert, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from madoguchi.bus.inprocess import InProcessBus as EventBus
@@ -79,6 +79,9 @@ log = logging.getLogger(__name__)
 FLOW_TIMEOUT = "flow_timeout"  # a Collect Input waited long enough
 FLOW_HTTP = "flow_http"  # an HTTP Request is still unanswered: the process died meanwhile
 HTTP_GRACE_SECONDS = 30
+RECOVER_AFTER = timedelta(seconds=60)  # a new conversation's flow start was lost…
+RECOVER_WITHIN = timedelta(hours=1)  # …recently enough to greet the customer now
+RECOVER_EVERY = timedelta(seconds=30)
 ACTIVE = ("running", "waiting")
 TERMINAL_RUN = ("routed", "handed_off", "ended", "failed", "interrupted")
 # Inbound messages that are not an answer to a question (a 👍 on the question is not "1").
@@ -195,6 +198,62 @@ class FlowRunner:
             return await self._on_message(session, conversation, event, after)
 
         await self._activate(event.workspace_id, event.conversation_id, begin)
+
+    async def recover(self, *, limit: int = 500) -> int:
+        """Start the flows whose start was lost: a new conversation on a number with a
+        flow whose first message was stored, but the process died before its flow ran
+        (the activation follows the message's commit). Only conversations at least
+        ``RECOVER_AFTER`` old (the live path had its chance) and at most
+        ``RECOVER_WITHIN`` (an old unrouted conversation is not greeted days later), and
+        created after their number's flow was bound; their first message starts the
+        flow, once (``taken``): a later message stays for the agent. Returns how many."""
+        now = now_utc()
+        first = (
+            select(
+                Conversation.workspace_id,
+                Conversation.id,
+                Conversation.contact_id,
+                func.min(Message.id),
+            )
+            .join(Message, Message.conversation_id == Conversation.id)
+            .join(FlowBinding, FlowBinding.phone_number_id == Conversation.phone_number_id)
+            .where(
+                Conversation.status == Status.NEW,
+                Conversation.created_at < now - RECOVER_AFTER,
+                Conversation.created_at > now - RECOVER_WITHIN,
+                Conversation.created_at > FlowBinding.created_at,
+                Message.direction == "inbound",
+            )
+            .group_by(Conversation.workspace_id, Conversation.id, Conversation.contact_id)
+            .order_by(Conversation.id)
+            .limit(limit)
+        )
+        async with self.db.read() as session:
+            rows = (await session.execute(first)).all()
+        if rows:
+            log.warning("%d new conversations never started their flow: starting them", len(rows))
+            await self.on_messages(
+                [
+                    MessageReceived(
+                        workspace_id=workspace_id,
+                        conversation_id=conversation_id,
+                        message_id=message_id,
+                        contact_id=contact_id,
+                        new_conversation=True,
+                    )
+                    for workspace_id, conversation_id, contact_id, message_id in rows
+                ]
+            )
+        return len(rows)
+
+    async def run_recovery(self) -> None:
+        """``recover`` now and every ``RECOVER_EVERY`` (a single-instance worker)."""
+        while True:
+            try:
+                await self.recover()
+            except Exception:
+                log.exception("recovering flows that never started failed")
+            await asyncio.sleep(RECOVER_EVERY.total_seconds())
 
     async def on_timeout(self, timer: Timer) -> None:
         seq = (timer.payload or {}).get("seq")
@@ -433,7 +492,7 @@ class FlowRunner:
         if run.status != "waiting" or run.wait_kind != "input":
             return None  # busy (an HTTP call) or over: the message stays for the agent
         message = await session.get(Message, event.message_id)
-        if message is None or message.type in NOT_ANSWERS:
+        if message is None or message.type in NOT_ANSWERS or taken(run, message):
             return None
         return run, _inbound(message)
 
@@ -955,6 +1014,12 @@ def _builtins(
         out[f"referral.{name}"] = referral.get(name)
     out.update(_message_variables(message))
     return out
+
+
+def taken(run: FlowRun, message) -> bool:
+    """The run already took this message (it started the run or answered a question):
+    an activation for it again (a recovery pass, a repeated event) changes nothing."""
+    return bool(message.wamid) and (run.variables or {}).get("message.id") == message.wamid
 
 
 def _message_variables(message: Message | None) -> dict[str, Any]:
