@@ -89,6 +89,19 @@ class SimulatorConfig(BaseModel):
     # `failed` status carrying 131047 (what the Cloud API does). "sync": answered at once
     # with HTTP 400 and code 131047.
     window_error_mode: Literal["webhook", "sync"] = "webhook"
+    # A template sent to a phone the simulator does not know: by default Meta's 131026
+    # ("not a WhatsApp user"); with this on, the phone is taken as a WhatsApp user's
+    # (created on the spot), as most phones are: a broadcast to a list of phones then
+    # gets sent/delivered statuses, not failures. Free-form sends still need a window.
+    unknown_phones_are_customers: bool = False
+    # Customers read what the business sends: a `read` status follows `delivered` (by
+    # default only while the customer's chat is open on the phone page).
+    customers_read: bool = False
+    # Several statuses in one webhook delivery, as Meta groups them: statuses of one
+    # number emitted within this many seconds go out together (at most
+    # `status_batch_max`). 0: one delivery per status.
+    status_batch_seconds: float = Field(default=0.0, ge=0)
+    status_batch_max: int = Field(default=100, ge=1)
 
     # Templates: PENDING -> APPROVED/REJECTED after this many seconds; a name containing
     # `template_reject_marker` is rejected (reason below).

@@ -7,6 +7,7 @@ import base64
 import binascii
 import json
 import time
+from dataclasses import dataclass, field
 from typing import Any
 
 from . import payloads
@@ -33,12 +34,22 @@ class CustomerInputError(ValueError):
     """A control-API request the simulated customer cannot do (answered with 422)."""
 
 
+@dataclass
+class _StatusBatch:
+    """Statuses of one number waiting to go out in one webhook delivery."""
+
+    number: SimNumber
+    attempted: asyncio.Future  # set once the delivery's first attempt was made
+    items: list[dict] = field(default_factory=list)
+
+
 class Simulator:
     def __init__(self, config: SimulatorConfig) -> None:
         self.config = config
         self.state = SimState(config)
         self.deliverer = Deliverer(config, self.state.clock)
         self.calls = CallCenter(self)
+        self._status_batches: dict[str, _StatusBatch] = {}
 
     @property
     def clock(self):
@@ -53,7 +64,8 @@ class Simulator:
 
     async def reset(self) -> None:
         await self.calls.reset()
-        await self.deliverer.reset()
+        await self.deliverer.reset()  # cancels the batches' timers too
+        self._status_batches.clear()
         self.state.reset()
 
     def number(self, phone_number_id: str | None) -> SimNumber | None:
@@ -399,6 +411,8 @@ class Simulator:
         customer = (
             state.find_by_phone(req.to) if req.to else state.customers.get(req.recipient or "")
         )
+        if customer is None and req.to and req.type == "template":
+            customer = self._phone_as_customer(req.to)
         rendered = None
         category = None
         if req.type == "template":
@@ -478,6 +492,15 @@ class Simulator:
             "messages": [{"id": wamid, "message_status": "accepted"}],
         }
 
+    def _phone_as_customer(self, phone: str) -> Customer | None:
+        """With ``unknown_phones_are_customers``: the phone's WhatsApp user, created now."""
+        if not self.config.unknown_phones_are_customers:
+            return None
+        try:
+            return self.state.add_customer(wa_id=phone)
+        except ValueError:
+            return None  # not a phone (or a business number): 131026 as before
+
     def _template_for(self, number: SimNumber, req: SendRequest):
         name = req.obj["name"]
         code = req.obj["language"]["code"]
@@ -550,33 +573,76 @@ class Simulator:
             self._emit_status(number, msg, recipient, "failed")
             return
         first = self._emit_status(number, msg, recipient, "sent")
-        await self.deliverer.wait_first_attempt(first)
+        await self._first_attempt(first)
         await asyncio.sleep(delay)
         if msg.status == "sent":  # not read meanwhile (then "delivered" is implied)
             self._emit_status(number, msg, recipient, "delivered")
         customer = self.state.customers.get(msg.customer_id)
-        if customer is not None and customer.is_viewing(number.phone_number_id):
+        if customer is not None and (
+            self.config.customers_read or customer.is_viewing(number.phone_number_id)
+        ):
             await asyncio.sleep(delay)
             if msg.status in READABLE:
                 self._emit_status(number, msg, recipient, "read")
 
     def _emit_status(
         self, number: SimNumber, msg: ThreadMessage, recipient: Any, status: str
-    ) -> Delivery:
+    ) -> Delivery | asyncio.Future:
+        """Post the status: in a delivery of its own, or in its number's next batch
+        (``status_batch_seconds``); returns the delivery, or the batch's "first attempt
+        made" future."""
         now = self.clock.now()
         msg.set_status(status, now)
-        body = payloads.status_webhook(
-            number,
+        item = payloads.status(
             msg.wamid,
             status,
             recipient,
             timestamp=now,
-            pricing=msg.pricing if status != "failed" else None,
-            conversation=msg.conversation if status != "failed" else None,
+            pricing_=msg.pricing if status != "failed" else None,
+            conversation_=msg.conversation if status != "failed" else None,
             errors=msg.errors if status == "failed" else None,
             biz_opaque_callback_data=msg.biz_opaque_callback_data,
         )
+        if self.config.status_batch_seconds > 0:
+            return self._batch_status(number, item)
+        body = payloads.statuses_webhook(number, [item])
         return self.deliverer.deliver("status", body, f"{status} {msg.wamid[:24]}…")
+
+    def _batch_status(self, number: SimNumber, item: dict) -> asyncio.Future:
+        batch = self._status_batches.get(number.phone_number_id)
+        if batch is None:
+            batch = _StatusBatch(number, asyncio.get_running_loop().create_future())
+            self._status_batches[number.phone_number_id] = batch
+            self.deliverer.spawn(self._flush_later(batch))
+        batch.items.append(item)
+        if len(batch.items) >= self.config.status_batch_max:
+            self._flush_statuses(batch)
+        return batch.attempted
+
+    async def _flush_later(self, batch: _StatusBatch) -> None:
+        await asyncio.sleep(self.config.status_batch_seconds)
+        self._flush_statuses(batch)
+
+    def _flush_statuses(self, batch: _StatusBatch) -> None:
+        pnid = batch.number.phone_number_id
+        if self._status_batches.get(pnid) is not batch:
+            return  # already posted (full before its time was up)
+        del self._status_batches[pnid]
+        body = payloads.statuses_webhook(batch.number, batch.items)
+        delivery = self.deliverer.deliver("status", body, f"{len(batch.items)} statuses")
+
+        def attempted(_: asyncio.Future) -> None:
+            if not batch.attempted.done():
+                batch.attempted.set_result(None)
+
+        assert delivery.first_attempt is not None
+        delivery.first_attempt.add_done_callback(attempted)
+
+    async def _first_attempt(self, emitted: Delivery | asyncio.Future) -> None:
+        if isinstance(emitted, Delivery):
+            await self.deliverer.wait_first_attempt(emitted)
+        else:
+            await asyncio.shield(emitted)
 
     # ============================================================ templates
 

@@ -371,10 +371,9 @@ def status_webhook(
     biz_opaque_callback_data: str | None = None,
 ) -> dict:
     """A complete delivery of one status (sent, delivered, read, failed…) of `wamid`."""
-    value = {
-        "messaging_product": "whatsapp",
-        "metadata": metadata(number),
-        "statuses": [
+    return statuses_webhook(
+        number,
+        [
             status(
                 wamid,
                 status_,
@@ -386,7 +385,12 @@ def status_webhook(
                 biz_opaque_callback_data=biz_opaque_callback_data,
             )
         ],
-    }
+    )
+
+
+def statuses_webhook(number: Any, statuses: list[dict]) -> dict:
+    """A delivery of several `statuses[]` items of one number (Meta groups them)."""
+    value = {"messaging_product": "whatsapp", "metadata": metadata(number), "statuses": statuses}
     return envelope(_get(number, "waba_id"), "messages", value)
 
 

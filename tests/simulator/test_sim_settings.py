@@ -64,3 +64,79 @@ async def test_seeded_customers(start_sim) -> None:
         assert customers[1]["user_id"].startswith("JP.") and customers[1]["wa_id"] is None
         await http.post("/_sim/reset")
         assert len((await http.get("/_sim/customers")).json()["customers"]) == 2
+
+
+def _template_to(phone: str) -> dict:
+    return {
+        "messaging_product": "whatsapp",
+        "to": phone,
+        "type": "template",
+        "template": {
+            "name": "notice",
+            "language": {"code": "ja"},
+            "components": [{"type": "body", "parameters": [{"type": "text", "text": "太郎"}]}],
+        },
+    }
+
+
+async def test_broadcast_settings_unknown_phones_read_and_statuses_batched(
+    start_sim, receiver
+) -> None:
+    """The campaign benchmark's simulator: any phone is a WhatsApp user, every customer
+    reads, and the statuses of many sends come in a few deliveries, in order per send."""
+    receiver.clear()
+    url = start_sim(
+        webhook_url=receiver.url,
+        templates=[
+            {
+                "name": "notice",
+                "language": "ja",
+                "components": [
+                    {
+                        "type": "BODY",
+                        "text": "{{1}}様へのお知らせ",
+                        "example": {"body_text": [["山田"]]},
+                    }
+                ],
+            }
+        ],
+        unknown_phones_are_customers=True,
+        customers_read=True,
+        status_batch_seconds=0.2,
+        status_batch_max=4,
+    )
+    phones = [f"8190555{i:04d}" for i in range(6)]
+    async with httpx.AsyncClient(base_url=url) as http:
+        wamids = []
+        for phone in phones:
+            sent = await http.post(SEND, json=_template_to(phone), headers=TOKEN)
+            assert sent.status_code == 200, sent.text
+            wamids.append(sent.json()["messages"][0]["id"])
+        for _ in range(300):
+            if all(receiver.status_names(w) == ["sent", "delivered", "read"] for w in wamids):
+                break
+            await asyncio.sleep(0.02)
+        for wamid in wamids:
+            assert receiver.status_names(wamid) == ["sent", "delivered", "read"]
+            assert "errors" not in receiver.statuses(wamid)[0]
+        per_delivery = [len(v.get("statuses", [])) for v in receiver.values()]
+        # 18 statuses in fewer deliveries, none above the batch's size
+        assert sum(per_delivery) == 18
+        assert len(per_delivery) < 18 and max(per_delivery) <= 4
+        customers = (await http.get("/_sim/customers")).json()["customers"]
+        assert {c["wa_id"] for c in customers} == set(phones)
+        # Free-form text to a phone nobody wrote from: still refused (no window).
+        text = {
+            "messaging_product": "whatsapp",
+            "to": "819055599999",
+            "type": "text",
+            "text": {"body": "hi"},
+        }
+        sent = await http.post(SEND, json=text, headers=TOKEN)
+        wamid = sent.json()["messages"][0]["id"]
+        for _ in range(300):
+            if receiver.status_names(wamid):
+                break
+            await asyncio.sleep(0.02)
+        assert receiver.status_names(wamid) == ["failed"]
+        assert receiver.statuses(wamid)[0]["errors"][0]["code"] == 131026

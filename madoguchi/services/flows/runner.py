@@ -141,7 +141,7 @@ class FlowRunner:
     def wire(self) -> None:
         bus, worker = self.bus, self.timers
         bus.subscribe_many(MessageReceived, self.on_messages)
-        bus.subscribe(ConversationChanged, self.on_conversation_changed)
+        bus.subscribe_many(ConversationChanged, self.on_conversations_changed)
         worker.register(FLOW_TIMEOUT, self.on_timeout)
         worker.register(FLOW_HTTP, self.on_http_unanswered)
 
@@ -298,19 +298,31 @@ class FlowRunner:
             )
         await self._chain_http(timer.workspace_id, conversation_id, run.id, call, fe.MAX_STEPS)
 
-    async def on_conversation_changed(self, event: ConversationChanged) -> None:
-        """Someone took the conversation out of the flow (transfer, close…): the run stops."""
-        if event.status == Status.IN_FLOW or event.conversation_id in self._left:
+    async def on_conversations_changed(self, events: list[ConversationChanged]) -> None:
+        """Someone took a conversation out of the flow (transfer, close…): its run stops.
+        One read for a batch (routing queues a burst of new conversations together, and
+        hardly any of them has a run)."""
+        events = [
+            e for e in events if e.status != Status.IN_FLOW and e.conversation_id not in self._left
+        ]
+        if not events:
             return
         async with self.db.read() as session:
-            active = await session.scalar(
-                select(FlowRun.id).where(
-                    FlowRun.conversation_id == event.conversation_id,
-                    FlowRun.status.in_(ACTIVE),
-                )
+            active = dict(
+                (
+                    await session.execute(
+                        select(FlowRun.conversation_id, FlowRun.id).where(
+                            FlowRun.conversation_id.in_({e.conversation_id for e in events}),
+                            FlowRun.status.in_(ACTIVE),
+                        )
+                    )
+                ).all()
             )
-        if active is None:
-            return
+        for event in events:
+            if event.conversation_id in active:
+                await self._interrupt(event, active[event.conversation_id])
+
+    async def _interrupt(self, event: ConversationChanged, active: int) -> None:
         async with self.db.write() as session:
             conversation = await session.scalar(
                 select(Conversation)
