@@ -243,6 +243,7 @@ class Runtime:
 
         self.bus.subscribe(MessageReceived, message_received)
         self.bus.subscribe(ConversationChanged, self.assist.on_conversation_changed)
+        self.bus.subscribe_many(ConversationChanged, self.assist.on_conversations_changed)
 
     @staticmethod
     def _make_fanout(settings: Settings) -> FanOut:

@@ -235,8 +235,10 @@ class CredentialsChanged(Event):
 @dataclass(frozen=True, slots=True)
 class SentimentChanged(Event):
     """A conversation's sentiment trend moved to another label (negative, neutral,
-    positive). ``alert`` when it turned negative in a queue whose supervisors asked to
-    be told (assist settings)."""
+    positive). ``alert`` when it is negative in a queue whose supervisors asked to be
+    told (assist settings): once per queue and negative spell, on the change itself or,
+    when the conversation was queued after it turned negative, alone (``previous_label``
+    equal to ``label``)."""
 
     name: ClassVar[str] = "conversation.sentiment"
     conversation_id: int
