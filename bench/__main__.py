@@ -93,6 +93,13 @@ def main(argv: list[str] | None = None) -> int:
         help="conversations seeded for the reports section (default %(default)s)",
     )
     parser.add_argument("--no-postgres", action="store_true")
+    parser.add_argument(
+        "--processes",
+        choices=["auto", "1", "2"],
+        default="auto",
+        help="madoguchi serve's layout (MADOGUCHI_PROCESSES; auto: 2 on SQLite, 1 on "
+        "PostgreSQL; default %(default)s)",
+    )
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--keep", action="store_true")
     parser.add_argument(
@@ -103,6 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, _on_sigterm)
+    procs.SERVE_PROCESSES = args.processes
 
     started = time.monotonic()
     _say(

@@ -206,7 +206,8 @@ class FlowRunner:
         ``RECOVER_AFTER`` old (the live path had its chance) and at most
         ``RECOVER_WITHIN`` (an old unrouted conversation is not greeted days later), and
         created after their number's flow was bound; their first message starts the
-        flow, once (``taken``): a later message stays for the agent. Returns how many."""
+        flow if the conversation is still new when locked (so any number of processes may
+        run this): a later message stays for the agent. Returns how many."""
         now = now_utc()
         first = (
             select(
@@ -232,18 +233,21 @@ class FlowRunner:
             rows = (await session.execute(first)).all()
         if rows:
             log.warning("%d new conversations never started their flow: starting them", len(rows))
-            await self.on_messages(
-                [
-                    MessageReceived(
-                        workspace_id=workspace_id,
-                        conversation_id=conversation_id,
-                        message_id=message_id,
-                        contact_id=contact_id,
-                        new_conversation=True,
-                    )
-                    for workspace_id, conversation_id, contact_id, message_id in rows
-                ]
+        for workspace_id, conversation_id, contact_id, message_id in rows:
+            event = MessageReceived(
+                workspace_id=workspace_id,
+                conversation_id=conversation_id,
+                message_id=message_id,
+                contact_id=contact_id,
+                new_conversation=True,
             )
+
+            async def start(session: AsyncSession, conversation: Conversation, after: _After):
+                if conversation.status != Status.NEW:  # started meanwhile (another process)
+                    return None
+                return await self._start(session, conversation, event, after)  # noqa: B023
+
+            await self._activate(workspace_id, conversation_id, start)
         return len(rows)
 
     async def run_recovery(self) -> None:
