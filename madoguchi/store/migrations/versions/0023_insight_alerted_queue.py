@@ -1,7 +1,7 @@
 """insight alerted queue: the queue a negative conversation's alert was raised for
 
-Revision ID: 0022
-Revises: 0021
+Revision ID: 0023
+Revises: 0022
 Create Date: 2026-12-03 12:40:00
 
 ``conversation_insights.alerted_queue_id`` is the watched queue that supervisors were
