@@ -11,6 +11,9 @@ Each connection has a small bounded outbox drained by its own writer; a client t
 ``queue_limit`` frames behind is dropped (close 1013), so one slow browser never delays
 the others or grows memory. Every frame carries ``seq``, contiguous per connection from 1
 (the ``hello``): a gap means frames were lost, and the client re-reads state over REST.
+Staff sockets may watch the wallboard: the whole board once, then each change as a delta
+cut to what the socket may see (``_board_delta``); a supervisor's queues are read again
+when a queue's settings change (``rescope``).
 The hub knows nothing of HTTP: the endpoint in ``web/realtime.py`` moves frames.
 """
 
