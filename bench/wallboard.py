@@ -517,6 +517,8 @@ async def _measure(
             )
             updates = feed1["updates"] - feed0["updates"]
             worker = feed1["worker_cpu_ms"] - feed0["worker_cpu_ms"]
+            reconciled = feed1["full_reads"] - feed0["full_reads"]
+            reconcile_ms = feed1["reconcile_cpu_ms"] - feed0["reconcile_cpu_ms"]
             extra = cpu_sending - cpu_ref * elapsed / max(elapsed0, 1e-9)
             all_in = (
                 f"{extra * 1000 / updates:.1f} ms per update all-in"
@@ -530,7 +532,8 @@ async def _measure(
                 f"thread); server CPU while sending {cpu_sending:.1f} s vs {cpu_ref:.1f} s for "
                 f"the same load with nobody watching: {all_in} (reads, deltas, fan-out; noisy "
                 f"on a shared machine); "
-                f"{feed1['full_reads'] - feed0['full_reads']} reconciliations, "
+                f"{reconciled} reconciliations (whole read and compare, "
+                f"{reconcile_ms / max(reconciled, 1):.0f} ms CPU each in the thread), "
                 f"{feed1['corrections'] - feed0['corrections']} rows corrected"
             )
         finally:
