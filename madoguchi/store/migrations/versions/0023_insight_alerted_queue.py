@@ -1,7 +1,7 @@
 """insight alerted queue: the queue a negative conversation's alert was raised for
 
-Revision ID: 0022
-Revises: 0021
+Revision ID: 0023
+Revises: 0022
 Create Date: 2026-12-03 12:40:00
 
 ``conversation_insights.alerted_queue_id`` is the watched queue that supervisors were
@@ -18,8 +18,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0022"
-down_revision = "0021"
+revision = "0023"
+down_revision = "0022"
 branch_labels = None
 depends_on = None
 
