@@ -141,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
         scfg = sender.SenderConfig(
             bulk=1000, bulk_alone=300, two_numbers=100, customers=200, under=50, budget=120
         )
-        fcfg = flows.FlowConfig(customers=1000)
+        fcfg = flows.FlowConfig(customers=1000, open_seconds=10)
         wcfg = wallboard.WallboardConfig(
             agents=50, conversations=500, available=20, supervisors=5, duration=5, probes=2
         )

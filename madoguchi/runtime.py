@@ -328,6 +328,9 @@ class Runtime:
             self._spawn(self.timers.run())
         if "routing" in here:
             self._spawn(self.routing.run())
+            # Beside the routing sweep (safe in every process, like it): flows whose
+            # start a crash lost.
+            self._spawn(self.flows.run_recovery())
         if any(worker in here for worker in SINGLE_INSTANCE):
             if self.leadership is None:
                 for work in self._single_instance_workers():
