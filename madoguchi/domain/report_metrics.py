@@ -16,9 +16,10 @@ adds its arrival to one day and its handle time to the next.
 from __future__ import annotations
 
 import bisect
+from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from madoguchi.domain.lifecycle import ANSWERING_STEPS, Status, Step
 from madoguchi.domain.service_metrics import (
@@ -92,6 +93,8 @@ COUNTERS: tuple[str, ...] = (
     *FRT_BUCKETS,
 )
 FLOAT_COUNTERS = frozenset(c for c in COUNTERS if c.endswith("_sum"))
+# What the occupancy rollups keep per agent and hour (seconds): see ``occupancy_seconds``.
+OCCUPANCY_COUNTERS: tuple[str, ...] = ("available_seconds", "busy_seconds", "away_busy_seconds")
 
 
 def bucket_of(seconds: float) -> int:
@@ -423,4 +426,149 @@ def csat_figures(asked: int, scores: Sequence[int]) -> dict[str, float | int | N
         "response_rate_percent": _rate(answered, asked),
         "score": round(total / answered, 2) if answered else None,
         "satisfied_percent": _rate(scores[3] + scores[4], answered),
+    }
+
+
+# ----------------------------------------------------------------------------- occupancy
+
+# Steps that start or end an agent's part of a conversation (as ``remember`` reads them).
+PART_STEPS = (
+    Step.ACCEPT.value,
+    Step.TAKE_OVER.value,
+    Step.TRANSFER.value,
+    Step.REQUEUE.value,
+    Step.CLOSE.value,
+)
+AVAILABLE = "available"
+
+
+@dataclass(frozen=True, slots=True)
+class PresenceFact:
+    """One row of the presence log: ``user_id``'s presence from ``at`` on."""
+
+    user_id: int
+    status: str
+    at: datetime
+
+
+@dataclass(slots=True)
+class Staffing:
+    """Where occupancy stands at one moment: each agent's presence (absent: offline) and
+    the agent handling each conversation (accepted or taken over, until transferred,
+    re-queued or closed: the same part that handle time measures)."""
+
+    presence: dict[int, str] = field(default_factory=dict)
+    parts: dict[int, int] = field(default_factory=dict)  # conversation → agent
+
+    def load(self, agent_id: int) -> int:
+        return sum(1 for a in self.parts.values() if a == agent_id)
+
+
+def _hour(at: datetime) -> datetime:
+    return at.replace(minute=0, second=0, microsecond=0)
+
+
+def _add_span(
+    out: dict[tuple[int, datetime], dict[str, float]],
+    agent_id: int,
+    status: str,
+    load: int,
+    start: datetime,
+    end: datetime,
+) -> None:
+    """Add ``start``–``end`` in state (status, load) to the agent's hours (split at each
+    hour boundary)."""
+    available = status == AVAILABLE or load > 0
+    if not available or end <= start:
+        return
+    at = start
+    while at < end:
+        hour = _hour(at)
+        stop = min(end, hour + timedelta(hours=1))
+        seconds = (stop - at).total_seconds()
+        row = out.setdefault((agent_id, hour), dict.fromkeys(OCCUPANCY_COUNTERS, 0.0))
+        row["available_seconds"] += seconds
+        if load > 0:
+            row["busy_seconds"] += seconds
+            if status != AVAILABLE:
+                row["away_busy_seconds"] += seconds
+        at = stop
+
+
+def occupancy_seconds(
+    staffing: Staffing,
+    start: datetime,
+    end: datetime,
+    presence: Sequence[PresenceFact],
+    steps: Sequence[LoggedStep],
+) -> dict[tuple[int, datetime], dict[str, float]]:
+    """Seconds available, busy and busy-while-not-available per (agent, UTC hour) from
+    ``start`` to ``end`` (docs/metrics.md, occupancy), given where things stood at
+    ``start`` (``staffing``, moved on to ``end``) and the presence changes and lifecycle
+    steps in between (each in time order; only ``PART_STEPS`` matter).
+
+    - available: presence "available", or handling at least one conversation whatever
+      the presence (an agent away or signed out with a conversation still theirs is
+      working on it);
+    - busy: handling at least one conversation;
+    - away_busy: the part of busy spent away or offline (shown, so that it is seen).
+    Occupancy is busy over available: at most 100 %.
+    """
+    out: dict[tuple[int, datetime], dict[str, float]] = {}
+    since: dict[int, datetime] = {}
+    loads: dict[int, int] = defaultdict(int)
+    for agent_id in staffing.parts.values():
+        loads[agent_id] += 1
+    changes: list[tuple[datetime, int, int, object]] = [
+        (p.at, 0, i, p) for i, p in enumerate(presence)
+    ]
+    changes += [(s.at, 1, i, s) for i, s in enumerate(steps) if s.type in PART_STEPS]
+    changes.sort(key=lambda c: (c[0], c[1], c[2]))
+
+    def close(agent_id: int, at: datetime) -> None:
+        _add_span(
+            out,
+            agent_id,
+            staffing.presence.get(agent_id, "offline"),
+            loads[agent_id],
+            since.get(agent_id, start),
+            at,
+        )
+        since[agent_id] = at
+
+    for at, _, _, change in changes:
+        at = min(max(at, start), end)
+        if isinstance(change, PresenceFact):
+            close(change.user_id, at)
+            staffing.presence[change.user_id] = change.status
+            continue
+        step: LoggedStep = change  # type: ignore[assignment]
+        before = staffing.parts.get(step.conversation_id)
+        after = (
+            step.agent_id if step.type in ANSWERING_STEPS and step.agent_id is not None else None
+        )
+        if before == after:
+            continue
+        for agent_id, delta in ((before, -1), (after, 1)):
+            if agent_id is not None:
+                close(agent_id, at)
+                loads[agent_id] += delta
+        if after is None:
+            staffing.parts.pop(step.conversation_id, None)
+        else:
+            staffing.parts[step.conversation_id] = after
+    for agent_id in set(staffing.presence) | set(loads):
+        close(agent_id, end)
+    return out
+
+
+def occupancy_figures(counts: dict[str, float]) -> dict[str, float | None]:
+    """Occupancy from summed seconds: busy over available, ×100 (one decimal)."""
+    available = counts.get("available_seconds", 0) or 0
+    busy = counts.get("busy_seconds", 0) or 0
+    return {
+        "available_seconds": round(available),
+        "busy_seconds": round(busy),
+        "away_busy_seconds": round(counts.get("away_busy_seconds", 0) or 0),
+        "occupancy_percent": _rate(busy, available),
     }

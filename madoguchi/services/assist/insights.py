@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from madoguchi.domain.events import SentimentChanged
@@ -29,6 +29,7 @@ from madoguchi.store.models import (
     Message,
     MessageSentiment,
 )
+from madoguchi.store.models.core import utcnow
 
 SUMMARY_MAX = 4000
 TREND_WINDOW = 6
@@ -63,93 +64,176 @@ async def insight_of(session: AsyncSession, conversation: Conversation) -> Conve
     return row
 
 
-async def pending_messages(db: Database, after_id: int, limit: int = 100) -> list[Message]:
-    """Inbound text messages after ``after_id`` that have no sentiment yet, oldest first."""
+async def pending_messages(db: Database, after_id: int, limit: int = 100) -> list:
+    """Inbound text messages after ``after_id`` that have no sentiment yet, oldest first:
+    rows of (id, workspace_id, conversation_id, text), not ORM objects (a busy contact
+    center scores thousands a minute; the ORM's identity map is work for nothing here)."""
     async with db.read() as session:
         scored = select(MessageSentiment.message_id).where(
             MessageSentiment.message_id == Message.id
         )
         return list(
-            (
-                await session.scalars(
-                    select(Message)
-                    .where(
-                        Message.id > after_id - LOOKBACK_IDS,
-                        Message.direction == "inbound",
-                        Message.text.is_not(None),
-                        ~scored.exists(),
-                    )
-                    .order_by(Message.id)
-                    .limit(limit)
+            await session.execute(
+                select(Message.id, Message.workspace_id, Message.conversation_id, Message.text)
+                .where(
+                    Message.id > after_id - LOOKBACK_IDS,
+                    Message.direction == "inbound",
+                    Message.text.is_not(None),
+                    ~scored.exists(),
                 )
-            ).all()
+                .order_by(Message.id)
+                .limit(limit)
+            )
         )
 
 
-async def record_sentiments(
-    db: Database, scored: list[tuple[Message, Sentiment]]
-) -> list[SentimentChanged]:
+async def record_sentiments(db: Database, scored: list[tuple]) -> list[SentimentChanged]:
     """Store messages' sentiments and move their conversations' trends, all in one
-    transaction (a busy contact center scores in batches, not a write per message); the
-    events of the trends whose label changed."""
-    events: list[SentimentChanged] = []
+    transaction of a few statements whatever the batch's size (a busy contact center
+    scores in batches, not a write per message); the events of the trends whose label
+    changed, exactly as scoring the messages one at a time in this order would give
+    (a conversation's trend moves message by message, so two messages of one
+    conversation in a batch can change its label twice)."""
     if not scored:
-        return events
+        return []
     async with db.write() as session:
-        for message, sentiment in scored:
-            event = await _record(session, message, sentiment)
-            if event is not None:
-                events.append(event)
-    return events
+        return await _record_batch(session, scored)
 
 
-async def _record(
-    session: AsyncSession, message: Message, sentiment: Sentiment
-) -> SentimentChanged | None:
-    if await session.get(MessageSentiment, message.id) is not None:
-        return None
-    conversation = await session.get(Conversation, message.conversation_id)
-    if conversation is None:
-        return None
-    session.add(
-        MessageSentiment(
-            message_id=message.id,
-            workspace_id=message.workspace_id,
-            conversation_id=message.conversation_id,
-            language=sentiment.language,
-            label=sentiment.label,
-            score=sentiment.score,
-        )
-    )
-    await session.flush()
-    scores = (
+_SENTIMENTS = MessageSentiment.__table__
+_INSIGHTS = ConversationInsight.__table__
+
+
+async def _record_batch(session: AsyncSession, scored: list[tuple]) -> list[SentimentChanged]:
+    ids = [message.id for message, _ in scored]
+    done = set(
         await session.scalars(
-            select(MessageSentiment.score)
-            .where(MessageSentiment.conversation_id == conversation.id)
-            .order_by(MessageSentiment.message_id.desc())
-            .limit(TREND_WINDOW)
+            select(MessageSentiment.message_id).where(MessageSentiment.message_id.in_(ids))
         )
-    ).all()
-    overall = trend(list(reversed(scores)))
-    insight = await insight_of(session, conversation)
-    previous = insight.sentiment_label
-    insight.sentiment_label = overall.label
-    insight.sentiment_score = overall.score
-    insight.sentiment_at = datetime.now(UTC)
-    if previous == overall.label or (previous is None and overall.label == "neutral"):
-        return None
-    settings = await settings_of(session, conversation.workspace_id)
-    alert = overall.label == "negative" and conversation.queue_id in (
-        settings.negative_alert_queue_ids or []
     )
-    return SentimentChanged(
-        workspace_id=conversation.workspace_id,
-        conversation_id=conversation.id,
-        label=overall.label,
-        score=overall.score,
-        previous_label=previous,
-        alert=alert,
+    todo = [(m, s) for m, s in scored if m.id not in done]
+    conversation_ids = sorted({m.conversation_id for m, _ in todo})
+    if not conversation_ids:
+        return []
+    conversations = {
+        row.id: row
+        for row in await session.execute(
+            select(Conversation.id, Conversation.workspace_id, Conversation.queue_id).where(
+                Conversation.id.in_(conversation_ids)
+            )
+        )
+    }
+    todo = [(m, s) for m, s in todo if m.conversation_id in conversations]
+    if not todo:
+        return []
+    now = utcnow()
+    await session.execute(
+        insert(_SENTIMENTS),
+        [
+            {
+                "message_id": m.id,
+                "workspace_id": m.workspace_id,
+                "conversation_id": m.conversation_id,
+                "language": s.language,
+                "label": s.label,
+                "score": s.score,
+                "created_at": now,
+            }
+            for m, s in todo
+        ],
     )
+    # Each conversation's latest scored messages before this batch (the trend's window),
+    # then the batch's messages added one by one, as one-at-a-time scoring would.
+    latest = (
+        select(
+            MessageSentiment.conversation_id,
+            MessageSentiment.message_id,
+            MessageSentiment.score,
+            func.row_number()
+            .over(
+                partition_by=MessageSentiment.conversation_id,
+                order_by=MessageSentiment.message_id.desc(),
+            )
+            .label("rank"),
+        )
+        .where(
+            MessageSentiment.conversation_id.in_(conversations),
+            MessageSentiment.message_id.not_in([m.id for m, _ in todo]),
+        )
+        .subquery()
+    )
+    window: dict[int, list[tuple[int, float]]] = {cid: [] for cid in conversations}
+    for cid, message_id, score in await session.execute(
+        select(latest.c.conversation_id, latest.c.message_id, latest.c.score).where(
+            latest.c.rank <= TREND_WINDOW
+        )
+    ):
+        window[cid].append((message_id, score))
+    labels: dict[int, str | None] = dict.fromkeys(conversations)
+    existing: set[int] = set()
+    for cid, label in await session.execute(
+        select(ConversationInsight.conversation_id, ConversationInsight.sentiment_label).where(
+            ConversationInsight.conversation_id.in_(conversations)
+        )
+    ):
+        labels[cid] = label
+        existing.add(cid)
+    trends: dict[int, Sentiment] = {}
+    changed: list[tuple[int, Sentiment, str | None]] = []
+    for message, sentiment in todo:
+        cid = message.conversation_id
+        scores = sorted([*window[cid], (message.id, sentiment.score)])[-TREND_WINDOW:]
+        window[cid] = scores
+        overall = trends[cid] = trend([score for _, score in scores])
+        previous, labels[cid] = labels[cid], overall.label
+        if previous == overall.label or (previous is None and overall.label == "neutral"):
+            continue
+        changed.append((cid, overall, previous))
+    at = datetime.now(UTC)
+    values = {
+        cid: {"sentiment_label": t.label, "sentiment_score": t.score, "sentiment_at": at}
+        for cid, t in trends.items()
+    }
+    fresh = [
+        {"conversation_id": cid, "workspace_id": conversations[cid].workspace_id, **v}
+        for cid, v in values.items()
+        if cid not in existing
+    ]
+    if fresh:
+        await session.execute(insert(_INSIGHTS), fresh)
+    moved = [{"cid": cid, **v} for cid, v in values.items() if cid in existing]
+    if moved:
+        await session.execute(
+            update(_INSIGHTS)
+            .where(_INSIGHTS.c.conversation_id == bindparam("cid"))
+            .values(
+                sentiment_label=bindparam("sentiment_label"),
+                sentiment_score=bindparam("sentiment_score"),
+                sentiment_at=bindparam("sentiment_at"),
+            ),
+            moved,
+        )
+    watched: dict[int, list] = {}
+    events = []
+    for cid, overall, previous in changed:
+        conversation = conversations[cid]
+        alert = False
+        if overall.label == "negative":
+            if conversation.workspace_id not in watched:
+                settings = await settings_of(session, conversation.workspace_id)
+                watched[conversation.workspace_id] = settings.negative_alert_queue_ids or []
+            alert = conversation.queue_id in watched[conversation.workspace_id]
+        events.append(
+            SentimentChanged(
+                workspace_id=conversation.workspace_id,
+                conversation_id=cid,
+                label=overall.label,
+                score=overall.score,
+                previous_label=previous,
+                alert=alert,
+            )
+        )
+    return events
 
 
 async def read_facts(db: Database, workspace_id: int, conversation_id: int) -> Facts | None:

@@ -28,6 +28,10 @@ log = logging.getLogger(__name__)
 Publish = Callable[[list[Event]], Awaitable[None]]
 SummaryWriter = Callable[[int, int], Awaitable[tuple[Summary | None, str | None, str]]]
 SWEEP_SECONDS = 5.0
+# Woken by a message, the worker waits this long before scoring, so that under a stream
+# one batch (a few statements) scores what arrived meanwhile instead of one write
+# transaction per message: the alert comes a fraction of a second later.
+GATHER_SECONDS = 0.25
 SUMMARY_STEPS = frozenset({"offered", "accepted", "transferred", "wrap_up", "closed"})
 
 
@@ -77,6 +81,7 @@ class AssistWorker:
             self._idle.set()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), SWEEP_SECONDS)
+                await asyncio.sleep(GATHER_SECONDS)
 
     async def work_once(self) -> bool:
         """Score one batch of messages, then refresh the summaries asked for; True when

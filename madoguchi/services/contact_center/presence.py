@@ -18,7 +18,15 @@ from madoguchi.services.contact_center.assignment import (
     requeue_agent_work,
 )
 from madoguchi.store.db import Database
-from madoguchi.store.models import AgentPresence, Call, Queue, QueueMember, User
+from madoguchi.store.models import (
+    AgentPresence,
+    AgentPresenceLog,
+    Call,
+    Queue,
+    QueueMember,
+    User,
+    UserSession,
+)
 
 PRESENCE = ("offline", "available", "away")
 # A queue's conversations per agent when nothing else says (``queues.max_per_agent``).
@@ -26,9 +34,17 @@ DEFAULT_CAPACITY = Queue.__table__.c.max_per_agent.default.arg
 
 
 async def set_presence(
-    db: Database, workspace_id: int, user_id: int, status: str, away_reason: str | None = None
+    db: Database,
+    workspace_id: int,
+    user_id: int,
+    status: str,
+    away_reason: str | None = None,
+    *,
+    reason: str | None = None,
 ) -> Outcome:
-    """Change an agent's presence; going offline hands their live work back to its queues."""
+    """Change an agent's presence; going offline hands their live work back to its queues.
+    Every change is also a row of the presence log (``reason``: why, when not the agent's
+    own choice), which reporting's occupancy reads."""
     if status not in PRESENCE:
         raise RoutingError(f"presence must be one of {', '.join(PRESENCE)}, not {status!r}", 422)
     if status == "away" and not away_reason:
@@ -46,9 +62,23 @@ async def set_presence(
         if presence is None:
             presence = AgentPresence(user_id=user_id, workspace_id=workspace_id)
             session.add(presence)
+        changed = presence.status != status or (
+            status == "away" and presence.away_reason != away_reason
+        )
         presence.status = status
         presence.away_reason = away_reason if status == "away" else None
         presence.changed_at = now_utc()
+        if changed:
+            session.add(
+                AgentPresenceLog(
+                    workspace_id=workspace_id,
+                    user_id=user_id,
+                    status=status,
+                    away_reason=presence.away_reason,
+                    reason=reason,
+                    at=presence.changed_at,
+                )
+            )
     outcome.events.append(
         PresenceChanged(
             workspace_id=workspace_id,
@@ -61,6 +91,31 @@ async def set_presence(
         requeued = await requeue_agent_work(db, workspace_id, user_id, "agent went offline")
         outcome.events.extend(requeued.events)
     return outcome
+
+
+SIGNED_OUT = "signed out"
+
+
+async def sign_out(db: Database, workspace_id: int, user_id: int) -> Outcome:
+    """The user signed out of their last live browser session: they are offline (logged
+    with the reason ``signed out``; their live work goes back to its queues like any
+    going offline). Still signed in elsewhere: nothing changes."""
+    async with db.read() as session:
+        status = await session.scalar(
+            select(AgentPresence.status).where(AgentPresence.user_id == user_id)
+        )
+        other_session = await session.scalar(
+            select(UserSession.id)
+            .where(
+                UserSession.user_id == user_id,
+                UserSession.revoked_at.is_(None),
+                UserSession.expires_at > now_utc(),
+            )
+            .limit(1)
+        )
+    if status in (None, "offline") or other_session is not None:
+        return Outcome()
+    return await set_presence(db, workspace_id, user_id, "offline", reason=SIGNED_OUT)
 
 
 async def get_presence(db: Database, workspace_id: int, user_id: int) -> AgentPresence | None:

@@ -25,12 +25,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from madoguchi.domain.report_metrics import (
     COUNTERS,
     FRT_BUCKETS,
+    OCCUPANCY_COUNTERS,
     WAIT_BUCKETS,
     Totals,
     distribution,
     figures,
+    occupancy_figures,
 )
-from madoguchi.services.reporting import rollups
+from madoguchi.services.reporting import occupancy, rollups
 from madoguchi.store.models import (
     Call,
     Conversation,
@@ -40,6 +42,7 @@ from madoguchi.store.models import (
     FlowStep,
     Message,
     Queue,
+    QueueMember,
     ReportHourly,
     ReportHourlyQueue,
     User,
@@ -408,18 +411,99 @@ async def build(session: AsyncSession, q: Query) -> dict[str, Any]:
         ]
     elif q.report == "agents":
         by_agent = await grouped(session, q, "agent_id")
+        occupied = await _occupancy(session, q)
+        body["occupancy"] = occupied.about
+        for agent in occupied.by_agent:
+            by_agent.setdefault(agent, Totals())
         names = await names_of(session, User, by_agent)
         body["rows"] = [
-            {"agent_id": aid, "agent": names.get(aid, f"#{aid}"), **figures(t)}
+            {
+                "agent_id": aid,
+                "agent": names.get(aid, f"#{aid}"),
+                **figures(t),
+                **occupied.figures(occupied.by_agent.get(aid)),
+            }
             for aid, t in sorted(by_agent.items(), key=lambda kv: names.get(kv[0], ""))
             if aid
         ]
+        body["totals"].update(occupied.figures(occupied.total))
+        for point in body["series"]:
+            point.update(occupied.figures(occupied.by_bucket.get(point["bucket"])))
     elif q.report == "flows":
         body["funnel"] = await _funnel(session, q)
         body["rows"] = body["funnel"]
     elif q.report == "templates":
         body["rows"] = await _templates(session, q)
     return body
+
+
+# Filters occupancy cannot honour: it is a property of an agent's time, not of a
+# conversation (tag, disposition), a number, or a queue's business hours.
+OCCUPANCY_UNFILTERED = ("number_id", "tag", "disposition", "business_hours")
+
+
+@dataclass
+class Occupied:
+    """Occupancy seconds of the agents report: per agent, per series bucket, in total;
+    ``about`` says what they cover (or why they are absent)."""
+
+    shown: bool
+    about: dict
+    by_agent: dict[int, dict[str, float]] = field(default_factory=dict)
+    by_bucket: dict[str, dict[str, float]] = field(default_factory=dict)
+    total: dict[str, float] = field(default_factory=dict)
+
+    def figures(self, counts: dict[str, float] | None) -> dict:
+        if not self.shown:
+            return dict.fromkeys((*OCCUPANCY_COUNTERS, "occupancy_percent"))
+        return occupancy_figures(counts or {})
+
+
+def _sum_into(target: dict[str, float], counts: dict[str, float]) -> None:
+    for name, value in counts.items():
+        target[name] = target.get(name, 0.0) + value
+
+
+async def _occupancy(session: AsyncSession, q: Query) -> Occupied:
+    """Occupancy of the agents the reader may see (docs/metrics.md, occupancy): every
+    agent for an admin, the members of the chosen or supervised queues otherwise."""
+    blocking = [name for name in OCCUPANCY_UNFILTERED if getattr(q, name) is not None]
+    if blocking:
+        return Occupied(
+            False,
+            {
+                "shown": False,
+                "message": "occupancy is an agent's time, not a conversation's: it is not "
+                f"shown with the filter(s) {', '.join(blocking)}",
+            },
+        )
+    agents: set[int] | None = None
+    if q.queue_filter is not None:
+        agents = set(
+            await session.scalars(
+                select(QueueMember.user_id).where(
+                    QueueMember.queue_id.in_(sorted(q.queue_filter) or [-1])
+                )
+            )
+        )
+    if q.agent_id is not None:
+        agents = {q.agent_id} if agents is None else agents & {q.agent_id}
+    found = Occupied(
+        True,
+        {
+            "shown": True,
+            "agents": "members of the queues in view" if agents is not None else "every agent",
+        },
+    )
+    for (agent, hour), counts in (
+        await occupancy.hours(session, q.workspace_id, q.start, q.end, agents=agents)
+    ).items():
+        _sum_into(found.by_agent.setdefault(agent, {}), counts)
+        _sum_into(
+            found.by_bucket.setdefault(label(bucket_of(hour, q.group, q.tz), q.group), {}), counts
+        )
+        _sum_into(found.total, counts)
+    return found
 
 
 async def _funnel(session: AsyncSession, q: Query) -> list[dict]:

@@ -219,22 +219,17 @@ async def event_deltas(
         return deltas
     histories = histories if histories is not None else {}
     ids = sorted({r.conversation_id for r in rows})
-    missing = [i for i in ids if i not in histories]
-    first_id = rows[0].id
-    for i in missing:
-        histories[i] = History()
-    for part in _chunks(missing):
-        earlier = await session.execute(
-            select(*_EVENT_COLUMNS)
-            .where(
-                ConversationEvent.conversation_id.in_(part),
-                ConversationEvent.id < first_id,
-                ConversationEvent.type.in_((*REMEMBERED_STEPS, "overflow")),
-            )
-            .order_by(ConversationEvent.id)
-        )
-        for row in earlier:
-            remember(histories[row.conversation_id], _step(row))
+    async for row in _earlier(
+        session,
+        ConversationEvent,
+        _EVENT_COLUMNS,
+        ids,
+        histories,
+        History,
+        rows[0].id,
+        ConversationEvent.type.in_((*REMEMBERED_STEPS, "overflow")),
+    ):
+        remember(histories[row.conversation_id], _step(row))
     conversations = await _conversations(session, ids)
     for row in rows:
         conversation = conversations.get(row.conversation_id)
@@ -242,22 +237,44 @@ async def event_deltas(
             continue
         step = _step(row)
         history = histories[row.conversation_id]
-        for item in step_contributions(
+        items = step_contributions(
             step,
             history,
             context.rules(step.queue_id),
             started_at=conversation.created_at,
             last_message_at=conversation.last_message_at,
-        ):
-            if keep is None or keep(item.at):
-                deltas.add(
-                    conversation.workspace_id,
-                    conversation.phone_number_id,
-                    item,
-                    context.in_hours(item.queue_id, item.at),
-                )
+        )
+        _count(deltas, conversation, items, context, keep)
         remember(history, step)
     return deltas
+
+
+async def _earlier(session, model, columns, ids, states, new, first_id, *where):
+    """The rows of ``model`` before ``first_id`` of the conversations ``ids`` that have
+    no state in ``states`` yet (given a fresh ``new()`` one), in id order: what a batch
+    starting mid-log must replay first."""
+    missing = [i for i in ids if i not in states]
+    for i in missing:
+        states[i] = new()
+    for part in _chunks(missing):
+        for row in await session.execute(
+            select(*columns)
+            .where(model.conversation_id.in_(part), model.id < first_id, *where)
+            .order_by(model.id)
+        ):
+            yield row
+
+
+def _count(deltas: Deltas, conversation, items, context: Context, keep) -> None:
+    """Add ``items`` (of one conversation) to ``deltas``, those ``keep`` accepts."""
+    for item in items:
+        if keep is None or keep(item.at):
+            deltas.add(
+                conversation.workspace_id,
+                conversation.phone_number_id,
+                item,
+                context.in_hours(item.queue_id, item.at),
+            )
 
 
 async def message_deltas(
@@ -275,18 +292,8 @@ async def message_deltas(
         return deltas
     threads = threads if threads is not None else {}
     ids = sorted({r.conversation_id for r in rows})
-    missing = [i for i in ids if i not in threads]
-    first_id = rows[0].id
-    for i in missing:
-        threads[i] = Thread()
-    for part in _chunks(missing):
-        earlier = await session.execute(
-            select(*_MESSAGE_COLUMNS)
-            .where(Message.conversation_id.in_(part), Message.id < first_id)
-            .order_by(Message.id)
-        )
-        for row in earlier:
-            message_contributions(_message(row), threads[row.conversation_id], None)
+    async for row in _earlier(session, Message, _MESSAGE_COLUMNS, ids, threads, Thread, rows[0].id):
+        message_contributions(_message(row), threads[row.conversation_id], None)
     # Where each conversation was queued over time (lifecycle rows carry the queue).
     placed: dict[int, tuple[list[datetime], list[int | None]]] = {}
     for part in _chunks(ids):
@@ -311,14 +318,8 @@ async def message_deltas(
             times, queues = placed[row.conversation_id]
             index = bisect_right(times, fact.at)
             queue_id = queues[index - 1] if index else None
-        for item in message_contributions(fact, threads[row.conversation_id], queue_id):
-            if keep is None or keep(item.at):
-                deltas.add(
-                    conversation.workspace_id,
-                    conversation.phone_number_id,
-                    item,
-                    context.in_hours(item.queue_id, item.at),
-                )
+        items = message_contributions(fact, threads[row.conversation_id], queue_id)
+        _count(deltas, conversation, items, context, keep)
     return deltas
 
 
@@ -361,14 +362,16 @@ async def apply(session: AsyncSession, deltas: Deltas, *, sqlite: bool) -> None:
     await _upsert(session, ReportHourlyQueue.__table__, QUEUE_KEY, coarse_values, sqlite)
 
 
-async def _upsert(session: AsyncSession, table, key: tuple, values: list, sqlite: bool) -> None:
+async def _upsert(
+    session: AsyncSession, table, key: tuple, values: list, sqlite: bool, counters=COUNTERS
+) -> None:
     if not values:
         return
     insert = sqlite_insert if sqlite else postgresql_insert
     statement = insert(table)
     statement = statement.on_conflict_do_update(
         index_elements=[table.c[k] for k in key],
-        set_={name: table.c[name] + statement.excluded[name] for name in COUNTERS},
+        set_={name: table.c[name] + statement.excluded[name] for name in counters},
     )
     for part in _chunks(values, _UPSERT_ROWS):
         await session.execute(statement, part)
@@ -451,14 +454,21 @@ async def catch_up(
                 break
             if pause:
                 await asyncio.sleep(pause)
+    from madoguchi.services.reporting import occupancy
+
+    await occupancy.catch_up(db)
     return total
 
 
 async def rebuild(db: Database, *, batch: int = 20_000, progress=None) -> int:
-    """Empty the rollups and count the whole raw log again."""
+    """Empty the rollups and count the whole raw log again (occupancy: from the first
+    logged presence change)."""
+    from madoguchi.services.reporting import occupancy
+
     async with db.write() as session:
         await session.execute(delete(ReportHourly))
         await session.execute(delete(ReportHourlyQueue))
+        await occupancy.reset(session)
         await session.execute(update(ReportCursor).values(last_id=0))
     total = 0
     for source in SOURCES:
@@ -469,6 +479,9 @@ async def rebuild(db: Database, *, batch: int = 20_000, progress=None) -> int:
                 progress(source, total)
             if read < batch:
                 break
+    hours = await occupancy.catch_up(db)
+    if progress is not None:
+        progress("occupancy hours", hours)
     return total
 
 
@@ -496,6 +509,8 @@ class RollupWorker:
         await self._idle.wait()
 
     async def run(self) -> None:
+        from madoguchi.services.reporting import occupancy
+
         while True:
             self._wake.clear()
             try:
@@ -503,6 +518,8 @@ class RollupWorker:
                 # upgrade counts the whole history) never holds the loop for long.
                 if await pending(self.db):
                     await catch_up(self.db, batch=1_000, pause=0.05)
+                elif await occupancy.pending(self.db):
+                    await occupancy.catch_up(self.db)
             except Exception:
                 log.exception("report rollups failed")
             self._idle.set()

@@ -25,6 +25,7 @@ from madoguchi.store.models.core import Base, IdType, JSONType, UTCDateTime, utc
 
 __all__ = [
     "AgentPresence",
+    "AgentPresenceLog",
     "ConversationEvent",
     "ConversationRead",
     "ConversationTag",
@@ -159,6 +160,22 @@ class AgentPresence(Base):
     changed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # When the agent last received work (longest idle routes to the oldest).
     last_assigned_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class AgentPresenceLog(Base):
+    """Every change of an agent's presence, in order (reporting's occupancy reads it):
+    the status from ``at`` on, and why (``signed out`` when the last session ended)."""
+
+    __tablename__ = "agent_presence_log"
+    __table_args__ = (Index("ix_agent_presence_log_ws_at", "workspace_id", "at"),)
+
+    id: Mapped[int] = _pk()
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    status: Mapped[str] = mapped_column(String(16))
+    away_reason: Mapped[str | None] = mapped_column(String(100))
+    reason: Mapped[str | None] = mapped_column(String(100))
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class ConversationEvent(Base):

@@ -14,10 +14,16 @@ from datetime import datetime
 from sqlalchemy import BigInteger, Boolean, Float, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from madoguchi.domain.report_metrics import COUNTERS, FLOAT_COUNTERS
+from madoguchi.domain.report_metrics import COUNTERS, FLOAT_COUNTERS, OCCUPANCY_COUNTERS
 from madoguchi.store.models.core import Base, IdType, UTCDateTime
 
-__all__ = ["ReportCursor", "ReportHourly", "ReportHourlyQueue"]
+__all__ = [
+    "ReportCursor",
+    "ReportHourly",
+    "ReportHourlyQueue",
+    "ReportOccupancy",
+    "ReportOpenPart",
+]
 
 
 class ReportHourly(Base):
@@ -88,3 +94,36 @@ class ReportCursor(Base):
 
     source: Mapped[str] = mapped_column(String(32), primary_key=True)
     last_id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"))
+
+
+class ReportOccupancy(Base):
+    """Seconds an agent was available and busy in one hour (UTC): docs/metrics.md,
+    occupancy. Written once per hour after it ended (the ``occupancy`` cursor holds the
+    first hour not yet written, as epoch seconds), rebuilt from the presence log and the
+    lifecycle log."""
+
+    __tablename__ = "report_occupancy"
+    __table_args__ = (
+        Index("ux_report_occupancy_key", "workspace_id", "hour", "agent_id", unique=True),
+    )
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
+    hour: Mapped[datetime] = mapped_column(UTCDateTime)
+    agent_id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"))
+    for _name in OCCUPANCY_COUNTERS:
+        locals()[_name] = mapped_column(Float, nullable=False, default=0)
+    del _name
+
+
+class ReportOpenPart(Base):
+    """Conversations an agent was handling when the occupancy rollups stopped (at the
+    ``occupancy`` cursor): where the next hour starts from."""
+
+    __tablename__ = "report_open_parts"
+
+    conversation_id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer(), "sqlite"), primary_key=True
+    )
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
+    agent_id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"))

@@ -18,6 +18,7 @@ from madoguchi.runtime import Runtime
 from madoguchi.services.access import sessions, users
 from madoguchi.services.access.sessions import LoginFailed, LoginRateLimited
 from madoguchi.services.access.tokens import Principal
+from madoguchi.services.contact_center import presence
 from madoguchi.store.models import User, Workspace
 from madoguchi.web.api.access.users import Role, UserOut, rate_limited
 from madoguchi.web.api.access.workspace import WorkspaceOut
@@ -127,6 +128,9 @@ async def logout(request: Request, runtime: Runtime = Depends(get_runtime)):
             workspace_id = await session.scalar(select(User.workspace_id).where(User.id == user_id))
         if user_id is not None:
             await credentials_changed(runtime, workspace_id, user_id=user_id)
+            # Signed out of the last session: offline (logged for occupancy).
+            signed_out = await presence.sign_out(runtime.db, workspace_id, user_id)
+            await runtime.bus.publish(signed_out.events)
         _clear_cookie(response, request)
     return response
 

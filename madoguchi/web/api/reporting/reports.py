@@ -27,7 +27,10 @@ DESCRIPTIONS = {
     "response, weekday × hour heatmap of arrivals.",
     "queues": "The overview's figures per queue (rows), with trend and distributions.",
     "agents": "Per agent: answers, handle and wrap-up time, first and agent response times, "
-    "messages sent, transfers.",
+    "messages sent, transfers; occupancy (busy ÷ available: available_seconds, busy_seconds, "
+    "away_busy_seconds, occupancy_percent) per agent, in totals and series — left empty with "
+    "the number_id, tag, disposition and business_hours filters (occupancy.message says "
+    "why).",
     "flows": "Conversations entering flows, resolved by the bot (ended in the flow, never "
     "queued), handed off to a queue; funnel per widget (entered, left there).",
     "templates": "Template sends by category over time; per template: sent, delivered, "
