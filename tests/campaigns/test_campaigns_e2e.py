@@ -465,3 +465,47 @@ async def test_an_agents_own_template_counts_against_the_messaging_limit_once(ma
     limit = (await detail(s, second))["messaging_limit"]
     assert (limit["used_last_24h"], limit["used_by_agents_last_24h"]) == (3, 0)
     assert limit["remaining_today"] == 1
+
+
+async def test_a_recipient_who_opts_out_after_receiving_is_flagged(manual):
+    s = manual
+    customers = await people(s, 2)
+    cid = (await new_campaign(s))["id"]
+    await upload(s, cid, audience_csv(customers))
+    assert (await s.api("POST", f"/api/v1/campaigns/{cid}/schedule", json={})).status_code == 200
+    worker = s.runtime.campaigns
+    await worker.start_due(datetime.now(UTC))
+    assert await worker.feed(cid, datetime.now(UTC)) == 2
+    await s.runtime.sender.drain()
+
+    async def delivered():
+        counts = (await detail(s, cid))["progress"]["counts"]
+        return counts if counts["delivered"] + counts["read"] == 2 else None
+
+    await eventually(delivered)
+    await customer_says(s, customers[1], {"type": "text", "text": "配信停止"})
+
+    async def flagged():
+        d = await detail(s, cid)
+        return d if d["progress"]["opted_out_after_sending"] == 1 else None
+
+    d = await eventually(flagged)
+    # Still counted as reached by their message's status; opted out shown per recipient.
+    assert d["progress"]["reached"] == 2 and d["progress"]["counts"]["opted_out"] == 0
+    rows = (await s.api("GET", f"/api/v1/campaigns/{cid}/recipients")).json()["recipients"]
+    by_phone = {r["wa_id"]: r for r in rows}
+    stopped = by_phone[customers[1]["wa_id"]]
+    assert stopped["status"] == "opted_out" and stopped["opted_out_at"]
+    kept = by_phone[customers[0]["wa_id"]]
+    assert kept["status"] in ("delivered", "read") and kept["opted_out_at"] is None
+    listed = await s.api(
+        "GET", f"/api/v1/campaigns/{cid}/recipients", params={"status": "opted_out"}
+    )
+    assert [r["wa_id"] for r in listed.json()["recipients"]] == [customers[1]["wa_id"]]
+    export = await s.api("GET", f"/api/v1/campaigns/{cid}/export.csv")
+    exported = {
+        r["phone"]: r for r in csv.DictReader(io.StringIO(export.content.decode("utf-8-sig")))
+    }
+    assert exported[f"+{customers[1]['wa_id']}"]["status"] == "opted_out"
+    assert exported[f"+{customers[1]['wa_id']}"]["opted_out_at"]
+    assert exported[f"+{customers[0]['wa_id']}"]["opted_out_at"] == ""
