@@ -268,7 +268,7 @@ async def test_stop_mid_way_sends_nothing_more_even_after_a_restart(manual):
     restarted = s.runtime.new_sender()
     await restarted.recover(startup=True)
     await restarted.drain()
-    await CampaignWorker(s.runtime.db, s.runtime.settings, wake_sender=lambda: None).tick()
+    await CampaignWorker(s.runtime.db, s.runtime.settings, wake_sender=lambda **_: None).tick()
     templates = [r for r in await sent_requests(s) if r["body"].get("type") == "template"]
     assert len(templates) == 2
     assert len({r["body"]["to"] for r in templates}) == 2
