@@ -10,6 +10,7 @@ carries how long the customer had waited in the queue.
 from __future__ import annotations
 
 import math
+from bisect import bisect_left, bisect_right, insort
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
@@ -127,12 +128,82 @@ def queue_period(
         abandoned=abandoned,
         short_abandoned=short,
         average_wait_seconds=(
-            round(sum(answered_waits) / len(answered_waits), 1) if answered_waits else None
+            round(math.fsum(answered_waits) / len(answered_waits), 1) if answered_waits else None
         ),
         p90_wait_seconds=percentile(answered_waits, 0.9),
         answered_in_target=in_target,
         service_level_percent=service_level_percent(in_target, answered, abandoned, short),
     )
+
+
+class PeriodTally:
+    """``queue_period`` kept up to date one step at a time (the live wallboard's today):
+    each arrival or ended wait is added once, and the figures are read without going
+    over the period again. The waits are kept sorted (the p90 and the counts within a
+    threshold are found by bisection, so a queue setting changed later still applies)
+    and the answered waits' sum exactly (a ``math.fsum`` of them: the same average as
+    ``queue_period`` to the last bit)."""
+
+    __slots__ = ("arrived", "answered", "abandoned", "_answered_waits", "_abandon_waits", "_sum")
+
+    def __init__(self) -> None:
+        self.arrived = 0
+        self.answered = 0
+        self.abandoned = 0
+        self._answered_waits: list[float] = []
+        self._abandon_waits: list[float] = []
+        self._sum: list[float] = []  # exact partial sums (Shewchuk), as math.fsum keeps
+
+    def add(self, outcome: Outcome) -> None:
+        wait = outcome.wait_seconds
+        if outcome.answered:
+            self.answered += 1
+            if wait is not None:
+                insort(self._answered_waits, wait)
+                _add_exact(self._sum, float(wait))
+        else:
+            self.abandoned += 1
+            if wait is not None:
+                insort(self._abandon_waits, wait)
+
+    def period(
+        self,
+        *,
+        service_level_seconds: int = DEFAULT_SERVICE_LEVEL_SECONDS,
+        short_abandon_seconds: int = DEFAULT_SHORT_ABANDON_SECONDS,
+    ) -> QueuePeriod:
+        waits = self._answered_waits
+        in_target = bisect_right(waits, service_level_seconds)
+        short = bisect_left(self._abandon_waits, short_abandon_seconds)
+        rank = max(1, math.ceil(0.9 * len(waits)))
+        return QueuePeriod(
+            arrived=self.arrived,
+            answered=self.answered,
+            abandoned=self.abandoned,
+            short_abandoned=short,
+            average_wait_seconds=(round(math.fsum(self._sum) / len(waits), 1) if waits else None),
+            p90_wait_seconds=waits[rank - 1] if waits else None,
+            answered_in_target=in_target,
+            service_level_percent=service_level_percent(
+                in_target, self.answered, self.abandoned, short
+            ),
+        )
+
+
+def _add_exact(partials: list[float], x: float) -> None:
+    """Add ``x`` to ``partials``, non-overlapping floats whose exact sum is the running
+    total (the first half of ``math.fsum``; ``math.fsum(partials)`` rounds it once)."""
+    i = 0
+    for y in partials:
+        if abs(x) < abs(y):
+            x, y = y, x
+        hi = x + y
+        lo = y - (hi - x)
+        if lo:
+            partials[i] = lo
+            i += 1
+        x = hi
+    partials[i:] = [x]
 
 
 def service_level_percent(

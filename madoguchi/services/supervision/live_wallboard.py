@@ -1,26 +1,25 @@
-"""The wallboard, live: one snapshot per workspace shared by every viewer, and a nudge
-to their browsers when it changed.
+"""The wallboard, live: one board per workspace, kept up to date change by change, and
+what changed sent to the browsers watching it (see docs/realtime.md).
 
-Every event of the realtime fan-out (so every process sees every process's events)
-bumps its workspace's version. A nudge (``WallboardChanged``) goes to this process's
-sockets at most once per ``interval`` per workspace, however many events arrived, and
-browsers then re-read ``GET /api/v1/wallboard`` — no polling loop anywhere. A read
-gets a snapshot that includes every event noticed before it; the computation is shared
-by every reader waiting at that moment, and spaced (the next one starts no sooner than
-``interval`` after the previous, or three times the previous one's duration when that
-is longer), then cut to each viewer's queues, so fifty
-supervisors under fifty events a second cost at most 1/``interval`` computations a
-second, not one per reader per event. A snapshot older than ``max_age`` is recomputed
-anyway.
+Every event of the realtime fan-out (so every process sees the events of every process,
+whichever produced them) names what it touched: conversations, people, or the small
+tables (presence, queues, members, monitoring). At most once per ``interval`` per
+workspace the feed reads just those rows (the conversations named, the people's last
+replies, the lifecycle log since its last read, the small tables) and moves its
+``board.Board`` by them in a worker thread: counters per queue and per agent are
+adjusted by the difference, never counted again over the workspace. The rows that
+changed form a delta, numbered (``version``, ``base``), which goes to the subscribers (the
+hubs: each cuts it to what each watching socket may see). A browser gets the whole board
+on subscribing and after any gap in the numbering, then only deltas.
 
-A computation is incremental: the feed keeps each workspace's ``wallboard.Facts`` and
-re-reads only what the events since the last one name (their conversations, the
-agents of those, the lifecycle log since its last read) plus the small tables (queues,
-members, presence, people); the snapshot is then assembled from the facts in a worker
-thread, off the event loop. Every ``full_every`` seconds, after a lost Redis
-subscription (``resync``) and at the workspace's midnight the facts are read whole
-again, which corrects anything the events did not announce (a change made straight in
-the database, a lifecycle row committed out of order on PostgreSQL).
+Reconciliation: every ``full_every`` seconds, after a lost Redis subscription
+(``resync``), at the workspace's midnight and after any failed read, the board is read
+whole again and compared with the one kept by changes; what differs goes out as a
+delta of corrections and is counted in ``corrections`` (a change made straight in the
+database, a lifecycle row committed out of order on PostgreSQL).
+
+``GET /api/v1/wallboard`` reads the same board (``snapshot``/``rendered``): one
+snapshot per version, rendered once for all readers.
 """
 
 from __future__ import annotations
@@ -31,10 +30,20 @@ import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from madoguchi.domain.events import AccountEventReceived, Event, MediaStored, WallboardChanged
+from madoguchi.domain.events import (
+    AccountEventReceived,
+    CredentialsChanged,
+    Event,
+    MediaStored,
+    MonitorChanged,
+    PresenceChanged,
+    WallboardChanged,
+)
+from madoguchi.services.supervision import board as boards
 from madoguchi.services.supervision import wallboard
 from madoguchi.store.db import Database
 
@@ -52,9 +61,61 @@ def page(board: dict[str, Any], limit: int | None, scope: Any) -> dict[str, Any]
     }
 
 
-Deliver = Callable[[Event], Awaitable[None]]
+@dataclass(frozen=True, slots=True)
+class BoardDelta:
+    """What changed on a workspace's board from version ``base`` to ``version``."""
+
+    workspace_id: int
+    base: int
+    version: int
+    generated_at: str
+    day: str
+    changes: dict[str, Any] | None  # None: the board was read anew, take it whole
+
+
+Deliver = Callable[[Any], Awaitable[None]]
 # Events that change nothing the wallboard shows.
 _IGNORED = (WallboardChanged, AccountEventReceived, MediaStored)
+# Events that change the small tables (presence, monitoring, people, queues).
+_STRUCTURAL = (PresenceChanged, MonitorChanged, CredentialsChanged)
+MAX_DIRTY = 20_000  # more named conversations than this: read everything instead
+
+
+class _Workspace:
+    """One workspace's board and what the events since its last update named."""
+
+    __slots__ = (
+        "board",
+        "version",
+        "dirty",
+        "people",
+        "full_at",
+        "pending",
+        "running",
+        "wanted",
+        "done",
+        "last_took",
+        "last_start",
+        "snapshot",
+        "rendered",
+        "lock",
+    )
+
+    def __init__(self) -> None:
+        self.board: boards.Board | None = None
+        self.version = 0  # of the board's state (deltas go from one to the next)
+        self.dirty: set[int] = set()
+        self.people: set[int] = set()
+        self.full_at = -1e9
+        self.pending: asyncio.TimerHandle | None = None
+        self.running: asyncio.Task | None = None
+        self.wanted = 0  # events noticed
+        self.done = 0  # events included in the board
+        self.last_took = 0.0
+        self.last_start = -1e9
+        self.snapshot: tuple[int, dict[str, Any]] | None = None
+        self.rendered: dict[int | None, tuple[int, asyncio.Task]] = {}
+        self.lock = asyncio.Lock()
 
 
 class WallboardFeed:
@@ -68,28 +129,27 @@ class WallboardFeed:
     ) -> None:
         self.db = db
         self.interval = interval
-        self.max_age = max_age
+        self.max_age = max_age  # kept for settings compatibility: the board is always live
         self.full_every = full_every
-        self._facts: dict[int, wallboard.Facts] = {}
-        self._full_at: dict[int, float] = {}
-        self._dirty: dict[int, set[int]] = {}  # conversations named by events since
-        self._people: dict[int, set[int]] = {}  # people whose last reply may have moved
-        self.full_reads = 0  # computations that read everything (tests and bench read it)
-        self._versions: dict[int, int] = {}
-        self._pending: dict[int, asyncio.TimerHandle] = {}
-        self._cache: dict[int, tuple[int, float, dict[str, Any]]] = {}
-        self._computing: dict[int, asyncio.Task] = {}
-        self._last_start: dict[int, float] = {}
-        self._last_took: dict[int, float] = {}
-        self._rendered: dict[tuple[int, int | None], tuple[tuple, asyncio.Task]] = {}
+        self._spaces: dict[int, _Workspace] = {}
         self._subscribers: list[Deliver] = []
         self._tasks: set[asyncio.Task] = set()
-        self.computed = 0  # snapshots built (the benchmark reads it)
+        self.computed = 0  # updates applied (tests and the benchmark read these)
+        self.full_reads = 0
+        self.corrections = 0  # rows a reconciliation found different from the kept board
+        self.update_cpu = 0.0  # CPU seconds spent moving boards (in the worker thread)
+        self.update_seconds: list[float] = []  # wall time of each incremental update
 
-    # ------------------------------------------------------------------ nudges
+    def _space(self, workspace_id: int) -> _Workspace:
+        space = self._spaces.get(workspace_id)
+        if space is None:
+            space = self._spaces[workspace_id] = _Workspace()
+        return space
+
+    # ------------------------------------------------------------------ events in
 
     def subscribe(self, deliver: Deliver) -> None:
-        """``deliver`` (a hub's dispatch) receives the coalesced ``WallboardChanged``."""
+        """``deliver`` receives each ``BoardDelta`` (and ``WallboardChanged`` nudges)."""
         self._subscribers.append(deliver)
 
     def unsubscribe(self, deliver: Deliver) -> None:
@@ -100,149 +160,239 @@ class WallboardFeed:
         """A fan-out listener: an event happened somewhere in the workspace."""
         if isinstance(event, _IGNORED):
             return
-        workspace_id = event.workspace_id
+        space = self._space(event.workspace_id)
         conversation_id = getattr(event, "conversation_id", None)
         if conversation_id is not None:
-            self._dirty.setdefault(workspace_id, set()).add(conversation_id)
+            space.dirty.add(conversation_id)
         for attribute in ("agent_id", "previous_agent_id", "author_id", "supervisor_id"):
             person = getattr(event, attribute, None)
             if person is not None:
-                self._people.setdefault(workspace_id, set()).add(person)
-        self.touch(workspace_id)
+                space.people.add(person)
+        if len(space.dirty) > MAX_DIRTY:
+            space.board = None
+        self.touch(event.workspace_id)
 
     def touch(self, workspace_id: int) -> None:
-        self._versions[workspace_id] = self._versions.get(workspace_id, 0) + 1
-        if workspace_id not in self._pending:
-            loop = asyncio.get_running_loop()
-            self._pending[workspace_id] = loop.call_later(self.interval, self._flush, workspace_id)
+        """Something changed: an update within ``interval`` (if anyone reads the board or
+        is told of its changes)."""
+        space = self._space(workspace_id)
+        space.wanted += 1
+        if space.board is not None or self._subscribers:
+            self._schedule(workspace_id, space)
+
+    def _schedule(self, workspace_id: int, space: _Workspace) -> None:
+        if space.pending is not None or space.running is not None:
+            return
+        gap = max(self.interval, 2 * space.last_took)
+        delay = max(0.0, space.last_start + gap - time.monotonic())
+        delay = max(delay, min(self.interval, 0.05))  # gather a burst's events
+        loop = asyncio.get_running_loop()
+        space.pending = loop.call_later(delay, self._start, workspace_id)
+
+    def _start(self, workspace_id: int) -> None:
+        space = self._space(workspace_id)
+        space.pending = None
+        if space.running is None:
+            space.running = asyncio.get_running_loop().create_task(self._update(workspace_id))
+            self._tasks.add(space.running)
+            space.running.add_done_callback(self._tasks.discard)
 
     def resync(self, reason: str) -> None:
-        """Events may have been missed: every snapshot is stale, read everything again."""
-        self._cache.clear()
-        self._facts.clear()
-        for workspace_id in list(self._versions):
+        """Events may have been missed: every board is read whole again."""
+        for workspace_id, space in self._spaces.items():
+            space.full_at = -1e9
             self.touch(workspace_id)
 
-    def _flush(self, workspace_id: int) -> None:
-        self._pending.pop(workspace_id, None)
-        event = WallboardChanged(
-            workspace_id=workspace_id, version=self._versions.get(workspace_id, 0)
-        )
-        task = asyncio.get_running_loop().create_task(self._deliver(event))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    async def _deliver(self, event: Event) -> None:
-        for deliver in tuple(self._subscribers):
-            try:
-                await deliver(event)
-            except Exception:
-                log.exception("wallboard nudge failed")
-
     async def stop(self) -> None:
-        for handle in self._pending.values():
-            handle.cancel()
-        self._pending.clear()
+        for space in self._spaces.values():
+            if space.pending is not None:
+                space.pending.cancel()
+                space.pending = None
         for task in tuple(self._tasks):
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
-    # ------------------------------------------------------------------ snapshots
+    # ------------------------------------------------------------------ updating
+
+    async def _update(self, workspace_id: int) -> None:
+        space = self._space(workspace_id)
+        try:
+            async with space.lock:
+                await self._advance(workspace_id, space)
+        except Exception:
+            log.exception("wallboard update failed; the next reads everything")
+            space.board = None
+        finally:
+            space.running = None
+        if space.wanted > space.done and (space.board is not None or self._subscribers):
+            self._schedule(workspace_id, space)
+
+    async def _advance(self, workspace_id: int, space: _Workspace) -> None:
+        """Bring the board up to the events noticed so far (under the lock)."""
+        started = time.monotonic()
+        space.last_start = started
+        wanted = space.wanted
+        now = datetime.now(UTC)
+        dirty, space.dirty = space.dirty, set()
+        people, space.people = space.people, set()
+        board = space.board
+        base = space.version
+        changes = fresh = None
+        try:
+            async with self.db.read() as session:
+                structure = await wallboard.load_structure(session, workspace_id, now)
+                same_day = (
+                    board is not None
+                    and board.day == structure.day
+                    and board.structure.timezone == structure.timezone
+                )
+                if same_day:
+                    changes = await self._read_changes(
+                        session, workspace_id, board, structure, dirty, people, now
+                    )
+                if not same_day or started - space.full_at >= self.full_every:
+                    fresh = await self._read_all(session, workspace_id, structure, now)
+        except BaseException:
+            space.board = None  # what the events named is lost: read all next time
+            raise
+        delta = await asyncio.to_thread(self._timed, self._move, board, changes, fresh, now)
+        if fresh is not None:
+            space.full_at = started
+            self.full_reads += 1
+            space.board = fresh
+        else:
+            took = time.monotonic() - started
+            space.last_took = took
+            self.update_seconds.append(took)
+            del self.update_seconds[:-1000]
+        space.done = wanted
+        self.computed += 1
+        if delta is not None and boards.empty(delta):
+            return
+        space.version += 1
+        space.snapshot = None
+        message = BoardDelta(
+            workspace_id=workspace_id,
+            base=base,
+            version=space.version,
+            generated_at=now.isoformat(),
+            day=space.board.day.isoformat(),
+            changes=delta,
+        )
+        await self._deliver(message)
+        await self._deliver(WallboardChanged(workspace_id=workspace_id, version=space.version))
+
+    def _timed(self, work, *args):
+        """``work(*args)`` in a worker thread, its CPU time counted in ``update_cpu``."""
+        started = time.thread_time()
+        try:
+            return work(*args)
+        finally:
+            self.update_cpu += time.thread_time() - started
+
+    def _move(self, board, changes, fresh, now) -> dict[str, Any]:
+        """The kept board moved by ``changes``, then (``fresh``: read whole) compared
+        with the fresh one: the delta of both (in a worker thread). None when there was
+        no board to compare with (readers take the whole board again)."""
+        delta = board.apply(changes, now) if changes is not None else None
+        if fresh is None:
+            return delta
+        fresh.apply(fresh.load, now)
+        fresh.load = None
+        fresh.build_rows(now)
+        if board is None:
+            return None
+        corrections = boards.diff(board.snapshot(now), fresh.snapshot(now))
+        if delta is None:  # a new day: everything may differ, nothing is a correction
+            return corrections
+        count = sum(len(corrections[k]) for k in boards.DELTA_KEYS)
+        if count:
+            self.corrections += count
+            log.info("wallboard reconciliation: %d rows differed from the kept board", count)
+        return boards.merge(delta, corrections)
+
+    async def _read_all(self, session, workspace_id: int, structure, now: datetime):
+        rows = await wallboard.read_conversations(session, workspace_id)
+        holders = {r.offered_agent_id or r.assigned_agent_id for r in rows.values()}
+        people = {
+            u.id
+            for u in structure.users
+            if u.role == "agent" or u.id in structure.queues_of or u.id in holders
+        }
+        replies = await wallboard.read_last_replies(session, people)
+        log_rows = await wallboard.read_log(session, workspace_id, structure.midnight)
+        fresh = boards.Board(structure)
+        fresh.load = boards.Changes(rows=rows, replies=replies, log=log_rows)
+        fresh.log_read_at = now
+        return fresh
+
+    async def _read_changes(self, session, workspace_id, board, structure, dirty, people, now):
+        rows = await wallboard.read_conversations(session, workspace_id, dirty)
+        for conversation_id, row in rows.items():
+            for r in (board.rows.get(conversation_id), row):
+                if r is not None:
+                    people.update(a for a in (r.assigned_agent_id, r.offered_agent_id) if a)
+        replies = await wallboard.read_last_replies(session, people) if people else {}
+        since = board.structure.midnight
+        if board.log_read_at is not None:
+            since = max(since, board.log_read_at - wallboard.LOG_LOOKBACK)
+        log_rows = await wallboard.read_log(session, workspace_id, since)
+        board.log_read_at = now
+        return boards.Changes(structure=structure, rows=rows, replies=replies, log=log_rows)
+
+    async def _deliver(self, message: Any) -> None:
+        for deliver in tuple(self._subscribers):
+            try:
+                await deliver(message)
+            except Exception:
+                log.exception("wallboard delivery failed")
+
+    # ------------------------------------------------------------------ reading
+
+    async def current(self, workspace_id: int) -> tuple[int, dict[str, Any]]:
+        """The board's version and whole snapshot, including every event noticed before
+        this call (an update is run first when some are not in yet)."""
+        space = self._space(workspace_id)
+        wanted, failures = space.wanted, 0
+        while space.board is None or space.done < wanted:
+            if space.pending is not None:
+                space.pending.cancel()
+                space.pending = None
+            if space.running is None:
+                self._start(workspace_id)
+            await asyncio.shield(space.running)
+            if space.board is None:
+                failures += 1
+                if failures >= 2:
+                    raise RuntimeError("the wallboard could not be read")
+        cached = space.snapshot
+        if cached is not None and cached[0] == space.version:
+            return cached
+        async with space.lock:
+            version = space.version
+            snapshot = await asyncio.to_thread(space.board.snapshot, datetime.now(UTC))
+        snapshot["version"] = version
+        snapshot["compute_ms"] = round(space.last_took * 1000, 1)
+        space.snapshot = (version, snapshot)
+        return space.snapshot
 
     async def snapshot(self, workspace_id: int) -> dict[str, Any]:
-        """A snapshot that includes every event noticed before this call.
-
-        Computations are shared and spaced: at most one runs per workspace, and the next
-        starts no sooner than ``interval`` after the previous one started, so a stream of
-        events and many readers cost a bounded number of computations per second.
-        """
-        return (await self._snapshot(workspace_id))[2]
+        """The whole snapshot now (see ``current``)."""
+        return (await self.current(workspace_id))[1]
 
     async def rendered(self, workspace_id: int, limit: int | None = None) -> bytes:
         """The whole snapshot as JSON bytes (its first ``limit`` conversations), rendered
-        once per snapshot and limit for all readers."""
-        version, started, snapshot = await self._snapshot(workspace_id)
-        key = (version, started)
-        cached = self._rendered.get((workspace_id, limit))
-        if cached is None or cached[0] != key:
-            # Rendered in a worker thread, shared by the readers arriving meanwhile.
+        once per version and limit for all readers, in a worker thread."""
+        version, snapshot = await self.current(workspace_id)
+        space = self._space(workspace_id)
+        cached = space.rendered.get(limit)
+        if cached is None or cached[0] != version:
             task = asyncio.get_running_loop().create_task(
                 asyncio.to_thread(_render, snapshot, limit)
             )
-            cached = self._rendered[(workspace_id, limit)] = (key, task)
+            cached = space.rendered[limit] = (version, task)
         return await asyncio.shield(cached[1])
-
-    async def _snapshot(self, workspace_id: int) -> tuple[int, float, dict[str, Any]]:
-        wanted = self._versions.get(workspace_id, 0)
-        while True:
-            cached = self._cache.get(workspace_id)
-            if (
-                cached is not None
-                and cached[0] >= wanted
-                and time.monotonic() - cached[1] < self.max_age
-            ):
-                return cached
-            running = self._computing.get(workspace_id)
-            if running is None:
-                running = asyncio.get_running_loop().create_task(self._compute(workspace_id))
-                self._computing[workspace_id] = running
-            await asyncio.shield(running)
-
-    async def _compute(self, workspace_id: int) -> None:
-        try:
-            # Spaced by the interval, or by three times the last computation's duration
-            # when that is longer: the wallboard takes at most about a quarter of the
-            # event loop, whatever the size of the operation, and ingest keeps the rest.
-            gap = max(self.interval, 3 * self._last_took.get(workspace_id, 0.0))
-            wait = self._last_start.get(workspace_id, -1e9) + gap - time.monotonic()
-            if wait > 0:
-                await asyncio.sleep(wait)
-            started = time.monotonic()
-            self._last_start[workspace_id] = started
-            version = self._versions.get(workspace_id, 0)
-            facts, full = await self._read(workspace_id, started)
-            # The assembly (every figure, 5,000 conversations sorted) off the event loop.
-            now = datetime.now(UTC)
-            result = await asyncio.to_thread(wallboard.assemble, facts.frozen(), now)
-            took = time.monotonic() - started
-            if not full:  # a full read now and then does not space out the next ones
-                self._last_took[workspace_id] = took
-            result["compute_ms"] = round(took * 1000, 1)
-            self.computed += 1
-            self._cache[workspace_id] = (version, started, result)
-        finally:
-            self._computing.pop(workspace_id, None)
-
-    async def _read(self, workspace_id: int, started: float) -> tuple[wallboard.Facts, bool]:
-        """The workspace's facts brought up to date: what the events since the last
-        read named, or everything when due (see the module doc)."""
-        facts = self._facts.get(workspace_id)
-        dirty = self._dirty.pop(workspace_id, set())
-        people = self._people.pop(workspace_id, set())
-        now = datetime.now(UTC)
-        try:
-            async with self.db.read() as session:
-                full = facts is None or started - self._full_at.get(workspace_id, -1e9) >= (
-                    self.full_every
-                )
-                if not full:
-                    fresh = await wallboard.load_structure(session, workspace_id, now, facts)
-                    full = fresh is not facts  # a new day (or time zone): read it all
-                if full:
-                    self._full_at[workspace_id] = started
-                    self.full_reads += 1
-                    facts = await wallboard.load_all(session, workspace_id, now)
-                else:
-                    agents = await wallboard.load_conversations(session, workspace_id, facts, dirty)
-                    if agents or people:
-                        await wallboard.load_last_replies(session, facts, agents | people)
-                    await wallboard.load_today(session, workspace_id, facts, now)
-        except BaseException:
-            self._facts.pop(workspace_id, None)  # what the events named is lost: read all
-            raise
-        self._facts[workspace_id] = facts
-        return facts, full
 
 
 def _render(snapshot: dict[str, Any], limit: int | None) -> bytes:

@@ -190,16 +190,14 @@ async def load_structure(
     return facts
 
 
-async def load_conversations(
-    session: AsyncSession, workspace_id: int, facts: Facts, ids: Iterable[int] | None = None
-) -> set[int]:
-    """Every open conversation (``ids`` None: the dict is replaced, read a slice at a
-    time), or just ``ids`` (each is updated, or dropped once closed). Returns the agents
-    the read rows name, before and after (whose last reply may have moved)."""
+async def read_conversations(
+    session: AsyncSession, workspace_id: int, ids: Iterable[int] | None = None
+) -> dict[int, Any]:
+    """Every open conversation's row (``ids`` None: read a slice at a time), or the rows
+    of ``ids`` now (None for one closed or gone)."""
     base = select(*_CONVERSATION_COLUMNS).join(Contact, Contact.id == Conversation.contact_id)
-    agents: set[int] = set()
+    rows: dict[int, Any] = {}
     if ids is None:
-        rows: dict[int, Any] = {}
         after = 0
         while True:
             part = (
@@ -215,12 +213,9 @@ async def load_conversations(
             ).all()
             rows.update((r.id, ConversationRow(*r)) for r in part)
             if len(part) < READ_SLICE:
-                break
+                return rows
             after = part[-1].id
             await asyncio.sleep(0)  # let the loop serve others between slices
-        facts.conversations = rows
-        facts.views = {i: _view(r) for i, r in rows.items()}
-        return agents
     wanted = sorted(set(ids))
     for start in range(0, len(wanted), READ_SLICE):
         part = wanted[start : start + READ_SLICE]
@@ -231,17 +226,34 @@ async def load_conversations(
             )
         }
         for conversation_id in part:
-            before = facts.conversations.get(conversation_id)
             row = found.get(conversation_id)
-            for r in (before, row):
-                if r is not None:
-                    agents.update(a for a in (r.assigned_agent_id, r.offered_agent_id) if a)
-            if row is not None and row.status in OPEN_STATUSES:
-                facts.conversations[conversation_id] = row
-                facts.views[conversation_id] = _view(row)
-            else:
-                facts.conversations.pop(conversation_id, None)
-                facts.views.pop(conversation_id, None)
+            rows[conversation_id] = row if row is not None and row.status in OPEN_STATUSES else None
+    return rows
+
+
+async def load_conversations(
+    session: AsyncSession, workspace_id: int, facts: Facts, ids: Iterable[int] | None = None
+) -> set[int]:
+    """Every open conversation into ``facts`` (``ids`` None: the dict is replaced), or
+    just ``ids`` (each is updated, or dropped once closed). Returns the agents the read
+    rows name, before and after (whose last reply may have moved)."""
+    rows = await read_conversations(session, workspace_id, ids)
+    agents: set[int] = set()
+    if ids is None:
+        facts.conversations = rows
+        facts.views = {i: _view(r) for i, r in rows.items()}
+        return agents
+    for conversation_id, row in rows.items():
+        before = facts.conversations.get(conversation_id)
+        for r in (before, row):
+            if r is not None:
+                agents.update(a for a in (r.assigned_agent_id, r.offered_agent_id) if a)
+        if row is not None:
+            facts.conversations[conversation_id] = row
+            facts.views[conversation_id] = _view(row)
+        else:
+            facts.conversations.pop(conversation_id, None)
+            facts.views.pop(conversation_id, None)
     return agents
 
 
@@ -269,16 +281,13 @@ def people_of(facts: Facts) -> list:
     ]
 
 
-async def load_last_replies(
-    session: AsyncSession, facts: Facts, user_ids: Iterable[int] | None = None
-) -> None:
-    """When each listed person last wrote to a customer (``user_ids``: only those)."""
-    ids = [u.id for u in people_of(facts)] if user_ids is None else list(set(user_ids))
-    if user_ids is None:
-        facts.last_reply = {}
+async def read_last_replies(session: AsyncSession, user_ids: Iterable[int]) -> dict[int, datetime]:
+    """When each of ``user_ids`` last wrote to a customer (those who never did: absent)."""
+    ids = list(set(user_ids))
+    found: dict[int, datetime] = {}
     for start in range(0, len(ids), READ_SLICE):
         part = ids[start : start + READ_SLICE]
-        facts.last_reply.update(
+        found.update(
             (
                 await session.execute(
                     select(Message.author_user_id, func.max(Message.created_at))
@@ -287,19 +296,23 @@ async def load_last_replies(
                 )
             ).all()
         )
+    return found
 
 
-async def load_today(session: AsyncSession, workspace_id: int, facts: Facts, now: datetime) -> None:
-    """Count the lifecycle log's rows of today not counted yet into the queues' arrivals
-    and ended waits. Rows are read from a little before the last read (a row whose
-    transaction committed late, as PostgreSQL allows, is still found) and each is
-    counted once."""
-    since = facts.midnight
-    if facts.log_read_at is not None:
-        since = max(since, facts.log_read_at - LOG_LOOKBACK)
-    facts.log_read_at = now
-    outcomes = defaultdict(list, facts.outcomes)
-    arrived = defaultdict(int, facts.arrived)
+async def load_last_replies(
+    session: AsyncSession, facts: Facts, user_ids: Iterable[int] | None = None
+) -> None:
+    """When each listed person last wrote to a customer (``user_ids``: only those)."""
+    if user_ids is None:
+        facts.last_reply = {}
+        user_ids = [u.id for u in people_of(facts)]
+    facts.last_reply.update(await read_last_replies(session, user_ids))
+
+
+async def read_log(session: AsyncSession, workspace_id: int, since: datetime) -> list:
+    """The lifecycle log's rows from ``since`` that today's figures count (arrivals,
+    answers, abandons of a queue), oldest first."""
+    found: list = []
     after = 0
     while True:
         rows = (
@@ -324,28 +337,57 @@ async def load_today(session: AsyncSession, workspace_id: int, facts: Facts, now
                 .limit(READ_SLICE * 5)
             )
         ).all()
-        for row in rows:
-            if row.id in facts.counted:
-                continue
-            facts.counted.add(row.id)
-            count_step(outcomes, arrived, row)
+        found.extend(rows)
         if len(rows) < READ_SLICE * 5:
-            break
+            return found
         after = rows[-1].id
         await asyncio.sleep(0)
+
+
+def log_since(facts: Facts) -> datetime:
+    """Where the next read of today's log starts: a little before the last read (a row
+    whose transaction committed late, as PostgreSQL allows, is still found)."""
+    if facts.log_read_at is None:
+        return facts.midnight
+    return max(facts.midnight, facts.log_read_at - LOG_LOOKBACK)
+
+
+async def load_today(session: AsyncSession, workspace_id: int, facts: Facts, now: datetime) -> None:
+    """Count the lifecycle log's rows of today not counted yet into the queues' arrivals
+    and ended waits, each row once."""
+    since = log_since(facts)
+    facts.log_read_at = now
+    outcomes = defaultdict(list, facts.outcomes)
+    arrived = defaultdict(int, facts.arrived)
+    for row in await read_log(session, workspace_id, since):
+        if row.id in facts.counted:
+            continue
+        facts.counted.add(row.id)
+        count_step(outcomes, arrived, row)
     facts.outcomes, facts.arrived = dict(outcomes), dict(arrived)
 
 
-def count_step(outcomes, arrived, row) -> None:
-    """One lifecycle row into a queue's arrivals or ended waits (see docs/metrics.md)."""
+def outcome_of(row) -> Outcome | bool | None:
+    """What one lifecycle row counts for (docs/metrics.md): True for an arrival in its
+    queue, the ``Outcome`` of a wait that ended, or None."""
     step, queue_id, agent_id, from_status = row.type, row.queue_id, row.agent_id, row.from_status
-    wait = (row.data or {}).get("wait_seconds")
     if is_arrival(step, queue_id, agent_id):
-        arrived[queue_id] += 1
-    elif is_answer(step, from_status, queue_id):
-        outcomes[queue_id].append(Outcome(True, wait))
-    elif is_abandon(step, from_status, queue_id):
-        outcomes[queue_id].append(Outcome(False, wait))
+        return True
+    wait = (row.data or {}).get("wait_seconds")
+    if is_answer(step, from_status, queue_id):
+        return Outcome(True, wait)
+    if is_abandon(step, from_status, queue_id):
+        return Outcome(False, wait)
+    return None
+
+
+def count_step(outcomes, arrived, row) -> None:
+    """One lifecycle row into a queue's arrivals or ended waits."""
+    counted = outcome_of(row)
+    if counted is True:
+        arrived[row.queue_id] += 1
+    elif counted is not None:
+        outcomes[row.queue_id].append(counted)
 
 
 async def load_all(session: AsyncSession, workspace_id: int, now: datetime) -> Facts:
