@@ -60,13 +60,20 @@ def recipient_status(
 
 
 def _opted_out_after_queued():
-    """The join and condition of a queued recipient who opted out afterwards."""
+    """The join and condition of a queued recipient who opted out afterwards.
+
+    The customer's own time (``opted_out_at``, Meta's whole seconds) can fall just before
+    the queueing within the same second; the time the opt-out was recorded
+    (``updated_at``) cannot, so either one after the queueing counts."""
     preference = MarketingPreference
     on = preference.contact_id == CampaignRecipient.contact_id
     after = and_(
         CampaignRecipient.state == "queued",
         preference.opted_out.is_(True),
-        preference.opted_out_at >= CampaignRecipient.queued_at,
+        or_(
+            preference.opted_out_at >= CampaignRecipient.queued_at,
+            preference.updated_at >= CampaignRecipient.queued_at,
+        ),
     )
     return on, after
 
