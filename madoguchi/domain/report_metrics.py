@@ -16,6 +16,7 @@ adds its arrival to one day and its handle time to the next.
 from __future__ import annotations
 
 import bisect
+import math
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -28,7 +29,6 @@ from madoguchi.domain.service_metrics import (
     is_abandon,
     is_answer,
     is_arrival,
-    percentile_from_buckets,
     service_level_percent,
 )
 
@@ -350,6 +350,37 @@ class Totals:
         return totals
 
 
+def percentile_bucket(counts: Sequence[int], fraction: float) -> int | None:
+    """Index of the distribution bucket holding the nearest-rank ``fraction`` percentile
+    (None without values). Reports keep waits as bucket counts, so this bucket is all
+    they know of the percentile: it lies between the bucket's lower edge (excluded) and
+    its upper edge (included)."""
+    total = sum(counts)
+    if not total:
+        return None
+    rank = max(1, math.ceil(fraction * total))
+    running = 0
+    for index, count in enumerate(counts):
+        running += count
+        if running >= rank:
+            return index
+    return len(counts) - 1
+
+
+def _p90(hist: Sequence[int], name: str) -> dict:
+    """``p90_<name>_seconds``: the upper edge of the bucket holding the 90th percentile,
+    an upper bound of it (None when that is the open-ended last bucket);
+    ``p90_<name>_bucket``: that bucket's label ("1-2m": the p90 is above 60 s, at most
+    120 s)."""
+    index = percentile_bucket(hist, 0.9)
+    return {
+        f"p90_{name}_seconds": float(BUCKET_EDGES[index])
+        if index is not None and index < len(BUCKET_EDGES)
+        else None,
+        f"p90_{name}_bucket": BUCKET_LABELS[index] if index is not None else None,
+    }
+
+
 def _mean(total: float, count: float) -> float | None:
     return round(total / count, 1) if count else None
 
@@ -371,7 +402,7 @@ def figures(totals: Totals) -> dict[str, float | int | None]:
         "short_abandoned": ints["short_abandoned"],
         "abandon_rate_percent": _rate(ints["abandoned"], ints["answered"] + ints["abandoned"]),
         "average_wait_seconds": _mean(v["wait_sum"], ints["answered_timed"]),
-        "p90_wait_seconds": percentile_from_buckets(wait_hist, BUCKET_EDGES, 0.9),
+        **_p90(wait_hist, "wait"),
         "answered_in_target": ints["answered_in_target"],
         "service_level_percent": service_level_percent(
             ints["answered_in_target"], ints["answered"], ints["abandoned"], ints["short_abandoned"]
@@ -387,7 +418,7 @@ def figures(totals: Totals) -> dict[str, float | int | None]:
         "closed_by_silence": ints["closed_by_silence"],
         "first_responses": ints["first_responses"],
         "average_first_response_seconds": _mean(v["first_response_sum"], ints["first_responses"]),
-        "p90_first_response_seconds": percentile_from_buckets(frt_hist, BUCKET_EDGES, 0.9),
+        **_p90(frt_hist, "first_response"),
         "agent_responses": ints["agent_responses"],
         "average_agent_response_seconds": _mean(v["agent_response_sum"], ints["agent_responses"]),
         "messages_in": ints["messages_in"],

@@ -215,24 +215,6 @@ def service_level_percent(
     return round(100 * in_target / denominator, 1) if denominator else None
 
 
-def percentile_from_buckets(
-    counts: list[int], edges: tuple[int, ...], fraction: float
-) -> float | None:
-    """Nearest-rank percentile read from a distribution in buckets (reports keep waits
-    as bucket counts, not one by one): the upper edge of the bucket holding that rank,
-    or the last edge when it falls in the open-ended last bucket."""
-    total = sum(counts)
-    if not total:
-        return None
-    rank = max(1, math.ceil(fraction * total))
-    running = 0
-    for index, count in enumerate(counts):
-        running += count
-        if running >= rank:
-            return float(edges[min(index, len(edges) - 1)])
-    return float(edges[-1])
-
-
 def day_bounds(now: datetime, timezone: str) -> tuple[datetime, date]:
     """Midnight of ``now``'s day in ``timezone`` (as an aware UTC datetime) and that day:
     "today" is the workspace's day, not the server's."""

@@ -116,3 +116,17 @@ async def test_call_figures(db):
     assert [r["queue"] for r in limited["rows"]] == ["Billing"]
     by_agent = await calls_report(db, world, agent_id=world.a1)
     assert by_agent["totals"]["answered"] == 1 and by_agent["totals"]["offered"] == 1
+
+
+async def test_call_filters(db):
+    world = await build(db)
+    await place_calls(db, world)
+    vip = await calls_report(db, world, tag="vip")  # c1 only
+    assert (vip["totals"]["offered"], vip["totals"]["outbound"]) == (2, 0)
+    assert (await calls_report(db, world, disposition="solved"))["totals"]["offered"] == 0
+    # Billing is open 09:00–18:00 Tokyo: c7's calls at 19:00 are outside; Support has no
+    # hours (always inside).
+    outside = await calls_report(db, world, business_hours=False)
+    assert (outside["totals"]["offered"], outside["totals"]["outbound"]) == (1, 2)
+    inside = await calls_report(db, world, business_hours=True)
+    assert (inside["totals"]["offered"], inside["totals"]["outbound"]) == (2, 0)

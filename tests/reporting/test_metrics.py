@@ -174,3 +174,55 @@ async def test_flow_funnel(db):
     assert (body["totals"]["flow_entered"], body["totals"]["bot_resolved"]) == (3, 2)
     # Flows run before any queue: a reader limited to queues sees no funnel.
     assert (await report(db, world, "flows", visible_queues={world.support}))["funnel"] == []
+
+
+async def test_tag_disposition_and_business_hours_apply_to_every_part(db):
+    """CSAT, template rows and the funnel are read outside the rollups: the filters
+    apply there too (calls: tests/reporting/test_call_figures.py)."""
+    world = await build(db)
+    await rollups.catch_up(db, lag=0)
+    csat = {}
+    for key, kw in {
+        "all": {},
+        "vip": {"tag": "vip"},
+        "solved": {"disposition": "solved"},
+        "outside": {"business_hours": False},
+        "inside": {"business_hours": True},
+    }.items():
+        csat[key] = (await report(db, world, "csat", **kw))["totals"]
+    assert (csat["all"]["asked"], csat["all"]["answered"]) == (3, 2)
+    assert (csat["vip"]["asked"], csat["vip"]["answered"]) == (2, 2)  # C1, C2
+    assert csat["solved"]["asked"] == 0
+    assert (csat["outside"]["asked"], csat["inside"]["asked"]) == (0, 3)
+    inside = await report(db, world, "csat", business_hours=True)
+    assert sorted(r["queue"] for r in inside["rows"]) == ["Billing", "Support"]
+    assert sum(b["asked"] for b in inside["series"]) == 3
+
+    templates = await report(db, world, "templates")
+    assert [r["template"] for r in templates["rows"]] == ["promo"]  # C8, no queue: inside
+    assert (await report(db, world, "templates", tag="vip"))["rows"] == []
+    assert (await report(db, world, "templates", business_hours=False))["rows"] == []
+    assert len((await report(db, world, "templates", business_hours=True))["rows"]) == 1
+
+    funnel = (await report(db, world, "flows"))["funnel"]
+    assert funnel and funnel[0]["entered"] == 3  # C5, C6, C9 reached "greet"
+    assert (await report(db, world, "flows", tag="vip"))["funnel"] == []
+    assert (await report(db, world, "flows", disposition="solved"))["funnel"] == []
+    assert (await report(db, world, "flows", business_hours=False))["funnel"] == []
+    assert (await report(db, world, "flows", business_hours=True))["funnel"] == funnel
+
+
+def test_report_p90_is_the_bucket_that_holds_it():
+    """Reports keep waits in buckets: p90 is stated as its bucket, with the bucket's upper
+    edge as the bound (none past the last edge)."""
+    from madoguchi.domain.report_metrics import Totals, figures
+
+    totals = Totals()
+    totals.values.update(wait_b0=8, wait_b3=1, wait_b8=1)  # 10 waits; the 9th is 1–2 min
+    got = figures(totals)
+    assert (got["p90_wait_seconds"], got["p90_wait_bucket"]) == (120.0, "1-2m")
+    totals.values.update(wait_b8=5)  # 14 waits: the 13th is over an hour
+    got = figures(totals)
+    assert (got["p90_wait_seconds"], got["p90_wait_bucket"]) == (None, "60m+")
+    empty = figures(Totals())
+    assert (empty["p90_first_response_seconds"], empty["p90_first_response_bucket"]) == (None, None)

@@ -110,6 +110,15 @@ async def test_a_supervisor_reads_the_reports_and_downloads_a_csv(busy, browser)
     rows = page.get_by_test_id("reports-row")
     await expect(rows).to_have_count(1)
     await expect(rows.first).to_contain_text("Ana Agent")
+    # Occupancy: Ana was available, handled two conversations, then went away.
+    occupancy = page.get_by_test_id("reports-occupancy")
+    await expect(occupancy.locator(".recharts-bar-rectangle").first).to_be_visible()
+    await expect(page.get_by_test_id("reports-total-occupancy_percent")).to_have_text(
+        re.compile(r"\d+(\.\d)? %")
+    )
+    await expect(page.get_by_role("columnheader", name="Occupancy").first).to_be_visible()
+    await occupancy.scroll_into_view_if_needed()
+    await screenshot(page, "reports-agents-occupancy.png")
 
     async with page.expect_download() as download_info:
         await page.get_by_test_id("reports-csv").click()
@@ -122,6 +131,8 @@ async def test_a_supervisor_reads_the_reports_and_downloads_a_csv(busy, browser)
     assert header[:2] == ["agent_id", "agent"] and "answered" in header
     ana_line = next(line for line in lines if ",Ana Agent," in line)
     assert ana_line.split(",")[header.index("answered")] == "2"
+    assert float(ana_line.split(",")[header.index("busy_seconds")]) > 0
+    assert float(ana_line.split(",")[header.index("occupancy_percent")]) > 0
 
     await page.get_by_test_id("reports-period-picker").get_by_text("Last 30 days").click()
     await expect(body).to_have_attribute("data-period-from", re.compile(r"\d{4}-\d\d-\d\d"))
@@ -161,6 +172,13 @@ async def test_reports_in_japanese(busy, browser):
     await expect(page.get_by_test_id("reports-trend").locator(".recharts-line")).to_have_count(3)
     await expect(page.get_by_text("曜日・時間帯別の着信")).to_be_visible()
     await screenshot(page, "reports-overview-ja.png")
+
+    await page.get_by_test_id("reports-tab-agents").click()
+    await expect(page.get_by_test_id("reports-occupancy")).to_be_visible()
+    await expect(page.get_by_text("担当者別の稼働率")).to_be_visible()
+    await expect(page.get_by_role("columnheader", name="稼働率").first).to_be_visible()
+    await page.get_by_test_id("reports-occupancy").scroll_into_view_if_needed()
+    await screenshot(page, "reports-agents-occupancy-ja.png")
 
     await page.get_by_test_id("reports-tab-queues").click()
     await expect(page.get_by_test_id("reports-row").filter(has_text="Support")).to_contain_text("3")

@@ -239,6 +239,32 @@ export function ReportsPage({ path }: { path: string }) {
               )}
             </Card>
           )}
+          {current.occupancy && !current.occupancy.shown && (
+            <Alert color="gray" data-testid="reports-occupancy-note">
+              {t("reports.occupancyNotShown")}
+            </Alert>
+          )}
+          {current.occupancy?.shown && current.rows && current.rows.some((r) => r.occupancy_percent != null) && (
+            <Card withBorder data-testid="reports-occupancy">
+              <Title order={2} size="h5" mb="xs">
+                {t("reports.occupancyChart")}
+              </Title>
+              <ResponsiveContainer width="100%" height={Math.max(120, 36 * current.rows.length)}>
+                <BarChart data={current.rows} layout="vertical" margin={{ left: 40 }}>
+                  <CartesianGrid strokeDasharray="3 3" />
+                  <XAxis type="number" domain={[0, 100]} unit=" %" fontSize={12} />
+                  <YAxis type="category" dataKey="agent" width={140} fontSize={12} />
+                  <Tooltip />
+                  <Bar
+                    dataKey="occupancy_percent"
+                    name={t("reports.metrics.occupancy_percent")}
+                    fill={COLORS[1]}
+                    isAnimationActive={false}
+                  />
+                </BarChart>
+              </ResponsiveContainer>
+            </Card>
+          )}
           {current.rows && current.rows.length > 0 && (
             <Card withBorder>
               <Title order={2} size="h5" mb="xs">

@@ -28,6 +28,8 @@ export interface ReportBody {
   distributions?: Record<string, Bucket[]>;
   heatmap?: { weekday: string; hour: number; count: number }[];
   funnel?: { flow_id?: number; widget: string; type?: string; entered: number; left: number }[];
+  /** Agents report: whether occupancy is shown, and why not (a filter it cannot honour). */
+  occupancy?: { shown: boolean; agents?: string; message?: string };
 }
 
 export interface Filters {
@@ -95,7 +97,14 @@ export const HEADLINES: Record<ReportName, string[]> = {
     "average_handle_seconds",
   ],
   queues: ["arrived", "answered", "abandoned", "service_level_percent", "average_wait_seconds"],
-  agents: ["answered", "handled", "average_handle_seconds", "average_first_response_seconds", "transfers"],
+  agents: [
+    "answered",
+    "handled",
+    "average_handle_seconds",
+    "average_first_response_seconds",
+    "transfers",
+    "occupancy_percent",
+  ],
   flows: ["flow_entered", "bot_resolved", "bot_resolved_percent", "handoffs"],
   templates: ["templates_marketing", "templates_utility", "templates_authentication"],
   csat: ["asked", "answered", "response_rate_percent", "score", "satisfied_percent"],

@@ -40,6 +40,9 @@ log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 3
 POLL_SECONDS = 5.0
+# Woken by every inbound message (most carry no media), the downloader looks once per this
+# long under a stream instead of once per message.
+GATHER_SECONDS = 0.1
 
 
 class MediaDownloader:
@@ -78,6 +81,7 @@ class MediaDownloader:
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), POLL_SECONDS)
+                await asyncio.sleep(GATHER_SECONDS)
 
     async def download_pending(self, limit: int = 20) -> int:
         """Download up to ``limit`` pending inbound media; return how many were tried."""

@@ -20,7 +20,7 @@ from sqlalchemy import case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from madoguchi.domain.report_metrics import csat_figures
-from madoguchi.store.models import CsatResponse, Queue, User
+from madoguchi.store.models import Conversation, CsatResponse, Queue, User
 
 
 def _aggregates():
@@ -34,23 +34,37 @@ def _aggregates():
 
 
 async def report(session: AsyncSession, q) -> dict[str, Any]:
-    from madoguchi.services.reporting.reports import NO_QUEUE, bucket_of, buckets, label, names_of
+    from madoguchi.services.reporting.reports import (
+        bucket_of,
+        conversation_filters,
+        hours_filter,
+        names_of,
+    )
 
     def scoped(query):
         query = query.where(
             CsatResponse.workspace_id == q.workspace_id,
             CsatResponse.asked_at >= q.start,
             CsatResponse.asked_at < q.end,
+            *conversation_filters(q, CsatResponse.conversation_id),
         )
         if q.queue_filter is not None:
             query = query.where(CsatResponse.queue_id.in_(sorted(q.queue_filter) or [-1]))
         if q.agent_id is not None:
             query = query.where(CsatResponse.agent_id == q.agent_id)
+        if q.number_id is not None:
+            query = query.where(
+                CsatResponse.conversation_id.in_(
+                    select(Conversation.id).where(Conversation.phone_number_id == q.number_id)
+                )
+            )
         return query
 
-    def figures(row) -> dict:
-        return csat_figures(int(row[0]), [int(v) for v in row[1:6]])
-
+    inside = await hours_filter(session, q)
+    if inside is not None:
+        # Business hours are the queue's at the moment of asking: tested row by row (at
+        # most one question per conversation), the aggregates then summed here.
+        return _assemble(q, *(await _counted_by_hand(session, scoped, inside, q)))
     totals_row = (await session.execute(scoped(select(*_aggregates())))).one()
     # Per hour of asking, regrouped in the workspace's zone.
     if session.get_bind().dialect.name == "sqlite":
@@ -77,6 +91,53 @@ async def report(session: AsyncSession, q) -> dict[str, Any]:
     ).all()
     queue_names = await names_of(session, Queue, [r[0] for r in per_queue])
     agent_names = await names_of(session, User, [r[0] for r in per_agent])
+    return _assemble(q, totals_row, sums, per_queue, per_agent, queue_names, agent_names)
+
+
+async def _counted_by_hand(session: AsyncSession, scoped, inside, q) -> tuple:
+    from madoguchi.services.reporting.reports import bucket_of, names_of
+
+    def empty() -> list[int]:
+        return [0] * 6
+
+    totals, sums = empty(), defaultdict(empty)
+    queues: dict[Any, list[int]] = defaultdict(empty)
+    agents: dict[Any, list[int]] = defaultdict(empty)
+    query = scoped(
+        select(
+            CsatResponse.queue_id, CsatResponse.agent_id, CsatResponse.score, CsatResponse.asked_at
+        )
+    )
+    for queue_id, agent_id, score, asked_at in await session.execute(query):
+        if not inside(queue_id, asked_at):
+            continue
+        for acc in (
+            totals,
+            sums[bucket_of(asked_at, q.group, q.tz)],
+            queues[queue_id],
+            agents[agent_id],
+        ):
+            acc[0] += 1
+            if score:
+                acc[score] += 1
+    per_queue = [(k, *v) for k, v in queues.items()]
+    per_agent = [(k, *v) for k, v in agents.items()]
+    return (
+        totals,
+        sums,
+        per_queue,
+        per_agent,
+        await names_of(session, Queue, list(queues)),
+        await names_of(session, User, list(agents)),
+    )
+
+
+def _assemble(q, totals_row, sums, per_queue, per_agent, queue_names, agent_names) -> dict:
+    from madoguchi.services.reporting.reports import NO_QUEUE, buckets, label
+
+    def figures(row) -> dict:
+        return csat_figures(int(row[0]), [int(v) for v in row[1:6]])
+
     return {
         "totals": figures(totals_row),
         "series": [

@@ -252,11 +252,22 @@ async def hours(
         out[(row[0], rollups.hour_of(row[1]))] = dict(zip(OCCUPANCY_COUNTERS, row[2:], strict=True))
     cursor = await _cursor_at(session)
     stop = min(end, now or datetime.now(UTC))
-    if cursor is not None and cursor < stop:
+    if cursor is None:
+        # Nothing written yet (the first hour since the presence log began is not over).
+        first = await session.scalar(
+            select(func.min(AgentPresenceLog.at)).where(
+                AgentPresenceLog.workspace_id == workspace_id
+            )
+        )
+        if first is not None:
+            cursor = rollups.hour_of(first)
+            staffing = Staffing({}, await _parts_from_log(session, cursor, workspace_id))
+    else:
         staffing = Staffing(
             await _presence_at(session, cursor, workspace_id),
             await _open_parts(session, workspace_id),
         )
+    if cursor is not None and cursor < stop:
         for (agent, hour), counts in (
             await _window(session, staffing, cursor, stop, workspace_id)
         ).items():

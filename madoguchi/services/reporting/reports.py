@@ -378,6 +378,41 @@ def _filters(q: Query) -> dict:
     }
 
 
+def conversation_filters(q: Query, conversation_id) -> list:
+    """The tag and disposition filters as conditions on a conversation id column (the
+    parts read outside the rollups: calls, CSAT, template rows, the funnel)."""
+    out = []
+    if q.tag is not None:
+        out.append(
+            conversation_id.in_(
+                select(ConversationTag.conversation_id).where(ConversationTag.tag == q.tag)
+            )
+        )
+    if q.disposition is not None:
+        out.append(
+            conversation_id.in_(
+                select(Conversation.id).where(
+                    Conversation.workspace_id == q.workspace_id,
+                    Conversation.disposition_code == q.disposition,
+                )
+            )
+        )
+    return out
+
+
+async def hours_filter(
+    session: AsyncSession, q: Query
+) -> Callable[[int | None, datetime], bool] | None:
+    """``business_hours`` as a test of (queue, moment) by the rollups' own rule (a queue's
+    hours at that moment; no queue, or a queue without hours: inside); None without it."""
+    if q.business_hours is None:
+        return None
+    context = rollups.Context()
+    await context.load(session)
+    wanted = q.business_hours
+    return lambda queue_id, at: context.in_hours(queue_id, at) is wanted
+
+
 async def build(session: AsyncSession, q: Query) -> dict[str, Any]:
     """The report ``q.report`` as JSON-ready data."""
     body: dict[str, Any] = {
@@ -512,9 +547,17 @@ async def _funnel(session: AsyncSession, q: Query) -> list[dict]:
     if q.queue_filter is not None or q.agent_id is not None:
         # Flows run before any queue: a limited reader sees no funnel.
         return []
+    if q.business_hours is False:
+        # A step in no queue counts as inside business hours (as in the rollups).
+        return []
     steps = select(
         FlowStep.run_id, FlowStep.flow_id, FlowStep.node_id, FlowStep.widget, FlowStep.id
-    ).where(FlowStep.workspace_id == q.workspace_id, FlowStep.at >= q.start, FlowStep.at < q.end)
+    ).where(
+        FlowStep.workspace_id == q.workspace_id,
+        FlowStep.at >= q.start,
+        FlowStep.at < q.end,
+        *conversation_filters(q, FlowStep.conversation_id),
+    )
     entered: dict[tuple, set[int]] = defaultdict(set)
     last: dict[int, tuple[int, tuple]] = {}
     for run_id, flow_id, node_id, widget, step_id in await session.execute(steps):
@@ -553,7 +596,13 @@ async def _funnel(session: AsyncSession, q: Query) -> list[dict]:
 async def _templates(session: AsyncSession, q: Query) -> list[dict]:
     """Template sends of the period by template name and category (from the messages)."""
     query = (
-        select(Message.content, Message.template_category, Message.status)
+        select(
+            Message.content,
+            Message.template_category,
+            Message.status,
+            Message.created_at,
+            Conversation.queue_id,
+        )
         .join(Conversation, Conversation.id == Message.conversation_id)
         .where(
             Message.workspace_id == q.workspace_id,
@@ -561,14 +610,20 @@ async def _templates(session: AsyncSession, q: Query) -> list[dict]:
             Message.direction == "outbound",
             Message.created_at >= q.start,
             Message.created_at < q.end,
+            *conversation_filters(q, Message.conversation_id),
         )
     )
     if q.queue_filter is not None:
         query = query.where(Conversation.queue_id.in_(sorted(q.queue_filter) or [-1]))
+    if q.agent_id is not None:
+        query = query.where(Message.author_user_id == q.agent_id)
     if q.number_id is not None:
         query = query.where(Conversation.phone_number_id == q.number_id)
+    inside = await hours_filter(session, q)
     rows: dict[tuple, dict] = {}
-    for content, category, status in await session.execute(query):
+    for content, category, status, at, queue_id in await session.execute(query):
+        if inside is not None and not inside(queue_id, at):
+            continue
         template = (content or {}).get("template") or {}
         name = template.get("name") or "?"
         language = (template.get("language") or {}).get("code") or ""
@@ -608,7 +663,10 @@ async def _calls(session: AsyncSession, q: Query) -> dict:
         )
         .join(Conversation, Conversation.id == Call.conversation_id)
         .where(
-            Call.workspace_id == q.workspace_id, Call.created_at >= q.start, Call.created_at < q.end
+            Call.workspace_id == q.workspace_id,
+            Call.created_at >= q.start,
+            Call.created_at < q.end,
+            *conversation_filters(q, Call.conversation_id),
         )
     )
     if q.queue_filter is not None:
@@ -618,6 +676,9 @@ async def _calls(session: AsyncSession, q: Query) -> dict:
     if q.number_id is not None:
         query = query.where(Call.phone_number_id == q.number_id)
     rows = (await session.execute(query)).all()
+    inside = await hours_filter(session, q)
+    if inside is not None:
+        rows = [r for r in rows if inside(r.queue_id, r.created_at)]
 
     def empty() -> dict:
         return {
