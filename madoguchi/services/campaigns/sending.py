@@ -132,7 +132,7 @@ class CampaignWorker:
         db: Database,
         settings: Settings,
         *,
-        wake_sender: Callable[..., None],
+        wake_sender: Callable[[], None],
         refresh_tier: Callable[[int], Any] | None = None,
     ) -> None:
         self.db = db
@@ -172,7 +172,8 @@ class CampaignWorker:
         for campaign_id in sending:
             queued += await self.feed(campaign_id, now)
         if queued:
-            self.wake_sender(urgent=False)  # a campaign's rows: no urgent claim
+            # The sender may run in another process (``madoguchi.layout``): a plain wake.
+            self.wake_sender()
         return queued
 
     async def start_due(self, now: datetime) -> None:
