@@ -64,7 +64,9 @@ async def _transaction(db: Database, session: AsyncSession | None) -> AsyncItera
     if session is not None:
         yield session
     else:
-        async with db.write() as own:
+        # Every message queued here is a person's or a flow's (campaigns queue in bulk
+        # elsewhere): ahead of background writers at SQLite's single writer.
+        async with db.write(urgent=True) as own:
             yield own
 
 
