@@ -126,7 +126,7 @@ def measure(
     return result
 
 
-def _layout(proc: procs.Proc) -> str:
+def layout_of(proc: procs.Proc) -> str:
     """``madoguchi serve``'s own line saying which process runs what."""
     try:
         text = proc.log_path.read_text(errors="replace")
@@ -222,7 +222,7 @@ def run(cfg: AckConfig, workdir: Path, cleanup: procs.Cleanup) -> list[str]:
     try:
         prod_figures = measure(product, warm, bodies, run_n, cfg, journal_rows(db_path))
         tracebacks = product.log_count("Traceback")
-        layout_line = _layout(product)
+        layout_line = layout_of(product)
     finally:
         product.stop()
     # The one-process layout in the same run, for comparison (its own fresh database).

@@ -52,9 +52,19 @@ RESTART_DELAYS = (0.2, 0.5, 1.0, 2.0, 5.0)  # after a child died, by how often i
 # A child runs at a lower CPU priority than the web process: on a machine short of CPU,
 # acknowledging Meta and serving agents come first, processing takes what is left.
 CHILD_NICE = 5
-# Deliveries ingested together in one unit of a slice, which is one write transaction:
-# the web process's appends wait behind it (64 in one process, where they wait anyway).
-CHILD_BATCH = 16
+# A slice of the processor is one write transaction, during which the web process's
+# appends wait for SQLite's lock; deliveries are ingested in units (a slice ends between
+# two). While acknowledgements are flowing, the web process commits once per slice of the
+# child at most, so slices are short then (units of 4, ~2 ms); when they are not, units
+# of 32 (64 in one process, where acknowledgements wait for the loop anyway): larger
+# units cost less CPU per message (one read of contacts, conversations … per unit).
+CHILD_BATCH = 32
+CHILD_BATCH_UNDER_ACKS = 4
+# Between two slices the processor waits until no acknowledgement waits for its commit,
+# for at most this long: under a flood of webhooks it then holds SQLite's lock for ~2 ms
+# in 200 (the acknowledgements keep the writer), and works the backlog off in the lulls
+# in units of 32; a stream with lulls between its deliveries is processed as it comes.
+CHILD_ACK_WAIT_SECONDS = 0.2
 
 
 class Switchboard:
@@ -315,11 +325,34 @@ def _log_tasks() -> None:
 
 def child_policy(policy):
     """The journal processor in a child: it has a core of its own, so it never rests for
-    the acknowledgements' sake; its slices (each one write transaction, during which the
-    web process's appends wait for SQLite's lock) are short."""
-    return dataclasses.replace(
-        policy, yield_factor=0.0, slice_seconds=0.008, batch=CHILD_BATCH, claim=CHILD_BATCH
+    the acknowledgements' sake (the policies for calm and for acknowledgements flowing)."""
+    calm = dataclasses.replace(
+        policy,
+        yield_factor=0.0,
+        slice_seconds=0.008,
+        batch=CHILD_BATCH,
+        claim=CHILD_BATCH,
+        ack_wait_seconds=CHILD_ACK_WAIT_SECONDS,
     )
+    under_acks = dataclasses.replace(
+        calm, slice_seconds=0.002, batch=CHILD_BATCH_UNDER_ACKS, claim=CHILD_BATCH_UNDER_ACKS
+    )
+    return calm, under_acks
+
+
+def adapt_processor(processor, acks_quiet: asyncio.Event) -> None:
+    """Each slice of ``processor`` under the policy for the moment: short while the web
+    process has acknowledgements waiting (``acks_quiet`` clear)."""
+    calm, under_acks = child_policy(processor.policy)
+    processor.policy = calm
+    processor.acknowledgements_done = acks_quiet.wait
+    slice_once = processor.process_slice
+
+    async def process_slice() -> int:
+        processor.policy = calm if acks_quiet.is_set() else under_acks
+        return await slice_once()
+
+    processor.process_slice = process_slice
 
 
 def main(argv: list[str]) -> None:

@@ -307,15 +307,14 @@ class Runtime:
         here = self.layout.here(process)
         await self.fanout.start()
         if self.layout.children:
-            from madoguchi.processes import Children, Switchboard, child_policy
+            from madoguchi.processes import Children, Switchboard, adapt_processor
 
             self.switchboard = Switchboard(self, self.layout, process)
             self.switchboard.route_wakes()
             if process == WEB:
                 self.journal.on_busy = self.switchboard.journal_busy
             else:
-                self.processor.policy = child_policy(self.processor.policy)
-                self.processor.acknowledgements_done = self.switchboard.acks_quiet.wait
+                adapt_processor(self.processor, self.switchboard.acks_quiet)
                 # No websockets here: the wallboard is the web process's.
                 self.fanout.remove_listener(self.wallboard.notice)
             if parent is not None:
