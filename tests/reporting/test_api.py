@@ -23,7 +23,7 @@ async def api(db_url, tmp_path):
     stack = await start_stack(db_url, tmp_path)
     db = stack.runtime.db
     world = await build(db)
-    await rollups.catch_up(db, lag=0)
+    await rollups.catch_up(db)
     tokens = {}
     async with db.write() as s:
         for who, role in (("boss", "admin"), ("sue", "supervisor"), ("lim", "supervisor")):

@@ -173,7 +173,7 @@ async def seed(
     random_seed: int = 16,
     progress: Callable[[int], None] | None = None,
 ) -> SeedResult:
-    await rollups.catch_up(db, lag=0)
+    await rollups.catch_up(db)
     workspace_id, numbers, queue_ids, agents, contacts = await _setup(
         db, slug, timezone, min(CONTACTS, max(1, conversations))
     )

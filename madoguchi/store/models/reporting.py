@@ -94,6 +94,9 @@ class ReportCursor(Base):
 
     source: Mapped[str] = mapped_column(String(32), primary_key=True)
     last_id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"))
+    # PostgreSQL: every transaction below this id has ended and its rows are counted
+    # (the rows of ``last_txid`` itself up to ``last_id``).
+    last_txid: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
 
 class ReportOccupancy(Base):
