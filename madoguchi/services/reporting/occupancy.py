@@ -42,6 +42,7 @@ from madoguchi.store.models import (
     ReportOccupancy,
     ReportOpenPart,
     User,
+    Workspace,
 )
 
 SOURCE = "occupancy"
@@ -133,7 +134,23 @@ async def _window(
             .order_by(ev.at, ev.id)
         )
     ]
-    return occupancy_seconds(staffing, start, end, presence, steps)
+    return occupancy_seconds(staffing, start, end, presence, steps, await _zones(session))
+
+
+async def _zones(session: AsyncSession) -> dict:
+    """The zone of each agent whose workspace is not a whole number of hours from UTC
+    (their hours start at :15, :30 or :45 UTC)."""
+    zones = {}
+    for workspace_id, name in await session.execute(select(Workspace.id, Workspace.timezone)):
+        zone = rollups.zone_of(name)
+        if not rollups.whole_hours(zone):
+            zones[workspace_id] = zone
+    if not zones:
+        return {}
+    users = await session.execute(
+        select(User.id, User.workspace_id).where(User.workspace_id.in_(list(zones)))
+    )
+    return {user_id: zones[workspace_id] for user_id, workspace_id in users}
 
 
 async def _workspaces(session: AsyncSession, agents) -> dict[int, int]:
@@ -249,7 +266,7 @@ async def hours(
         query = query.where(table.agent_id.in_(sorted(agents) or [-1]))
     out: Hours = {}
     for row in await session.execute(query):
-        out[(row[0], rollups.hour_of(row[1]))] = dict(zip(OCCUPANCY_COUNTERS, row[2:], strict=True))
+        out[(row[0], rollups.as_utc(row[1]))] = dict(zip(OCCUPANCY_COUNTERS, row[2:], strict=True))
     cursor = await _cursor_at(session)
     stop = min(end, now or datetime.now(UTC))
     if cursor is None:

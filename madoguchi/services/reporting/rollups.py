@@ -31,6 +31,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import delete, literal, select, text, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
@@ -47,6 +48,7 @@ from madoguchi.domain.report_metrics import (
     MessageFact,
     QueueRules,
     Thread,
+    hour_start,
     message_contributions,
     remember,
     step_contributions,
@@ -60,6 +62,7 @@ from madoguchi.store.models import (
     ReportCursor,
     ReportHourly,
     ReportHourlyQueue,
+    Workspace,
 )
 
 log = logging.getLogger(__name__)
@@ -77,6 +80,30 @@ def hour_of(at: datetime) -> datetime:
     return at.replace(minute=0, second=0, microsecond=0)
 
 
+def as_utc(at: datetime) -> datetime:
+    """A stored hour as an aware UTC datetime (SQLite gives naive ones back)."""
+    return at.astimezone(UTC) if at.tzinfo else at.replace(tzinfo=UTC)
+
+
+def zone_of(name: str | None) -> ZoneInfo:
+    try:
+        return ZoneInfo(name or "UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
+
+
+def whole_hours(zone: ZoneInfo) -> bool:
+    """Whether ``zone`` is a whole number of hours from UTC in every offset it used in
+    the last years and the next (then its hours are UTC hours)."""
+    year = datetime.now(UTC).year
+    for y in range(year - 3, year + 2):
+        for month in (1, 4, 7, 10):
+            offset = datetime(y, month, 1, tzinfo=UTC).astimezone(zone).utcoffset()
+            if offset and offset.total_seconds() % 3600:
+                return False
+    return True
+
+
 @dataclass
 class QueueInfo:
     rules: QueueRules
@@ -90,11 +117,16 @@ class Deltas:
     rows: dict[tuple, dict[str, float]] = field(default_factory=lambda: defaultdict(dict))
 
     def add(
-        self, workspace_id: int, number_id: int | None, item: Contribution, in_hours: bool
+        self,
+        workspace_id: int,
+        number_id: int | None,
+        item: Contribution,
+        in_hours: bool,
+        hour: datetime | None = None,
     ) -> None:
         key = (
             workspace_id,
-            hour_of(item.at),
+            hour or hour_of(item.at),
             item.queue_id or 0,
             item.agent_id or 0,
             number_id or 0,
@@ -117,9 +149,18 @@ class Context:
 
     def __init__(self) -> None:
         self.queues: dict[int, QueueInfo] = {}
+        self.zones: dict[int, ZoneInfo] = {}  # workspaces not a whole hour from UTC
         self._open: dict[tuple, bool] = {}
 
+    def hour(self, workspace_id: int, at: datetime) -> datetime:
+        """The workspace's hour that ``at`` falls in (``report_metrics.hour_start``)."""
+        return hour_start(at, self.zones.get(workspace_id))
+
     async def load(self, session: AsyncSession) -> None:
+        for workspace_id, name in await session.execute(select(Workspace.id, Workspace.timezone)):
+            zone = zone_of(name)
+            if not whole_hours(zone):
+                self.zones[workspace_id] = zone
         for q in await session.scalars(select(Queue)):
             try:
                 hours = BusinessHours.parse(q.timezone or "UTC", q.hours, q.holidays)
@@ -281,6 +322,7 @@ def _count(deltas: Deltas, conversation, items, context: Context, keep) -> None:
                 conversation.phone_number_id,
                 item,
                 context.in_hours(item.queue_id, item.at),
+                context.hour(conversation.workspace_id, item.at),
             )
 
 
