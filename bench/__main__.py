@@ -93,6 +93,13 @@ def main(argv: list[str] | None = None) -> int:
         help="conversations seeded for the reports section (default %(default)s)",
     )
     parser.add_argument("--no-postgres", action="store_true")
+    parser.add_argument(
+        "--processes",
+        choices=["auto", "1", "2"],
+        default="auto",
+        help="madoguchi serve's layout (MADOGUCHI_PROCESSES; auto: 2 on SQLite, 1 on "
+        "PostgreSQL; default %(default)s)",
+    )
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--keep", action="store_true")
     parser.add_argument(
@@ -103,6 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, _on_sigterm)
+    procs.SERVE_PROCESSES = args.processes
 
     started = time.monotonic()
     _say(
@@ -133,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
         scfg = sender.SenderConfig(
             bulk=1000, bulk_alone=300, two_numbers=100, customers=200, under=50, budget=120
         )
-        fcfg = flows.FlowConfig(customers=1000)
+        fcfg = flows.FlowConfig(customers=1000, open_seconds=10)
         wcfg = wallboard.WallboardConfig(
             agents=50, conversations=500, available=20, supervisors=5, duration=5, probes=2
         )

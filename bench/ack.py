@@ -8,11 +8,15 @@ thread on 32 keep-alive connections, for a fixed time, distinct signed deliverie
 (a) the bare endpoint (``bench.bare``: Starlette only, signature check, same uvicorn
     options as ``madoguchi serve``): the ceiling of this machine;
 (b) ``madoguchi serve`` on SQLite: signature, body limit, parse, group commit into the
-    webhook journal, 200 — and, in the same process, the journal's processing.
+    webhook journal, 200 — and the journal's processing, in its child process (the
+    default layout, ``madoguchi.layout``) or in the same process (``--processes 1``);
+(c) unless ``--processes 1`` was asked, ``madoguchi serve`` in one process too, on a
+    fresh database, for comparison in the same run.
 
 One server at a time (they never share the CPU), each warmed up first with deliveries of
-its own. Printed: deliveries/s of each and their ratio (target ≥ 0.5), latency, the CPU
-each side used, and a data check (every acknowledged delivery is a journal row).
+its own. Printed: deliveries/s of each and their ratio (target ≥ 0.5), the ack p99,
+latency, the CPU each side used (all of madoguchi's processes) per delivery, and a data
+check (every acknowledged delivery is a journal row).
 """
 
 from __future__ import annotations
@@ -112,13 +116,35 @@ def measure(
     run_wrk(url, warm, cfg.warmup_seconds, cfg)
     time.sleep(0.5)
     rows_before = rows() if rows else 0
-    cpu0, machine0 = proc.cpu_seconds(), procs.machine_jiffies()
+    cpu0, own0, machine0 = proc.cpu_seconds(), proc.own_cpu_seconds(), procs.machine_jiffies()
     result = run_wrk(url, bodies, cfg.seconds, cfg)
     result["new_rows"] = rows() - rows_before if rows else 0
     result["server_cpu_s"] = proc.cpu_seconds() - cpu0
+    result["web_cpu_s"] = proc.own_cpu_seconds() - own0
     result["machine_busy"] = procs.busy_between(machine0, procs.machine_jiffies())
     result["prepared"] = prepared
     return result
+
+
+def layout_of(proc: procs.Proc) -> str:
+    """``madoguchi serve``'s own line saying which process runs what."""
+    try:
+        text = proc.log_path.read_text(errors="replace")
+    except OSError:
+        return "?"
+    start = text.rfind("processes: ")
+    if start < 0:
+        return "?"
+    end = text.find("INFO", start)
+    return " ".join(text[start + len("processes: ") : end].split())
+
+
+def _split(r: dict, wall: float) -> str:
+    """The web process's and its children's shares, when it has children."""
+    children = r["server_cpu_s"] - r["web_cpu_s"]
+    if children < 0.01 * wall:
+        return ""
+    return f" (web process {r['web_cpu_s'] / wall:.0%}, its children {children / wall:.0%})"
 
 
 def _line(label: str, r: dict) -> str:
@@ -133,7 +159,9 @@ def _line(label: str, r: dict) -> str:
         f"  {label}: {fmt_rate(r['throughput'])} deliveries/s ({r['ok']} in "
         f"{r['elapsed_s']:.1f} s), p50 {r['p50_us'] / 1000:.1f} ms, p99 "
         f"{r['p99_us'] / 1000:.1f} ms, errors {r['errors']}; CPU server "
-        f"{r['server_cpu_s'] / wall:.0%} of a core, wrk {r['client_cpu_s'] / wall:.0%}, all "
+        f"{r['server_cpu_s'] / wall:.0%} of a core{_split(r, wall)} = "
+        f"{1e6 * r['server_cpu_s'] / max(r['ok'], 1):.0f} us per delivery, wrk "
+        f"{r['client_cpu_s'] / wall:.0%}, all "
         f"CPUs {r['machine_busy']:.0%} busy{wrapped}"
     )
 
@@ -187,12 +215,26 @@ def run(cfg: AckConfig, workdir: Path, cleanup: procs.Cleanup) -> list[str]:
 
     cpu_db = workdir / "ack-cpu.db"
     shutil.copy(db_path, cpu_db)  # migrated, with the workspace, before any delivery
+    one_db = workdir / "ack-one.db"
+    shutil.copy(db_path, one_db)
+    layout = procs.SERVE_PROCESSES
     product = cleanup.add_proc(procs.product_proc("madoguchi-ack", url, workdir)).start()
     try:
         prod_figures = measure(product, warm, bodies, run_n, cfg, journal_rows(db_path))
         tracebacks = product.log_count("Traceback")
+        layout_line = layout_of(product)
     finally:
         product.stop()
+    # The one-process layout in the same run, for comparison (its own fresh database).
+    one = None
+    if layout != "1":
+        one_proc = procs.product_proc("madoguchi-ack-one", f"sqlite+aiosqlite:///{one_db}", workdir)
+        one_proc.env["MADOGUCHI_PROCESSES"] = "1"
+        cleanup.add_proc(one_proc).start()
+        try:
+            one = measure(one_proc, warm, bodies, run_n, cfg, journal_rows(one_db))
+        finally:
+            one_proc.stop()
 
     cpu = ack_cpu(f"sqlite+aiosqlite:///{cpu_db}", workdir, bodies, cfg.cpu_requests)
     ratio = prod_figures["throughput"] / bare_figures["throughput"]
@@ -201,9 +243,18 @@ def run(cfg: AckConfig, workdir: Path, cleanup: procs.Cleanup) -> list[str]:
         f"ack sqlite (wrk, {cfg.threads} thread, {cfg.connections} connections, "
         f"{cfg.seconds:g} s): madoguchi serve {fmt_rate(prod_figures['throughput'])} "
         f"deliveries/s | bare Starlette {fmt_rate(bare_figures['throughput'])}/s | ratio "
-        f"{ratio:.2f} (target >= 0.5: {'met' if ratio >= 0.5 else 'NOT met'})",
+        f"{ratio:.2f} (target >= 0.5: {'met' if ratio >= 0.5 else 'NOT met'}) | ack p99 "
+        f"{prod_figures['p99_us'] / 1000:.1f} ms (bare {bare_figures['p99_us'] / 1000:.1f} ms)",
+        f"  layout: {layout_line}",
         _line("madoguchi serve", prod_figures),
         _line("bare endpoint", bare_figures),
+    ]
+    if one is not None:
+        lines.append(
+            _line("madoguchi serve, 1 process (for comparison)", one)
+            + f"; ratio {one['throughput'] / bare_figures['throughput']:.2f}"
+        )
+    lines += [
         f"  data check: the measured run added {rows} journal rows for {acked} acknowledged "
         "deliveries: "
         + ("every acknowledged delivery is a row" if rows >= acked else "ROWS MISSING"),

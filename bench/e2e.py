@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import procs
+from bench import ack, procs
 from bench.ingest import run_loadgen, wait_drained
 from bench.stats import fmt_rate
 
@@ -159,7 +159,7 @@ def run(cfg: E2EConfig, workdir: Path, cleanup: procs.Cleanup) -> list[str]:
     proc.env["MADOGUCHI_SENDER_ENABLED"] = "false"
     cleanup.add_proc(proc).start()
     db = Db(path)
-    lines: list[str] = []
+    lines: list[str] = [f"e2e sqlite layout: {ack.layout_of(proc)}"]
     try:
         # 1. burst from `customers` customers (round robin: ~burst/customers each)
         before = db.last_id()

@@ -36,28 +36,42 @@ from bench.ack_cpu import post
 from bench.loadgen import build_deliveries
 
 
-def _one(path: Path, sql: str) -> int:
-    with sqlite3.connect(path, timeout=30) as conn:
-        return conn.execute(sql).fetchone()[0]
+class _Watch:
+    """Whether a phase's work is all done, read cheaply (its CPU is counted too): one
+    connection, the pending rows first, the other checks only once none is left."""
 
+    def __init__(self, path: Path) -> None:
+        self.conn = sqlite3.connect(path, timeout=30)
+        self.after = self.one("SELECT coalesce(max(id), 0) FROM messages")
 
-def _done(path: Path) -> bool:
-    pending = _one(path, "SELECT count(*) FROM webhook_deliveries WHERE state = 'pending'")
-    unqueued = _one(
-        path,
-        "SELECT count(*) FROM conversations WHERE queued_at IS NULL AND status = 'new'",
-    )
-    unscored = _one(
-        path,
-        "SELECT count(*) FROM messages m WHERE m.direction = 'inbound' AND m.text IS NOT NULL "
-        "AND NOT EXISTS (SELECT 1 FROM message_sentiments s WHERE s.message_id = m.id)",
-    )
-    return pending == 0 and unqueued == 0 and unscored == 0
+    def one(self, sql: str, *args) -> int:
+        return self.conn.execute(sql, args).fetchone()[0]
+
+    def done(self) -> bool:
+        self.conn.execute("BEGIN")  # one snapshot for the three reads
+        try:
+            return (
+                self.one("SELECT count(*) FROM webhook_deliveries WHERE state = 'pending'") == 0
+                and self.one(
+                    "SELECT count(*) FROM conversations WHERE status = 'new' AND queued_at IS NULL"
+                )
+                == 0
+                and self.one(
+                    "SELECT count(*) FROM messages m WHERE m.id > ? AND m.direction = 'inbound' "
+                    "AND m.text IS NOT NULL AND NOT EXISTS "
+                    "(SELECT 1 FROM message_sentiments s WHERE s.message_id = m.id)",
+                    self.after,
+                )
+                == 0
+            )
+        finally:
+            self.conn.execute("ROLLBACK")
 
 
 async def _phase(app, path: Path, deliveries, profile: cProfile.Profile | None) -> dict:
     items = iter(deliveries)
     bad = 0
+    watch = _Watch(path)
 
     async def worker():
         nonlocal bad
@@ -72,11 +86,12 @@ async def _phase(app, path: Path, deliveries, profile: cProfile.Profile | None) 
     acked = time.monotonic() - wall0
     deadline = time.monotonic() + 600
     while time.monotonic() < deadline:  # the checks' own CPU (a few ms each) is counted
-        if _done(path):
+        if watch.done():
             break
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(0.1)
     if profile is not None:
         profile.disable()
+    watch.conn.close()
     return {
         "cpu": time.process_time() - cpu0,
         "loop": time.thread_time() - loop0,
@@ -123,7 +138,8 @@ async def main(args) -> list[str]:
 
 def run(args) -> list[str]:
     with tempfile.TemporaryDirectory(prefix="madoguchi-pipeline-") as tmp:
-        workdir = Path(tmp)
+        workdir = Path(args.keep or tmp)
+        workdir.mkdir(parents=True, exist_ok=True)
         url = f"sqlite+aiosqlite:///{workdir / 'madoguchi.db'}"
         procs.prepare_product(url, workdir, e2e.WORKSPACE_YAML, e2e.TOKEN_ENV, "bench")
         env = procs.product_env(url, workdir, 0)
@@ -140,4 +156,5 @@ if __name__ == "__main__":
     parser.add_argument("--customers", type=int, default=1000)
     parser.add_argument("--new", type=int, default=2000)
     parser.add_argument("--profile", default=None)
+    parser.add_argument("--keep", default=None, help="a directory for the database, kept")
     run(parser.parse_args())

@@ -48,10 +48,16 @@ def base_env() -> dict[str, str]:
     return env
 
 
+# ``madoguchi serve``'s processes (``python -m bench --processes``; MADOGUCHI_PROCESSES):
+# auto = a web process and a processing process on SQLite, one on PostgreSQL.
+SERVE_PROCESSES = "auto"
+
+
 def product_env(
     database_url: str, workdir: Path, port: int, graph_api_url: str | None = None
 ) -> dict:
     env = base_env()
+    env["MADOGUCHI_PROCESSES"] = SERVE_PROCESSES
     env.update(
         MADOGUCHI_DATABASE_URL=database_url,
         MADOGUCHI_APP_SECRET=APP_SECRET,
@@ -148,7 +154,16 @@ class Proc:
         return self.popen.pid if self.popen else None
 
     def cpu_seconds(self) -> float:
-        """User + system CPU time of the process so far (Linux /proc; NaN elsewhere)."""
+        """User + system CPU time so far of the process and its children (``madoguchi
+        serve``'s processing process; a child that ended counts once reaped) — Linux
+        /proc; NaN elsewhere."""
+        if self.popen is None:
+            return float("nan")
+        total = _tree_cpu(self.popen.pid)
+        return total / CLK_TCK if total is not None else float("nan")
+
+    def own_cpu_seconds(self) -> float:
+        """User + system CPU time of the process itself (without its children)."""
         if self.popen is None:
             return float("nan")
         try:
@@ -181,6 +196,22 @@ class Proc:
             with contextlib.suppress(ProcessLookupError):
                 popen.kill()
             popen.wait(5)
+
+
+def _tree_cpu(pid: int) -> int | None:
+    """Clock ticks of ``pid`` (with its reaped children) and of its live descendants."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        children = []
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            with contextlib.suppress(OSError):
+                children += (task / "children").read_text().split()
+    except OSError:
+        return None
+    total = sum(int(value) for value in fields[11:15])  # utime stime cutime cstime
+    for child in children:
+        total += _tree_cpu(int(child)) or 0
+    return total
 
 
 class Cleanup:

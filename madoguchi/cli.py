@@ -83,15 +83,24 @@ def migrate() -> None:
 def serve(
     host: str = typer.Option(None, help="Bind address (default MADOGUCHI_HOST)"),
     port: int = typer.Option(None, help="Port (default MADOGUCHI_PORT)"),
-    workers: bool = typer.Option(True, help="Run the sender and media workers in this process"),
+    workers: bool = typer.Option(
+        True, help="Run the workers (timers, routing, sender, media …), not only processing"
+    ),
+    processes: str = typer.Option(
+        None,
+        help="auto, 1 or 2: a web process and a processing process (default "
+        "MADOGUCHI_PROCESSES; auto is 2 on SQLite). See docs/deployment.md.",
+    ),
     dev: bool = typer.Option(False, "--dev", help="Allow the public development secrets"),
 ) -> None:
-    """Run the web app (webhook, REST API, workers)."""
+    """Run the web app (webhook, REST API) and, in it or a child process, the workers."""
     from madoguchi.web.app import create_app
 
     settings = get_settings()
     _refuse_weak_secrets(settings, dev)
-    application = create_app(settings, workers=workers)
+    layout = _layout(settings, processes, workers)
+    console.print(f"processes: {layout.describe()}", soft_wrap=True)
+    application = create_app(settings, workers=workers, layout=layout)
     freeze_startup_heap()
     uvicorn.run(
         application,
@@ -101,6 +110,23 @@ def serve(
         access_log=False,
         ws_per_message_deflate=False,  # small JSON frames: compression halves sockets per GB
     )
+
+
+def _layout(settings: Settings, processes: str | None = None, workers: bool = True):
+    """Which process of `serve` runs what (``madoguchi.layout``); a bad setting stops."""
+    from madoguchi import layout as layouts
+    from madoguchi.store.db import Database
+
+    try:
+        return layouts.plan(
+            processes=processes or settings.processes,
+            sqlite_file=Database.is_sqlite_file(settings.database_url),
+            placement=settings.worker_placement,
+            workers=workers,
+        )
+    except ValueError as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
 
 
 def _refuse_weak_secrets(settings: Settings, dev: bool) -> None:
@@ -680,6 +706,7 @@ def demo(
         public_url=f"http://127.0.0.1:{simulator_port}",
         numbers=[DEMO_NUMBER, demo_seed.SIM_NUMBER_JA],
     )
+    layout = _layout(settings)
     people: list[tuple[str, str, str]] = []
 
     async def seed() -> str:
@@ -709,7 +736,7 @@ def demo(
             ),
             uvicorn.Server(
                 uvicorn.Config(
-                    create_app(settings),
+                    create_app(settings, layout=layout),
                     port=port,
                     log_level="warning",
                     ws_per_message_deflate=False,
@@ -722,6 +749,7 @@ def demo(
             f"  Madoguchi web app:          http://127.0.0.1:{port}/\n"
             f"  Madoguchi API docs:         http://127.0.0.1:{port}/docs\n"
             f"  Admin API token:            {token}\n"
+            f"  Processes:                  {layout.describe()}\n"
             + "".join(
                 f"  Sign in ({role}):{' ' * (18 - len(role))}{email} / {password}\n"
                 for email, role, password in people

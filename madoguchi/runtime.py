@@ -8,13 +8,13 @@ The web app, the CLI and the tests all build a ``Runtime`` the same way.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Coroutine
 from datetime import UTC, datetime
 
-from madoguchi.bus.fanout import FanOut, LocalFanOut
+from madoguchi.bus.fanout import FanOut
 from madoguchi.bus.inprocess import InProcessBus
+from madoguchi.bus.pipe import Link, PipeFanOut
 from madoguchi.domain.events import (
     AccountEventReceived,
     ConversationChanged,
@@ -23,6 +23,7 @@ from madoguchi.domain.events import (
     MessageStatusChanged,
 )
 from madoguchi.domain.lifecycle import TERMINAL
+from madoguchi.layout import SINGLE_INSTANCE, WEB, Layout, single
 from madoguchi.metrics import Metrics
 from madoguchi.security.secrets import SecretBox
 from madoguchi.services.assist import llm
@@ -58,6 +59,22 @@ from madoguchi.whatsapp.graph import GraphClient
 log = logging.getLogger(__name__)
 
 
+async def cancel_all(tasks: list[asyncio.Task]) -> None:
+    """Cancel the tasks and wait for them to end. Cancelled again while one still runs:
+    Python 3.11's ``asyncio.wait_for`` swallows a cancellation that lands as the awaited
+    event fires (gh-86296), and a worker looping around it would never stop (seen as a
+    processing process that outlived its parent)."""
+    pending = [task for task in tasks if not task.done()]
+    while pending:
+        for task in pending:
+            task.cancel()
+        await asyncio.wait(pending, timeout=0.5)
+        pending = [task for task in pending if not task.done()]
+    for task in tasks:
+        if not task.cancelled() and task.exception() is not None:
+            log.error("a worker ended with an error on stop", exc_info=task.exception())
+
+
 class Runtime:
     def __init__(self, settings: Settings, *, db: Database | None = None) -> None:
         self.settings = settings
@@ -88,7 +105,8 @@ class Runtime:
             acknowledgements_done=self.journal.quiet,
             arrival_rate=self.journal.arrival_rate,
         )
-        self.journal.on_commit = self.processor.wake
+        # Looked up at each call: in the split layout ``wake`` reaches another process.
+        self.journal.on_commit = lambda: self.processor.wake()
         self.media = MediaDownloader(
             self.db, self.graph, self.secrets, self.media_store, self.metrics, self.bus.publish
         )
@@ -124,7 +142,7 @@ class Runtime:
         self.campaigns = CampaignWorker(
             self.db,
             settings,
-            wake_sender=self.sender.wake,
+            wake_sender=lambda: self.sender.wake(),
             refresh_tier=lambda number_pk: campaign_limits.refresh_tier(
                 self.db, self.graph, self.secrets, number_pk
             ),
@@ -133,6 +151,10 @@ class Runtime:
         # run twice run in the one process holding the leadership (store.leader).
         self.leadership = None if self.db.sqlite else Leadership(settings.database_url)
         self._tasks: list[asyncio.Task] = []
+        self.layout: Layout = single()
+        self.process = WEB
+        self.switchboard = None  # processes.Switchboard in the split layout
+        self.children = None  # processes.Children: the web process's children
         self._wire()
 
     async def _check_budgets(self) -> None:
@@ -243,6 +265,7 @@ class Runtime:
 
         self.bus.subscribe(MessageReceived, message_received)
         self.bus.subscribe(ConversationChanged, self.assist.on_conversation_changed)
+        self.bus.subscribe_many(ConversationChanged, self.assist.on_conversations_changed)
 
     @staticmethod
     def _make_fanout(settings: Settings) -> FanOut:
@@ -250,39 +273,88 @@ class Runtime:
             from madoguchi.bus.redis_fanout import RedisFanOut
 
             return RedisFanOut(settings.redis_url, settings.redis_channel)
-        return LocalFanOut()
+        return PipeFanOut()  # one process: LocalFanOut; split: linked to the others
+
+    def wakeable(self) -> dict:
+        """The workers (``layout.WORKERS``) that can be woken, by name."""
+        return {
+            "journal": self.processor,
+            "timers": self.timers,
+            "media": self.media,
+            "costs": self.costs,
+            "assist": self.assist,
+            "rollups": self.rollups,
+            "sender": self.sender,
+            "campaigns": self.campaigns,
+        }
 
     def _spawn(self, coro: Coroutine) -> None:
         self._tasks.append(asyncio.create_task(coro))
 
-    async def start(self, *, workers: bool = True) -> None:
+    async def start(
+        self,
+        *,
+        workers: bool = True,
+        layout: Layout | None = None,
+        process: str = WEB,
+        parent: Link | None = None,
+    ) -> None:
+        """Start this process's part of ``layout`` (default: everything here, or only the
+        journal's processing with ``workers=False``). The web process of a split layout
+        starts its children (``madoguchi.processes``); a child is given its ``parent``."""
+        self.layout = layout or single(workers=workers)
+        self.process = process
+        here = self.layout.here(process)
         await self.fanout.start()
+        if self.layout.children:
+            from madoguchi.processes import Children, Switchboard, adapt_processor
+
+            self.switchboard = Switchboard(self, self.layout, process)
+            self.switchboard.route_wakes()
+            if process == WEB:
+                self.journal.on_busy = self.switchboard.journal_busy
+            else:
+                adapt_processor(self.processor, self.switchboard.acks_quiet)
+                # No websockets here: the wallboard is the web process's.
+                self.fanout.remove_listener(self.wallboard.notice)
+            if parent is not None:
+                self.switchboard.attach(WEB, parent)
         # Webhook processing is part of receiving webhooks, not an optional worker; with
         # several processes each claims journal rows by customer (journal_claim).
-        self._spawn(self.processor.run())
-        if workers:
-            # Safe in every process: timers and offers are claimed row by row.
+        if "journal" in here:
+            self._spawn(self.processor.run())
+        # Safe in every process: timers and offers are claimed row by row.
+        if "timers" in here:
             self._spawn(self.timers.run())
+        if "routing" in here:
             self._spawn(self.routing.run())
+            # Beside the routing sweep (safe in every process, like it): flows whose
+            # start a crash lost.
+            self._spawn(self.flows.run_recovery())
+        if any(worker in here for worker in SINGLE_INSTANCE):
             if self.leadership is None:
                 for work in self._single_instance_workers():
                     self._spawn(work)
             else:
                 self._spawn(self.leadership.run(self._lead))
+        if process == WEB and self.layout.children:
+            self.children = Children(self.switchboard)
+            await self.children.start()
 
     def _single_instance_workers(self) -> list[Coroutine]:
         """The workers that run in one process only (see store.leader); the rollups would
         be safe in several (their cursor row is locked) but gain nothing there."""
-        works = [
-            self.media.run(),
-            self.health.run(),
-            self.costs.run(),
-            self.assist.run(),
-            self.rollups.run(),
-        ]
+        here = self.layout.here(self.process)
+        works = {
+            "media": self.media.run,
+            "health": self.health.run,
+            "costs": self.costs.run,
+            "assist": self.assist.run,
+            "rollups": self.rollups.run,
+        }
         if self.settings.sender_enabled:
-            works += [self.sender.run(), self.campaigns.run()]
-        return works
+            works |= {"sender": self.sender.run, "campaigns": self.campaigns.run}
+        return [run() for worker, run in works.items() if worker in here]
 
     async def _lead(self) -> None:
         """While this process leads: the single-instance workers; on losing the lead,
@@ -297,11 +369,10 @@ class Runtime:
             await self.sender.stop()
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        if self.children is not None:
+            await self.children.stop()
+            self.children = None
+        await cancel_all(self._tasks)
         self._tasks.clear()
         await self.sender.stop()  # rows not yet sent go back to pending
         await self.wallboard.stop()

@@ -81,8 +81,23 @@ class Settings(BaseSettings):
     )
     host: str = "127.0.0.1"
     port: int = 8000
+    processes: str = Field(
+        default="auto",
+        pattern=r"^(auto|1|2)$",
+        description="`madoguchi serve`'s processes: 2 = a web process (HTTP, websockets, "
+        "webhook acknowledgements) and a processing process (journal processing and the "
+        "workers) on the same database; 1 = everything in one process; auto = 2 on a SQLite "
+        "file, 1 on PostgreSQL (which scales with `madoguchi worker`). See docs/deployment.md.",
+    )
+    worker_placement: str = Field(
+        default="",
+        description="With 2 processes, where a worker runs instead of the processing "
+        "process: comma-separated <worker>=<web|processing|own> (own: a process of its "
+        "own), e.g. `sender=own`. Workers: journal, timers, routing, media, health, costs, "
+        "assist, rollups, sender, campaigns.",
+    )
     sender_enabled: bool = Field(
-        default=True, description="Run the outbox sender inside the web process."
+        default=True, description="Run the outbox sender (in the process the layout gives it)."
     )
     sender_backoff_scale: float = Field(
         default=1.0,

@@ -235,8 +235,10 @@ class CredentialsChanged(Event):
 @dataclass(frozen=True, slots=True)
 class SentimentChanged(Event):
     """A conversation's sentiment trend moved to another label (negative, neutral,
-    positive). ``alert`` when it turned negative in a queue whose supervisors asked to
-    be told (assist settings)."""
+    positive). ``alert`` when it is negative in a queue whose supervisors asked to be
+    told (assist settings): once per queue and negative spell, on the change itself or,
+    when the conversation was queued after it turned negative, alone (``previous_label``
+    equal to ``label``)."""
 
     name: ClassVar[str] = "conversation.sentiment"
     conversation_id: int
@@ -259,16 +261,31 @@ def _all_event_types() -> dict[str, type[Event]]:
     return found
 
 
+# Looked up for every event crossing processes: the types by name (found again when a name
+# is missing, in case a type was defined since) and each type's tuple fields.
+_TYPES: dict[str, type[Event]] = {}
+_TUPLE_FIELDS: dict[type[Event], tuple[str, ...]] = {}
+
+
 def event_from_dict(data: dict[str, Any]) -> Event:
-    """Rebuild an event from ``Event.to_dict()`` (events crossing processes through Redis)."""
+    """Rebuild an event from ``Event.to_dict()`` (events crossing processes: Redis, the
+    split layout's socket)."""
     values = dict(data)
-    cls = _all_event_types().get(values.pop("event", None))
+    name = values.pop("event", None)
+    cls = _TYPES.get(name)
     if cls is None:
-        raise ValueError(f"unknown event {data.get('event')!r}")
+        _TYPES.update(_all_event_types())
+        cls = _TYPES.get(name)
+        if cls is None:
+            raise ValueError(f"unknown event {data.get('event')!r}")
+    tuples = _TUPLE_FIELDS.get(cls)
+    if tuples is None:
+        tuples = tuple(f.name for f in fields(cls) if str(f.type).startswith("tuple"))
+        _TUPLE_FIELDS[cls] = tuples
     # JSON has no tuple: a tuple field comes back as a list and is made a tuple again.
-    for declared in fields(cls):
-        if str(declared.type).startswith("tuple") and isinstance(values.get(declared.name), list):
-            values[declared.name] = tuple(values[declared.name])
+    for field_name in tuples:
+        if isinstance(values.get(field_name), list):
+            values[field_name] = tuple(values[field_name])
     return cls(**values)
 
 

@@ -2,9 +2,13 @@
 
 SQLite (embedded mode) allows one writer at a time; letting concurrent requests race for
 its lock turns into "database is locked" errors and retry storms under load. So on SQLite
-every write transaction takes one process-wide asyncio lock (the embedded mode is a single
-process by design) and the connection runs in WAL mode, where readers never wait for the
-writer. PostgreSQL needs none of this: it gets a connection pool and row locks.
+every write transaction takes one process-wide asyncio lock and the connection runs in WAL
+mode, where readers never wait for the writer. Between processes (``madoguchi serve``'s
+web and processing processes share the file, see ``madoguchi.layout``) SQLite's own lock
+decides: a writer tries ``BEGIN IMMEDIATE`` and, while the other process holds it, tries
+again after a few milliseconds of asyncio sleep (the loop keeps serving meanwhile); every
+write transaction is kept short. PostgreSQL needs none of this: it gets a connection pool
+and row locks.
 """
 
 from __future__ import annotations
@@ -63,6 +67,11 @@ def _sqlite_begin(connection) -> None:
 
 
 WRITE_LOCK_WAIT_SECONDS = 10.0
+# While another process holds SQLite's write lock, BEGIN IMMEDIATE is tried again after
+# 1, 2, 4 … ms, up to this (a failed try costs microseconds; a long sleep lets the other
+# process take the lock again first). The journal's appends, Meta waiting, retry sooner.
+WRITE_RETRY_MAX_SECONDS = 0.01
+RAW_WRITE_RETRY_MAX_SECONDS = 0.002
 
 
 def _sqlite_writer_pragmas(dbapi_connection, _record) -> None:
@@ -91,7 +100,7 @@ def _sqlite_begin_immediate(connection) -> None:
             if "locked" not in str(exc) or time.monotonic() > deadline:
                 raise
         await_(asyncio.sleep(delay))
-        delay = min(delay * 2, 0.05)
+        delay = min(delay * 2, WRITE_RETRY_MAX_SECONDS)
 
 
 def _open_raw_writer(url: str) -> sqlite3.Connection:
@@ -115,7 +124,7 @@ async def _begin_immediate_raw(conn: sqlite3.Connection) -> None:
             if "locked" not in str(exc) or time.monotonic() > deadline:
                 raise
         await asyncio.sleep(delay)
-        delay = min(delay * 2, 0.05)
+        delay = min(delay * 2, RAW_WRITE_RETRY_MAX_SECONDS)
 
 
 class Database:
@@ -178,12 +187,16 @@ class Database:
         async with self._write_lock, self._write_sessions() as session, session.begin():
             yield session
 
+    @staticmethod
+    def is_sqlite_file(url: str) -> bool:
+        """SQLite in a file (an in-memory database is one per connection)."""
+        database = make_url(url).database if is_sqlite(url) else None
+        return bool(database) and database != ":memory:" and not database.startswith("file:")
+
     @property
     def sqlite_write_available(self) -> bool:
-        """``sqlite_write()`` works here: SQLite, in a file (an in-memory database is one
-        per connection)."""
-        database = make_url(self.url).database if self.sqlite else None
-        return bool(database) and database != ":memory:" and not database.startswith("file:")
+        """``sqlite_write()`` works here: SQLite, in a file."""
+        return self.is_sqlite_file(self.url)
 
     @asynccontextmanager
     async def sqlite_write(self) -> AsyncIterator[sqlite3.Connection]:

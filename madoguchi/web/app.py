@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from madoguchi import __version__
+from madoguchi.layout import Layout
 from madoguchi.runtime import Runtime
 from madoguchi.services.onboarding.meta_app import MetaApp
 from madoguchi.settings import Settings, get_settings
@@ -42,8 +43,14 @@ def metrics_refusal(request: Request, token) -> Response | None:
 
 
 def create_app(
-    settings: Settings | None = None, *, runtime: Runtime | None = None, workers: bool = True
+    settings: Settings | None = None,
+    *,
+    runtime: Runtime | None = None,
+    workers: bool = True,
+    layout: Layout | None = None,
 ) -> FastAPI:
+    """The app; ``layout`` (``madoguchi.layout``): which process runs which worker
+    (default: everything in this one)."""
     settings = settings or get_settings()
     if not settings.app_secret.get_secret_value():
         raise ValueError("MADOGUCHI_APP_SECRET must be set: webhook signatures are always checked")
@@ -52,7 +59,7 @@ def create_app(
     async def lifespan(app: FastAPI):
         rt = runtime or Runtime(settings)
         app.state.runtime = rt
-        await rt.start(workers=workers)
+        await rt.start(workers=workers, layout=layout)
         try:
             async with realtime.hub_running(app, rt):
                 yield

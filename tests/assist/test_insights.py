@@ -4,8 +4,14 @@ the offline summary at hand-over, the agent's own summary kept, who may see what
 
 from __future__ import annotations
 
-from madoguchi.domain.events import SentimentChanged
-from madoguchi.store.models import AssistSettings, Conversation
+import asyncio
+
+from sqlalchemy import select, update
+
+from madoguchi.domain.events import ConversationChanged, SentimentChanged
+from madoguchi.services.assist import insights
+from madoguchi.services.contact_center import assignment
+from madoguchi.store.models import AssistSettings, Conversation, PhoneNumber, Queue
 from tests.access.test_isolation import B_FILE
 from tests.conftest import seed_workspace
 
@@ -84,6 +90,100 @@ async def test_a_watched_queue_alerts_supervisors_when_it_turns_negative(cc):
         (english, "negative", True),
         (japanese, "negative", True),
     ]
+
+
+async def watch(cc, *names: str) -> dict[str, int]:
+    """The workspace's queues by name; the named ones watched for negative conversations."""
+    async with cc.stack.runtime.db.write() as session:
+        queues = {q.name: q for q in await session.scalars(select(Queue))}
+        workspace_id = next(iter(queues.values())).workspace_id
+        session.add(
+            AssistSettings(
+                workspace_id=workspace_id,
+                negative_alert_queue_ids=[queues[n].id for n in names],
+            )
+        )
+        return {name: q.id for name, q in queues.items()}
+
+
+def alerts(changes: list) -> list[tuple[int, str, str | None]]:
+    return [(e.conversation_id, e.label, e.previous_label) for e in changes if e.alert]
+
+
+async def test_a_first_negative_message_scored_before_routing_queued_it_alerts_once(cc):
+    """The race of a new conversation: its first message is negative and scored while it
+    is in no queue yet; queueing it raises the alert, and nothing raises it again."""
+    changes = capture(cc, SentimentChanged)
+    queues = await watch(cc, "Support", "Sales")
+    db = cc.stack.runtime.db
+    async with db.write() as session:  # hold routing back: the number queues nowhere
+        await session.execute(update(PhoneNumber).values(default_queue_id=None))
+    phone = "819000777201"
+    cid = await cc.customer_writes("This is the worst service ever, I want a refund now", phone)
+    async with db.read() as session:
+        conversation = await session.get(Conversation, cid)
+        assert (conversation.status, conversation.queue_id) == ("new", None)
+        workspace_id = conversation.workspace_id
+    await drain(cc)
+    assert [(e.label, e.alert) for e in changes] == [("negative", False)]  # in no queue
+
+    # Routing queues it now (what the router does: enqueue, then publish the outcome).
+    outcome, _ = await assignment.enqueue(db, workspace_id, cid, queues["Support"])
+    await cc.stack.runtime.bus.publish(outcome.events)
+    assert alerts(changes) == [(cid, "negative", "negative")]
+
+    # Neither path raises it again for the same queue: more negative words, the same
+    # lifecycle event again, both paths at once.
+    await cc.customer_writes("This is terrible. My parcel is lost and nobody answers!", phone)
+    await drain(cc)
+    await cc.stack.runtime.bus.publish(outcome.events)
+    again = await asyncio.gather(insights.raise_alerts(db, {cid}), insights.raise_alerts(db, {cid}))
+    assert again == [[], []]
+    assert alerts(changes) == [(cid, "negative", "negative")]
+
+    # Moved to another watched queue: its supervisors are told once too.
+    moved = await cc.as_(
+        "admin", "POST", f"/api/v1/conversations/{cid}/transfer", json={"queue_id": queues["Sales"]}
+    )
+    assert moved.status_code == 200, moved.text
+    assert alerts(changes) == [(cid, "negative", "negative")] * 2
+
+
+async def test_a_queued_conversation_turning_negative_alerts_once(cc):
+    """The other order: queued first, then its first message is scored negative (the
+    alert rides on the change); queueing events after that raise nothing more."""
+    changes = capture(cc, SentimentChanged)
+    queues = await watch(cc, "Support")
+    phone = "819000777202"
+    cid = await cc.customer_writes("Where is my parcel? This is terrible, nobody answers!", phone)
+    async with cc.stack.runtime.db.read() as session:
+        conversation = await session.get(Conversation, cid)
+        assert conversation.queue_id == queues["Support"]
+    await drain(cc)
+    assert [(e.conversation_id, e.label, e.alert) for e in changes] == [(cid, "negative", True)]
+
+    queued = ConversationChanged(
+        workspace_id=conversation.workspace_id,
+        conversation_id=cid,
+        status="queued",
+        step="queued",
+        queue_id=queues["Support"],
+    )
+    await cc.stack.runtime.bus.publish([queued])
+    await cc.customer_writes("Awful. I want my money back!", phone)
+    await drain(cc)
+    assert len(alerts(changes)) == 1
+
+    # Calm again, then angry again: a new negative spell is a new alert.
+    await cc.customer_writes("Thank you so much, it arrived, great help!", phone)
+    await cc.customer_writes("Wonderful, thanks a lot, all solved!", phone)
+    await drain(cc)
+    assert changes[-1].label != "negative"
+    for text in ("Broken again! Terrible!", "Worst product ever, refund now!", "Awful!!"):
+        await cc.customer_writes(text, phone)
+    await drain(cc)
+    assert changes[-1].label == "negative"
+    assert len(alerts(changes)) == 2
 
 
 async def test_summary_at_hand_over_and_the_agents_own_summary_wins(cc):

@@ -1,12 +1,16 @@
 """kill -9 of a processing process in the middle of a sustained stream of webhooks.
 
-Real ``madoguchi serve`` processes (SQLite: the one process; PostgreSQL: one of two, with
-the stream spread over both as a load balancer would) receive a stream of signed text
-messages from many customers, each customer writing its next message once the previous
-one was acknowledged (as Meta delivers one user's messages). The guide's flow is bound to
+Real ``madoguchi serve`` processes receive a stream of signed text messages from many
+customers. The layouts: SQLite in two processes (``madoguchi.layout``: the web process
+acknowledges, its child processes) with the child killed (the web process starts it
+again) or the web process killed (its child dies with it; serve is started again), SQLite
+in one process (``--processes 1``), and PostgreSQL with two ``serve`` processes, the
+stream spread over both as a load balancer would, one of them killed. Each customer writes
+its next message once the previous one was acknowledged (as Meta delivers one user's
+messages). The guide's flow is bound to
 the number, so every new conversation goes through the flow (welcome, a question, retries,
 then the Support queue). While both acknowledged and not yet processed deliveries exist,
-a process is killed with SIGKILL, started again, and the stream goes on. Afterwards:
+a process is killed with SIGKILL (and started again), and the stream goes on. Afterwards:
 every acknowledged delivery is stored exactly once, each customer's messages are stored
 in the order they were sent, and no conversation is stuck: none still ``new``, every
 ``in_flow`` one waits in its flow (a ``waiting`` run), none offered to nobody.
@@ -75,7 +79,9 @@ def free_port() -> int:
 class Server:
     """``madoguchi serve`` as a process of its own, killable with SIGKILL."""
 
-    def __init__(self, name: str, db_url: str, workdir: Path) -> None:
+    def __init__(
+        self, name: str, db_url: str, workdir: Path, args: tuple[str, ...] = (), **env: str
+    ) -> None:
         self.name = name
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -91,12 +97,25 @@ class Server:
             MADOGUCHI_SENDER_ENABLED="false",  # the flow's replies stay queued
             PYTHONPATH=str(REPO),
         )
+        self.env.update(env)
+        self.args = args
         self.popen: subprocess.Popen | None = None
+
+    def command(self) -> list[str]:
+        return [
+            sys.executable,
+            "-m",
+            "madoguchi.cli",
+            "serve",
+            "--dev",
+            "--port",
+            str(self.port),
+        ] + list(self.args)
 
     def launch(self) -> None:
         with open(self.log, "ab") as log:
             self.popen = subprocess.Popen(
-                [sys.executable, "-m", "madoguchi.cli", "serve", "--dev", "--port", str(self.port)],
+                self.command(),
                 env=self.env,
                 cwd=REPO,
                 stdout=log,
@@ -116,6 +135,21 @@ class Server:
                 return False
 
         await eventually(up, within=120, interval=0.1)
+
+    def children(self) -> list[int]:
+        """The pids of its child processes (the split layout's processing process)."""
+        path = Path(f"/proc/{self.popen.pid}/task/{self.popen.pid}/children")
+        return [int(pid) for pid in path.read_text().split()] if path.exists() else []
+
+    async def child(self, other_than: int | None = None) -> int:
+        """Its one child process (once it runs, and is not ``other_than``)."""
+
+        async def one() -> int | None:
+            assert self.popen.poll() is None, self.log.read_text()[-3000:]
+            pids = [pid for pid in self.children() if pid != other_than]
+            return pids[0] if len(pids) == 1 else None
+
+        return await eventually(one, within=120, interval=0.05)
 
     def kill(self) -> None:
         os.kill(self.popen.pid, signal.SIGKILL)
@@ -174,6 +208,10 @@ class Stream:
             await asyncio.gather(*(self.customer(i, client) for i in range(CUSTOMERS)))
 
 
+async def _dead(pid: int) -> bool:
+    return not alive(pid)
+
+
 async def states(db: Database) -> dict[str, int]:
     async with db.read() as session:
         rows = await session.execute(
@@ -182,27 +220,53 @@ async def states(db: Database) -> dict[str, int]:
         return dict(rows.all())
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+# (database, serve processes, their layout, what is killed)
+LAYOUTS = {
+    "sqlite-split-kill-processing": ("sqlite", 1, "2", "child"),
+    "sqlite-split-kill-web": ("sqlite", 1, "2", "web"),
+    "sqlite-single": ("sqlite", 1, "1", "web"),
+    "postgres-two-serve": ("postgres", 2, "1", "web"),
+}
+
+
+@pytest.fixture(
+    params=[
+        pytest.param(name, marks=[pytest.mark.postgres] if LAYOUTS[name][0] == "postgres" else [])
+        for name in LAYOUTS
+    ]
+)
 async def product_db(request, tmp_path):
-    if request.param == "sqlite":
+    kind, processes, layout, victim = LAYOUTS[request.param]
+    if kind == "sqlite":
         url = f"sqlite+aiosqlite:///{tmp_path / 'madoguchi.db'}"
         await upgrade(url)
-        processes = 1
     else:
         url = request.getfixturevalue("postgres_database")
         await _truncate(url)
-        processes = 2
     db = Database(url)
     await apply_config(db, SecretBox(SECRET_KEY), workspace_file(), env={"WA_TOKEN": "t"})
-    yield url, db, processes
+    yield url, db, processes, layout, victim
     await db.dispose()
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie (killed, not yet reaped by its parent) is dead too.
+    with contextlib.suppress(OSError):
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    return True
 
 
 async def test_kill_9_mid_stream_loses_nothing_repeats_nothing_and_strands_nobody(
     product_db, tmp_path
 ):
-    url, db, processes = product_db
-    servers = [Server(f"serve-{i}", url, tmp_path) for i in range(processes)]
+    url, db, processes, layout, kill = product_db
+    servers = [
+        Server(f"serve-{i}", url, tmp_path, ("--processes", layout)) for i in range(processes)
+    ]
     stream = Stream(servers)
     feeding: asyncio.Task | None = None
     try:
@@ -215,11 +279,20 @@ async def test_kill_9_mid_stream_loses_nothing_repeats_nothing_and_strands_nobod
             now = await states(db)
             return now.get("done", 0) >= 60 and now.get("pending", 0) >= 5
 
-        await eventually(mid_stream, within=300)
         victim = servers[-1]
-        victim.kill()
-        acknowledged_at_kill = stream.count
-        await victim.start()
+        child = await victim.child() if layout == "2" else None
+        assert (child is None) == (layout == "1")
+        await eventually(mid_stream, within=300)
+        if kill == "child":  # the processing process: the web process starts it again
+            os.kill(child, signal.SIGKILL)
+            acknowledged_at_kill = stream.count
+            await victim.child(other_than=child)
+        else:
+            victim.kill()
+            acknowledged_at_kill = stream.count
+            if child is not None:  # it dies with the web process
+                await eventually(lambda: _dead(child), within=60)
+            await victim.start()
 
         async def more_after_restart() -> bool:
             assert not feeding.done(), feeding

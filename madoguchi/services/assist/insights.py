@@ -3,8 +3,10 @@ path, stored, and read by the API.
 
 Sentiment: every inbound text message gets a score; the conversation's trend (latest
 messages weigh most) is kept on ``conversation_insights`` and a change of its label is
-published as ``SentimentChanged`` (with ``alert`` when it turned negative in a queue the
-workspace watches). Summaries are refreshed when a conversation is offered, transferred,
+published as ``SentimentChanged``. A negative conversation in a queue the workspace watches
+raises an alert (``SentimentChanged.alert``) once per queue and negative spell, whichever
+comes first: it turns negative while queued, or it is queued (or moved) while negative
+(``raise_alerts``). Summaries are refreshed when a conversation is offered, transferred,
 taken, wrapped up or closed, unless an agent wrote the summary themselves.
 """
 
@@ -13,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import bindparam, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from madoguchi.domain.events import SentimentChanged
@@ -36,6 +38,8 @@ TREND_WINDOW = 6
 # On PostgreSQL ids are handed out before commit: a message may appear after a later
 # one was scored. The sweep looks this many ids back (the scored ones are skipped).
 LOOKBACK_IDS = 500
+# The lifecycle steps after which a conversation may be in another queue than before.
+QUEUE_STEPS = frozenset({"queued", "transferred", "overflow"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,11 +184,14 @@ async def _record_batch(session: AsyncSession, scored: list[tuple]) -> list[Sent
         existing.add(cid)
     trends: dict[int, Sentiment] = {}
     changed: list[tuple[int, Sentiment, str | None]] = []
+    calmed: set[int] = set()  # left negative (or never was) in the batch: a spell ends
     for message, sentiment in todo:
         cid = message.conversation_id
         scores = sorted([*window[cid], (message.id, sentiment.score)])[-TREND_WINDOW:]
         window[cid] = scores
         overall = trends[cid] = trend([score for _, score in scores])
+        if overall.label != "negative":
+            calmed.add(cid)
         previous, labels[cid] = labels[cid], overall.label
         if previous == overall.label or (previous is None and overall.label == "neutral"):
             continue
@@ -213,12 +220,25 @@ async def _record_batch(session: AsyncSession, scored: list[tuple]) -> list[Sent
             ),
             moved,
         )
+    if calmed & existing:  # the next negative spell alerts again
+        await session.execute(
+            update(_INSIGHTS)
+            .where(
+                _INSIGHTS.c.conversation_id.in_(sorted(calmed & existing)),
+                _INSIGHTS.c.alerted_queue_id.is_not(None),
+            )
+            .values(alerted_queue_id=None)
+        )
+    # The alert of a conversation's current negative spell is raised after this commits
+    # (``raise_alerts``, from what is committed); a spell that began and ended within the
+    # batch is alerted here, as scoring one message at a time would have.
+    last_change = {cid: n for n, (cid, _, _) in enumerate(changed)}
     watched: dict[int, list] = {}
     events = []
-    for cid, overall, previous in changed:
+    for n, (cid, overall, previous) in enumerate(changed):
         conversation = conversations[cid]
         alert = False
-        if overall.label == "negative":
+        if overall.label == "negative" and n != last_change[cid]:
             if conversation.workspace_id not in watched:
                 settings = await settings_of(session, conversation.workspace_id)
                 watched[conversation.workspace_id] = settings.negative_alert_queue_ids or []
@@ -233,6 +253,78 @@ async def _record_batch(session: AsyncSession, scored: list[tuple]) -> list[Sent
                 alert=alert,
             )
         )
+    return events
+
+
+async def raise_alerts(db: Database, conversation_ids: set[int]) -> list[SentimentChanged]:
+    """The alerts due for these conversations: each one that is negative now, in a queue
+    its workspace watches, and not yet alerted for that queue in this negative spell.
+
+    Called after a batch of scores committed (for those that turned negative) and after
+    routing queued or moved conversations (``QUEUE_STEPS``). Both read what is committed:
+    whichever of the two commits last sees the other's work, so a new conversation whose
+    first message is negative alerts whether it was scored before or after it was queued.
+    Each alert is claimed by a conditional update of ``alerted_queue_id``: when both see
+    it due, only one raises it. The events say ``previous_label="negative"`` when the
+    label did not change (an alert only)."""
+    if not conversation_ids:
+        return []
+    insight = ConversationInsight
+    async with db.read() as session:
+        rows = (
+            await session.execute(
+                select(
+                    insight.conversation_id,
+                    insight.sentiment_score,
+                    Conversation.workspace_id,
+                    Conversation.queue_id,
+                )
+                .join(Conversation, Conversation.id == insight.conversation_id)
+                .where(
+                    insight.conversation_id.in_(sorted(conversation_ids)),
+                    insight.sentiment_label == "negative",
+                    Conversation.queue_id.is_not(None),
+                    or_(
+                        insight.alerted_queue_id.is_(None),
+                        insight.alerted_queue_id != Conversation.queue_id,
+                    ),
+                )
+            )
+        ).all()
+        watched: dict[int, list[int]] = {}
+        for workspace_id in sorted({row.workspace_id for row in rows}):
+            settings = await settings_of(session, workspace_id)
+            watched[workspace_id] = list(settings.negative_alert_queue_ids or [])
+    due = [row for row in rows if row.queue_id in watched[row.workspace_id]]
+    if not due:
+        return []
+    events: list[SentimentChanged] = []
+    async with db.write() as session:
+        for row in due:
+            claimed = await session.execute(
+                update(insight)
+                .where(
+                    insight.conversation_id == row.conversation_id,
+                    insight.sentiment_label == "negative",
+                    or_(
+                        insight.alerted_queue_id.is_(None),
+                        insight.alerted_queue_id != row.queue_id,
+                    ),
+                )
+                .values(alerted_queue_id=row.queue_id)
+                .execution_options(synchronize_session=False)
+            )
+            if claimed.rowcount == 1:
+                events.append(
+                    SentimentChanged(
+                        workspace_id=row.workspace_id,
+                        conversation_id=row.conversation_id,
+                        label="negative",
+                        score=row.sentiment_score or 0.0,
+                        previous_label="negative",
+                        alert=True,
+                    )
+                )
     return events
 
 

@@ -2,21 +2,25 @@
 request path.
 
 Woken by events (a message received, a conversation offered, transferred, taken, wrapped
-up or closed); it also sweeps now and then, so messages that arrived while it was busy or
-before a restart are scored too (the sweep starts from the newest message already scored:
-nothing is scored twice, nothing is left behind).
+up or closed). Supervisors' negative-sentiment alerts are raised after a batch of scores
+(``insights.raise_alerts``) and, in whichever process routed them, after conversations
+were queued or moved (``on_conversations_changed``). It also sweeps now and then, so
+messages that arrived while it was busy or before a restart are scored too (the sweep
+starts from the newest message already scored: nothing is scored twice, nothing is left
+behind).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 from collections.abc import Awaitable, Callable
 
 from sqlalchemy import func, select
 
-from madoguchi.domain.events import ConversationChanged, Event
+from madoguchi.domain.events import ConversationChanged, Event, SentimentChanged
 from madoguchi.services.assist import insights, nlp
 from madoguchi.services.assist.sentiment import Sentiment, analyze
 from madoguchi.services.assist.summary import Summary
@@ -64,6 +68,18 @@ class AssistWorker:
         if event.step in SUMMARY_STEPS:
             self.refresh_summary(event.workspace_id, event.conversation_id)
 
+    async def on_conversations_changed(self, events: list[ConversationChanged]) -> None:
+        """Conversations queued or moved to another queue: the alerts now due for those
+        already negative (one read for the batch; most have no negative trend)."""
+        moved = {
+            e.conversation_id
+            for e in events
+            if e.step in insights.QUEUE_STEPS and e.queue_id is not None
+        }
+        alerts = await insights.raise_alerts(self.db, moved)
+        if alerts:
+            await self.publish(list(alerts))
+
     async def wait_idle(self) -> None:
         """Until everything known to be pending is done (tests, shutdown)."""
         await self._idle.wait()
@@ -93,18 +109,30 @@ class AssistWorker:
         messages = await insights.pending_messages(self.db, self._after_id)
         if messages:
             sentiments = await nlp.run(_analyze_all, [m.text or "" for m in messages])
-            events: list[Event] = list(
-                await insights.record_sentiments(
-                    self.db, list(zip(messages, sentiments, strict=True))
-                )
+            changes = await insights.record_sentiments(
+                self.db, list(zip(messages, sentiments, strict=True))
             )
             self._after_id = max(self._after_id, *(m.id for m in messages))
+            events = await self._with_alerts(changes)
             if events:
                 await self.publish(events)
         while self._summaries:
             conversation_id, workspace_id = self._summaries.popitem()
             await self._summarize(workspace_id, conversation_id)
         return bool(messages)
+
+    async def _with_alerts(self, changes: list[SentimentChanged]) -> list[Event]:
+        """The batch's changes, the alerts now due for those that turned negative folded
+        into their change (one event, ``alert`` set)."""
+        negative = {c.conversation_id for c in changes if c.label == "negative"}
+        alerted = {a.conversation_id: a for a in await insights.raise_alerts(self.db, negative)}
+        events: list[Event] = []
+        for change in reversed(changes):  # the latest change of a conversation carries it
+            if alerted.pop(change.conversation_id, None) is not None:
+                change = dataclasses.replace(change, alert=True)
+            events.append(change)
+        events.reverse()
+        return events + list(alerted.values())
 
     async def _summarize(self, workspace_id: int, conversation_id: int) -> None:
         if self.write_summary is not None:

@@ -8,11 +8,12 @@ outbox row that will send it, so an accepted request is never lost.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from madoguchi.domain.events import MessageQueued
@@ -21,7 +22,11 @@ from madoguchi.services.access import visibility
 from madoguchi.services.billing.errors import BillingError
 from madoguchi.services.billing.estimates import record_estimate
 from madoguchi.services.channel.conversation_threads import find_open_conversation
-from madoguchi.services.channel.service_window import carry_window, window_facts
+from madoguchi.services.channel.service_window import (
+    carry_window,
+    window_facts,
+    window_facts_many,
+)
 from madoguchi.services.channel.template_check import template_send_check
 from madoguchi.store.db import Database
 from madoguchi.store.models import Contact, Conversation, Message, OutboxEntry, PhoneNumber
@@ -178,6 +183,156 @@ async def queue_message(
     return stored, MessageQueued(
         workspace_id=workspace_id, conversation_id=conversation.id, message_id=stored.id
     )
+
+
+@dataclass(frozen=True, slots=True)
+class _Queued:
+    """What ``record_estimate`` reads of a message stored by ``queue_messages``."""
+
+    workspace_id: int
+    id: int
+
+
+_DISCONNECTED = (
+    "number_disconnected",
+    "This conversation's WhatsApp number is disconnected, so nothing can be sent "
+    "from it; an administrator can connect it again on the numbers page.",
+    409,
+)
+_WINDOW_CLOSED = (
+    "window_closed",
+    "The customer has not written in the last 24 hours, so only an approved "
+    "template can be sent (WhatsApp's customer service window is closed).",
+    409,
+)
+
+
+async def queue_messages(
+    session: AsyncSession,
+    items: Sequence[tuple[Conversation, Contact, OutboundMessage]],
+    *,
+    now: datetime | None = None,
+) -> list[MessageQueued | OutboundRefused]:
+    """``queue_message`` for many messages in the caller's transaction (a batch of flow
+    activations): the same rules (number connected, service window, templates checked,
+    cost estimated, message and outbox row committed together) with one statement per
+    table for the batch instead of several per message. Each item's result, in order:
+    its event, or why it was refused (a refused item stores nothing).
+
+    ``items`` are (conversation, its contact, message), conversations loaded (locked) by
+    the caller; one conversation's messages are stored in the order given."""
+    now = now or datetime.now(UTC)
+    results: list[MessageQueued | OutboundRefused | None] = [None] * len(items)
+    numbers = {conversation.phone_number_id for conversation, _, _ in items}
+    disconnected = set(
+        await session.scalars(
+            select(PhoneNumber.id).where(
+                PhoneNumber.id.in_(numbers), PhoneNumber.status == "disconnected"
+            )
+        )
+    )
+    windows = await window_facts_many(
+        session, {(contact.id, c.phone_number_id) for c, contact, _ in items}
+    )
+    accepted: list[tuple[int, Conversation, Contact, OutboundMessage, dict, object]] = []
+    for index, (conversation, contact, message) in enumerate(items):
+        if conversation.phone_number_id in disconnected:
+            results[index] = OutboundRefused(*_DISCONNECTED)
+            continue
+        if isinstance(message, TemplateMessage):  # the catalog's checks: one at a time
+            try:
+                _, results[index] = await queue_message(
+                    None,
+                    conversation.workspace_id,
+                    conversation.id,
+                    message,
+                    now=now,
+                    session=session,
+                )
+            except OutboundRefused as exc:
+                results[index] = exc
+            continue
+        window = windows[(contact.id, conversation.phone_number_id)].window
+        if not window.is_open(now):
+            results[index] = OutboundRefused(*_WINDOW_CLOSED)
+            continue
+        try:
+            body = build_send_body(message, recipient_of(contact), None)
+        except ValueError as exc:
+            results[index] = OutboundRefused("no_recipient", str(exc))
+            continue
+        accepted.append((index, conversation, contact, message, body, window))
+    if not accepted:
+        return results  # type: ignore[return-value]
+    rows = [
+        {
+            "workspace_id": conversation.workspace_id,
+            "conversation_id": conversation.id,
+            "direction": "outbound",
+            "type": message.type,
+            "status": Status.QUEUED,
+            "text": render_text(message),
+            "content": message.model_dump(mode="json", exclude_none=True),
+            "timestamp": now,
+        }
+        for _, conversation, _, message, _, _ in accepted
+    ]
+    ids = await _insert_messages(session, rows)
+    outbox = []
+    for (index, conversation, contact, _, body, window), message_id in zip(
+        accepted, ids, strict=True
+    ):
+        try:  # free-form replies: nothing to read, a hard-limit budget checked all the same
+            await record_estimate(
+                session,
+                _Queued(conversation.workspace_id, message_id),
+                conversation,
+                contact,
+                window,
+                template_category=None,
+                template_name=None,
+                at=now,
+            )
+        except BillingError as exc:  # nothing of this batch is stored: the caller retries
+            raise OutboundRefused(exc.code, exc.message, exc.status) from exc
+        outbox.append(
+            {
+                "workspace_id": conversation.workspace_id,
+                "message_id": message_id,
+                "phone_number_id": conversation.phone_number_id,
+                "recipient_key": _recipient_key(contact),
+                "body": body,
+                "next_attempt_at": now,
+            }
+        )
+        conversation.last_message_at = now
+        results[index] = MessageQueued(
+            workspace_id=conversation.workspace_id,
+            conversation_id=conversation.id,
+            message_id=message_id,
+        )
+    await session.execute(insert(OutboxEntry), outbox)
+    return results  # type: ignore[return-value]
+
+
+async def _insert_messages(session: AsyncSession, rows: list[dict]) -> list[int]:
+    """Insert ``rows`` in multi-row statements; their ids, in order.
+
+    In-order RETURNING needs a sentinel column the table does not have (SQLAlchemy then
+    inserts one row per statement), so ids are matched by (conversation, text); the rare
+    messages of one conversation with the same text take their ids in insertion order
+    (rows of one INSERT get increasing ids in the order given, on both databases)."""
+    table = Message.__table__
+    connection = await session.connection()
+    result = await connection.execute(
+        insert(table).returning(table.c.id, table.c.conversation_id, table.c.text), rows
+    )
+    by_key: dict[tuple, list[int]] = {}
+    for message_id, conversation_id, text in sorted(result.all()):
+        by_key.setdefault((conversation_id, text), []).append(message_id)
+    for ids in by_key.values():
+        ids.reverse()
+    return [by_key[(row["conversation_id"], row["text"])].pop() for row in rows]
 
 
 async def refuse_unseen(session: AsyncSession, principal, conversation: Conversation) -> None:

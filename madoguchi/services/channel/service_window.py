@@ -69,6 +69,28 @@ async def window_facts(session: AsyncSession, contact_id: int, phone_number_pk: 
     return WindowFacts(*(as_utc(value) for value in row))
 
 
+async def window_facts_many(
+    session: AsyncSession, pairs: set[tuple[int, int]]
+) -> dict[tuple[int, int], WindowFacts]:
+    """``window_facts`` of many (contact, number) pairs in one query."""
+    if not pairs:
+        return {}
+    rows = await session.execute(
+        select(
+            Conversation.contact_id,
+            Conversation.phone_number_id,
+            func.max(Conversation.last_inbound_at),
+            func.max(Conversation.free_entry_point_at),
+            func.max(Conversation.window_closed_at),
+        )
+        .where(Conversation.contact_id.in_({contact for contact, _ in pairs}))
+        .group_by(Conversation.contact_id, Conversation.phone_number_id)
+    )
+    found = {(row[0], row[1]): WindowFacts(*(as_utc(v) for v in row[2:])) for row in rows}
+    empty = WindowFacts(None, None, None)
+    return {pair: found.get(pair, empty) for pair in pairs}
+
+
 async def conversation_window(session: AsyncSession, conversation: Conversation) -> WindowFacts:
     return await window_facts(session, conversation.contact_id, conversation.phone_number_id)
 

@@ -81,6 +81,9 @@ class Journal:
         self.metrics = metrics
         self.max_batch = max_batch
         self.on_commit: Callable[[], None] | None = None
+        # Told when deliveries start waiting for their commit (True) and when none does
+        # any more (False): the split layout's processor, in another process, gives way.
+        self.on_busy: Callable[[bool], None] | None = None
         self._second = 0  # the whole monotonic second being counted
         self._this_second = 0
         self._last_second = 0
@@ -95,7 +98,10 @@ class Journal:
         future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         self._count_arrival()
         self._queue.append((body, update_count, future, customer_key))
-        self._quiet.clear()
+        if self._quiet.is_set():
+            self._quiet.clear()
+            if self.on_busy is not None:
+                self.on_busy(True)
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._write_batches())
         return await future
@@ -134,6 +140,8 @@ class Journal:
         finally:
             if not self._queue:
                 self._quiet.set()
+                if self.on_busy is not None:
+                    self.on_busy(False)
 
     async def _commit(self, batch: list[_Queued]) -> None:
         # The columns' own defaults fill the rest (state pending, counters 0, received_at).

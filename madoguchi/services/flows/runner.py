@@ -35,7 +35,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
-from sqlalchemy import insert, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from madoguchi.bus.inprocess import InProcessBus as EventBus
@@ -52,7 +52,7 @@ from madoguchi.services.assist import intent
 from madoguchi.services.channel.outbox import OutboundRefused, queue_message
 from madoguchi.services.contact_center import assignment
 from madoguchi.services.contact_center.assignment import Outcome, RoutingError, now_utc
-from madoguchi.services.flows import draft_tests, http_guard, secret_headers
+from madoguchi.services.flows import batch, draft_tests, http_guard, secret_headers
 from madoguchi.services.scheduling import timers
 from madoguchi.services.scheduling.timers import TimerWorker
 from madoguchi.store.db import Database
@@ -79,6 +79,9 @@ log = logging.getLogger(__name__)
 FLOW_TIMEOUT = "flow_timeout"  # a Collect Input waited long enough
 FLOW_HTTP = "flow_http"  # an HTTP Request is still unanswered: the process died meanwhile
 HTTP_GRACE_SECONDS = 30
+RECOVER_AFTER = timedelta(seconds=60)  # a new conversation's flow start was lost…
+RECOVER_WITHIN = timedelta(hours=1)  # …recently enough to greet the customer now
+RECOVER_EVERY = timedelta(seconds=30)
 ACTIVE = ("running", "waiting")
 TERMINAL_RUN = ("routed", "handed_off", "ended", "failed", "interrupted")
 # Inbound messages that are not an answer to a question (a 👍 on the question is not "1").
@@ -179,19 +182,82 @@ class FlowRunner:
                 for number in new_on - flow_numbers:
                     if await draft_tests.pending_on(session, number):
                         flow_numbers.add(number)
+        for_flows = []
         for event in events:
             row = rows.get(event.conversation_id)
             if row is None or row.status not in (Status.NEW, Status.IN_FLOW):
                 continue
             if row.status == Status.NEW and row.phone_number_id not in flow_numbers:
                 continue
-            await self._activate_on_message(event)
+            for_flows.append(event)
+        if for_flows:  # together where they can be (``batch``), else one at a time
+            await batch.activate(self, for_flows)
 
     async def _activate_on_message(self, event: MessageReceived) -> None:
         async def begin(session: AsyncSession, conversation: Conversation, after: _After):
             return await self._on_message(session, conversation, event, after)
 
         await self._activate(event.workspace_id, event.conversation_id, begin)
+
+    async def recover(self, *, limit: int = 500) -> int:
+        """Start the flows whose start was lost: a new conversation on a number with a
+        flow whose first message was stored, but the process died before its flow ran
+        (the activation follows the message's commit). Only conversations at least
+        ``RECOVER_AFTER`` old (the live path had its chance) and at most
+        ``RECOVER_WITHIN`` (an old unrouted conversation is not greeted days later), and
+        created after their number's flow was bound; their first message starts the
+        flow if the conversation is still new when locked (so any number of processes may
+        run this): a later message stays for the agent. Returns how many."""
+        now = now_utc()
+        first = (
+            select(
+                Conversation.workspace_id,
+                Conversation.id,
+                Conversation.contact_id,
+                func.min(Message.id),
+            )
+            .join(Message, Message.conversation_id == Conversation.id)
+            .join(FlowBinding, FlowBinding.phone_number_id == Conversation.phone_number_id)
+            .where(
+                Conversation.status == Status.NEW,
+                Conversation.created_at < now - RECOVER_AFTER,
+                Conversation.created_at > now - RECOVER_WITHIN,
+                Conversation.created_at > FlowBinding.created_at,
+                Message.direction == "inbound",
+            )
+            .group_by(Conversation.workspace_id, Conversation.id, Conversation.contact_id)
+            .order_by(Conversation.id)
+            .limit(limit)
+        )
+        async with self.db.read() as session:
+            rows = (await session.execute(first)).all()
+        if rows:
+            log.warning("%d new conversations never started their flow: starting them", len(rows))
+        for workspace_id, conversation_id, contact_id, message_id in rows:
+            event = MessageReceived(
+                workspace_id=workspace_id,
+                conversation_id=conversation_id,
+                message_id=message_id,
+                contact_id=contact_id,
+                new_conversation=True,
+            )
+
+            async def start(session: AsyncSession, conversation: Conversation, after: _After):
+                if conversation.status != Status.NEW:  # started meanwhile (another process)
+                    return None
+                return await self._start(session, conversation, event, after)  # noqa: B023
+
+            await self._activate(workspace_id, conversation_id, start)
+        return len(rows)
+
+    async def run_recovery(self) -> None:
+        """``recover`` now and every ``RECOVER_EVERY`` (a single-instance worker)."""
+        while True:
+            try:
+                await self.recover()
+            except Exception:
+                log.exception("recovering flows that never started failed")
+            await asyncio.sleep(RECOVER_EVERY.total_seconds())
 
     async def on_timeout(self, timer: Timer) -> None:
         seq = (timer.payload or {}).get("seq")
@@ -302,6 +368,33 @@ class FlowRunner:
             entry[1] -= 1
             if entry[1] == 0:
                 self._locks.pop(conversation_id, None)
+
+    async def try_hold(self, conversation_id: int) -> bool:
+        """Take the conversation's activation lock if it is free (without waiting);
+        ``release`` gives it back. (A batch takes the conversations nobody is busy with.)"""
+        entry = self._locks.get(conversation_id)
+        if entry is not None and entry[0].locked():
+            return False
+        if entry is None:
+            entry = self._locks[conversation_id] = [asyncio.Lock(), 0]
+        entry[1] += 1
+        await entry[0].acquire()  # free (checked above): taken without waiting
+        return True
+
+    def release(self, conversation_id: int) -> None:
+        entry = self._locks[conversation_id]
+        entry[0].release()
+        entry[1] -= 1
+        if entry[1] == 0:
+            self._locks.pop(conversation_id, None)
+
+    def left_flows(self, conversation_ids: set[int], *, done: bool = False) -> None:
+        """Conversations whose run just ended here: their own lifecycle events need no
+        check (``on_conversation_changed``) while they are published."""
+        if done:
+            self._left.difference_update(conversation_ids)
+        else:
+            self._left.update(conversation_ids)
 
     async def _activate(
         self, workspace_id: int, conversation_id: int, begin, budget: int = fe.MAX_STEPS
@@ -415,7 +508,7 @@ class FlowRunner:
         if run.status != "waiting" or run.wait_kind != "input":
             return None  # busy (an HTTP call) or over: the message stays for the agent
         message = await session.get(Message, event.message_id)
-        if message is None or message.type in NOT_ANSWERS:
+        if message is None or message.type in NOT_ANSWERS or taken(run, message):
             return None
         return run, _inbound(message)
 
@@ -937,6 +1030,12 @@ def _builtins(
         out[f"referral.{name}"] = referral.get(name)
     out.update(_message_variables(message))
     return out
+
+
+def taken(run: FlowRun, message) -> bool:
+    """The run already took this message (it started the run or answered a question):
+    an activation for it again (a recovery pass, a repeated event) changes nothing."""
+    return bool(message.wamid) and (run.variables or {}).get("message.id") == message.wamid
 
 
 def _message_variables(message: Message | None) -> dict[str, Any]:

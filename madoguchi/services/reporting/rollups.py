@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from bisect import bisect_right
 from collections import defaultdict
@@ -411,17 +412,24 @@ async def apply(session: AsyncSession, deltas: Deltas, *, sqlite: bool) -> None:
     await _upsert(session, ReportHourlyQueue.__table__, QUEUE_KEY, coarse_values, sqlite)
 
 
+@functools.cache
+def _upsert_statement(table, key: tuple, sqlite: bool, counters: tuple):
+    """Built once per table (building it, and its cache key, cost more than the
+    statement's execution for the batches a busy stream brings)."""
+    insert = sqlite_insert if sqlite else postgresql_insert
+    statement = insert(table)
+    return statement.on_conflict_do_update(
+        index_elements=[table.c[k] for k in key],
+        set_={name: table.c[name] + statement.excluded[name] for name in counters},
+    )
+
+
 async def _upsert(
     session: AsyncSession, table, key: tuple, values: list, sqlite: bool, counters=COUNTERS
 ) -> None:
     if not values:
         return
-    insert = sqlite_insert if sqlite else postgresql_insert
-    statement = insert(table)
-    statement = statement.on_conflict_do_update(
-        index_elements=[table.c[k] for k in key],
-        set_={name: table.c[name] + statement.excluded[name] for name in counters},
-    )
+    statement = _upsert_statement(table, key, sqlite, counters)
     for part in _chunks(values, _UPSERT_ROWS):
         await session.execute(statement, part)
 

@@ -53,6 +53,9 @@ class ConversationInsight(Base):
     sentiment_label: Mapped[str | None] = mapped_column(String(16))
     sentiment_score: Mapped[float | None] = mapped_column(Float)
     sentiment_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The watched queue whose supervisors were alerted in the current negative spell
+    # (None when not negative or not alerted): an alert is raised once per queue and spell.
+    alerted_queue_id: Mapped[int | None] = mapped_column(IdType)
     summary: Mapped[str | None] = mapped_column(Text)
     summary_language: Mapped[str | None] = mapped_column(String(8))
     summary_source: Mapped[str | None] = mapped_column(String(16))  # offline | llm | agent
