@@ -1,8 +1,8 @@
 """reporting: rows carry their transaction id on PostgreSQL, for a rollup cursor that
 misses no late commit
 
-Revision ID: 0023
-Revises: 0022
+Revision ID: 0024
+Revises: 0023
 Create Date: 2026-12-03 13:10:00
 
 ``conversation_events.txid`` and ``messages.txid``: on PostgreSQL the inserting
@@ -17,8 +17,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0023"
-down_revision = "0022"
+revision = "0024"
+down_revision = "0023"
 branch_labels = None
 depends_on = None
 
