@@ -527,10 +527,11 @@ async def _occupancy(session: AsyncSession, q: Query) -> Occupied:
             "agents": "members of the queues in view" if agents is not None else "every agent",
         },
     )
-    for (agent, hour), counts in (
-        await occupancy.hours(session, q.workspace_id, q.start, q.end, agents=agents)
-    ).items():
-        _sum_into(found.by_agent.setdefault(agent, {}), counts)
+    by_agent, by_hour = await occupancy.summed(
+        session, q.workspace_id, q.start, q.end, agents=agents
+    )
+    found.by_agent = by_agent
+    for hour, counts in by_hour.items():
         _sum_into(
             found.by_bucket.setdefault(label(bucket_of(hour, q.group, q.tz), q.group), {}), counts
         )
