@@ -133,7 +133,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick:
         kcfg = scale.ScaleConfig(deliveries=600, customers=200)
         pcfg = reports.ReportsConfig(conversations=20_000)
-        ccfg = campaigns.CampaignBenchConfig(recipients=5000, send_seconds=8, baseline_replies=4)
+        ccfg = campaigns.CampaignBenchConfig(
+            recipients=5000, send_seconds=8, baseline_replies=4, alone_seconds=4, settle_seconds=2
+        )
         rcfg = routing.RoutingConfig(agents=50, conversations=500, latency_messages=50)
         icfg = ingest.IngestConfig(n=1000, duration=2.0, warmup=100)
         ecfg = e2e.E2EConfig(customers=200, burst=1000, new_customers=500, duration=5)

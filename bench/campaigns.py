@@ -17,6 +17,8 @@ reply on the same number meanwhile.
    read), grouped several to a webhook delivery as Meta does (``status_batch_seconds``).
    CPU per send is printed for the server and for the simulator (it is Meta here, and
    shares the 2 cores) separately, with the status webhooks the server took meanwhile.
+   Then the simulator's webhooks are switched off for ``alone_seconds`` (``/_bench/
+   webhooks``): the same figures without status webhooks give their share.
 3. Agent replies: ``agents`` customers write first (their conversations are open); an
    agent's text is queued through the REST API every ``reply_every`` seconds, rotating
    over them (the pair rate limit is per customer). queue→accepted (POST to the outbox
@@ -78,6 +80,11 @@ TARGET_REPLY_SECONDS = 1.0
 class CampaignBenchConfig:
     recipients: int = 100_000
     send_seconds: float = 30.0
+    # Then the simulator's webhooks are switched off for this long (the first
+    # ``settle_seconds`` not counted: the statuses already on their way are processed):
+    # the server's CPU per send without the status webhooks, hence their share.
+    alone_seconds: float = 10.0
+    settle_seconds: float = 3.0
     agents: int = 12
     reply_every: float = 0.5
     baseline_replies: int = 12
@@ -313,12 +320,13 @@ class Bench:
             busy = await self.replies(
                 api, conversations, 0, until=lambda: time.monotonic() > stop_at
             )
-            stopped = await api.post(f"/api/v1/campaigns/{campaign_id}/stop")
-            stopped.raise_for_status()
             t_stop = time.time()
             cpu = self.product.cpu_seconds() - cpu0
             sim_cpu = self.sim.cpu_seconds() - sim_cpu0
             journal = await asyncio.to_thread(self._journal_counts)
+            alone = await self.without_webhooks(sim, t_stop)
+            stopped = await api.post(f"/api/v1/campaigns/{campaign_id}/stop")
+            stopped.raise_for_status()
             await asyncio.sleep(2)
             await log.stop()
             poller.cancel()
@@ -334,7 +342,9 @@ class Bench:
             and r.get("status_code") == 200
             and not _to_agent_customer(r)
         ]
-        times = [r["at"] for r in templates]
+        times = [r["at"] for r in templates if r["at"] <= t_stop]
+        a_start, a_end, a_cpu, a_sim = alone
+        alone_sends = max(sum(1 for r in templates if a_start <= r["at"] <= a_end), 1)
         refused = sum(
             1
             for r in log.records
@@ -350,6 +360,8 @@ class Bench:
         deliveries = journal[0] - journal0[0]
         statuses = journal[1] - journal0[1]
         busy_p90 = latency_summary(busy)["p90_ms"] / 1000 if busy else math.inf
+        per_send, alone_per_send = 1000 * cpu / sends, 1000 * a_cpu / alone_sends
+        share = 1 - alone_per_send / per_send if per_send else math.nan
         self.lines += [
             f"target: sent at the number's {limit:,}/s within its limit: measured steady "
             f"{fmt_rate(rate)}/s over {span:.0f} s, max {window} in any 1 s, {refused} × 130429: "
@@ -369,6 +381,11 @@ class Bench:
             f"carrying {statuses:,} statuses ({statuses / sends:.1f} per send; the simulator "
             f"groups up to {STATUS_BATCH_MAX} per delivery within {STATUS_BATCH_SECONDS * 1000:.0f}"
             f" ms)",
+            f"   then {a_end - a_start:.0f} s with the simulator's webhooks off (after "
+            f"{self.cfg.settle_seconds:.0f} s for those on their way): {alone_sends:,} sends "
+            f"({alone_sends / max(a_end - a_start, 1e-9):.0f}/s), CPU per send: server "
+            f"{alone_per_send:.2f} ms, simulator {1000 * a_sim / alone_sends:.2f} ms: the "
+            f"status webhooks' share of the server's CPU per send ≈ {share:.0%}",
             f"   stopped through the API: {counts['stopped']:,} recipients never sent; "
             f"{counts['sent'] + counts['delivered'] + counts['read']:,} sent/delivered/read "
             f"(read {counts['read']:,}), {counts['failed']:,} failed, "
@@ -376,6 +393,19 @@ class Bench:
             f"agent reply queue→accepted, number idle (baseline): {_lat(idle)}",
             f"agent reply queue→accepted while the campaign sends: {_lat(busy)}",
         ]
+
+    async def without_webhooks(self, sim, at: float) -> tuple[float, float, float, float]:
+        """The campaign goes on with the simulator's webhooks off: (start, end, server
+        CPU, simulator CPU) of the measured part, after ``settle_seconds``."""
+        switched = await sim.post("/_bench/webhooks", json={"enabled": False})
+        switched.raise_for_status()
+        await asyncio.sleep(self.cfg.settle_seconds)
+        start = time.time()
+        cpu0, sim0 = self.product.cpu_seconds(), self.sim.cpu_seconds()
+        await asyncio.sleep(self.cfg.alone_seconds)
+        end = time.time()
+        cpu, sim_cpu = self.product.cpu_seconds() - cpu0, self.sim.cpu_seconds() - sim0
+        return start, end, cpu, sim_cpu
 
     def _journal_counts(self) -> tuple[int, int]:
         """Webhook deliveries journaled and statuses recorded so far (server's database)."""

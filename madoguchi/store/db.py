@@ -9,6 +9,11 @@ decides: a writer tries ``BEGIN IMMEDIATE`` and, while the other process holds i
 again after a few milliseconds of asyncio sleep (the loop keeps serving meanwhile); every
 write transaction is kept short. PostgreSQL needs none of this: it gets a connection pool
 and row locks.
+
+Within a process the lock serves ``write(urgent=True)`` before the other waiters: what a
+person waits for (an agent's reply being queued, claimed and recorded) goes ahead of
+background writes (a campaign's next slice, a batch of status webhooks) already waiting,
+never of the transaction that holds the lock (nor of another process's).
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import asyncio
 import contextlib
 import sqlite3
 import time
+from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -127,6 +133,59 @@ async def _begin_immediate_raw(conn: sqlite3.Connection) -> None:
         delay = min(delay * 2, RAW_WRITE_RETRY_MAX_SECONDS)
 
 
+class PriorityLock:
+    """An asyncio lock whose urgent waiters are served before the others (first come,
+    first served within each). Released, it is handed straight to the next waiter."""
+
+    def __init__(self) -> None:
+        self._held = False
+        self._urgent: deque[asyncio.Future] = deque()
+        self._normal: deque[asyncio.Future] = deque()
+
+    def locked(self) -> bool:
+        return self._held
+
+    async def acquire(self, *, urgent: bool = False) -> None:
+        if not self._held:
+            self._held = True
+            return
+        waiters = self._urgent if urgent else self._normal
+        future = asyncio.get_running_loop().create_future()
+        waiters.append(future)
+        try:
+            await future
+        except asyncio.CancelledError:
+            if future.done() and not future.cancelled():
+                self.release()  # handed over just as we were cancelled: pass it on
+            else:
+                with contextlib.suppress(ValueError):
+                    waiters.remove(future)
+            raise
+
+    def release(self) -> None:
+        for waiters in (self._urgent, self._normal):
+            while waiters:
+                future = waiters.popleft()
+                if not future.done():
+                    future.set_result(None)  # still held: now by that waiter
+                    return
+        self._held = False
+
+    @asynccontextmanager
+    async def hold(self, *, urgent: bool = False) -> AsyncIterator[None]:
+        await self.acquire(urgent=urgent)
+        try:
+            yield
+        finally:
+            self.release()
+
+    async def __aenter__(self) -> None:
+        await self.acquire()
+
+    async def __aexit__(self, *exc) -> None:
+        self.release()
+
+
 class Database:
     """One engine, its session factory, and the write discipline of its backend."""
 
@@ -168,7 +227,7 @@ class Database:
         self._write_sessions = async_sessionmaker(
             self._write_engine or self.engine, expire_on_commit=False
         )
-        self._write_lock = asyncio.Lock() if self.sqlite else None
+        self._write_lock = PriorityLock() if self.sqlite else None
         self._raw_writer: sqlite3.Connection | None = None
 
     @asynccontextmanager
@@ -178,13 +237,20 @@ class Database:
             yield session
 
     @asynccontextmanager
-    async def write(self) -> AsyncIterator[AsyncSession]:
-        """A transaction committed on success and rolled back on any exception."""
+    async def write(self, *, urgent: bool = False) -> AsyncIterator[AsyncSession]:
+        """A transaction committed on success and rolled back on any exception.
+
+        ``urgent``: on SQLite, served before the other writers waiting (see the module
+        doc); PostgreSQL has no single writer to wait for."""
         if self._write_lock is None:
             async with self.sessions() as session, session.begin():
                 yield session
             return
-        async with self._write_lock, self._write_sessions() as session, session.begin():
+        async with (
+            self._write_lock.hold(urgent=urgent),
+            self._write_sessions() as session,
+            session.begin(),
+        ):
             yield session
 
     @staticmethod

@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select, update
 
-from madoguchi.services.campaigns.sending import CampaignWorker
+from madoguchi.services.campaigns.sending import AGENTS_USED_SECONDS, CampaignWorker
 from madoguchi.simulator.config import SeedTemplate, SimNumber
 from madoguchi.store.models import (
     Budget,
@@ -268,7 +268,7 @@ async def test_stop_mid_way_sends_nothing_more_even_after_a_restart(manual):
     restarted = s.runtime.new_sender()
     await restarted.recover(startup=True)
     await restarted.drain()
-    await CampaignWorker(s.runtime.db, s.runtime.settings, wake_sender=lambda: None).tick()
+    await CampaignWorker(s.runtime.db, s.runtime.settings, wake_sender=lambda **_: None).tick()
     templates = [r for r in await sent_requests(s) if r["body"].get("type") == "template"]
     assert len(templates) == 2
     assert len({r["body"]["to"] for r in templates}) == 2
@@ -387,3 +387,125 @@ async def test_a_hard_limit_budget_pauses_the_campaign_before_it_overspends(manu
     assert d["progress"]["counts"]["pending"] == 3
     async with s.runtime.db.read() as session:
         assert await session.scalar(select(func.count()).select_from(MessageCost)) == 0
+
+
+async def test_an_agents_own_template_counts_against_the_messaging_limit_once(manual):
+    """Unique customers per 24 h on the number: an agent's template counts, and a customer
+    reached by both an agent and the campaign counts once."""
+    s = manual
+    customers = await people(s, 4)
+    said = await customer_says(s, customers[0], {"type": "text", "text": "hi"})
+    assert said
+
+    async def conversation_of_first():
+        async with s.runtime.db.read() as session:
+            return await session.scalar(
+                select(Conversation.id).where(Conversation.campaign_id.is_(None))
+            )
+
+    conversation_id = await eventually(conversation_of_first)
+    # Two days later (the window closed): the agent's template opens a conversation.
+    async with s.runtime.db.write() as session:
+        await session.execute(
+            update(Conversation)
+            .where(Conversation.id == conversation_id)
+            .values(last_inbound_at=datetime.now(UTC) - timedelta(days=2))
+        )
+    sent = await s.api(
+        "POST",
+        f"/api/v1/conversations/{conversation_id}/messages",
+        json={
+            "message": {
+                "type": "template",
+                "template": {
+                    "name": "order_ready",
+                    "language": {"code": "ja"},
+                    "components": [
+                        {
+                            "type": "body",
+                            "parameters": [
+                                {"type": "text", "text": "客1"},
+                                {"type": "text", "text": "A-0"},
+                            ],
+                        }
+                    ],
+                },
+            }
+        },
+    )
+    assert sent.status_code == 202, sent.text
+    # The agent's customer is not in the first campaign: 1 of 3 is used, 2 can go.
+    first = (await new_campaign(s))["id"]
+    await upload(s, first, audience_csv(customers[1:]))
+    assert (await s.api("POST", f"/api/v1/campaigns/{first}/schedule", json={})).status_code == 200
+    worker = s.runtime.campaigns
+    now = datetime.now(UTC)
+    await worker.start_due(now)  # reads the tier from Meta (TIER_1K)…
+    async with s.runtime.db.write() as session:  # …which Meta lowers to 3
+        await session.execute(update(MessagingLimit).values(tier="TIER_3", per_day=3))
+    limit = (await detail(s, first))["messaging_limit"]
+    assert (limit["used_last_24h"], limit["used_by_agents_last_24h"]) == (1, 1)
+    assert limit["remaining_today"] == 2
+    assert await worker.feed(first, now) == 2
+    d = await detail(s, first)
+    assert d["progress"]["counts"]["pending"] == 1
+    assert d["status_reason"] is None or "messaging limit" not in d["status_reason"]
+    assert await worker.feed(first, now) == 0
+    assert (await detail(s, first))["status_reason"].startswith("messaging limit reached")
+    # Meta raises the tier to 4: the agent's customer joins a second campaign and is
+    # still counted once (3 used: two of the first campaign's, the agent's customer).
+    second = (await new_campaign(s))["id"]
+    await upload(s, second, audience_csv(customers[:1]))
+    assert (await s.api("POST", f"/api/v1/campaigns/{second}/schedule", json={})).status_code == 200
+    await worker.start_due(datetime.now(UTC))
+    async with s.runtime.db.write() as session:
+        await session.execute(update(MessagingLimit).values(tier="TIER_4", per_day=4))
+    later = datetime.now(UTC) + timedelta(seconds=AGENTS_USED_SECONDS + 1)
+    assert await worker.feed(second, later) == 1
+    limit = (await detail(s, second))["messaging_limit"]
+    assert (limit["used_last_24h"], limit["used_by_agents_last_24h"]) == (3, 0)
+    assert limit["remaining_today"] == 1
+
+
+async def test_a_recipient_who_opts_out_after_receiving_is_flagged(manual):
+    s = manual
+    customers = await people(s, 2)
+    cid = (await new_campaign(s))["id"]
+    await upload(s, cid, audience_csv(customers))
+    assert (await s.api("POST", f"/api/v1/campaigns/{cid}/schedule", json={})).status_code == 200
+    worker = s.runtime.campaigns
+    await worker.start_due(datetime.now(UTC))
+    assert await worker.feed(cid, datetime.now(UTC)) == 2
+    await s.runtime.sender.drain()
+
+    async def delivered():
+        counts = (await detail(s, cid))["progress"]["counts"]
+        return counts if counts["delivered"] + counts["read"] == 2 else None
+
+    await eventually(delivered)
+    await customer_says(s, customers[1], {"type": "text", "text": "配信停止"})
+
+    async def flagged():
+        d = await detail(s, cid)
+        return d if d["progress"]["opted_out_after_sending"] == 1 else None
+
+    d = await eventually(flagged)
+    # Still counted as reached by their message's status; opted out shown per recipient.
+    assert d["progress"]["reached"] == 2 and d["progress"]["counts"]["opted_out"] == 0
+    rows = (await s.api("GET", f"/api/v1/campaigns/{cid}/recipients")).json()["recipients"]
+    by_phone = {r["wa_id"]: r for r in rows}
+    stopped = by_phone[customers[1]["wa_id"]]
+    assert stopped["status"] == "opted_out" and stopped["opted_out_at"]
+    kept = by_phone[customers[0]["wa_id"]]
+    assert kept["status"] in ("delivered", "read") and kept["opted_out_at"] is None
+    listed = await s.api(
+        "GET", f"/api/v1/campaigns/{cid}/recipients", params={"status": "opted_out"}
+    )
+    assert [r["wa_id"] for r in listed.json()["recipients"]] == [customers[1]["wa_id"]]
+    export = await s.api("GET", f"/api/v1/campaigns/{cid}/export.csv")
+    exported = {
+        r["phone"]: r for r in csv.DictReader(io.StringIO(export.content.decode("utf-8-sig")))
+    }
+    assert exported[f"+{customers[1]['wa_id']}"]["status"] == "opted_out"
+    assert exported[f"+{customers[1]['wa_id']}"]["opted_out_at"]
+    assert exported[f"+{customers[0]['wa_id']}"]["opted_out_at"] == ""

@@ -67,6 +67,8 @@ export interface CostActual {
 export interface Progress {
   total: number;
   reached: number;
+  /** Of those reached: opted out of marketing after their message was queued. */
+  opted_out_after_sending?: number;
   counts: Record<RecipientStatus, number>;
   failures: Array<{ error_code: number | null; reason: string | null; count: number }>;
 }
@@ -75,6 +77,8 @@ export interface MessagingLimit {
   tier?: string;
   per_day?: number | null;
   used_last_24h?: number;
+  /** Of those used: reached by other templates (agents', flows', the API's). */
+  used_by_agents_last_24h?: number;
   remaining_today?: number | null;
   error?: string;
 }

@@ -752,6 +752,17 @@ function ProgressView({ campaign }: { campaign: Campaign }) {
                   remaining: formatNumber(campaign.messaging_limit.remaining_today),
                   perDay: formatNumber(campaign.messaging_limit.per_day ?? 0),
                 })}
+            {campaign.messaging_limit.remaining_today != null &&
+              (campaign.messaging_limit.used_by_agents_last_24h ?? 0) > 0 &&
+              " " +
+                t("campaigns.limit.byOthers", {
+                  count: campaign.messaging_limit.used_by_agents_last_24h,
+                })}
+          </Text>
+        )}
+        {(campaign.progress.opted_out_after_sending ?? 0) > 0 && (
+          <Text size="sm" mt="xs" data-testid="opted-out-after">
+            {t("campaigns.optedOutAfter", { count: campaign.progress.opted_out_after_sending })}
           </Text>
         )}
       </Card>

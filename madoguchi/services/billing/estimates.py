@@ -47,6 +47,7 @@ __all__ = [
     "Recipient",
     "estimate_contacts",
     "estimate_recipients",
+    "estimate_values",
     "recipients_of_contacts",
     "record_estimate",
     "template_category",
@@ -366,7 +367,37 @@ async def record_estimate(
 
     ``BillingError`` (``budget_exhausted``) when a hard-limit budget would be exceeded.
     """
-    workspace_id = message.workspace_id
+    cost = MessageCost(
+        **await estimate_values(
+            session,
+            message.workspace_id,
+            message.id,
+            conversation,
+            contact,
+            window,
+            template_category=template_category,
+            template_name=template_name,
+            at=at,
+        )
+    )
+    session.add(cost)
+    return cost
+
+
+async def estimate_values(
+    session: AsyncSession,
+    workspace_id: int,
+    message_id: int,
+    conversation: Conversation,
+    contact: Contact,
+    window: ServiceWindow,
+    *,
+    template_category: str | None,
+    template_name: str | None,
+    at: datetime,
+) -> dict[str, Any]:
+    """``record_estimate``'s row as column values, for a caller inserting many at once
+    (the budget is checked, and counted, all the same)."""
     market = market_of(contact.wa_id, contact.user_id)
     # Most sends are free-form replies, free under per-message pricing: no card to read.
     free_form = template_name is None and pricing_model_at(at) == "PMP"
@@ -392,26 +423,24 @@ async def record_estimate(
         )
         _count(volumes, market, price)
     await enforce_hard_limit(session, workspace_id, price.micros, price.currency, at)
-    cost = MessageCost(
-        workspace_id=workspace_id,
-        message_id=message.id,
-        conversation_id=conversation.id,
-        phone_number_id=conversation.phone_number_id,
-        queue_id=conversation.queue_id,
-        agent_id=conversation.assigned_agent_id or conversation.started_by_user_id,
-        template_name=template_name,
-        market=market,
-        rate_card_id=price.card_id,
-        currency=price.currency,
-        priced_at=at,
-        estimated_category=price.category,
-        estimated_billable=price.billable,
-        estimated_type=price.type,
-        estimated_model=price.pricing_model,
-        estimated_micros=price.micros,
-    )
-    session.add(cost)
-    return cost
+    return {
+        "workspace_id": workspace_id,
+        "message_id": message_id,
+        "conversation_id": conversation.id,
+        "phone_number_id": conversation.phone_number_id,
+        "queue_id": conversation.queue_id,
+        "agent_id": conversation.assigned_agent_id or conversation.started_by_user_id,
+        "template_name": template_name,
+        "market": market,
+        "rate_card_id": price.card_id,
+        "currency": price.currency,
+        "priced_at": at,
+        "estimated_category": price.category,
+        "estimated_billable": price.billable,
+        "estimated_type": price.type,
+        "estimated_model": price.pricing_model,
+        "estimated_micros": price.micros,
+    }
 
 
 class EstimateRefused(BillingError):

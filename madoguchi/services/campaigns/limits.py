@@ -7,9 +7,11 @@ any rolling 24 hours, by tier (``TIER_250``, ``TIER_1K``, ``TIER_10K``, ``TIER_1
 and before it sends; when Meta cannot be asked, the last tier read is used, or the
 ``MADOGUCHI_CAMPAIGN_MESSAGING_LIMIT`` setting.
 
-What counts against it here: campaign recipients queued from the number in the last
-24 hours (customers reached by an agent's own template are few next to a campaign's and
-are not counted; Meta's own count is the final word and refuses beyond it).
+What counts against it here: the unique customers reached from the number in the last
+24 hours by a template: campaign recipients queued, and customers sent another template
+(an agent's own, a flow's, one sent through the API) outside their customer service
+window who were no campaign's recipient meanwhile (each customer once). Meta's own count
+is the final word and refuses beyond it.
 """
 
 from __future__ import annotations
@@ -19,12 +21,19 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import distinct, exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from madoguchi.domain.pricing import FREE_CUSTOMER_SERVICE
 from madoguchi.security.secrets import SecretBox
 from madoguchi.store.db import Database
-from madoguchi.store.models import CampaignRecipient, MessagingLimit, PhoneNumber
+from madoguchi.store.models import (
+    CampaignRecipient,
+    Conversation,
+    MessageCost,
+    MessagingLimit,
+    PhoneNumber,
+)
 from madoguchi.whatsapp.errors import GraphTransportError, MetaApiError
 from madoguchi.whatsapp.graph import GraphClient
 
@@ -55,6 +64,7 @@ class LimitStatus:
     per_day: int | None
     used: int  # customers reached in the last 24 h
     source: str
+    by_agents: int = 0  # of ``used``: reached by an agent's own template, no campaign's
 
     @property
     def remaining(self) -> int | None:
@@ -65,6 +75,7 @@ class LimitStatus:
             "tier": self.tier,
             "per_day": self.per_day,
             "used_last_24h": self.used,
+            "used_by_agents_last_24h": self.by_agents,
             "remaining_today": self.remaining,
             "source": self.source,
         }
@@ -80,6 +91,49 @@ async def used_last_day(session: AsyncSession, number_pk: int, now: datetime) ->
         )
         or 0
     )
+
+
+async def agents_used_last_day(session: AsyncSession, number_pk: int, now: datetime) -> int:
+    """Customers reached from the number in the last 24 hours by a template that was no
+    campaign's (an agent's own, or one sent through the API) outside their service window,
+    and not a campaign's recipient on the number meanwhile (they are counted there).
+
+    Read from the messages' cost rows, which know the template, the number and whether
+    the customer's window was open (``free_customer_service``); a failed send is not
+    counted."""
+    since = now - DAY
+    workspace_id = await session.scalar(
+        select(PhoneNumber.workspace_id).where(PhoneNumber.id == number_pk)
+    )
+    campaign_message = exists().where(CampaignRecipient.message_id == MessageCost.message_id)
+    contacts = set(
+        await session.scalars(
+            select(distinct(Conversation.contact_id))
+            .select_from(MessageCost)
+            .join(Conversation, Conversation.id == MessageCost.conversation_id)
+            .where(
+                MessageCost.workspace_id == workspace_id,
+                MessageCost.priced_at > since,
+                MessageCost.phone_number_id == number_pk,
+                MessageCost.template_name.is_not(None),
+                MessageCost.estimated_type != FREE_CUSTOMER_SERVICE,
+                or_(MessageCost.settlement.is_(None), MessageCost.settlement != "failed"),
+                ~campaign_message,
+            )
+        )
+    )
+    if not contacts:
+        return 0
+    by_campaigns = set(
+        await session.scalars(
+            select(CampaignRecipient.contact_id).where(
+                CampaignRecipient.phone_number_id == number_pk,
+                CampaignRecipient.queued_at > since,
+                CampaignRecipient.contact_id.in_(contacts),
+            )
+        )
+    )
+    return len(contacts - by_campaigns)
 
 
 async def next_room_at(session: AsyncSession, number_pk: int, now: datetime) -> datetime | None:
@@ -100,16 +154,27 @@ async def next_room_at(session: AsyncSession, number_pk: int, now: datetime) -> 
 
 
 async def limit_status(
-    session: AsyncSession, number_pk: int, now: datetime, default_tier: str
+    session: AsyncSession,
+    number_pk: int,
+    now: datetime,
+    default_tier: str,
+    *,
+    by_agents: int | None = None,
 ) -> LimitStatus:
+    """The number's tier and what is left of it today; ``by_agents`` when the caller
+    already knows it (the campaign worker reads it less often than it feeds)."""
     row = await session.scalar(
         select(MessagingLimit).where(MessagingLimit.phone_number_id == number_pk)
     )
     tier, source = (default_tier, "setting") if row is None else (row.tier, row.source)
     per_day = tier_per_day(tier) if row is None else row.per_day
-    # Unlimited: nothing to count against (the count reads a day of sends).
-    used = await used_last_day(session, number_pk, now) if per_day is not None else 0
-    return LimitStatus(tier, per_day, used, source)
+    # Unlimited: nothing to count against (the counts read a day of sends).
+    if per_day is None:
+        return LimitStatus(tier, per_day, 0, source)
+    if by_agents is None:
+        by_agents = await agents_used_last_day(session, number_pk, now)
+    used = await used_last_day(session, number_pk, now) + by_agents
+    return LimitStatus(tier, per_day, used, source, by_agents)
 
 
 async def refresh_tier(

@@ -2,8 +2,11 @@
 
 A recipient's status is their own state until their message is queued, then the
 message's (queued, accepted, sent, delivered, read, failed with Meta's code), then
-``replied`` once they answered. Statuses are read through the message (a join), so a
-status webhook updates one row, not two.
+``replied`` once they answered, and ``opted_out`` (with ``opted_out_at``) when they
+opted out of marketing after it was queued (a stop word in reply, Meta's
+``user_preferences``): the business sees who asked to hear no more from this campaign.
+Statuses are read through the message and the contact's marketing preference (joins),
+so a status webhook or an opt-out updates one row, not two.
 """
 
 from __future__ import annotations
@@ -14,12 +17,19 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import and_, case, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from madoguchi.domain.events import MessageReceived
 from madoguchi.store.db import Database
-from madoguchi.store.models import Campaign, CampaignRecipient, Conversation, Message
+from madoguchi.store.models import (
+    Campaign,
+    CampaignRecipient,
+    Conversation,
+    MarketingPreference,
+    Message,
+)
+from madoguchi.store.models.core import as_utc
 
 STATUSES = (
     "pending",
@@ -37,12 +47,35 @@ STATUSES = (
 PAGE = 5_000
 
 
-def recipient_status(state: str, message_status: str | None, replied_at: Any) -> str:
+def recipient_status(
+    state: str, message_status: str | None, replied_at: Any, opted_out_after: bool = False
+) -> str:
     if state != "queued":
         return state
+    if opted_out_after:
+        return "opted_out"
     if replied_at is not None:
         return "replied"
     return message_status or "queued"
+
+
+def _opted_out_after_queued():
+    """The join and condition of a queued recipient who opted out afterwards.
+
+    The customer's own time (``opted_out_at``, Meta's whole seconds) can fall just before
+    the queueing within the same second; the time the opt-out was recorded
+    (``updated_at``) cannot, so either one after the queueing counts."""
+    preference = MarketingPreference
+    on = preference.contact_id == CampaignRecipient.contact_id
+    after = and_(
+        CampaignRecipient.state == "queued",
+        preference.opted_out.is_(True),
+        or_(
+            preference.opted_out_at >= CampaignRecipient.queued_at,
+            preference.updated_at >= CampaignRecipient.queued_at,
+        ),
+    )
+    return on, after
 
 
 async def totals(session: AsyncSession, campaign_id: int) -> dict[str, Any]:
@@ -76,6 +109,13 @@ async def totals(session: AsyncSession, campaign_id: int) -> dict[str, Any]:
         .limit(20)
     )
     counts["replied"] = replied_total
+    on, after = _opted_out_after_queued()
+    opted_after = await session.scalar(
+        select(func.count())
+        .select_from(CampaignRecipient)
+        .join(MarketingPreference, on)
+        .where(CampaignRecipient.campaign_id == campaign_id, after)
+    )
     total = sum(n for k, n in counts.items() if k != "replied")
     # "sent" as people mean it: Meta has the message (sent, delivered or read).
     reached = counts["sent"] + counts["delivered"] + counts["read"]
@@ -83,15 +123,23 @@ async def totals(session: AsyncSession, campaign_id: int) -> dict[str, Any]:
         "total": total,
         "counts": counts,
         "reached": reached,
+        # Of those reached: opted out of marketing after their message was queued (an
+        # overlay, like "replied": they stay counted by their message's status).
+        "opted_out_after_sending": int(opted_after or 0),
         "failures": [
             {"error_code": code, "reason": reason, "count": n} for code, reason, n in failures
         ],
     }
 
 
-def _row(recipient: CampaignRecipient, message: Message | None) -> dict[str, Any]:
+def _row(
+    recipient: CampaignRecipient, message: Message | None, opted_out_at: datetime | None = None
+) -> dict[str, Any]:
     status = recipient_status(
-        recipient.state, message.status if message else None, recipient.replied_at
+        recipient.state,
+        message.status if message else None,
+        recipient.replied_at,
+        opted_out_at is not None,
     )
     return {
         "id": recipient.id,
@@ -109,6 +157,7 @@ def _row(recipient: CampaignRecipient, message: Message | None) -> dict[str, Any
         "queued_at": recipient.queued_at,
         "status_updated_at": message.status_updated_at if message else None,
         "replied_at": recipient.replied_at,
+        "opted_out_at": opted_out_at,
         "variables": recipient.variables or {},
     }
 
@@ -121,20 +170,25 @@ async def list_recipients(
     after_id: int = 0,
     limit: int = 100,
 ) -> list[dict[str, Any]]:
+    on, after = _opted_out_after_queued()
+    opted_out_at = case((after, MarketingPreference.opted_out_at), else_=None)
     query = (
-        select(CampaignRecipient, Message)
+        select(CampaignRecipient, Message, opted_out_at)
         .outerjoin(Message, Message.id == CampaignRecipient.message_id)
+        .outerjoin(MarketingPreference, on)
         .where(CampaignRecipient.campaign_id == campaign_id, CampaignRecipient.id > after_id)
         .order_by(CampaignRecipient.id)
         .limit(limit)
     )
-    if status in ("pending", "opted_out", "skipped", "stopped"):
+    if status == "opted_out":  # left out when queued, or opted out after
+        query = query.where(or_(CampaignRecipient.state == status, after))
+    elif status in ("pending", "skipped", "stopped"):
         query = query.where(CampaignRecipient.state == status)
     elif status == "replied":
         query = query.where(CampaignRecipient.replied_at.is_not(None))
     elif status is not None:
         query = query.where(CampaignRecipient.state == "queued", Message.status == status)
-    return [_row(r, m) for r, m in (await session.execute(query)).all()]
+    return [_row(r, m, as_utc(at)) for r, m, at in (await session.execute(query)).all()]
 
 
 EXPORT_FIELDS = (
@@ -148,6 +202,7 @@ EXPORT_FIELDS = (
     "queued_at",
     "status_updated_at",
     "replied_at",
+    "opted_out_at",
     "source",
 )
 

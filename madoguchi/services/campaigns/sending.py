@@ -59,6 +59,7 @@ CAMPAIGN_PRIORITY = 10  # agents' and flows' sends are 0: they are claimed first
 TICK = 0.2
 BACKLOG_SECONDS = 2.0
 MIN_BACKLOG = 100
+AGENTS_USED_SECONDS = 10.0  # how often the agents' part of the messaging limit is read
 SLICE = 250  # rows per transaction: on SQLite a slice holds the event loop while it runs
 
 
@@ -139,6 +140,7 @@ class CampaignWorker:
         self.wake_sender = wake_sender
         self.refresh_tier = refresh_tier
         self._wake = asyncio.Event()
+        self._agents_used_at: dict[int, tuple[datetime, int]] = {}
 
     def wake(self) -> None:
         self._wake.set()
@@ -170,6 +172,7 @@ class CampaignWorker:
         for campaign_id in sending:
             queued += await self.feed(campaign_id, now)
         if queued:
+            # The sender may run in another process (``madoguchi.layout``): a plain wake.
             self.wake_sender()
         return queued
 
@@ -228,7 +231,11 @@ class CampaignWorker:
             if room <= 0:
                 return 0
             limit = await limits.limit_status(
-                session, number.id, now, self.settings.campaign_messaging_limit
+                session,
+                number.id,
+                now,
+                self.settings.campaign_messaging_limit,
+                by_agents=await self._agents_used(session, number.id, now),
             )
             if limit.remaining is not None and limit.remaining <= 0:
                 await self._wait_for_limit(session, campaign, limit, now)
@@ -237,6 +244,17 @@ class CampaignWorker:
             if limit.remaining is not None:
                 budget = min(budget, limit.remaining)
             return await self._queue_slice(session, campaign, number, budget, now)
+
+    async def _agents_used(self, session, number_pk: int, now: datetime) -> int | None:
+        """The agents' part of a number's messaging limit, read again every
+        ``AGENTS_USED_SECONDS`` (a day of an agent's templates is read for it; the feed
+        asks every slice). None for an unlimited number (nothing is counted then)."""
+        cached = self._agents_used_at.get(number_pk)
+        if cached is not None and 0 <= (now - cached[0]).total_seconds() < AGENTS_USED_SECONDS:
+            return cached[1]
+        used = await limits.agents_used_last_day(session, number_pk, now)
+        self._agents_used_at[number_pk] = (now, used)
+        return used
 
     async def _wait_for_limit(self, session, campaign: Campaign, limit, now: datetime) -> None:
         at = await limits.next_room_at(session, campaign.phone_number_id, now)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import insert, select
@@ -20,7 +19,7 @@ from madoguchi.domain.events import MessageQueued
 from madoguchi.domain.message_status import MessageStatus as Status
 from madoguchi.services.access import visibility
 from madoguchi.services.billing.errors import BillingError
-from madoguchi.services.billing.estimates import record_estimate
+from madoguchi.services.billing.estimates import estimate_values, record_estimate
 from madoguchi.services.channel.conversation_threads import find_open_conversation
 from madoguchi.services.channel.service_window import (
     carry_window,
@@ -29,7 +28,14 @@ from madoguchi.services.channel.service_window import (
 )
 from madoguchi.services.channel.template_check import template_send_check
 from madoguchi.store.db import Database
-from madoguchi.store.models import Contact, Conversation, Message, OutboxEntry, PhoneNumber
+from madoguchi.store.models import (
+    Contact,
+    Conversation,
+    Message,
+    MessageCost,
+    OutboxEntry,
+    PhoneNumber,
+)
 from madoguchi.whatsapp.outbound import (
     OutboundMessage,
     Recipient,
@@ -58,7 +64,9 @@ async def _transaction(db: Database, session: AsyncSession | None) -> AsyncItera
     if session is not None:
         yield session
     else:
-        async with db.write() as own:
+        # Every message queued here is a person's or a flow's (campaigns queue in bulk
+        # elsewhere): ahead of background writers at SQLite's single writer.
+        async with db.write(urgent=True) as own:
             yield own
 
 
@@ -185,14 +193,6 @@ async def queue_message(
     )
 
 
-@dataclass(frozen=True, slots=True)
-class _Queued:
-    """What ``record_estimate`` reads of a message stored by ``queue_messages``."""
-
-    workspace_id: int
-    id: int
-
-
 _DISCONNECTED = (
     "number_disconnected",
     "This conversation's WhatsApp number is disconnected, so nothing can be sent "
@@ -278,20 +278,23 @@ async def queue_messages(
         for _, conversation, _, message, _, _ in accepted
     ]
     ids = await _insert_messages(session, rows)
-    outbox = []
+    outbox, costs = [], []
     for (index, conversation, contact, _, body, window), message_id in zip(
         accepted, ids, strict=True
     ):
         try:  # free-form replies: nothing to read, a hard-limit budget checked all the same
-            await record_estimate(
-                session,
-                _Queued(conversation.workspace_id, message_id),
-                conversation,
-                contact,
-                window,
-                template_category=None,
-                template_name=None,
-                at=now,
+            costs.append(
+                await estimate_values(
+                    session,
+                    conversation.workspace_id,
+                    message_id,
+                    conversation,
+                    contact,
+                    window,
+                    template_category=None,
+                    template_name=None,
+                    at=now,
+                )
             )
         except BillingError as exc:  # nothing of this batch is stored: the caller retries
             raise OutboundRefused(exc.code, exc.message, exc.status) from exc
@@ -311,7 +314,8 @@ async def queue_messages(
             conversation_id=conversation.id,
             message_id=message_id,
         )
-    await session.execute(insert(OutboxEntry), outbox)
+    await session.execute(insert(MessageCost.__table__), costs)
+    await session.execute(insert(OutboxEntry.__table__), outbox)
     return results  # type: ignore[return-value]
 
 

@@ -5,7 +5,9 @@
   number's sends in flight (and less while the event loop is late: ``lag_pacer``), and
   an agent's row goes to the head of the number's send window, and its outcome is
   committed on its own ahead of campaign rows accepted at the same time, so an agent's
-  reply never waits behind a broadcast's backlog.
+  reply never waits behind a broadcast's backlog. On SQLite the claim that follows a
+  newly queued message and the commits of agents' outcomes are urgent writes: served
+  before the campaign feeder's slices and the status batches waiting for the one writer.
 - Claiming: due rows are moved to ``sending`` in a short transaction (``FOR UPDATE SKIP
   LOCKED`` on PostgreSQL, so several processes never claim the same row; SQLite has a
   single claimer by construction). Each number has its own share of sends in flight and
@@ -32,6 +34,7 @@ from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import TYPE_CHECKING
 
 from sqlalchemy import exists, select, update
@@ -158,8 +161,13 @@ class Sender:
         self._tasks: set[asyncio.Task] = set()
         self._dispatched: set[int] = set()  # outbox ids whose Graph call has started
         self._handed_back: list[int] = []  # claimed, stopped before their Graph call
+        self._urgent = False  # a message was queued by a person or a flow: claim first
 
-    def wake(self) -> None:
+    def wake(self, *, urgent: bool = True) -> None:
+        """Claim now; ``urgent`` (someone queued a message, the default) makes the claim
+        an urgent write. The sender's own wakes and the campaign feeder's are not."""
+        if urgent:
+            self._urgent = True
         self._wake.set()
 
     async def run(self) -> None:
@@ -218,11 +226,11 @@ class Sender:
             room = self._room(row.number_id)
             batch = self._batch(row.number_id)
             if room == batch or not self._in_flight[row.number_id]:
-                self.wake()
+                self.wake(urgent=False)
             elif row.priority > 0:
                 cap = self._cap(row.number_id)
                 if cap - self._background[row.number_id] == min(batch, cap):
-                    self.wake()  # room for a batch of a campaign's rows again
+                    self.wake(urgent=False)  # room for a batch of a campaign's rows again
 
     async def stop(self) -> int:
         """Stop the sends in flight (the claim loop is the runtime's task) and hand the
@@ -286,7 +294,8 @@ class Sender:
         """
         now = datetime.now(UTC)
         due = (OutboxEntry.state == "pending", OutboxEntry.next_attempt_at <= now)
-        async with self.db.write() as session:
+        urgent, self._urgent = self._urgent, False
+        async with self.db.write(urgent=urgent) as session:
             # The numbers with a due row: a seek per number in ix_outbox_number_pending
             # (a DISTINCT over the outbox read the whole backlog on every claim).
             numbers = (
@@ -450,7 +459,8 @@ class Sender:
     async def _commit_accepted(self, batch: list[tuple[_Claimed, str, asyncio.Future]]) -> list:
         now = datetime.now(UTC)
         events: list[Event] = []
-        async with self.db.write() as session:
+        urgent = any(not row.priority for row, _, _ in batch)
+        async with self.db.write(urgent=urgent) as session:
             # Bulk updates by primary key: one executemany per table for the whole batch.
             await session.execute(
                 update(OutboxEntry),
@@ -492,7 +502,7 @@ class Sender:
         now = datetime.now(UTC)
         retry = retryable and row.attempts < MAX_ATTEMPTS
         events: list[Event] = []
-        async with self.db.write() as session:
+        async with self.db.write(urgent=not row.priority) as session:
             entry = await session.get(OutboxEntry, row.outbox_id)
             entry.last_error = f"{type(exc).__name__}: {exc}"
             if retry:
@@ -511,7 +521,7 @@ class Sender:
             await self.publish(events)
         elif retry:
             asyncio.get_running_loop().call_later(
-                (entry.next_attempt_at - now).total_seconds(), self.wake
+                (entry.next_attempt_at - now).total_seconds(), partial(self.wake, urgent=False)
             )
         return entry.state
 

@@ -14,7 +14,7 @@ import logging
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from madoguchi.domain.business_hours import BusinessHours
@@ -292,41 +292,69 @@ async def enqueue_many(
     in one transaction: the conversations locked and read together, each still ``new``
     queued (one routed meanwhile by a flow or a supervisor is left alone), the waiting
     count taken once per queue. Returns the events and the queues landed in; if it
-    raises, nothing of it is stored (the caller can queue them one at a time)."""
+    raises, nothing of it is stored (the caller can queue them one at a time).
+
+    The common case (an open queue without a max-wait timer, a conversation nobody was
+    offered) is written with one UPDATE and one INSERT for the whole batch, the same
+    rows and events ``place_in_queue`` gives; anything else goes through
+    ``place_in_queue`` itself."""
     outcome = Outcome()
     landed_in: dict[int, int] = {}  # queue id -> its workspace
     queues: dict[tuple[int, int], Queue] = {}
+    now = now_utc()
     async with db.write() as session:
-        conversations = {
-            c.id: c
-            for c in await session.scalars(
-                select(Conversation)
+        rows = {
+            row.id: row
+            for row in await session.execute(
+                select(
+                    Conversation.id,
+                    Conversation.workspace_id,
+                    Conversation.status,
+                    Conversation.offered_agent_id,
+                    Conversation.assigned_agent_id,
+                )
                 .where(Conversation.id.in_({cid for _, cid, _ in items}))
                 .order_by(Conversation.id)
                 .with_for_update()
             )
         }
+        plain: list[tuple[int, Queue]] = []
         for workspace_id, conversation_id, queue_id in items:
-            conversation = conversations.get(conversation_id)
-            if (
-                conversation is None
-                or conversation.workspace_id != workspace_id
-                or conversation.status != Status.NEW
-            ):
+            row = rows.get(conversation_id)
+            if row is None or row.workspace_id != workspace_id or row.status != Status.NEW:
                 continue
             key = (workspace_id, queue_id)
             if key not in queues:
                 queues[key] = await _queue(session, workspace_id, queue_id)
+            queue = queues[key]
+            if _plain(queue, row, now):
+                next_status(row.status, Step.QUEUE)  # (validated as record() does)
+                plain.append((conversation_id, queue))
+                outcome.events.append(
+                    ConversationChanged(
+                        workspace_id=workspace_id,
+                        conversation_id=conversation_id,
+                        status=Status.QUEUED.value,
+                        step=Step.QUEUE.value,
+                        queue_id=queue.id,
+                    )
+                )
+                landed_in[queue.id] = queue.workspace_id
+                continue
+            conversation = await _conversation(session, workspace_id, conversation_id)
             landed = await place_in_queue(
                 session,
                 conversation,
-                queues[key],
+                queue,
                 Step.QUEUE,
                 outcome,
                 reason=reason,
+                now=now,
                 count_waiting=False,
             )
             landed_in[landed.id] = landed.workspace_id
+        if plain:
+            await _queue_plain(session, plain, reason, now)
         for queue_id, workspace_id in landed_in.items():
             outcome.events.append(
                 QueueChanged(
@@ -336,6 +364,58 @@ async def enqueue_many(
                 )
             )
     return outcome, set(landed_in)
+
+
+def _plain(queue: Queue, conversation, now: datetime) -> bool:
+    """Whether ``place_in_queue`` would only set the queue and log the step."""
+    if conversation.offered_agent_id or conversation.assigned_agent_id:
+        return False
+    if queue.max_wait_seconds and queue.overflow_queue_id:
+        return False  # a max-wait timer to schedule
+    return BusinessHours.parse(queue.timezone, queue.hours, queue.holidays).is_open(now)
+
+
+_CONVERSATIONS = Conversation.__table__
+_QUEUE_PLAIN = (
+    update(_CONVERSATIONS)
+    .where(_CONVERSATIONS.c.id == bindparam("cid"))
+    .values(
+        queue_id=bindparam("qid"),
+        status=Status.QUEUED.value,
+        queued_at=bindparam("now"),
+        assigned_agent_id=None,
+        offered_agent_id=None,
+    )
+)
+
+
+async def _queue_plain(
+    session: AsyncSession, plain: list[tuple[int, Queue]], reason: str | None, now: datetime
+) -> None:
+    """``place_in_queue``'s writes for conversations that need nothing else, together."""
+    connection = await session.connection()
+    await connection.execute(
+        _QUEUE_PLAIN, [{"cid": cid, "qid": queue.id, "now": now} for cid, queue in plain]
+    )
+    await connection.execute(
+        insert(ConversationEvent.__table__),
+        [
+            {
+                "workspace_id": queue.workspace_id,
+                "conversation_id": cid,
+                "type": Step.QUEUE.value,
+                "from_status": Status.NEW.value,
+                "to_status": Status.QUEUED.value,
+                "actor_user_id": None,
+                "queue_id": queue.id,
+                "agent_id": None,
+                "reason": reason,
+                "data": None,
+                "at": now,
+            }
+            for cid, queue in plain
+        ],
+    )
 
 
 async def _candidates(session: AsyncSession, queue: Queue, excluded: set[int]) -> list[Candidate]:
