@@ -16,12 +16,10 @@ from madoguchi.store.models import (
     Contact,
     Conversation,
     ConversationEvent,
-    PhoneNumber,
     Queue,
     User,
-    WhatsAppAccount,
-    Workspace,
 )
+from tests.reporting.world import numbered_workspace
 
 
 def t(hh: int, mm: int = 0, day: int = 10) -> datetime:
@@ -46,23 +44,10 @@ async def db(db_url):
 
 async def build(db) -> tuple[int, int]:
     async with db.write() as s:
-        ws = Workspace(slug="kol", name="Kolkata", timezone="Asia/Kolkata")
-        s.add(ws)
-        await s.flush()
-        account = WhatsAppAccount(workspace_id=ws.id, waba_id="wkol", name="acc")
-        s.add(account)
-        await s.flush()
-        number = PhoneNumber(
-            workspace_id=ws.id,
-            account_id=account.id,
-            phone_number_id="pkol",
-            display_phone_number="1555",
-            access_token_encrypted="x",
-            access_token_fingerprint="x",
-        )
+        ws, number = await numbered_workspace(s, "kol", "Asia/Kolkata")
         queue = Queue(workspace_id=ws.id, name="Support")
         agent = User(workspace_id=ws.id, email="a@kol.test", name="Asha", role="agent")
-        s.add_all([number, queue, agent])
+        s.add_all([queue, agent])
         await s.flush()
         # 23:50 local on the 10th, and 00:10 local on the 11th.
         for i, at in enumerate((t(18, 20), t(18, 40))):
