@@ -34,9 +34,10 @@ import asyncio
 import contextlib
 import json
 import math
+import os
 import sqlite3
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -85,6 +86,9 @@ class CampaignBenchConfig:
     # the server's CPU per send without the status webhooks, hence their share.
     alone_seconds: float = 10.0
     settle_seconds: float = 3.0
+    # MADOGUCHI_WORKER_PLACEMENT for the server (BENCH_CAMPAIGNS_PLACEMENT), e.g.
+    # "sender=own": the sender in a process of its own. Empty: the default layout.
+    placement: str = field(default_factory=lambda: os.environ.get("BENCH_CAMPAIGNS_PLACEMENT", ""))
     agents: int = 12
     reply_every: float = 0.5
     baseline_replies: int = 12
@@ -233,15 +237,16 @@ class Bench:
         self.sim = cleanup.add_proc(
             procs.Proc("simulator", sim_args, env, self.workdir, sim_port, "/_sim/health")
         ).start()
-        self.product = cleanup.add_proc(
-            procs.product_proc(
-                "madoguchi-campaigns",
-                self.db_url,
-                self.workdir,
-                f"http://127.0.0.1:{sim_port}",
-                port=product_port,
-            )
-        ).start()
+        product = procs.product_proc(
+            "madoguchi-campaigns",
+            self.db_url,
+            self.workdir,
+            f"http://127.0.0.1:{sim_port}",
+            port=product_port,
+        )
+        if self.cfg.placement:  # e.g. "sender=own": the layout's option (madoguchi.layout)
+            product.env["MADOGUCHI_WORKER_PLACEMENT"] = self.cfg.placement
+        self.product = cleanup.add_proc(product).start()
 
     def _finished_at(self, message_ids: list[int]) -> dict[int, float]:
         with contextlib.closing(sqlite3.connect(self.db_path, timeout=30)) as conn:
@@ -362,7 +367,10 @@ class Bench:
         busy_p90 = latency_summary(busy)["p90_ms"] / 1000 if busy else math.inf
         per_send, alone_per_send = 1000 * cpu / sends, 1000 * a_cpu / alone_sends
         share = 1 - alone_per_send / per_send if per_send else math.nan
+        layout = self.cfg.placement or "default"
         self.lines += [
+            f"server: madoguchi serve, MADOGUCHI_PROCESSES={procs.SERVE_PROCESSES}, worker "
+            f"placement {layout} (CPU figures are all its processes together)",
             f"target: sent at the number's {limit:,}/s within its limit: measured steady "
             f"{fmt_rate(rate)}/s over {span:.0f} s, max {window} in any 1 s, {refused} × 130429: "
             f"{_met(rate >= 0.95 * limit and window <= limit and not refused)}",

@@ -60,6 +60,11 @@ CHILD_NICE = 5
 # units cost less CPU per message (one read of contacts, conversations … per unit).
 CHILD_BATCH = 32
 CHILD_BATCH_UNDER_ACKS = 4
+# Between two slices the processor waits until no acknowledgement waits for its commit,
+# for at most this long: under a flood of webhooks it then holds SQLite's lock for ~2 ms
+# in 200 (the acknowledgements keep the writer), and works the backlog off in the lulls
+# in units of 32; a stream with lulls between its deliveries is processed as it comes.
+CHILD_ACK_WAIT_SECONDS = 0.2
 
 
 class Switchboard:
@@ -322,7 +327,12 @@ def child_policy(policy):
     """The journal processor in a child: it has a core of its own, so it never rests for
     the acknowledgements' sake (the policies for calm and for acknowledgements flowing)."""
     calm = dataclasses.replace(
-        policy, yield_factor=0.0, slice_seconds=0.008, batch=CHILD_BATCH, claim=CHILD_BATCH
+        policy,
+        yield_factor=0.0,
+        slice_seconds=0.008,
+        batch=CHILD_BATCH,
+        claim=CHILD_BATCH,
+        ack_wait_seconds=CHILD_ACK_WAIT_SECONDS,
     )
     under_acks = dataclasses.replace(
         calm, slice_seconds=0.002, batch=CHILD_BATCH_UNDER_ACKS, claim=CHILD_BATCH_UNDER_ACKS

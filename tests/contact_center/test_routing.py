@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import select, update
 
 from madoguchi.services.access.tokens import create_token
+from madoguchi.services.contact_center import assignment
 from madoguchi.simulator import payloads
 from madoguchi.store.models import Conversation, Queue, User
 from tests.conftest import PHONE_NUMBER_ID, WABA_ID, start_stack
@@ -434,3 +435,31 @@ async def test_outside_business_hours_the_customer_is_told_and_routed_to_the_clo
     assert [m["text"] for m in told] == ["We are closed; Sales will answer."]
     events = (await cc.as_("admin", "GET", f"/api/v1/conversations/{cid}/events")).json()
     assert events[0]["reason"] == "Support is closed"
+
+
+async def test_a_conversation_queued_while_its_queue_is_being_kicked_is_offered_at_once(
+    cc, monkeypatch
+):
+    """A customer is queued just after a running kick of the queue last looked: the kick
+    this causes finds that one running and returns at once; the running kick looks again
+    before it stops, so the conversation is offered now, not at the next sweep (the
+    sweep is off in these tests)."""
+    await cc.presence("aiko", "available")
+    async with cc.stack.runtime.db.read() as session:
+        support = await session.scalar(select(Queue.id).where(Queue.name == "Support"))
+    real_offer_next = assignment.offer_next
+    late: list[int] = []
+
+    async def offer_next(db, queue_id, **kwargs):
+        outcome = await real_offer_next(db, queue_id, **kwargs)
+        if outcome is None and not late:  # this kick found nothing; now a customer writes
+            late.append(await cc.customer_writes("hello, anyone?"))
+        return outcome
+
+    monkeypatch.setattr(assignment, "offer_next", offer_next)
+    await cc.stack.runtime.routing.kick(support)
+    conversation = await cc.conversation(late[0])
+    assert (conversation["status"], conversation["offered_agent_id"]) == (
+        "offered",
+        cc.users["aiko"],
+    )

@@ -337,3 +337,45 @@ async def test_a_flow_start_lost_in_a_crash_is_recovered_once(db_url, tmp_path):
     finally:
         await stack.client.aclose()
         await stack.served.stop()
+
+
+async def test_a_batch_that_fails_is_done_one_at_a_time(db_url, tmp_path, monkeypatch, caplog):
+    """Nothing of a failed batch is stored; its activations are then done one at a time
+    (where a bad one fails alone), each exactly once."""
+    stack = await start_stack(db_url, tmp_path, workspace_file=workspace())
+    try:
+        runtime = stack.runtime
+        runner = runtime.flows
+        handlers = runtime.bus._handlers[MessageReceived]
+        wired = next(h for h in handlers if getattr(h[0], "__self__", None) is runner)
+        position = handlers.index(wired)
+        captured: list[MessageReceived] = []
+
+        async def keep(events):
+            captured.extend(events)
+
+        handlers[position] = (keep, True)
+        for i in range(3):
+            await write(stack, "batch", i, "hi", {})
+        handlers[position] = wired
+
+        async def broken(*args, **kwargs):
+            raise RuntimeError("the disk is full")
+
+        monkeypatch.setattr(batch, "queue_messages", broken)
+        await runner.on_messages(captured)
+        assert any("one at a time" in r.getMessage() for r in caplog.records)
+        state = await snapshot(stack, "batch", 3)
+        for i in range(3):
+            assert state[i]["status"] == "in_flow"
+            assert [r[:2] for r in state[i]["runs"]] == [("waiting", "Ask_Department")]
+            assert len(state[i]["replies"]) == 2
+            assert [s[:3] for s in state[i]["steps"]] == [
+                ("Start", "start", "next"),
+                ("Welcome", "send_media", "next"),
+                ("Ask_Department", "collect_input", "waiting"),
+            ]
+            assert [e[0] for e in state[i]["lifecycle"]] == ["flow_started"]
+    finally:
+        await stack.client.aclose()
+        await stack.served.stop()

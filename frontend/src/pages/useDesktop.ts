@@ -58,6 +58,11 @@ export function useDesktop(selectedId: number | null, { myId, onOffer, onNote }:
   // ticket taken when the server confirmed it (older answers carry an older count).
   const readSent = useRef(new Map<number, number>());
   const readDone = useRef(new Map<number, number>());
+  // When each offer made to this person expires (from the offer event), so an offer shown
+  // again from the conversation's state keeps its countdown.
+  const offerExpiry = useRef(new Map<number, string>());
+  const offerOf = (s: DesktopState, id: number): Offer =>
+    s.offers[id] ?? { conversationId: id, expiresAt: offerExpiry.current.get(id) ?? "" };
 
   const onScreen = (id: number) => selectedRef.current === id && !document.hidden;
 
@@ -74,8 +79,12 @@ export function useDesktop(selectedId: number | null, { myId, onOffer, onNote }:
     setGone((g) => (g.has(c.id) ? new Set([...g].filter((x) => x !== c.id)) : g));
     const count = serverUnread(c, ticket);
     setState((s) => {
+      // The conversation's state decides whether its offer is shown: an answer read
+      // before the offer was made (still "queued") may arrive after the offer event and
+      // removes it; the newer answer, "offered" to me, shows it again.
       const offers = { ...s.offers };
-      if (c.status !== "offered" || c.offered_agent_id !== myId) delete offers[c.id];
+      if (c.status === "offered" && c.offered_agent_id === myId) offers[c.id] = offerOf(s, c.id);
+      else delete offers[c.id];
       const unread = count === undefined ? s.unread : { ...s.unread, [c.id]: count };
       return { ...s, conversations: { ...s.conversations, [c.id]: c }, offers, unread };
     });
@@ -215,7 +224,7 @@ export function useDesktop(selectedId: number | null, { myId, onOffer, onNote }:
       const offers: Record<number, Offer> = {};
       for (const c of Object.values(conversations)) {
         if (c.status === "offered" && c.offered_agent_id === myId) {
-          offers[c.id] = s.offers[c.id] ?? { conversationId: c.id, expiresAt: "" };
+          offers[c.id] = offerOf(s, c.id);
         }
       }
       return {
@@ -294,6 +303,7 @@ export function useDesktop(selectedId: number | null, { myId, onOffer, onNote }:
         case "conversation.offer": {
           if (!id || e.agent_id !== myId) return;
           const offer = { conversationId: id, expiresAt: e.expires_at ?? "" };
+          offerExpiry.current.set(id, offer.expiresAt);
           setState((s) => ({ ...s, offers: { ...s.offers, [id]: offer } }));
           void fetchConversation(id);
           onOffer(offer);

@@ -14,8 +14,11 @@ claim works in three steps, all inside the processor's slice transaction:
    nothing overtakes it;
 2. take a transaction-scoped advisory lock per customer key of the rows wanted
    (``pg_try_advisory_xact_lock``; a key another process holds is skipped, and with it
-   every later row of that customer). The locks end with the slice's commit, after what
-   it stored is visible to the next holder;
+   every later row of that customer). The keys of the first rows are tried first; when
+   other processes hold some of them, the keys of the window's next rows are tried, until
+   the claim is full or the window has no customer left: a process finds the customers
+   the others are not working on even when those fill the head of the journal. The locks
+   end with the slice's commit, after what it stored is visible to the next holder;
 3. lock the chosen rows (``FOR UPDATE``) and re-read them: a row another process
    finished meanwhile is gone from ``pending``, and a customer's rows stop at the first
    that is no longer due.
@@ -215,17 +218,41 @@ def granted(wanted: Sequence, locked: set[str]) -> list[int]:
     return ids
 
 
+def next_keys(wanted: Sequence, locked: set[str], refused: set[str], room: int) -> list[str]:
+    """The keys to try next: those of the first ``room`` wanted rows that are not granted
+    yet and whose customers no other process was found holding."""
+    keys: dict[str, None] = {}
+    rows = 0
+    for row in wanted:
+        if rows >= room:
+            break
+        if row.customer_key is None:
+            continue
+        row_keys = row.customer_key.split(" ")
+        if refused.intersection(row_keys) or locked.issuperset(row_keys):
+            continue
+        keys.update(dict.fromkeys(k for k in row_keys if k not in locked))
+        rows += 1
+    return list(keys)
+
+
 async def _claim_from(
     session: AsyncSession, head: Sequence, limit: int, now: datetime, held: set[str]
 ):
-    wanted, keys = plan(head, limit, now, held)
+    wanted, _ = plan(head, len(head), now, held)
     if not wanted:
         return []
     locked: set[str] = set()
-    if keys:
+    refused: set[str] = set()  # held by another process
+    while True:
+        ids = granted(wanted, locked)[:limit]
+        keys = next_keys(wanted, locked, refused, limit - len(ids))
+        if not keys:
+            break
         result = await session.execute(_TRY_LOCKS, {"keys": keys, "ns": LOCK_NAMESPACE})
-        locked = set(result.scalars())
-    ids = granted(wanted, locked)
+        got = set(result.scalars())
+        locked |= got
+        refused.update(k for k in keys if k not in got)
     if not ids:
         return []
     rows = (

@@ -43,6 +43,7 @@ class RoutingEngine:
         self.bus = bus
         self.timers = timers
         self._locks: dict[int, asyncio.Lock] = {}
+        self._again: set[int] = set()  # queues kicked while their kick was running
 
     def wire(self) -> None:
         bus, worker = self.bus, self.timers
@@ -58,15 +59,24 @@ class RoutingEngine:
             await self.bus.publish(outcome.events)
 
     async def kick(self, queue_id: int) -> int:
-        """Offer waiting conversations of a queue until nobody has room; returns offers made."""
+        """Offer waiting conversations of a queue until nobody has room; returns offers made.
+
+        A kick of a queue whose kick is already running in this process only tells that
+        one to look once more before it stops: what made this kick (a conversation just
+        queued, an agent with room) may have come after the running one last looked, and
+        must not wait for the sweep."""
         lock = self._locks.setdefault(queue_id, asyncio.Lock())
         if lock.locked():
-            return 0  # a kick of this queue is running in this process and will see it
+            self._again.add(queue_id)
+            return 0
         made = 0
         async with lock:
             while made < MAX_OFFERS_PER_KICK:
+                self._again.discard(queue_id)
                 outcome = await assignment.offer_next(self.db, queue_id)
                 if outcome is None:
+                    if queue_id in self._again:
+                        continue  # kicked meanwhile: look again
                     break
                 made += 1
                 await self.publish(outcome)

@@ -307,16 +307,19 @@ async def _batch(runner: FlowRunner, events: list[MessageReceived]) -> set[int]:
             if item.run.status not in fe.ACTIVE:
                 left.add(item.conversation.id)
     runner.steps_taken += steps_taken
-    # Committed: what must not hold the transaction.
+    # Committed: what must not hold the transaction (and, failing, must not make the
+    # caller do these activations again).
     published = [e for item in items for e in item.events] + after_events
     runner.left_flows(left)
     try:
         if published:
             await runner.bus.publish(_by_kind(published))
+        for queue_id in sorted(kicks):
+            await runner.kick_queue(queue_id)  # (else the routing sweep offers them)
+    except Exception:
+        log.exception("after %d flow activations committed together", len(items))
     finally:
         runner.left_flows(left, done=True)
-    for queue_id in sorted(kicks):
-        await runner.kick_queue(queue_id)
     return done
 
 
@@ -490,17 +493,19 @@ async def _insert_added(session, models: tuple[type, ...]) -> None:
     records, the estimates ``billing`` records) inserted with one statement per model and
     set of columns, not one each: nothing reads their ids."""
     for model in models:
-        added = [obj for obj in session.new if type(obj) is model]
-        groups: dict[frozenset, list[dict]] = {}
+        added = [obj for obj in session.new if type(obj) is model]  # in the order added
+        runs: list[list[dict]] = []  # consecutive rows setting the same columns
         for obj in added:
             values = {
                 column.key: getattr(obj, column.key)
                 for column in model.__table__.columns
                 if column.key in obj.__dict__
             }
-            groups.setdefault(frozenset(values), []).append(values)
+            if not runs or runs[-1][0].keys() != values.keys():
+                runs.append([])
+            runs[-1].append(values)
             session.expunge(obj)
-        for rows in groups.values():
+        for rows in runs:  # in order: a conversation's lifecycle steps keep theirs
             await session.execute(insert(model.__table__), rows)
 
 
