@@ -301,7 +301,12 @@ class WallboardFeed:
         space.done = wanted
         self.computed += 1
         whole = delta.pop(WHOLE, False)
-        if not whole and boards.empty(delta):
+        # A new day or time zone changes the board's header even when no row differs.
+        moved_day = fresh is not None and (
+            board is None
+            or (board.day, board.structure.timezone) != (fresh.day, fresh.structure.timezone)
+        )
+        if not whole and not moved_day and boards.empty(delta):
             return
         space.version += 1
         space.snapshot = None
