@@ -87,6 +87,7 @@ async def _measure(url: str, cfg: ReportsConfig, say) -> list[str]:
                 f"-- {seeded:,} conversations seeded in {took:.0f} s "
                 f"({seeded / took:,.0f}/s); {hourly:,} rollup rows"
             ]
+            step.append(await _occupancy_cost(db))
             for name in REPORTS:
                 base, _, _, _ = await timed(name, "today")
                 median, worst, cpu, body = await timed(name, "30d")
@@ -97,6 +98,8 @@ async def _measure(url: str, cfg: ReportsConfig, say) -> list[str]:
                         f"; arrived {total['arrived']:,}, answered {total['answered']:,}, "
                         f"service level {total['service_level_percent']} %"
                     )
+                if name == "agents":
+                    extra = f"; occupancy {body['totals']['occupancy_percent']} % (with it)"
                 step.append(
                     f"{name:9s} 30d by day: median {median * 1000:7.0f} ms, slowest "
                     f"{worst * 1000:7.0f} ms, CPU of this process {cpu * 1000:6.0f} ms; "
@@ -109,6 +112,34 @@ async def _measure(url: str, cfg: ReportsConfig, say) -> list[str]:
     finally:
         await db.dispose()
     return lines
+
+
+async def _occupancy_cost(db) -> str:
+    """What occupancy adds: its hourly rollups for the whole seeded period written from
+    scratch (the presence log and the lifecycle steps that start or end an agent's
+    part), per hour written."""
+    from sqlalchemy import func, select, update
+
+    from madoguchi.services.reporting import occupancy
+    from madoguchi.store.models import AgentPresenceLog, ReportCursor
+
+    async with db.write() as session:
+        await occupancy.reset(session)
+        await session.execute(
+            update(ReportCursor)
+            .where(ReportCursor.source == occupancy.SOURCE)
+            .values(last_id=0, last_txid=0)
+        )
+        changes = await session.scalar(select(func.count()).select_from(AgentPresenceLog))
+    started, cpu0 = time.perf_counter(), time.process_time()
+    hours = await occupancy.catch_up(db)
+    took, cpu = time.perf_counter() - started, time.process_time() - cpu0
+    per = 1000 * took / hours if hours else float("nan")
+    return (
+        f"occupancy rollup: {hours:,} hours written from {changes:,} presence changes in "
+        f"{took:.1f} s (CPU of this process {cpu:.1f} s), {per:.0f} ms per hour written "
+        "(the worker writes one hour per hour)"
+    )
 
 
 def run_backend(

@@ -5,6 +5,8 @@ import type { LiveEvent } from "./api/types";
 export interface LiveBus {
   subscribe: (listener: LiveListener) => () => void;
   reconnectNow: () => void;
+  /** A frame to the server (when the link is open): whether it was sent. */
+  send: (payload: object) => boolean;
 }
 
 export interface LiveListener {
@@ -15,7 +17,7 @@ export interface LiveListener {
 export const LiveContext = createContext<LiveBus | null>(null);
 
 /** Subscribe for the component's lifetime; handlers may change between renders. */
-export function useLive(listener: LiveListener): void {
+export function useLive(listener: LiveListener): LiveBus | null {
   const bus = useContext(LiveContext);
   const ref = useRef(listener);
   ref.current = listener;
@@ -26,4 +28,5 @@ export function useLive(listener: LiveListener): void {
       onResync: (reason) => ref.current.onResync?.(reason),
     });
   }, [bus]);
+  return bus;
 }

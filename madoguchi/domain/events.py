@@ -105,6 +105,15 @@ class QueueChanged(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class QueueSettingsChanged(Event):
+    """A queue was created, changed (settings, members, supervisors) or deleted: staff
+    sockets limited to some queues are re-scoped, wallboards re-read the small tables."""
+
+    name: ClassVar[str] = "queue.settings"
+    queue_id: int
+
+
+@dataclass(frozen=True, slots=True)
 class MonitorChanged(Event):
     """A supervisor started or stopped following a conversation (the agent's indicator)."""
 

@@ -20,7 +20,7 @@ import math
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 
 from madoguchi.domain.lifecycle import ANSWERING_STEPS, Status, Step
 from madoguchi.domain.service_metrics import (
@@ -495,8 +495,18 @@ class Staffing:
         return sum(1 for a in self.parts.values() if a == agent_id)
 
 
-def _hour(at: datetime) -> datetime:
-    return at.replace(minute=0, second=0, microsecond=0)
+def hour_start(at: datetime, tz: tzinfo | None = None) -> datetime:
+    """The start (as UTC) of the hour of ``tz``'s clock that ``at`` falls in: the hours
+    reports count in. For zones a whole number of hours from UTC this is the UTC hour;
+    for India (+5:30), Nepal (+5:45), Newfoundland (−3:30)… it starts at :30 or :15 UTC,
+    so that their days start at local midnight."""
+    at = at.astimezone(UTC)
+    if tz is None:
+        return at.replace(minute=0, second=0, microsecond=0)
+    offset = at.astimezone(tz).utcoffset()
+    # Local hours begin where UTC minutes = -offset (mod 60 min): +5:30 → :30, +5:45 → :15.
+    shift = timedelta(seconds=-int(offset.total_seconds()) % 3600) if offset else timedelta(0)
+    return (at - shift).replace(minute=0, second=0, microsecond=0) + shift
 
 
 def _add_span(
@@ -506,15 +516,16 @@ def _add_span(
     load: int,
     start: datetime,
     end: datetime,
+    tz: tzinfo | None,
 ) -> None:
     """Add ``start``–``end`` in state (status, load) to the agent's hours (split at each
-    hour boundary)."""
+    hour boundary of ``tz``'s clock)."""
     available = status == AVAILABLE or load > 0
     if not available or end <= start:
         return
     at = start
     while at < end:
-        hour = _hour(at)
+        hour = hour_start(at, tz)
         stop = min(end, hour + timedelta(hours=1))
         seconds = (stop - at).total_seconds()
         row = out.setdefault((agent_id, hour), dict.fromkeys(OCCUPANCY_COUNTERS, 0.0))
@@ -532,11 +543,13 @@ def occupancy_seconds(
     end: datetime,
     presence: Sequence[PresenceFact],
     steps: Sequence[LoggedStep],
+    zones: dict[int, tzinfo] | None = None,
 ) -> dict[tuple[int, datetime], dict[str, float]]:
     """Seconds available, busy and busy-while-not-available per (agent, UTC hour) from
     ``start`` to ``end`` (docs/metrics.md, occupancy), given where things stood at
     ``start`` (``staffing``, moved on to ``end``) and the presence changes and lifecycle
-    steps in between (each in time order; only ``PART_STEPS`` matter).
+    steps in between (each in time order; only ``PART_STEPS`` matter). Hours are those
+    of each agent's workspace zone (``zones``; UTC hours without).
 
     - available: presence "available", or handling at least one conversation whatever
       the presence (an agent away or signed out with a conversation still theirs is
@@ -564,6 +577,7 @@ def occupancy_seconds(
             loads[agent_id],
             since.get(agent_id, start),
             at,
+            (zones or {}).get(agent_id),
         )
         since[agent_id] = at
 

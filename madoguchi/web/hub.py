@@ -11,6 +11,9 @@ Each connection has a small bounded outbox drained by its own writer; a client t
 ``queue_limit`` frames behind is dropped (close 1013), so one slow browser never delays
 the others or grows memory. Every frame carries ``seq``, contiguous per connection from 1
 (the ``hello``): a gap means frames were lost, and the client re-reads state over REST.
+Staff sockets may watch the wallboard: the whole board once, then each change as a delta
+cut to what the socket may see (``_board_delta``); a supervisor's queues are read again
+when a queue's settings change (``rescope``).
 The hub knows nothing of HTTP: the endpoint in ``web/realtime.py`` moves frames.
 """
 
@@ -24,16 +27,21 @@ import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable
 
-from madoguchi.domain.events import CredentialsChanged, Event
+from madoguchi.domain.events import CredentialsChanged, Event, PresenceChanged, QueueSettingsChanged
 from madoguchi.services.access.tokens import Principal
+from madoguchi.services.access.visibility import supervised_queue_ids
 from madoguchi.services.contact_center.live_audience import (
     QUEUE_BOUND,
     STAFF_ROLES,
     agents_may_see,
     audience_of,
     limited_supervisor_admits,
+    member_queues,
     needs_lookup,
 )
+from madoguchi.services.supervision import board as boards
+from madoguchi.services.supervision.live_wallboard import BoardDelta
+from madoguchi.services.supervision.wallboard import for_viewer
 from madoguchi.store.db import Database
 
 log = logging.getLogger(__name__)
@@ -46,6 +54,18 @@ CLOSE_UNAUTHENTICATED = 4401  # credentials refused or withdrawn
 def frame_body(payload: dict) -> str:
     """A JSON object without its closing brace, so each connection appends its seq."""
     return json.dumps(payload, separators=(",", ":"), default=str)[:-1]
+
+
+def _snapshot_frame(snapshot: dict, version: int, scope: frozenset[int] | None) -> str:
+    """The ``wallboard.snapshot`` frame body: the whole board a viewer may see."""
+    board = for_viewer(snapshot, scope)
+    return frame_body(
+        {
+            "event": "wallboard.snapshot",
+            "version": version,
+            "board": {**board, "scope": sorted(scope) if scope else "all"},
+        }
+    )
 
 
 class Connection:
@@ -62,6 +82,9 @@ class Connection:
         "close_code",
         "close_reason",
         "recheck",
+        "watching",
+        "held",
+        "board_version",
     )
 
     def __init__(self, principal: Principal, limit: int) -> None:
@@ -76,6 +99,9 @@ class Connection:
         self.close_reason = ""
         # Re-reads the socket's credentials: the Principal they name now, or None.
         self.recheck: Callable[[], Awaitable[Principal | None]] | None = None
+        self.watching = False  # subscribed to the wallboard (snapshot, then deltas)
+        self.held: list | None = None  # deltas arriving while its snapshot is prepared
+        self.board_version = 0  # the wallboard version this socket's browser holds
 
     @property
     def staff(self) -> bool:
@@ -133,7 +159,11 @@ class Hub:
         # Supervisors limited to some queues (queue supervisors), with those queues.
         self._limited: dict[int, dict[Connection, frozenset[int]]] = {}
         self._all: set[Connection] = set()
+        # Staff sockets watching the wallboard, and the feed their snapshots come from.
+        self._watchers: dict[int, set[Connection]] = {}
+        self.wallboard = None  # live_wallboard.WallboardFeed, set by web/realtime.py
         self._ticker: asyncio.Task | None = None
+        self._tasks: set[asyncio.Task] = set()
         self.dispatched = 0
 
     # ------------------------------------------------------------------ connections
@@ -169,6 +199,7 @@ class Hub:
         conn.close(conn.close_code, conn.close_reason)
         self._all.discard(conn)
         ws = conn.principal.workspace_id
+        self._unwatch(conn)
         staff = self._staff.get(ws)
         if staff is not None:
             staff.discard(conn)
@@ -196,9 +227,14 @@ class Hub:
 
     async def dispatch(self, event: Event) -> None:
         """Send ``event`` to every connection of this process allowed to see it."""
+        if isinstance(event, BoardDelta):
+            self._board_delta(event)
+            return
         if isinstance(event, CredentialsChanged):
             await self.recheck_credentials(event)
             return
+        if isinstance(event, QueueSettingsChanged):
+            await self.rescope(event.workspace_id)
         ws = event.workspace_id
         staff = self._staff.get(ws)
         agents = self._agents.get(ws) if agents_may_see(event) else None
@@ -219,8 +255,17 @@ class Hub:
                 # Fail closed for agents, but staff still get the event.
                 log.exception("audience of %s could not be resolved", event.name)
                 audience = None
+        subject_queues = None
+        if limited and isinstance(event, PresenceChanged):
+            try:
+                async with self.db.read() as session:
+                    subject_queues = await member_queues(session, ws, event.user_id)
+            except Exception:
+                log.exception("queues of %s could not be read", event.name)  # fail closed
         for conn, queues in tuple((self._limited.get(ws) or {}).items()):
-            if limited_supervisor_admits(event, audience, queues, conn.principal.user_id):
+            if limited_supervisor_admits(
+                event, audience, queues, conn.principal.user_id, subject_queues
+            ):
                 targets.append(conn)
         if agents:
             # Re-read the index: sockets may have come or gone during the query.
@@ -265,6 +310,152 @@ class Hub:
                 if conn in self._all:
                     self.disconnect(conn)
 
+    async def rescope(self, workspace_id: int) -> None:
+        """A queue's supervisors may have changed: read again which queues each connected
+        supervisor of the workspace may see, re-index the sockets whose scope moved and
+        tell their browsers to re-read state (``resync``), now rather than at their next
+        connection."""
+        ws = workspace_id
+        conns = [
+            c
+            for c in (*self._staff.get(ws, ()), *(self._limited.get(ws) or {}))
+            if c.principal.role == "supervisor"
+        ]
+        if not conns:
+            return
+        scopes: dict[int | None, frozenset[int] | None] = {}
+        try:
+            async with self.db.read() as session:
+                for conn in conns:
+                    user_id = conn.principal.user_id
+                    if user_id not in scopes:
+                        queues = await supervised_queue_ids(session, conn.principal)
+                        scopes[user_id] = frozenset(queues) if queues else None
+        except Exception:
+            log.exception("supervisors' queues could not be re-read")
+            return
+        body = frame_body({"event": "resync", "reason": "scope changed"})
+        for conn in conns:
+            new = scopes[conn.principal.user_id]
+            if conn not in self._all or new == self.scope_of(conn):
+                continue
+            staff = self._staff.get(ws)
+            if staff is not None:
+                staff.discard(conn)
+            limited = self._limited.get(ws)
+            if limited is not None:
+                limited.pop(conn, None)
+            if new is None:
+                self._staff.setdefault(ws, set()).add(conn)
+            else:
+                self._limited.setdefault(ws, {})[conn] = new
+            if not self._staff.get(ws, True):
+                del self._staff[ws]
+            if ws in self._limited and not self._limited[ws]:
+                del self._limited[ws]
+            self._send(conn, body)
+
+    # ------------------------------------------------------------------ wallboard
+
+    def scope_of(self, conn: Connection) -> frozenset[int] | None:
+        """The queues a limited supervisor's socket may see (None: all)."""
+        return (self._limited.get(conn.principal.workspace_id) or {}).get(conn)
+
+    async def watch_wallboard(self, conn: Connection) -> None:
+        """Send a staff socket the whole wallboard (cut to its queues), then each change
+        as a delta (``wallboard.delta``): the browser asks on open and after any gap."""
+        if not conn.staff or self.wallboard is None or conn.closed:
+            return
+        ws = conn.principal.workspace_id
+        conn.watching = True
+        conn.held = []  # deltas arriving meanwhile wait for the snapshot
+        self._watchers.setdefault(ws, set()).add(conn)
+        try:
+            version, snapshot = await self.wallboard.current(ws)
+            body = await asyncio.to_thread(_snapshot_frame, snapshot, version, self.scope_of(conn))
+        except Exception:
+            log.exception("wallboard snapshot failed")
+            conn.held = None
+            self._unwatch(conn)
+            return
+        held, conn.held = conn.held, None
+        if conn.closed or not conn.watching:
+            return
+        conn.board_version = version
+        self._send(conn, body)
+        for delta in held:
+            if delta.base >= version:
+                self._delta_to(conn, delta, {})
+
+    def unwatch_wallboard(self, conn: Connection) -> None:
+        self._unwatch(conn)
+
+    def _unwatch(self, conn: Connection) -> None:
+        conn.watching = False
+        conn.held = None
+        watchers = self._watchers.get(conn.principal.workspace_id)
+        if watchers is not None:
+            watchers.discard(conn)
+            if not watchers:
+                del self._watchers[conn.principal.workspace_id]
+
+    def _board_delta(self, delta: BoardDelta) -> None:
+        """A change of a workspace's board: a delta to each watching socket (cut to its
+        queues), a ``wallboard.changed`` nudge to the other staff sockets it concerns."""
+        ws = delta.workspace_id
+        cuts: dict = {}
+        for conn in tuple(self._watchers.get(ws, ())):
+            if conn.held is not None:
+                conn.held.append(delta)
+            elif delta.whole:  # read anew: the whole board again
+                self.spawn(self.watch_wallboard(conn))
+            else:
+                self._delta_to(conn, delta, cuts)
+        if delta.base == 0:
+            return  # this process's first board: nothing was shown from it to change
+        nudge = None
+        for conn in (*self._staff.get(ws, ()), *(self._limited.get(ws) or {})):
+            if conn.watching:
+                continue
+            if self._cut_body(delta, self.scope_of(conn), cuts) is None:
+                continue  # nothing this supervisor may see changed
+            if nudge is None:
+                nudge = frame_body({"event": "wallboard.changed", "version": delta.version})
+            self._send(conn, nudge)
+
+    def _cut_body(self, delta: BoardDelta, scope, cuts: dict) -> str | None:
+        """The delta's rows a viewer of ``scope`` may see, as JSON members (None: none)."""
+        if scope not in cuts:
+            changes = boards.cut(delta.changes, scope)
+            cuts[scope] = (
+                None
+                if boards.empty(changes) and scope is not None
+                else json.dumps(changes, separators=(",", ":"), default=str)[1:-1]
+            )
+        return cuts[scope]
+
+    def _delta_to(self, conn: Connection, delta: BoardDelta, cuts: dict) -> None:
+        body = self._cut_body(delta, self.scope_of(conn), cuts)
+        if body is None:
+            return  # nothing of theirs: the next delta goes on from their version
+        head = json.dumps(
+            {
+                "event": "wallboard.delta",
+                "base": conn.board_version,
+                "version": delta.version,
+                "generated_at": delta.generated_at,
+                "day": delta.day,
+            },
+            separators=(",", ":"),
+        )[:-1]
+        conn.board_version = delta.version
+        self._send(conn, f"{head},{body}" if body else head)
+
+    def spawn(self, work) -> None:
+        task = asyncio.get_running_loop().create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
     def _send(self, conn: Connection, body: str) -> None:
         if not conn.push(body) and conn in self._all:
             self.disconnect(conn)  # too slow: out of the index now, its writer closes it
@@ -282,6 +473,8 @@ class Hub:
             self._ticker = asyncio.create_task(self._heartbeat(), name="ws-heartbeat")
 
     async def stop(self) -> None:
+        for task in tuple(self._tasks):
+            task.cancel()
         if self._ticker is not None:
             self._ticker.cancel()
             with contextlib.suppress(asyncio.CancelledError):

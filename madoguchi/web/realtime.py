@@ -9,7 +9,9 @@ browser; its Origin must be this host's) or an API token, as ``?token=`` or an
 code 4401, because a browser sees no HTTP status for a rejected upgrade.
 
 Per socket: the endpoint's own task reads the client (``{"event": "ping"}`` is answered
-with ``pong``; anything else is ignored) and one writer task drains the hub's outbox.
+with ``pong``; a staff socket's ``{"event": "wallboard.watch"}`` is answered with the
+whole wallboard, ``wallboard.snapshot``, then ``wallboard.delta`` frames until
+``wallboard.unwatch``; anything else is ignored) and one writer task drains the hub's outbox.
 """
 
 from __future__ import annotations
@@ -74,6 +76,7 @@ async def hub_running(app, runtime: Runtime) -> AsyncIterator[Hub]:
         queue_limit=settings.ws_send_queue,
         heartbeat_seconds=settings.ws_heartbeat_seconds,
     )
+    hub.wallboard = runtime.wallboard
     app.state.hub = hub
     runtime.fanout.add_listener(hub.dispatch, hub.resync)
     runtime.wallboard.subscribe(hub.dispatch)
@@ -132,7 +135,7 @@ async def live_events(websocket: WebSocket) -> None:
             message = await websocket.receive()
             if message["type"] == "websocket.disconnect":
                 break
-            _on_client_message(conn, message.get("text"))
+            _on_client_message(hub, conn, message.get("text"))
     finally:
         hub.disconnect(conn)
         writer.cancel()
@@ -144,12 +147,18 @@ async def live_events(websocket: WebSocket) -> None:
 router.routes.append(WebSocketRoute("/api/v1/ws", live_events, name="live_events"))
 
 
-def _on_client_message(conn: Connection, text: str | None) -> None:
+def _on_client_message(hub: Hub, conn: Connection, text: str | None) -> None:
     if not text or len(text) > MAX_CLIENT_MESSAGE:
         return
     with contextlib.suppress(ValueError, AttributeError):
-        if json.loads(text).get("event") == "ping":
+        event = json.loads(text).get("event")
+        if event == "ping":
             conn.push(_PONG)
+        elif event == "wallboard.watch" and conn.staff:
+            # The whole board now, then deltas (again after any gap the browser sees).
+            hub.spawn(hub.watch_wallboard(conn))
+        elif event == "wallboard.unwatch":
+            hub.unwatch_wallboard(conn)
 
 
 async def _write(websocket: WebSocket, conn: Connection) -> None:

@@ -19,6 +19,7 @@ SAMPLES: list[Event] = [
     events.OfferMade(1, conversation_id=2, agent_id=5, queue_id=6, expires_at="2026-01-01"),
     events.PresenceChanged(1, user_id=5, status="away", away_reason="lunch"),
     events.QueueChanged(1, queue_id=6, waiting=3),
+    events.QueueSettingsChanged(1, queue_id=6),
     events.NoteAdded(1, conversation_id=2, note_id=7, author_id=5),
     events.MediaStored(1, media_id=8, status="stored"),
     events.CallChanged(

@@ -23,7 +23,7 @@ async def api(db_url, tmp_path):
     stack = await start_stack(db_url, tmp_path)
     db = stack.runtime.db
     world = await build(db)
-    await rollups.catch_up(db, lag=0)
+    await rollups.catch_up(db)
     tokens = {}
     async with db.write() as s:
         for who, role in (("boss", "admin"), ("sue", "supervisor"), ("lim", "supervisor")):
@@ -118,3 +118,50 @@ async def test_csv_has_a_bom_a_header_and_the_values(api):
     lines = list(csv.reader(io.StringIO(series.content.decode("utf-8-sig"))))
     assert lines[0][0] == "bucket" and len(lines) == 1 + 24 + 1
     assert lines[11][0] == "2026-11-10T10:00" and lines[-1][0] == "total"
+
+
+async def test_occupancy_over_the_api(api, db_url):
+    """Occupancy in the agents report: every agent for an admin, the members of the
+    supervised queues for a limited supervisor; in the CSV; absent (and said) with a
+    filter it cannot honour."""
+    from madoguchi.store.db import Database
+    from madoguchi.store.models import AgentPresenceLog, QueueMember
+    from tests.reporting.world import t
+
+    world, get = api
+    db = Database(db_url)
+    try:
+        async with db.write() as s:
+            s.add(
+                QueueMember(
+                    workspace_id=world.workspace_id, queue_id=world.billing, user_id=world.a2
+                )
+            )
+            for user, start in ((world.a1, t(1)), (world.a2, t(3))):
+                for status, at in (
+                    ("available", start),
+                    ("offline", start.replace(hour=start.hour + 1)),
+                ):
+                    s.add(
+                        AgentPresenceLog(
+                            workspace_id=world.workspace_id, user_id=user, status=status, at=at
+                        )
+                    )
+    finally:
+        await db.dispose()
+    everyone = (await get("boss", "/api/v1/reports/agents", **CUSTOM)).json()
+    assert everyone["occupancy"]["shown"] is True
+    rows = {r["agent"]: r for r in everyone["rows"]}
+    assert rows["Aoi"]["available_seconds"] >= 3600 and rows["Ben"]["available_seconds"] >= 3600
+    assert everyone["totals"]["occupancy_percent"] is not None
+    limited = (await get("lim", "/api/v1/reports/agents", **CUSTOM)).json()
+    assert {r["agent"] for r in limited["rows"] if r["available_seconds"]} == {"Ben"}
+    assert limited["totals"]["available_seconds"] == rows["Ben"]["available_seconds"]
+    table = await get("boss", "/api/v1/reports/agents/export.csv", **CUSTOM)
+    header = table.content.decode("utf-8-sig").splitlines()[0].split(",")
+    assert {"available_seconds", "busy_seconds", "occupancy_percent"} <= set(header)
+    tagged = await get("boss", "/api/v1/reports/agents", tag="vip", **CUSTOM)
+    assert tagged.status_code == 200
+    assert tagged.json()["occupancy"]["shown"] is False
+    assert "tag" in tagged.json()["occupancy"]["message"]
+    assert (await get("agent", "/api/v1/reports/agents", **CUSTOM)).status_code == 403

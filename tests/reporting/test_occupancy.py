@@ -20,15 +20,13 @@ from madoguchi.store.models import (
     Contact,
     Conversation,
     ConversationEvent,
-    PhoneNumber,
     Queue,
     QueueMember,
     ReportCursor,
     User,
     UserSession,
-    WhatsAppAccount,
-    Workspace,
 )
+from tests.reporting.world import numbered_workspace
 
 
 def t(hh: int, mm: int = 0, day: int = 10) -> datetime:
@@ -54,21 +52,7 @@ async def build(db: Database) -> dict:
     busy while offline); available 14:30–15:30 with c4 14:50–15:10 (across midnight).
     """
     async with db.write() as s:
-        ws = Workspace(slug="occ", name="Occ", timezone="Asia/Tokyo")
-        s.add(ws)
-        await s.flush()
-        account = WhatsAppAccount(workspace_id=ws.id, waba_id="wocc", name="acc")
-        s.add(account)
-        await s.flush()
-        number = PhoneNumber(
-            workspace_id=ws.id,
-            account_id=account.id,
-            phone_number_id="pocc",
-            display_phone_number="1555",
-            access_token_encrypted="x",
-            access_token_fingerprint="x",
-        )
-        s.add(number)
+        ws, number = await numbered_workspace(s, "occ", "Asia/Tokyo")
         aoi = User(workspace_id=ws.id, email="aoi@occ.test", name="Aoi", role="agent")
         ben = User(workspace_id=ws.id, email="ben@occ.test", name="Ben", role="agent")
         support = Queue(workspace_id=ws.id, name="Support")

@@ -257,6 +257,27 @@ async def build(db: Database, slug: str = "rep") -> World:
     return w
 
 
+async def numbered_workspace(s, slug: str, timezone: str) -> tuple[Workspace, PhoneNumber]:
+    """A workspace with one connected number (for the smaller hand-built logs)."""
+    ws = Workspace(slug=slug, name=slug, timezone=timezone)
+    s.add(ws)
+    await s.flush()
+    account = WhatsAppAccount(workspace_id=ws.id, waba_id=f"w{slug}", name="acc")
+    s.add(account)
+    await s.flush()
+    number = PhoneNumber(
+        workspace_id=ws.id,
+        account_id=account.id,
+        phone_number_id=f"p{slug}",
+        display_phone_number="1555",
+        access_token_encrypted="x",
+        access_token_fingerprint="x",
+    )
+    s.add(number)
+    await s.flush()
+    return ws, number
+
+
 # The day 2026-11-10 in Tokyo (docs/metrics.md applied by hand).
 EXPECTED = {
     "arrived": 7,  # C1, C2, C2→Billing, C3, C4, C6, C7

@@ -4,6 +4,8 @@ queues, and the coalesced ``wallboard.changed`` nudge on the websocket."""
 
 from __future__ import annotations
 
+import contextlib
+import json
 from datetime import timedelta
 
 import pytest
@@ -11,6 +13,7 @@ from sqlalchemy import select, update
 
 from madoguchi.domain.service_metrics import day_bounds
 from madoguchi.services.contact_center import assignment
+from madoguchi.services.supervision.board import comparable_queue
 from madoguchi.store.models import Conversation, ConversationEvent, Queue, Workspace
 from tests.contact_center.test_routing import make_cc
 from tests.helpers import eventually
@@ -259,7 +262,11 @@ async def test_a_supervisor_limited_to_queues_hears_only_their_queues_live(cc):
 def _comparable(snapshot: dict) -> dict:
     """A snapshot without what depends on the instant it was taken."""
     return {
-        **{k: v for k, v in snapshot.items() if k not in ("generated_at", "compute_ms", "version")},
+        **{
+            k: v
+            for k, v in snapshot.items()
+            if k not in ("generated_at", "compute_ms", "version", "feed")
+        },
         "queues": [
             {k: v for k, v in q.items() if k != "longest_wait_seconds"} for q in snapshot["queues"]
         ],
@@ -348,3 +355,87 @@ async def test_incremental_snapshots_equal_a_full_read_after_random_events(cc):
     assert feed.full_reads == full_reads
     snapshot = await feed.snapshot(workspace_id)
     assert snapshot["conversations"], "the random run left no open conversation"
+
+
+async def test_a_watching_socket_gets_the_board_then_deltas_that_rebuild_it(cc):
+    """``wallboard.watch``: the whole board, then deltas numbered base → version; the
+    board kept by applying them equals the board read afresh, and an agent's socket
+    asking to watch gets nothing."""
+    from madoguchi.services.supervision import board as boards
+
+    sam = await open_live(cc.stack.url, cc.tokens["sam"])
+    aiko = await open_live(cc.stack.url, cc.tokens["aiko"])
+    await sam.ws.send(json.dumps({"event": "wallboard.watch"}))
+    await aiko.ws.send(json.dumps({"event": "wallboard.watch"}))
+    first = await sam.until("wallboard.snapshot")
+    held, version = first["board"], first["version"]
+    await cc.presence("aiko", "available")
+    cids = [await cc.customer_writes("hello", phone=f"82900000010{i}") for i in range(3)]
+    await cc.wait_status(cids[0], "offered", "aiko")
+    await cc.as_("aiko", "POST", f"/api/v1/conversations/{cids[0]}/accept")
+    await cc.as_("admin", "POST", f"/api/v1/conversations/{cids[1]}/close")
+
+    async def caught_up():
+        nonlocal held, version
+        with contextlib.suppress(TimeoutError):
+            while True:
+                frame = await sam.next(within=0.3)
+                if frame["event"] == "wallboard.delta":
+                    assert frame["base"] == version, "a delta that does not follow"
+                    held, version = boards.apply_delta(held, frame), frame["version"]
+        whole = await board(cc)
+        return whole["version"] == version and _same_rows(held, whole)
+
+    await eventually(caught_up)
+    assert version > first["version"]
+    frames = []
+    with contextlib.suppress(TimeoutError):
+        while True:
+            frames.append((await aiko.next(within=1.0))["event"])
+    assert not {"wallboard.snapshot", "wallboard.delta", "wallboard.changed"} & set(frames)
+    await sam.ws.close()
+    await aiko.ws.close()
+
+
+def _same_rows(a: dict, b: dict) -> bool:
+    def rows(s: dict) -> tuple:
+        return (
+            sorted((comparable_queue(q) for q in s["queues"]), key=lambda q: q["id"]),
+            sorted(s["agents"], key=lambda x: x["user_id"]),
+            sorted(s["conversations"], key=lambda c: c["id"]),
+        )
+
+    return rows(a) == rows(b)
+
+
+async def test_a_limited_supervisor_watches_only_their_queues(cc):
+    sales = await _queue_doc(cc, "Sales")
+    sales_id = sales.pop("id")
+    sales["supervisors"] = [{"email": "sam@acme.test"}]
+    assert (
+        await cc.as_("admin", "PUT", f"/api/v1/queues/{sales_id}", json=sales)
+    ).status_code == 200
+    sam = await open_live(cc.stack.url, cc.tokens["sam"])
+    await sam.ws.send(json.dumps({"event": "wallboard.watch"}))
+    first = await sam.until("wallboard.snapshot")
+    assert [q["id"] for q in first["board"]["queues"]] == [sales_id]
+    admin = await open_live(cc.stack.url, cc.tokens["admin"])
+    await admin.ws.send(json.dumps({"event": "wallboard.watch"}))
+    await admin.until("wallboard.snapshot")
+    cid = await cc.customer_writes("for Support")  # the number's queue: Support
+    await admin.until("wallboard.delta")
+    frames = []
+    with contextlib.suppress(TimeoutError):
+        while True:
+            frames.append(await sam.next(within=1.5))
+    assert not [f for f in frames if f["event"].startswith("wallboard.")], frames
+    moved = await cc.as_(
+        "admin", "POST", f"/api/v1/conversations/{cid}/transfer", json={"queue_id": sales_id}
+    )
+    assert moved.status_code == 200
+    delta = await sam.until("wallboard.delta")
+    assert delta["base"] == first["version"]
+    assert [c["id"] for c in delta["conversations"]] == [cid]
+    assert {q["id"] for q in delta["queues"]} <= {sales_id}
+    await sam.ws.close()
+    await admin.ws.close()

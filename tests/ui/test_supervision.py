@@ -10,6 +10,7 @@ from sqlalchemy import update
 
 from madoguchi.store.models import User
 from tests.access.people import add_user
+from tests.helpers import eventually
 from tests.ui.conftest import ANA, screenshot, set_presence, sign_in
 from tests.ui.test_agent_desktop import (
     conversation_item,
@@ -117,3 +118,52 @@ async def test_agents_have_no_wallboard(ui, browser):
     await expect(ana.get_by_role("button", name="Wallboard")).to_have_count(0)
     response = await ana.request.get(ui.url + "/api/v1/wallboard")
     assert response.status == 403
+
+
+_BOARD_STATE = """() => {
+  const text = (el, id) => el.querySelector(`[data-testid="${id}"]`)?.textContent ?? null;
+  const root = document.querySelector('[data-testid="wallboard"]');
+  const rows = (id) => [...document.querySelectorAll(`[data-testid="${id}"]`)];
+  return {
+    version: root?.dataset.version ?? null,
+    queues: rows("wallboard-queue").map((r) => [r.dataset.queue,
+      ...["q-waiting", "q-offered", "q-active", "q-arrived", "q-answered", "q-sl"]
+        .map((id) => text(r, id))]),
+    agents: rows("wallboard-agent").map((r) => [r.dataset.agent, text(r, "agent-work")]),
+    conversations: rows("wallboard-conversation")
+      .map((r) => [r.dataset.conversationId, r.dataset.status]),
+  };
+}"""
+
+
+async def test_deltas_applied_live_equal_a_fresh_load(ui, browser):
+    """The wallboard open while customers write, are offered and answered is kept by
+    the deltas the server sends; it then shows exactly what a page loaded afresh shows."""
+    await add_user(ui.runtime.db, SUE, "supervisor")
+    sue = await sign_in(browser, ui, SUE)
+    ana = await sign_in(browser, ui, ANA)
+    await sue.get_by_role("button", name="Wallboard").click()
+    support = queue_row(sue, "Support")
+    await expect(support.get_by_test_id("q-waiting")).to_have_text("0")
+
+    for phone, name in (("819000000041", "Kei"), ("819000000042", "Rin"), ("819000000043", "Sora")):
+        customer = await sim_customer(ui, phone, name)
+        await customer_says(ui, customer, f"{name} here")
+    await expect(support.get_by_test_id("q-arrived")).to_have_text("3")
+    await set_presence(ana, "Available")
+    await ana.get_by_test_id("offer-accept").first.click()
+    await expect(support.get_by_test_id("q-answered")).to_have_text("1")
+    root = sue.get_by_test_id("wallboard")
+    assert int(await root.get_attribute("data-deltas")) > 0, "the live page took no delta"
+
+    fresh = await sue.context.new_page()
+    await fresh.goto(ui.url + "/wallboard")
+    await expect(fresh.get_by_test_id("wallboard")).to_be_visible()
+
+    async def same():
+        live, loaded = await sue.evaluate(_BOARD_STATE), await fresh.evaluate(_BOARD_STATE)
+        return live == loaded and live["queues"] and live["conversations"]
+
+    await eventually(same)
+    live = await sue.evaluate(_BOARD_STATE)
+    assert any(status == "active" for _, status in live["conversations"])

@@ -44,6 +44,14 @@ export class LiveSocket {
     this.handlers.onState?.("closed");
   }
 
+  /** Send a frame to the server if the link is open; whether it was sent. */
+  send(payload: object): boolean {
+    const socket = this.socket;
+    if (!socket || socket.readyState !== WebSocket.OPEN) return false;
+    socket.send(JSON.stringify(payload));
+    return true;
+  }
+
   /** Drop the link now (tests and "reconnect" buttons); it comes back by itself. */
   reconnectNow(): void {
     this.socket?.close(4000, "reconnect");

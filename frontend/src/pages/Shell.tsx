@@ -53,6 +53,7 @@ export function Shell() {
         return () => listeners.delete(listener);
       },
       reconnectNow: () => socket.reconnectNow(),
+      send: (payload) => socket.send(payload),
     };
     return value;
   }, []);

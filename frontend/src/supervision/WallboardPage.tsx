@@ -35,7 +35,7 @@ export function WallboardPage({ tv = false }: { tv?: boolean }) {
   }
   if (tv) return <TvBoard board={board} now={now} />;
   return (
-    <Stack p="md" gap="lg" data-testid="wallboard" data-generated-at={board.generated_at}>
+    <Stack p="md" gap="lg" data-testid="wallboard" data-generated-at={board.generated_at} data-version={board.version} data-deltas={board.deltas_applied}>
       <Group justify="space-between">
         <Title order={1} size="h3">
           {t("wallboard.title")}

@@ -6,7 +6,10 @@ The rules, deny by default:
 - admins and supervisors see every event of their workspace, except that a supervisor
   listed as supervisor of some queues gets the events that belong to a queue (its
   conversations, offers, waiting counts) only for those queues or when the event names
-  them (``limited_supervisor_admits``);
+  them, a colleague's presence only for members of those queues (or their own), account
+  events only about the account itself (templates, quality, the number; not calls or a
+  customer's ids), and wallboard nudges only cut to those queues by the hub
+  (``limited_supervisor_admits``);
 - an agent sees the message, conversation, note and supervision (monitor, whisper,
   barge) events of a conversation that is assigned or offered to them right now, or that
   the event itself names them in (``agent_id``, ``previous_agent_id``: the agent who just
@@ -31,6 +34,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from madoguchi.domain.events import (
+    AccountEventReceived,
     BargedIn,
     CallChanged,
     ConversationChanged,
@@ -47,6 +51,7 @@ from madoguchi.domain.events import (
     QueueChanged,
     SentimentChanged,
     TagsChanged,
+    WallboardChanged,
     WhisperSent,
 )
 from madoguchi.store.models import Conversation, QueueMember
@@ -108,17 +113,60 @@ class Audience:
 QUEUE_BOUND: tuple[type[Event], ...] = (OfferMade, QueueChanged, *CONVERSATION_EVENTS)
 
 
+# Account events about the account itself, which every supervisor may see (number
+# health, templates). Others (calls, a customer's ids or preferences, any field added
+# later) name customers: a supervisor limited to some queues does not get them.
+ACCOUNT_LEVEL_FIELDS = frozenset(
+    {
+        "account_update",
+        "account_alerts",
+        "account_review_update",
+        "business_capability_update",
+        "message_template_status_update",
+        "message_template_quality_update",
+        "message_template_components_update",
+        "template_category_update",
+        "phone_number_name_update",
+        "phone_number_quality_update",
+        "security",
+    }
+)
+
+
 def limited_supervisor_admits(
-    event: Event, audience: Audience | None, queue_ids: frozenset[int], user_id: int | None
+    event: Event,
+    audience: Audience | None,
+    queue_ids: frozenset[int],
+    user_id: int | None,
+    subject_queues: frozenset[int] | None = None,
 ) -> bool:
     """Whether a supervisor limited to ``queue_ids`` receives ``event`` (fail closed when
-    the audience could not be resolved). Presence, wallboard nudges and account events
-    belong to no queue and reach every supervisor."""
+    the audience could not be resolved). ``subject_queues``: for a presence change, the
+    queues the person is a member of (None: unknown, refused)."""
+    if isinstance(event, PresenceChanged):
+        if user_id is not None and event.user_id == user_id:
+            return True
+        return subject_queues is not None and bool(subject_queues & queue_ids)
+    if isinstance(event, AccountEventReceived):
+        return event.field in ACCOUNT_LEVEL_FIELDS
+    if isinstance(event, WallboardChanged):
+        return False  # the hub sends these itself, only when their queues changed
     if not isinstance(event, QUEUE_BOUND):
         return True
     if audience is None:
         return False
     return audience.queue_id in queue_ids or (user_id is not None and user_id in audience.agent_ids)
+
+
+async def member_queues(session: AsyncSession, workspace_id: int, user_id: int) -> frozenset[int]:
+    """The queues ``user_id`` is a member of (whose supervisors see their presence)."""
+    return frozenset(
+        await session.scalars(
+            select(QueueMember.queue_id).where(
+                QueueMember.workspace_id == workspace_id, QueueMember.user_id == user_id
+            )
+        )
+    )
 
 
 def agents_may_see(event: Event) -> bool:

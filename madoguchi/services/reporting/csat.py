@@ -20,6 +20,7 @@ from sqlalchemy import case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from madoguchi.domain.report_metrics import csat_figures
+from madoguchi.services.reporting.rollups import whole_hours
 from madoguchi.store.models import Conversation, CsatResponse, Queue, User
 
 
@@ -61,10 +62,12 @@ async def report(session: AsyncSession, q) -> dict[str, Any]:
         return query
 
     inside = await hours_filter(session, q)
-    if inside is not None:
-        # Business hours are the queue's at the moment of asking: tested row by row (at
-        # most one question per conversation), the aggregates then summed here.
-        return _assemble(q, *(await _counted_by_hand(session, scoped, inside, q)))
+    if inside is not None or not whole_hours(q.tz):
+        # Business hours are the queue's at the moment of asking, and a zone not a whole
+        # number of hours from UTC buckets by its own hours: row by row (at most one
+        # question per conversation), the aggregates then summed here.
+        everything = inside or (lambda _queue, _at: True)
+        return _assemble(q, *(await _counted_by_hand(session, scoped, everything, q)))
     totals_row = (await session.execute(scoped(select(*_aggregates())))).one()
     # Per hour of asking, regrouped in the workspace's zone.
     if session.get_bind().dialect.name == "sqlite":

@@ -42,6 +42,7 @@ from madoguchi.store.models import (
     ReportOccupancy,
     ReportOpenPart,
     User,
+    Workspace,
 )
 
 SOURCE = "occupancy"
@@ -133,7 +134,23 @@ async def _window(
             .order_by(ev.at, ev.id)
         )
     ]
-    return occupancy_seconds(staffing, start, end, presence, steps)
+    return occupancy_seconds(staffing, start, end, presence, steps, await _zones(session))
+
+
+async def _zones(session: AsyncSession) -> dict:
+    """The zone of each agent whose workspace is not a whole number of hours from UTC
+    (their hours start at :15, :30 or :45 UTC)."""
+    zones = {}
+    for workspace_id, name in await session.execute(select(Workspace.id, Workspace.timezone)):
+        zone = rollups.zone_of(name)
+        if not rollups.whole_hours(zone):
+            zones[workspace_id] = zone
+    if not zones:
+        return {}
+    users = await session.execute(
+        select(User.id, User.workspace_id).where(User.workspace_id.in_(list(zones)))
+    )
+    return {user_id: zones[workspace_id] for user_id, workspace_id in users}
 
 
 async def _workspaces(session: AsyncSession, agents) -> dict[int, int]:
@@ -242,14 +259,73 @@ async def hours(
     """Occupancy seconds per (agent, hour) of ``workspace_id`` from ``start`` to ``end``:
     the written hours, and the hours since the cursor computed now (to ``now``)."""
     table = ReportOccupancy
-    query = select(
-        table.agent_id, table.hour, *(table.__table__.c[c] for c in OCCUPANCY_COUNTERS)
-    ).where(table.workspace_id == workspace_id, table.hour >= start, table.hour < end)
-    if agents is not None:
-        query = query.where(table.agent_id.in_(sorted(agents) or [-1]))
+    query = select(table.agent_id, table.hour, *_columns()).where(
+        *_stored(workspace_id, start, end, agents)
+    )
     out: Hours = {}
     for row in await session.execute(query):
-        out[(row[0], rollups.hour_of(row[1]))] = dict(zip(OCCUPANCY_COUNTERS, row[2:], strict=True))
+        out[(row[0], rollups.as_utc(row[1]))] = dict(zip(OCCUPANCY_COUNTERS, row[2:], strict=True))
+    for key, counts in (await _tail(session, workspace_id, start, end, now, agents)).items():
+        _add(out.setdefault(key, {}), counts)
+    return out
+
+
+async def summed(
+    session: AsyncSession,
+    workspace_id: int,
+    start: datetime,
+    end: datetime,
+    *,
+    now: datetime | None = None,
+    agents: set[int] | None = None,
+) -> tuple[dict[int, dict[str, float]], dict[datetime, dict[str, float]]]:
+    """The same seconds summed per agent and per hour (two grouped reads of the written
+    hours, whatever the number of agents, plus the hours since the cursor)."""
+    table = ReportOccupancy
+    where = _stored(workspace_id, start, end, agents)
+    sums = [func.sum(c) for c in _columns()]
+    by_agent: dict[int, dict[str, float]] = {}
+    by_hour: dict[datetime, dict[str, float]] = {}
+    for row in await session.execute(
+        select(table.agent_id, *sums).where(*where).group_by(table.agent_id)
+    ):
+        by_agent[row[0]] = dict(zip(OCCUPANCY_COUNTERS, row[1:], strict=True))
+    for row in await session.execute(select(table.hour, *sums).where(*where).group_by(table.hour)):
+        by_hour[rollups.as_utc(row[0])] = dict(zip(OCCUPANCY_COUNTERS, row[1:], strict=True))
+    for (agent, hour), counts in (
+        await _tail(session, workspace_id, start, end, now, agents)
+    ).items():
+        _add(by_agent.setdefault(agent, {}), counts)
+        _add(by_hour.setdefault(hour, {}), counts)
+    return by_agent, by_hour
+
+
+def _columns():
+    return [ReportOccupancy.__table__.c[c] for c in OCCUPANCY_COUNTERS]
+
+
+def _stored(workspace_id: int, start: datetime, end: datetime, agents: set[int] | None) -> list:
+    table = ReportOccupancy
+    where = [table.workspace_id == workspace_id, table.hour >= start, table.hour < end]
+    if agents is not None:
+        where.append(table.agent_id.in_(sorted(agents) or [-1]))
+    return where
+
+
+def _add(target: dict[str, float], counts: dict[str, float]) -> None:
+    for name, value in counts.items():
+        target[name] = target.get(name, 0.0) + (value or 0.0)
+
+
+async def _tail(
+    session: AsyncSession,
+    workspace_id: int,
+    start: datetime,
+    end: datetime,
+    now: datetime | None,
+    agents: set[int] | None,
+) -> Hours:
+    """The hours after the cursor (not written yet), computed from the logs."""
     cursor = await _cursor_at(session)
     stop = min(end, now or datetime.now(UTC))
     if cursor is None:
@@ -259,20 +335,21 @@ async def hours(
                 AgentPresenceLog.workspace_id == workspace_id
             )
         )
-        if first is not None:
-            cursor = rollups.hour_of(first)
-            staffing = Staffing({}, await _parts_from_log(session, cursor, workspace_id))
+        if first is None:
+            return {}
+        cursor = rollups.hour_of(first)
+        staffing = Staffing({}, await _parts_from_log(session, cursor, workspace_id))
     else:
         staffing = Staffing(
             await _presence_at(session, cursor, workspace_id),
             await _open_parts(session, workspace_id),
         )
-    if cursor is not None and cursor < stop:
+    if cursor >= stop:
+        return {}
+    return {
+        (agent, hour): counts
         for (agent, hour), counts in (
             await _window(session, staffing, cursor, stop, workspace_id)
-        ).items():
-            if hour >= start and (agents is None or agent in agents):
-                row = out.setdefault((agent, hour), dict.fromkeys(OCCUPANCY_COUNTERS, 0.0))
-                for name, value in counts.items():
-                    row[name] += value
-    return out
+        ).items()
+        if hour >= start and (agents is None or agent in agents)
+    }

@@ -6,8 +6,9 @@ Figures come from the hourly rollups (``report_hourly``): a 30-day report sums a
 keep (tag, disposition) computes the same counters from the raw log of the matching
 conversations instead (same definitions, slower: it reads their events and messages).
 
-Hours are UTC hours; a zone whose offset is not whole hours (India, Nepal…) sees its
-days start up to 45 minutes off (the hour holding local midnight starts the day).
+Hours are the workspace's clock hours (``report_metrics.hour_start``): UTC hours for
+most zones, starting at :30 or :15 UTC for India, Nepal…, so days start at local
+midnight everywhere.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -70,11 +71,7 @@ class ReportError(ValueError):
         self.message = message
 
 
-def zone_of(name: str | None) -> ZoneInfo:
-    try:
-        return ZoneInfo(name or "UTC")
-    except (ZoneInfoNotFoundError, ValueError):
-        return ZoneInfo("UTC")
+zone_of = rollups.zone_of
 
 
 def resolve_period(
@@ -251,7 +248,7 @@ async def grouped(session: AsyncSession, q: Query, dim: str) -> dict[Any, Totals
     for row in await session.execute(query):
         key = row[0]
         if dim == "hour":
-            key = rollups.hour_of(key)
+            key = rollups.as_utc(key)
         out[key] = Totals.of([row[1:]])
     return out
 
@@ -530,10 +527,11 @@ async def _occupancy(session: AsyncSession, q: Query) -> Occupied:
             "agents": "members of the queues in view" if agents is not None else "every agent",
         },
     )
-    for (agent, hour), counts in (
-        await occupancy.hours(session, q.workspace_id, q.start, q.end, agents=agents)
-    ).items():
-        _sum_into(found.by_agent.setdefault(agent, {}), counts)
+    by_agent, by_hour = await occupancy.summed(
+        session, q.workspace_id, q.start, q.end, agents=agents
+    )
+    found.by_agent = by_agent
+    for hour, counts in by_hour.items():
         _sum_into(
             found.by_bucket.setdefault(label(bucket_of(hour, q.group, q.tz), q.group), {}), counts
         )

@@ -8,9 +8,13 @@ hourly rows (an upsert that adds), and the cursor moves past them; so every row 
 exactly once, also with several processes (the cursor row is locked on PostgreSQL).
 
 On PostgreSQL ids are handed out before commit, so a row with a smaller id may become
-visible after a larger one: the reader stops at the first row younger than ``LAG``
-seconds, giving transactions that long to commit (reports trail by a few seconds there).
-SQLite has one writer: ids commit in order and no lag is needed.
+visible after a larger one, however long its transaction takes. Rows there carry their
+transaction's id (``txid``, a column default) and are read in (txid, id) order, only
+those of transactions older than the oldest one still running
+(``horizon``, from ``pg_stat_activity`` of this database): every such transaction has
+ended, so all its rows are visible and none can come later. The cursor holds (txid, id). A
+transaction left open holds the rollups back until it ends (nothing is skipped).
+SQLite has one writer: ids commit in order and the id alone is the cursor.
 
 ``rebuild`` empties the rollups and reads both sources again from the start (``madoguchi
 reports rebuild``): after a change of a queue's service-level target, short-abandon
@@ -27,9 +31,10 @@ from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, literal, select, text, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -44,6 +49,7 @@ from madoguchi.domain.report_metrics import (
     MessageFact,
     QueueRules,
     Thread,
+    hour_start,
     message_contributions,
     remember,
     step_contributions,
@@ -57,13 +63,13 @@ from madoguchi.store.models import (
     ReportCursor,
     ReportHourly,
     ReportHourlyQueue,
+    Workspace,
 )
 
 log = logging.getLogger(__name__)
 
 SOURCES = ("events", "messages")
 BATCH = 5_000
-LAG_SECONDS = 5.0
 SWEEP_SECONDS = 5.0
 KEY = ("workspace_id", "hour", "queue_id", "agent_id", "number_id", "in_hours")
 QUEUE_KEY = ("workspace_id", "hour", "queue_id", "in_hours")
@@ -73,6 +79,30 @@ _UPSERT_ROWS = 5_000  # rows per executemany
 def hour_of(at: datetime) -> datetime:
     at = at.astimezone(UTC) if at.tzinfo else at.replace(tzinfo=UTC)
     return at.replace(minute=0, second=0, microsecond=0)
+
+
+def as_utc(at: datetime) -> datetime:
+    """A stored hour as an aware UTC datetime (SQLite gives naive ones back)."""
+    return at.astimezone(UTC) if at.tzinfo else at.replace(tzinfo=UTC)
+
+
+def zone_of(name: str | None) -> ZoneInfo:
+    try:
+        return ZoneInfo(name or "UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
+
+
+def whole_hours(zone: ZoneInfo) -> bool:
+    """Whether ``zone`` is a whole number of hours from UTC in every offset it used in
+    the last years and the next (then its hours are UTC hours)."""
+    year = datetime.now(UTC).year
+    for y in range(year - 3, year + 2):
+        for month in (1, 4, 7, 10):
+            offset = datetime(y, month, 1, tzinfo=UTC).astimezone(zone).utcoffset()
+            if offset and offset.total_seconds() % 3600:
+                return False
+    return True
 
 
 @dataclass
@@ -88,11 +118,16 @@ class Deltas:
     rows: dict[tuple, dict[str, float]] = field(default_factory=lambda: defaultdict(dict))
 
     def add(
-        self, workspace_id: int, number_id: int | None, item: Contribution, in_hours: bool
+        self,
+        workspace_id: int,
+        number_id: int | None,
+        item: Contribution,
+        in_hours: bool,
+        hour: datetime | None = None,
     ) -> None:
         key = (
             workspace_id,
-            hour_of(item.at),
+            hour or hour_of(item.at),
             item.queue_id or 0,
             item.agent_id or 0,
             number_id or 0,
@@ -115,9 +150,18 @@ class Context:
 
     def __init__(self) -> None:
         self.queues: dict[int, QueueInfo] = {}
+        self.zones: dict[int, ZoneInfo] = {}  # workspaces not a whole hour from UTC
         self._open: dict[tuple, bool] = {}
 
+    def hour(self, workspace_id: int, at: datetime) -> datetime:
+        """The workspace's hour that ``at`` falls in (``report_metrics.hour_start``)."""
+        return hour_start(at, self.zones.get(workspace_id))
+
     async def load(self, session: AsyncSession) -> None:
+        for workspace_id, name in await session.execute(select(Workspace.id, Workspace.timezone)):
+            zone = zone_of(name)
+            if not whole_hours(zone):
+                self.zones[workspace_id] = zone
         for q in await session.scalars(select(Queue)):
             try:
                 hours = BusinessHours.parse(q.timezone or "UTC", q.hours, q.holidays)
@@ -224,10 +268,9 @@ async def event_deltas(
         session,
         ConversationEvent,
         _EVENT_COLUMNS,
-        ids,
+        rows,
         histories,
         History,
-        rows[0].id,
         ConversationEvent.type.in_((*REMEMBERED_STEPS, "overflow")),
     ):
         remember(histories[row.conversation_id], _step(row))
@@ -250,20 +293,25 @@ async def event_deltas(
     return deltas
 
 
-async def _earlier(session, model, columns, ids, states, new, first_id, *where):
-    """The rows of ``model`` before ``first_id`` of the conversations ``ids`` that have
-    no state in ``states`` yet (given a fresh ``new()`` one), in id order: what a batch
-    starting mid-log must replay first."""
-    missing = [i for i in ids if i not in states]
+async def _earlier(session, model, columns, rows, states, new, *where):
+    """For each conversation of ``rows`` (in id order) with no state in ``states`` yet
+    (given a fresh ``new()`` one), its rows of ``model`` before its first one in
+    ``rows``, in id order: what a batch starting mid-log must replay first."""
+    first: dict[int, int] = {}
+    for row in rows:
+        first.setdefault(row.conversation_id, row.id)
+    missing = [i for i in first if i not in states]
     for i in missing:
         states[i] = new()
     for part in _chunks(missing):
+        before = max(first[i] for i in part)
         for row in await session.execute(
             select(*columns)
-            .where(model.conversation_id.in_(part), model.id < first_id, *where)
+            .where(model.conversation_id.in_(part), model.id < before, *where)
             .order_by(model.id)
         ):
-            yield row
+            if row.id < first[row.conversation_id]:
+                yield row
 
 
 def _count(deltas: Deltas, conversation, items, context: Context, keep) -> None:
@@ -275,6 +323,7 @@ def _count(deltas: Deltas, conversation, items, context: Context, keep) -> None:
                 conversation.phone_number_id,
                 item,
                 context.in_hours(item.queue_id, item.at),
+                context.hour(conversation.workspace_id, item.at),
             )
 
 
@@ -293,7 +342,7 @@ async def message_deltas(
         return deltas
     threads = threads if threads is not None else {}
     ids = sorted({r.conversation_id for r in rows})
-    async for row in _earlier(session, Message, _MESSAGE_COLUMNS, ids, threads, Thread, rows[0].id):
+    async for row in _earlier(session, Message, _MESSAGE_COLUMNS, rows, threads, Thread):
         message_contributions(_message(row), threads[row.conversation_id], None)
     # Where each conversation was queued over time (lifecycle rows carry the queue).
     placed: dict[int, tuple[list[datetime], list[int | None]]] = {}
@@ -397,38 +446,62 @@ async def _cursor(session: AsyncSession, source: str, *, lock: bool) -> ReportCu
     return cursor
 
 
-async def catch_up_once(
-    db: Database, source: str, *, batch: int = BATCH, lag: float | None = None
-) -> int:
+_NEXT_XID = text("SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint")
+_OPEN_XIDS = text(
+    "SELECT min(backend_xid::text::bigint) FROM pg_stat_activity "
+    "WHERE datname = current_database() AND backend_xid IS NOT NULL"
+)
+
+
+async def horizon(session: AsyncSession) -> int:
+    """A transaction id below which every transaction of this database has ended: the
+    oldest one still open here, or the next to be handed out. (Read in this order, in
+    two statements: a transaction starting between them gets an id above the first.
+    Only this database's transactions count: another database's cannot write here, and
+    ``pg_current_snapshot()``'s own xmin would wait for them too.)"""
+    next_xid = await session.scalar(_NEXT_XID)
+    oldest = await session.scalar(_OPEN_XIDS)
+    return min(next_xid, oldest) if oldest is not None else next_xid
+
+
+async def _after(session: AsyncSession, query, model, last_txid: int, last_id: int, sqlite: bool):
+    """``query`` limited to the rows after the cursor that may be counted now, in order."""
+    if sqlite:
+        return query.where(model.id > last_id).order_by(model.id)
+    below = await horizon(session)
+    return query.where(
+        tuple_(model.txid, model.id) > tuple_(literal(last_txid), literal(last_id)),
+        model.txid < below,
+    ).order_by(model.txid, model.id)
+
+
+def _source(source: str):
+    if source == "events":
+        return ConversationEvent, _EVENT_COLUMNS, event_deltas
+    return Message, _MESSAGE_COLUMNS, message_deltas
+
+
+async def catch_up_once(db: Database, source: str, *, batch: int = BATCH) -> int:
     """Count the next batch of ``source`` into the rollups; the number of rows read."""
-    lag = (0.0 if db.sqlite else LAG_SECONDS) if lag is None else lag
-    model, columns, deltas_of = (
-        (ConversationEvent, _EVENT_COLUMNS, event_deltas)
-        if source == "events"
-        else (Message, _MESSAGE_COLUMNS, message_deltas)
-    )
-    stamp = ConversationEvent.at if source == "events" else Message.created_at
+    model, columns, deltas_of = _source(source)
     async with db.write() as session:
         cursor = await _cursor(session, source, lock=not db.sqlite)
-        rows = (
-            await session.execute(
-                select(*columns).where(model.id > cursor.last_id).order_by(model.id).limit(batch)
-            )
-        ).all()
-        if lag and rows:
-            young = datetime.now(UTC) - timedelta(seconds=lag)
-            stamp_name = stamp.key
-            for index, row in enumerate(rows):
-                if getattr(row, stamp_name) > young:
-                    rows = rows[:index]
-                    break
+        query = select(*columns) if db.sqlite else select(*columns, model.txid)
+        query = await _after(
+            session, query, model, cursor.last_txid or 0, cursor.last_id, db.sqlite
+        )
+        rows = (await session.execute(query.limit(batch))).all()
         if not rows:
             return 0
+        # Each conversation's rows in id order (PostgreSQL reads in transaction order).
+        ordered = rows if db.sqlite else sorted(rows, key=lambda r: r.id)
         context = Context()
         await context.load(session)
-        deltas = await deltas_of(session, rows, context)
+        deltas = await deltas_of(session, ordered, context)
         await apply(session, deltas, sqlite=db.sqlite)
         cursor.last_id = rows[-1].id
+        if not db.sqlite:
+            cursor.last_txid = rows[-1].txid
         return len(rows)
 
 
@@ -436,27 +509,35 @@ async def pending(db: Database) -> bool:
     """Whether a source has rows after its cursor (a read: no write transaction when
     there is nothing to count)."""
     async with db.read() as session:
-        cursors = dict(
-            (await session.execute(select(ReportCursor.source, ReportCursor.last_id))).all()
-        )
-        for source, model in (("events", ConversationEvent), ("messages", Message)):
-            newer = await session.scalar(
-                select(model.id).where(model.id > cursors.get(source, 0)).limit(1)
+        cursors = {
+            row.source: row
+            for row in await session.execute(
+                select(ReportCursor.source, ReportCursor.last_txid, ReportCursor.last_id)
             )
-            if newer is not None:
+        }
+        for source in SOURCES:
+            model = _source(source)[0]
+            at = cursors.get(source)
+            query = await _after(
+                session,
+                select(model.id),
+                model,
+                (at.last_txid or 0) if at else 0,
+                at.last_id if at else 0,
+                db.sqlite,
+            )
+            if await session.scalar(query.limit(1)) is not None:
                 return True
     return False
 
 
-async def catch_up(
-    db: Database, *, batch: int = BATCH, lag: float | None = None, pause: float = 0.0
-) -> int:
+async def catch_up(db: Database, *, batch: int = BATCH, pause: float = 0.0) -> int:
     """Count everything not yet in the rollups; the number of rows read. ``pause``
     between batches lets other work run (SQLite's calls run on the event loop)."""
     total = 0
     for source in SOURCES:
         while True:
-            read = await catch_up_once(db, source, batch=batch, lag=lag)
+            read = await catch_up_once(db, source, batch=batch)
             total += read
             if read < batch:
                 break
@@ -477,11 +558,11 @@ async def rebuild(db: Database, *, batch: int = 20_000, progress=None) -> int:
         await session.execute(delete(ReportHourly))
         await session.execute(delete(ReportHourlyQueue))
         await occupancy.reset(session)
-        await session.execute(update(ReportCursor).values(last_id=0))
+        await session.execute(update(ReportCursor).values(last_id=0, last_txid=0))
     total = 0
     for source in SOURCES:
         while True:
-            read = await catch_up_once(db, source, batch=batch, lag=0.0)
+            read = await catch_up_once(db, source, batch=batch)
             total += read
             if progress is not None:
                 progress(source, total)
@@ -495,7 +576,7 @@ async def rebuild(db: Database, *, batch: int = 20_000, progress=None) -> int:
 
 class RollupWorker:
     """Keeps the rollups current: woken by lifecycle steps and messages, and every few
-    seconds (rows held back by the PostgreSQL lag, other processes' rows)."""
+    seconds (rows of transactions still open on PostgreSQL, other processes' rows)."""
 
     def __init__(
         self, db: Database, *, sweep_seconds: float = SWEEP_SECONDS, spacing: float = 1.0

@@ -37,6 +37,7 @@ from madoguchi.domain.report_metrics import (
 from madoguchi.services.reporting import rollups
 from madoguchi.store.db import Database
 from madoguchi.store.models import (
+    AgentPresenceLog,
     Contact,
     Conversation,
     ConversationEvent,
@@ -173,7 +174,7 @@ async def seed(
     random_seed: int = 16,
     progress: Callable[[int], None] | None = None,
 ) -> SeedResult:
-    await rollups.catch_up(db, lag=0)
+    await rollups.catch_up(db)
     workspace_id, numbers, queue_ids, agents, contacts = await _setup(
         db, slug, timezone, min(CONTACTS, max(1, conversations))
     )
@@ -240,7 +241,13 @@ async def seed(
                     started_at=created,
                     last_message_at=conv["last_message_at"],
                 ):
-                    deltas.add(workspace_id, number, item, context.in_hours(item.queue_id, item.at))
+                    deltas.add(
+                        workspace_id,
+                        number,
+                        item,
+                        context.in_hours(item.queue_id, item.at),
+                        context.hour(workspace_id, item.at),
+                    )
                 remember(history, step)
             times = [step.at for step in steps]
             for fact in messages:
@@ -263,7 +270,13 @@ async def seed(
                     }
                 )
                 for item in message_contributions(fact, thread, queue_at):
-                    deltas.add(workspace_id, number, item, context.in_hours(item.queue_id, item.at))
+                    deltas.add(
+                        workspace_id,
+                        number,
+                        item,
+                        context.in_hours(item.queue_id, item.at),
+                        context.hour(workspace_id, item.at),
+                    )
         # One transaction a chunk: its rows, their rollups and the cursors past them.
         async with db.write() as s:
             # Core inserts (executemany, compiled once), not the ORM's bulk path.
@@ -271,14 +284,16 @@ async def seed(
             await s.execute(insert(ConversationEvent.__table__), event_rows)
             await s.execute(insert(Message.__table__), message_rows)
             await rollups.apply(s, deltas, sqlite=db.sqlite)
+            # PostgreSQL reads in (transaction id, id) order: past this transaction's rows.
+            txid = 0 if db.sqlite else await s.scalar(text(_XID))
             for source, last in (("events", event_id), ("messages", message_id)):
                 cursor = await s.scalar(
                     select(ReportCursor).where(ReportCursor.source == source).with_for_update()
                 )
                 if cursor is None:
-                    s.add(ReportCursor(source=source, last_id=last))
+                    s.add(ReportCursor(source=source, last_id=last, last_txid=txid))
                 else:
-                    cursor.last_id = last
+                    cursor.last_id, cursor.last_txid = last, txid
         await _fix_sequences(db)  # PostgreSQL: ids given explicitly; the next ones after
         rollup_rows += len(deltas.rows)
         made += batch
@@ -286,7 +301,47 @@ async def seed(
         messages_made += len(message_rows)
         if progress is not None:
             progress(made)
+    await _presence(db, workspace_id, agents, start, now)
     return SeedResult(workspace_id, made, events_made, messages_made, rollup_rows)
+
+
+_XID = "SELECT pg_current_xact_id()::text::bigint"
+
+
+async def _presence(db: Database, workspace_id: int, agents: list[int], start, now) -> None:
+    """A working day for every agent (Tokyo 08:00–20:00, away 12:00–13:00) in the
+    presence log, once per workspace: what occupancy is computed from."""
+    async with db.write() as s:
+        if await s.scalar(
+            select(AgentPresenceLog.id)
+            .where(AgentPresenceLog.workspace_id == workspace_id)
+            .limit(1)
+        ):
+            return
+        rows = []
+        day = start.replace(hour=23, minute=0, second=0) - timedelta(days=1)  # 08:00 Tokyo
+        while day < now:
+            for agent in agents:
+                for offset, status in (
+                    (0, "available"),
+                    (4, "away"),
+                    (5, "available"),
+                    (12, "offline"),
+                ):
+                    at = day + timedelta(hours=offset)
+                    if start <= at < now:
+                        rows.append(
+                            {
+                                "workspace_id": workspace_id,
+                                "user_id": agent,
+                                "status": status,
+                                "away_reason": "lunch" if status == "away" else None,
+                                "at": at,
+                            }
+                        )
+            day += timedelta(days=1)
+        if rows:
+            await s.execute(insert(AgentPresenceLog.__table__), rows)
 
 
 def _story(rng: random.Random, cid: int, created: datetime, queue: int, agent: int, queues, agents):

@@ -405,6 +405,7 @@ def empty(delta: dict[str, Any]) -> bool:
     return not any(delta[k] for k in DELTA_KEYS)
 
 
+EMPTY: dict[str, Any] = {"queues": [], "agents": [], "conversations": []}
 WAS = "_was"  # where rows were before (their queues): for ``cut``, never sent
 DELTA_KEYS = (
     "queues",

@@ -41,8 +41,10 @@ from madoguchi.domain.events import (
     MediaStored,
     MonitorChanged,
     PresenceChanged,
+    QueueSettingsChanged,
     WallboardChanged,
 )
+from madoguchi.domain.service_metrics import day_bounds
 from madoguchi.services.supervision import board as boards
 from madoguchi.services.supervision import wallboard
 from madoguchi.store.db import Database
@@ -70,14 +72,17 @@ class BoardDelta:
     version: int
     generated_at: str
     day: str
-    changes: dict[str, Any] | None  # None: the board was read anew, take it whole
+    changes: dict[str, Any]
+    whole: bool = False  # the board was read anew: watchers take it whole again
 
 
 Deliver = Callable[[Any], Awaitable[None]]
 # Events that change nothing the wallboard shows.
 _IGNORED = (WallboardChanged, AccountEventReceived, MediaStored)
 # Events that change the small tables (presence, monitoring, people, queues).
-_STRUCTURAL = (PresenceChanged, MonitorChanged, CredentialsChanged)
+_STRUCTURAL = (PresenceChanged, MonitorChanged, CredentialsChanged, QueueSettingsChanged)
+STRUCTURE_EVERY = 5.0  # seconds: the small tables are read at least this often anyway
+WHOLE = "_whole"
 MAX_DIRTY = 20_000  # more named conversations than this: read everything instead
 
 
@@ -99,6 +104,8 @@ class _Workspace:
         "snapshot",
         "rendered",
         "lock",
+        "structural",
+        "structure_at",
     )
 
     def __init__(self) -> None:
@@ -116,6 +123,8 @@ class _Workspace:
         self.snapshot: tuple[int, dict[str, Any]] | None = None
         self.rendered: dict[int | None, tuple[int, asyncio.Task]] = {}
         self.lock = asyncio.Lock()
+        self.structural = True  # an event changed the small tables since their last read
+        self.structure_at = -1e9
 
 
 class WallboardFeed:
@@ -137,7 +146,8 @@ class WallboardFeed:
         self.computed = 0  # updates applied (tests and the benchmark read these)
         self.full_reads = 0
         self.corrections = 0  # rows a reconciliation found different from the kept board
-        self.update_cpu = 0.0  # CPU seconds spent moving boards (in the worker thread)
+        self.update_cpu = 0.0  # CPU seconds spent moving boards by changes (worker thread)
+        self.reconcile_cpu = 0.0  # CPU seconds spent building whole boards and comparing
         self.update_seconds: list[float] = []  # wall time of each incremental update
 
     def _space(self, workspace_id: int) -> _Workspace:
@@ -149,7 +159,8 @@ class WallboardFeed:
     # ------------------------------------------------------------------ events in
 
     def subscribe(self, deliver: Deliver) -> None:
-        """``deliver`` receives each ``BoardDelta`` (and ``WallboardChanged`` nudges)."""
+        """``deliver`` (a hub) receives each ``BoardDelta``; it sends the deltas to the
+        sockets watching and ``wallboard.changed`` nudges to other staff sockets."""
         self._subscribers.append(deliver)
 
     def unsubscribe(self, deliver: Deliver) -> None:
@@ -168,6 +179,8 @@ class WallboardFeed:
             person = getattr(event, attribute, None)
             if person is not None:
                 space.people.add(person)
+        if isinstance(event, _STRUCTURAL):
+            space.structural = True
         if len(space.dirty) > MAX_DIRTY:
             space.board = None
         self.touch(event.workspace_id)
@@ -239,14 +252,32 @@ class WallboardFeed:
         board = space.board
         base = space.version
         changes = fresh = None
+        # The small tables (presence, queues, members, people, monitoring) are read when
+        # an event changed them, now and then anyway, and for every whole read.
+        reread = (
+            board is None
+            or space.structural
+            or started - space.structure_at >= STRUCTURE_EVERY
+            or started - space.full_at >= self.full_every
+        )
         try:
             async with self.db.read() as session:
-                structure = await wallboard.load_structure(session, workspace_id, now)
-                same_day = (
-                    board is not None
-                    and board.day == structure.day
-                    and board.structure.timezone == structure.timezone
+                if reread:
+                    space.structural = False
+                    space.structure_at = started
+                    structure = await wallboard.load_structure(session, workspace_id, now)
+                else:
+                    structure = None
+                same_day = board is not None and (
+                    structure is None
+                    or (
+                        board.day == structure.day
+                        and board.structure.timezone == structure.timezone
+                    )
                 )
+                if same_day and structure is None and _today(board, now) != board.day:
+                    same_day = False  # midnight passed: read it all
+                    structure = await wallboard.load_structure(session, workspace_id, now)
                 if same_day:
                     changes = await self._read_changes(
                         session, workspace_id, board, structure, dirty, people, now
@@ -255,8 +286,9 @@ class WallboardFeed:
                     fresh = await self._read_all(session, workspace_id, structure, now)
         except BaseException:
             space.board = None  # what the events named is lost: read all next time
+            space.structural = True
             raise
-        delta = await asyncio.to_thread(self._timed, self._move, board, changes, fresh, now)
+        delta = await asyncio.to_thread(self._move, board, changes, fresh, now)
         if fresh is not None:
             space.full_at = started
             self.full_reads += 1
@@ -268,7 +300,8 @@ class WallboardFeed:
             del self.update_seconds[:-1000]
         space.done = wanted
         self.computed += 1
-        if delta is not None and boards.empty(delta):
+        whole = delta.pop(WHOLE, False)
+        if not whole and boards.empty(delta):
             return
         space.version += 1
         space.snapshot = None
@@ -279,30 +312,31 @@ class WallboardFeed:
             generated_at=now.isoformat(),
             day=space.board.day.isoformat(),
             changes=delta,
+            whole=whole,
         )
         await self._deliver(message)
-        await self._deliver(WallboardChanged(workspace_id=workspace_id, version=space.version))
-
-    def _timed(self, work, *args):
-        """``work(*args)`` in a worker thread, its CPU time counted in ``update_cpu``."""
-        started = time.thread_time()
-        try:
-            return work(*args)
-        finally:
-            self.update_cpu += time.thread_time() - started
 
     def _move(self, board, changes, fresh, now) -> dict[str, Any]:
         """The kept board moved by ``changes``, then (``fresh``: read whole) compared
-        with the fresh one: the delta of both (in a worker thread). None when there was
-        no board to compare with (readers take the whole board again)."""
+        with the fresh one: the delta of both (in a worker thread), marked ``WHOLE``
+        when there was no board to compare with (watchers take the whole board again)."""
+        cpu = time.thread_time()
         delta = board.apply(changes, now) if changes is not None else None
+        self.update_cpu += time.thread_time() - cpu
         if fresh is None:
             return delta
+        cpu = time.thread_time()
+        try:
+            return self._reconcile(board, delta, fresh, now)
+        finally:
+            self.reconcile_cpu += time.thread_time() - cpu
+
+    def _reconcile(self, board, delta, fresh, now) -> dict[str, Any]:
         fresh.apply(fresh.load, now)
         fresh.load = None
         fresh.build_rows(now)
-        if board is None:
-            return None
+        if board is None:  # everything is new: readers take the whole board again
+            return {**boards.diff(boards.EMPTY, fresh.snapshot(now)), WHOLE: True}
         corrections = boards.diff(board.snapshot(now), fresh.snapshot(now))
         if delta is None:  # a new day: everything may differ, nothing is a correction
             return corrections
@@ -328,6 +362,8 @@ class WallboardFeed:
         return fresh
 
     async def _read_changes(self, session, workspace_id, board, structure, dirty, people, now):
+        """What changed since the board's last update (``structure`` None: the small
+        tables were not read again)."""
         rows = await wallboard.read_conversations(session, workspace_id, dirty)
         for conversation_id, row in rows.items():
             for r in (board.rows.get(conversation_id), row):
@@ -374,8 +410,21 @@ class WallboardFeed:
             snapshot = await asyncio.to_thread(space.board.snapshot, datetime.now(UTC))
         snapshot["version"] = version
         snapshot["compute_ms"] = round(space.last_took * 1000, 1)
+        snapshot["feed"] = self.stats()
         space.snapshot = (version, snapshot)
         return space.snapshot
+
+    def stats(self) -> dict[str, Any]:
+        """This process's feed so far (operators and the benchmark read it)."""
+        took = sorted(self.update_seconds)
+        return {
+            "updates": self.computed,
+            "full_reads": self.full_reads,
+            "corrections": self.corrections,
+            "worker_cpu_ms": round(self.update_cpu * 1000, 1),
+            "reconcile_cpu_ms": round(self.reconcile_cpu * 1000, 1),
+            "update_p50_ms": round(took[len(took) // 2] * 1000, 1) if took else None,
+        }
 
     async def snapshot(self, workspace_id: int) -> dict[str, Any]:
         """The whole snapshot now (see ``current``)."""
@@ -393,6 +442,10 @@ class WallboardFeed:
             )
             cached = space.rendered[limit] = (version, task)
         return await asyncio.shield(cached[1])
+
+
+def _today(board: boards.Board, now: datetime):
+    return day_bounds(now, board.structure.timezone)[1]
 
 
 def _render(snapshot: dict[str, Any], limit: int | None) -> bytes:

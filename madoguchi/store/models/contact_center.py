@@ -11,13 +11,16 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
+    FetchedValue,
     ForeignKey,
     Index,
     Integer,
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -182,9 +185,23 @@ class ConversationEvent(Base):
     """One step of a conversation's life: who did what, when and why (reporting's raw data)."""
 
     __tablename__ = "conversation_events"
-    __table_args__ = (Index("ix_conversation_events_conv_at", "conversation_id", "id"),)
+    __table_args__ = (
+        Index("ix_conversation_events_conv_at", "conversation_id", "id"),
+        Index(
+            "ix_conversation_events_txid",
+            "txid",
+            "id",
+            sqlite_where=text("txid IS NOT NULL"),
+            postgresql_where=text("txid IS NOT NULL"),
+        ),
+    )
 
     id: Mapped[int] = _pk()
+    # PostgreSQL: the inserting transaction's id (a database default; reporting's rollups
+    # read in its order, see services/reporting/rollups.py). Null on SQLite.
+    txid: Mapped[int | None] = mapped_column(
+        BigInteger, nullable=True, server_default=FetchedValue()
+    )
     workspace_id: Mapped[int] = _workspace_fk()
     conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"))
     type: Mapped[str] = mapped_column(String(32))

@@ -16,6 +16,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     DateTime,
+    FetchedValue,
     ForeignKey,
     Index,
     Integer,
@@ -266,11 +267,23 @@ class Message(Base):
             sqlite_where=sql_text("type = 'template'"),
             postgresql_where=sql_text("type = 'template'"),
         ),
+        Index(
+            "ix_messages_txid",
+            "txid",
+            "id",
+            sqlite_where=sql_text("txid IS NOT NULL"),
+            postgresql_where=sql_text("txid IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = _pk()
     workspace_id: Mapped[int] = _workspace_fk()
     conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"))
+    # PostgreSQL: the inserting transaction's id (a database default; reporting's rollups
+    # read in its order, see services/reporting/rollups.py). Null on SQLite.
+    txid: Mapped[int | None] = mapped_column(
+        BigInteger, nullable=True, server_default=FetchedValue()
+    )
     # Null while an outbound message waits in the outbox; unique once Meta names it.
     wamid: Mapped[str | None] = mapped_column(String(200), unique=True)
     direction: Mapped[str] = mapped_column(String(8))  # inbound | outbound

@@ -1,10 +1,12 @@
 """Reporting: hourly rollups of the lifecycle log and the messages, and how far the
 rollups have read each source.
 
-A rollup row holds the counters of one hour (UTC) for one workspace × queue × agent ×
-number × inside/outside business hours (0 stands for "none" in the dimension columns,
-so the unique key works on both databases). The counters are named in
-``domain.report_metrics.COUNTERS``; reports sum them over any period and grouping.
+A rollup row holds the counters of one hour of the workspace's clock (the UTC hour for
+zones a whole number of hours from UTC; starting at :30 or :15 UTC for India, Nepal…)
+for one workspace × queue × agent × number × inside/outside business hours (0 stands
+for "none" in the dimension columns, so the unique key works on both databases). The
+counters are named in ``domain.report_metrics.COUNTERS``; reports sum them over any
+period and grouping.
 """
 
 from __future__ import annotations
@@ -94,13 +96,16 @@ class ReportCursor(Base):
 
     source: Mapped[str] = mapped_column(String(32), primary_key=True)
     last_id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"))
+    # PostgreSQL: every transaction below this id has ended and its rows are counted
+    # (the rows of ``last_txid`` itself up to ``last_id``).
+    last_txid: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
 
 class ReportOccupancy(Base):
-    """Seconds an agent was available and busy in one hour (UTC): docs/metrics.md,
-    occupancy. Written once per hour after it ended (the ``occupancy`` cursor holds the
-    first hour not yet written, as epoch seconds), rebuilt from the presence log and the
-    lifecycle log."""
+    """Seconds an agent was available and busy in one hour of the workspace's clock
+    (docs/metrics.md, occupancy). Written once per hour after it ended (the
+    ``occupancy`` cursor holds the first hour not yet written, as epoch seconds),
+    rebuilt from the presence log and the lifecycle log."""
 
     __tablename__ = "report_occupancy"
     __table_args__ = (

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, HTTPException, Response
 from sqlalchemy import func, select
 
+from madoguchi.domain.events import QueueSettingsChanged
 from madoguchi.runtime import Runtime
 from madoguchi.services.access.tokens import Principal
 from madoguchi.services.audit.record import Target, record
@@ -90,9 +91,11 @@ async def create_queue(
             queue, _ = await upsert_queue(session, principal.workspace_id, spec)
             doc = await queue_spec_of(session, queue)
             await record(session, principal, "queue.create", _target(queue), None, doc)
-            return doc
+            created = queue.id
     except QueueError as exc:
         raise http_error(exc) from exc
+    await _announce(runtime, principal, created)
+    return doc
 
 
 @router.put("/queues/{queue_id}")
@@ -115,9 +118,10 @@ async def update_queue(
             queue, _ = await upsert_queue(session, principal.workspace_id, spec, queue)
             doc = await queue_spec_of(session, queue)
             await record(session, principal, "queue.update", _target(queue), before, doc)
-            return doc
     except QueueError as exc:
         raise http_error(exc) from exc
+    await _announce(runtime, principal, queue_id)
+    return doc
 
 
 @router.delete("/queues/{queue_id}", status_code=204)
@@ -145,7 +149,13 @@ async def delete_queue(
         before = await queue_spec_of(session, queue)
         await record(session, principal, "queue.delete", _target(queue), before, None)
         await session.delete(queue)
+    await _announce(runtime, principal, queue_id)
     return Response(status_code=204)
+
+
+async def _announce(runtime: Runtime, principal: Principal, queue_id: int) -> None:
+    """Tell every process (live sockets' scopes, wallboards) that a queue changed."""
+    await runtime.bus.publish([QueueSettingsChanged(principal.workspace_id, queue_id=queue_id)])
 
 
 def _target(queue: Queue) -> Target:

@@ -1,8 +1,9 @@
 """``GET /api/v1/wallboard``: the live operation for supervisors and admins.
 
-The browser reads it when it opens the wallboard and again on each ``wallboard.changed``
-frame of the websocket (see ``services/supervision/live_wallboard.py``). A supervisor
-listed on some queues sees those queues only; filters narrow the conversation list.
+The same board the web app watches over the websocket (``wallboard.watch``: the whole
+board, then deltas; see ``services/supervision/live_wallboard.py``), for API clients,
+which may re-read it on each ``wallboard.changed`` nudge. A supervisor listed on some
+queues sees those queues only; filters narrow the conversation list.
 """
 
 from __future__ import annotations
