@@ -182,6 +182,10 @@ class ServedApp:
                 access_log=False,
                 lifespan="on",
                 timeout_graceful_shutdown=10,
+                # The clients drop an idle connection after 5 s (httpx's keep-alive
+                # expiry), uvicorn after 5 s too: on a loaded machine a request sent as
+                # the server closes it failed with ReadError. The server waits longer.
+                timeout_keep_alive=120,
             )
         )
         self.task = asyncio.create_task(self.server.serve(sockets=[self.sock]))
