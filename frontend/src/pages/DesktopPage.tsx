@@ -93,9 +93,13 @@ export function DesktopPage() {
   const messages = selectedId !== null ? (state.messages[selectedId] ?? []) : [];
 
   async function accept(id: number) {
-    const ticket = nextTicket();
     try {
-      putConversation(await api.post<Conversation>(`/conversations/${id}/accept`), ticket);
+      // The answer is the state after the accept committed: newer than any read that was
+      // answered before it, so its ticket is taken when it arrives (a ticket taken at the
+      // click let a read started just after the click, answered before the commit with the
+      // offer, win and keep the offer on screen).
+      const changed = await api.post<Conversation>(`/conversations/${id}/accept`);
+      putConversation(changed, nextTicket());
       setSelectedId(id);
     } catch (err) {
       notifications.show({ color: "red", message: err instanceof ApiError ? err.message : String(err) });
@@ -103,9 +107,13 @@ export function DesktopPage() {
   }
 
   async function decline(id: number) {
-    const ticket = nextTicket();
     try {
-      putConversation(await api.post<Conversation>(`/conversations/${id}/decline`), ticket);
+      // The answer is the state after the decline committed: newer than any read that was
+      // answered before it, so its ticket is taken when it arrives (a ticket taken at the
+      // click let a read started just after the click, answered before the commit with the
+      // offer, win and keep the offer on screen).
+      const changed = await api.post<Conversation>(`/conversations/${id}/decline`);
+      putConversation(changed, nextTicket());
     } catch (err) {
       notifications.show({ color: "red", message: err instanceof ApiError ? err.message : String(err) });
     }
