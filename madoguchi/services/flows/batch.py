@@ -249,7 +249,7 @@ async def _batch(runner: FlowRunner, events: list[MessageReceived]) -> set[int]:
         for item in items:
             run, conversation = item.run, item.conversation
             for step in item.result.steps:
-                steps.append(_step(run, step, now))
+                steps.append(flow_runner.step_values(run, step, now))
             for action in item.result.actions:
                 if isinstance(action, fe.Send):
                     try:
@@ -509,23 +509,8 @@ async def _insert_added(session, models: tuple[type, ...]) -> None:
             await session.execute(insert(model.__table__), rows)
 
 
-def _step(run: FlowRun, step: fe.StepRecord, now) -> dict[str, Any]:
-    return {
-        "workspace_id": run.workspace_id,
-        "run_id": run.id,
-        "conversation_id": run.conversation_id,
-        "flow_id": run.flow_id,
-        "version": run.version,
-        "node_id": step.node,
-        "widget": step.widget,
-        "result": step.result,
-        "detail": step.detail,
-        "at": now,
-    }
-
-
 def _error(run: FlowRun, node: str, error: str, now) -> dict[str, Any]:
-    return _step(run, fe.StepRecord(node, "send", "error", {"error": error}), now)
+    return flow_runner.step_values(run, fe.StepRecord(node, "send", "error", {"error": error}), now)
 
 
 def _by_kind(events: list[Event]) -> list[Event]:

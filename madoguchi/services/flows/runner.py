@@ -720,7 +720,7 @@ class FlowRunner:
                 next_run = follow or next_run
             if result.steps:  # one multi-row INSERT
                 await session.execute(
-                    insert(FlowStep), [_step_values(run, step, now) for step in result.steps]
+                    insert(FlowStep), [step_values(run, step, now) for step in result.steps]
                 )
             if run.status not in ACTIVE:
                 after.left_flow = True
@@ -1062,7 +1062,7 @@ def _inbound(message: Message) -> fe.Inbound:
     )
 
 
-def _step_values(run: FlowRun, step: fe.StepRecord, now: datetime) -> dict[str, Any]:
+def step_values(run: FlowRun, step: fe.StepRecord, now: datetime) -> dict[str, Any]:
     return {
         "workspace_id": run.workspace_id,
         "run_id": run.id,
@@ -1078,7 +1078,7 @@ def _step_values(run: FlowRun, step: fe.StepRecord, now: datetime) -> dict[str, 
 
 
 def _step_row(run: FlowRun, step: fe.StepRecord, now: datetime) -> FlowStep:
-    return FlowStep(**_step_values(run, step, now))
+    return FlowStep(**step_values(run, step, now))
 
 
 def _store_state(run: FlowRun, state: fe.RunState, now: datetime) -> None:
