@@ -2,6 +2,8 @@
 
 Options: ``--only ingest|ack|e2e|sender|flows|routing|assist|campaigns|wallboard|reports|
 scale`` runs one section, ``--reports-conversations N`` sizes the reports section (1,000,000),
+``--reports-sqlite PATH`` / ``--reports-postgres URL`` run it on kept databases (seeded
+there once when empty, measured again without reseeding),
 ``--no-postgres`` skips the PostgreSQL figures, ``--quick`` shrinks every load (for
 trying the harness, not for figures), ``--keep`` leaves the temporary directory
 (databases, server logs) behind, ``--sender-budget SECONDS`` sets the sender section's
@@ -92,6 +94,18 @@ def main(argv: list[str] | None = None) -> int:
         default=reports.ReportsConfig.conversations,
         help="conversations seeded for the reports section (default %(default)s)",
     )
+    parser.add_argument(
+        "--reports-sqlite",
+        metavar="PATH",
+        help="reports section on this SQLite file, kept: seeded once when it has no seeded "
+        "workspace, else only measured",
+    )
+    parser.add_argument(
+        "--reports-postgres",
+        metavar="URL",
+        help="reports section on this existing PostgreSQL database "
+        "(postgresql://root@127.0.0.1:5432/NAME), kept like --reports-sqlite",
+    )
     parser.add_argument("--no-postgres", action="store_true")
     parser.add_argument(
         "--processes",
@@ -131,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     kcfg = scale.ScaleConfig()
     pcfg = reports.ReportsConfig(conversations=args.reports_conversations)
     if args.quick:
-        kcfg = scale.ScaleConfig(deliveries=600, customers=200)
+        kcfg = scale.ScaleConfig(deliveries=600, customers=200, repeats=1)
         pcfg = reports.ReportsConfig(conversations=20_000)
         ccfg = campaigns.CampaignBenchConfig(
             recipients=5000, send_seconds=8, baseline_replies=4, alone_seconds=4, settle_seconds=2
@@ -190,7 +204,23 @@ def main(argv: list[str] | None = None) -> int:
         sections.append(("routing", lambda c: routing.run(rcfg, workdir / "routing", c)))
     if args.only in (None, "wallboard"):
         sections.append(("wallboard", lambda c: wallboard.run(wcfg, workdir / "wallboard", c)))
-    if args.only in (None, "reports"):
+    kept = args.reports_sqlite or args.reports_postgres
+    if args.only in (None, "reports") and kept:
+        if args.reports_sqlite:
+            sections.append(
+                (
+                    "reports sqlite (kept database)",
+                    lambda c: reports.run_kept("sqlite", args.reports_sqlite, pcfg, _say),
+                )
+            )
+        if args.reports_postgres and not args.no_postgres:
+            sections.append(
+                (
+                    "reports postgres (kept database)",
+                    lambda c: reports.run_kept("postgres", args.reports_postgres, pcfg, _say),
+                )
+            )
+    elif args.only in (None, "reports"):
         sections.append(
             (
                 "reports sqlite",

@@ -32,6 +32,7 @@ from pathlib import Path
 from bench import ack, procs
 from bench.ingest import run_loadgen, wait_drained
 from bench.stats import fmt_rate
+from madoguchi.services.channel import journal_inbox
 
 NUMBER = {
     "phone_number_id": "109000000000003",
@@ -82,7 +83,12 @@ class Db:
             return conn.execute(sql, args).fetchone()
 
     def pending(self) -> int:
-        return self.one("SELECT count(*) FROM webhook_deliveries WHERE state = 'pending'")[0]
+        """Acknowledged, not processed: pending journal rows, and (split layout) the rows
+        still in the journal's inbox, read first (``journal_inbox.waiting``)."""
+        waiting = journal_inbox.waiting(f"sqlite:///{self.path}")
+        return (
+            waiting + self.one("SELECT count(*) FROM webhook_deliveries WHERE state = 'pending'")[0]
+        )
 
     def last_id(self) -> int:
         return self.one("SELECT coalesce(max(id), 0) FROM webhook_deliveries")[0]

@@ -292,10 +292,21 @@ async def _pg_admin(sql: str) -> None:
         await conn.close()
 
 
-def create_pg_database() -> tuple[str, str]:
-    """A throwaway database; returns (name, SQLAlchemy URL). Raises when PG is down."""
+def create_pg_database(template: str | None = None) -> tuple[str, str]:
+    """A throwaway database (a copy of ``template`` if given: nobody may be connected to
+    that one); returns (name, SQLAlchemy URL). Raises when PG is down."""
+    import asyncpg
+
     name = f"bench_{secrets.token_hex(5)}"
-    asyncio.run(_pg_admin(f'CREATE DATABASE "{name}"'))
+    copy = f' TEMPLATE "{template}"' if template else ""
+    for attempt in range(50):
+        try:
+            asyncio.run(_pg_admin(f'CREATE DATABASE "{name}"{copy}'))
+            break
+        except asyncpg.ObjectInUseError:  # a backend of the template's last user exiting
+            if attempt == 49:
+                raise
+            time.sleep(0.1)
     return name, f"postgresql+asyncpg://root@127.0.0.1:5432/{name}"
 
 

@@ -11,8 +11,10 @@ a socket pair (``bus.pipe.Link``). Over it travel:
 - ``W<worker>``: wake a worker of another process (a delivery was committed: ``journal``;
   a reply queued: ``sender``; …), relayed by the web process when it is not its own;
 - ``B`` / ``Q`` (web → the journal's process): deliveries are waiting for their commit /
-  none is. The processor holds SQLite's one write lock in short slices and, between two,
-  waits (a few ms at most) while acknowledgements wait, as it did on one event loop;
+  none is; the processor then works in short slices and, between two, waits (a few ms at
+  most) while acknowledgements wait. Not sent on a SQLite file, where the appends go to
+  the journal's inbox (``services.channel.journal_inbox``), whose lock processing never
+  takes;
 - ``S`` (web → child): stop.
 
 A child dies with its parent: it stops when its socket closes and, on Linux, the kernel
@@ -52,19 +54,30 @@ RESTART_DELAYS = (0.2, 0.5, 1.0, 2.0, 5.0)  # after a child died, by how often i
 # A child runs at a lower CPU priority than the web process: on a machine short of CPU,
 # acknowledging Meta and serving agents come first, processing takes what is left.
 CHILD_NICE = 5
-# A slice of the processor is one write transaction, during which the web process's
-# appends wait for SQLite's lock; deliveries are ingested in units (a slice ends between
-# two). While acknowledgements are flowing, the web process commits once per slice of the
-# child at most, so slices are short then (units of 4, ~2 ms); when they are not, units
-# of 32 (64 in one process, where acknowledgements wait for the loop anyway): larger
-# units cost less CPU per message (one read of contacts, conversations … per unit).
-CHILD_BATCH = 32
+# A slice of the processor is one write transaction; deliveries are ingested in units (a
+# slice ends between two), and a slice's events reach the handlers together (the flows'
+# activations of a unit are one batch). Larger units cost less CPU per message: every
+# unit and every handler's batch reads contacts, conversations, runs … once and pays
+# ~20 statements whatever its size (in one process, ``bench.flows_cpu``: 1.28 ms per new
+# customer of the guide's flow in units of 64, ~1.6 in units of 32, 2.1 in units of 16).
+# With the journal's inbox the web process's appends no longer wait for the child's
+# transactions, so units of 64, as in one process; what still waits for a slice is the
+# web process's own writes (an agent's reply: a unit of 64 is ~60-80 ms of work).
+# CHILD_BATCH_UNDER_ACKS is for a journal without the inbox (appends to the database
+# file itself), while acknowledgements are flowing: short slices (units of 4, ~2 ms).
+CHILD_BATCH = 64
 CHILD_BATCH_UNDER_ACKS = 4
 # Between two slices the processor waits until no acknowledgement waits for its commit,
 # for at most this long: under a flood of webhooks it then holds SQLite's lock for ~2 ms
 # in 200 (the acknowledgements keep the writer), and works the backlog off in the lulls
 # in units of 32; a stream with lulls between its deliveries is processed as it comes.
 CHILD_ACK_WAIT_SECONDS = 0.2
+# With the journal's inbox (SQLite) nothing makes the processor wait between slices, and a
+# stream it keeps up with was taken a few rows a slice, each slice ~10 ms of CPU whatever
+# it holds: at 150 deliveries/s 3-4 ms of the child's CPU per message. After a slice that
+# found no more rows than it took, the next waits this long (a first row after a lull
+# is taken at once): at 500/s ~25 rows a slice, at most 50 ms later.
+CHILD_GATHER_SECONDS = 0.05
 
 
 class Switchboard:
@@ -333,6 +346,7 @@ def child_policy(policy):
         batch=CHILD_BATCH,
         claim=CHILD_BATCH,
         ack_wait_seconds=CHILD_ACK_WAIT_SECONDS,
+        gather_seconds=CHILD_GATHER_SECONDS,
     )
     under_acks = dataclasses.replace(
         calm, slice_seconds=0.002, batch=CHILD_BATCH_UNDER_ACKS, claim=CHILD_BATCH_UNDER_ACKS

@@ -36,7 +36,7 @@ from madoguchi.services.calling.calls import CallDesk
 from madoguchi.services.campaigns import limits as campaign_limits
 from madoguchi.services.campaigns import progress as campaign_progress
 from madoguchi.services.campaigns.sending import CampaignWorker
-from madoguchi.services.channel import marketing_optout, service_window
+from madoguchi.services.channel import journal_inbox, marketing_optout, service_window
 from madoguchi.services.channel.media_download import MediaDownloader
 from madoguchi.services.channel.outbox_sender import Sender
 from madoguchi.services.channel.webhook_journal import DeliveryProcessor, Journal
@@ -54,6 +54,7 @@ from madoguchi.settings import Settings
 from madoguchi.store.db import Database
 from madoguchi.store.leader import Leadership
 from madoguchi.store.media_store import LocalMediaStore
+from madoguchi.store.pg_bell import JOURNAL, Bell
 from madoguchi.whatsapp.graph import GraphClient
 
 log = logging.getLogger(__name__)
@@ -150,6 +151,11 @@ class Runtime:
         # Scaled mode (PostgreSQL, any number of processes): the workers that must not
         # run twice run in the one process holding the leadership (store.leader).
         self.leadership = None if self.db.sqlite else Leadership(settings.database_url)
+        # …and journal rows appended, or left behind, by any process wake every process's
+        # processor (LISTEN/NOTIFY), not only after its idle poll.
+        self.journal_bell = (
+            None if self.db.sqlite else Bell(self.db.url, JOURNAL, lambda: self.processor.wake())
+        )
         self._tasks: list[asyncio.Task] = []
         self.layout: Layout = single()
         self.process = WEB
@@ -211,6 +217,8 @@ class Runtime:
         elif isinstance(event, MessageReceived):
             self.media.wake()
             self.assist.wake()
+        elif isinstance(event, ConversationChanged):
+            await self.assist.on_conversation_changed(event)
 
     async def _end_monitoring(self, event: ConversationChanged) -> None:
         """A conversation that ended is monitored no more."""
@@ -264,7 +272,10 @@ class Runtime:
             self.assist.wake()
 
         self.bus.subscribe(MessageReceived, message_received)
-        self.bus.subscribe(ConversationChanged, self.assist.on_conversation_changed)
+        # Summary requests (hand-overs) are taken from the realtime fan-out, not the bus:
+        # it carries every process's events to every process, so the request reaches the
+        # process whose assist worker runs (the leader, or the layout's placement) even
+        # when the hand-over happened in another one (``_wake_for``).
         self.bus.subscribe_many(ConversationChanged, self.assist.on_conversations_changed)
 
     @staticmethod
@@ -305,6 +316,9 @@ class Runtime:
         self.layout = layout or single(workers=workers)
         self.process = process
         here = self.layout.here(process)
+        # Some process's loop runs the assist worker: only there are summary requests kept.
+        self.assist.managed = self.layout.where("assist") is not None
+        await self._open_journal(process)
         await self.fanout.start()
         if self.layout.children:
             from madoguchi.processes import Children, Switchboard, adapt_processor
@@ -312,7 +326,10 @@ class Runtime:
             self.switchboard = Switchboard(self, self.layout, process)
             self.switchboard.route_wakes()
             if process == WEB:
-                self.journal.on_busy = self.switchboard.journal_busy
+                if self.journal.inbox is None:
+                    # The processor gives way while appends wait (they share SQLite's
+                    # lock); with the inbox, appends never wait for it.
+                    self.journal.on_busy = self.switchboard.journal_busy
             else:
                 adapt_processor(self.processor, self.switchboard.acks_quiet)
                 # No websockets here: the wallboard is the web process's.
@@ -323,6 +340,8 @@ class Runtime:
         # several processes each claims journal rows by customer (journal_claim).
         if "journal" in here:
             self._spawn(self.processor.run())
+            if self.journal_bell is not None:
+                self._spawn(self.journal_bell.run())
         # Safe in every process: timers and offers are claimed row by row.
         if "timers" in here:
             self._spawn(self.timers.run())
@@ -340,6 +359,26 @@ class Runtime:
         if process == WEB and self.layout.children:
             self.children = Children(self.switchboard)
             await self.children.start()
+
+    async def _open_journal(self, process: str) -> None:
+        """On a SQLite file: the web process first moves what the journal's inbox still
+        holds (a crash, another layout before); with the journal processed in another
+        process, appends go to the inbox and the processor moves them
+        (``journal_inbox``)."""
+        if not self.db.sqlite_write_available:
+            return
+        elsewhere = self.layout.where("journal") not in (None, WEB)
+        if process == WEB:
+            moved = await journal_inbox.drain(self.db)
+            if moved:
+                log.info("%d acknowledged deliveries moved from the journal's inbox", moved)
+            if elsewhere:
+                inbox = journal_inbox.Inbox(self.db.url)
+                inbox.open()
+                self.journal.inbox = inbox
+        elif "journal" in self.layout.here(process):
+            self.db.attach_inbox(journal_inbox.inbox_path(self.db.url))
+            self.processor.feed = lambda: journal_inbox.move(self.db)
 
     def _single_instance_workers(self) -> list[Coroutine]:
         """The workers that run in one process only (see store.leader); the rollups would

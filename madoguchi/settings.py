@@ -73,6 +73,12 @@ class Settings(BaseSettings):
     ws_heartbeat_seconds: float = Field(
         default=25.0, description="A websocket idle this long gets a ping frame (0: never)."
     )
+    scope_check_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        description="Connected supervisors' queues are re-read this often, so a change made "
+        "outside this process's fan-out (madoguchi apply without Redis) applies live (0: never).",
+    )
     wallboard_interval_seconds: float = Field(
         default=0.5,
         gt=0,

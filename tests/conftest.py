@@ -244,6 +244,15 @@ async def seed_workspace(db: Database, text_: str = WORKSPACE_FILE, slug: str = 
         return await create_token(session, workspace.id, "admin", "tests")
 
 
+# The tests' HTTP clients wait this long for an answer before failing. The test process
+# serves the product and the simulator and drives the browser in one event loop; beside
+# other CPU-heavy processes (load 10-16 on two cores) it was measured getting 0.1-0.9 s
+# of CPU in loop stalls of 3-13 s, and a flow publish went unanswered for 30 s (the
+# previous ceiling). Like ``tests.helpers.eventually``'s, the ceiling only decides when a
+# wait counts as a failure: an answer ends it at once.
+REQUEST_CEILING_SECONDS = 120
+
+
 class Stack:
     """The running product for one test: runtime, HTTP server, a client, a token."""
 
@@ -252,7 +261,7 @@ class Stack:
         self.served = served
         self.url = served.url
         self.token = token
-        self.client = httpx.AsyncClient(base_url=served.url, timeout=30)
+        self.client = httpx.AsyncClient(base_url=served.url, timeout=REQUEST_CEILING_SECONDS)
 
     @property
     def auth(self) -> dict[str, str]:
@@ -267,7 +276,7 @@ class Stack:
             "/webhooks/whatsapp", content=body, headers=headers or signed_headers(body)
         )
         if response.status_code == 200:
-            async with asyncio.timeout(30):
+            async with asyncio.timeout(60):  # a deadline (tests.helpers.eventually)
                 await self.runtime.processor.wait_idle()
         return response
 
@@ -322,7 +331,7 @@ class SimStack(Stack):
         super().__init__(base.runtime, base.served, base.token)
         self.client = base.client
         self.sim = sim
-        self.sim_client = httpx.AsyncClient(base_url=sim.url, timeout=30)
+        self.sim_client = httpx.AsyncClient(base_url=sim.url, timeout=REQUEST_CEILING_SECONDS)
 
 
 async def start_sim_stack(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
 
@@ -18,12 +19,21 @@ log = logging.getLogger(__name__)
 
 Handler = Callable[[Event], Awaitable[None]]
 
+# Handlers are many and SQLite calls do not yield: after a handler, the bus lets waiting
+# requests (Meta's webhooks above all) in once this long has passed since it last did.
+# It yielded after every handler call: a slice of 2,000 statuses published 4,000 turns
+# of the event loop, each of which let the campaign feeder or the sender run, and the
+# journal's processor waited ~12 s for its own publish between two slices (a minute
+# behind after a campaign's status webhooks stopped; docs/benchmarks.md, Campaigns).
+YIELD_SECONDS = 0.002
+
 
 class InProcessBus:
     def __init__(self) -> None:
         # Per event type, in subscription order: (handler, takes a list of events).
         self._handlers: dict[type[Event], list[tuple[Callable, bool]]] = defaultdict(list)
         self._catch_all: list[Handler] = []
+        self._yielded = time.perf_counter()  # when the bus last let the loop run others
 
     def subscribe(self, event_type: type[Event] | None, handler: Handler) -> None:
         """Call ``handler`` for every event of ``event_type`` (None: every event)."""
@@ -62,12 +72,11 @@ class InProcessBus:
                 for event in run:
                     await self._call(handler, event, event.name)
 
-    @staticmethod
-    async def _call(handler: Callable, arg, name: str) -> None:
+    async def _call(self, handler: Callable, arg, name: str) -> None:
         try:
             await handler(arg)
         except Exception:
             log.exception("event handler %r failed on %s", handler, name)
-        # Handlers are many and SQLite calls do not yield: let waiting requests
-        # (Meta's webhooks above all) in between them.
-        await asyncio.sleep(0)
+        if time.perf_counter() - self._yielded >= YIELD_SECONDS:
+            await asyncio.sleep(0)  # let waiting requests in (see YIELD_SECONDS)
+            self._yielded = time.perf_counter()

@@ -212,5 +212,18 @@ class RedisFanOut(_Listeners):
         await self._deliver_local(event)
 
 
+async def publish_once(url: str, prefix: str, events: list[Event]) -> None:
+    """``events`` to every process listening on ``prefix``, from a process outside the
+    fan-out (a CLI command: ``madoguchi apply`` telling the servers that queues changed)."""
+    client = aioredis.from_url(url, socket_connect_timeout=5, socket_timeout=5)
+    origin = uuid.uuid4().hex[:16]
+    try:
+        for event in events:
+            payload = {"origin": origin, "event": event.to_dict()}
+            await client.publish(f"{prefix}:events", json.dumps(payload, separators=(",", ":")))
+    finally:
+        await client.aclose()
+
+
 def _jitter(delay: float) -> float:
     return delay * (0.5 + random.random() / 2)

@@ -22,6 +22,24 @@ FAILED = "failed"
 LIVE_STATUSES = frozenset({RINGING, CONNECTING, ACTIVE})
 FINAL_STATUSES = frozenset({ENDED, MISSED, REJECTED, FAILED})
 
+# The reasons the business's own hang-up records. It records its reason before it asks
+# Meta to terminate, because Meta answers that with a terminate webhook which may be
+# processed before the hang-up commits: on a call not yet final, one of these reasons
+# says the hang-up is the business's, not the customer's.
+HANG_UP_REASONS = frozenset({"agent_hung_up", "cancelled"})
+
+
+def hang_up_outcome(status: str, direction: str) -> tuple[str, str]:
+    """The final status and reason of a call the business hangs up while it is ``status``:
+    an answered call ends; an outbound call not answered yet is cancelled; an inbound call
+    still ringing is missed."""
+    if status == ACTIVE:
+        return ENDED, "agent_hung_up"
+    if direction == "outbound":
+        return ENDED, "cancelled"
+    return MISSED, "agent_hung_up"
+
+
 # (window, how many requests it may hold)
 PERMISSION_REQUEST_LIMITS: tuple[tuple[timedelta, int], ...] = (
     (timedelta(hours=24), 1),

@@ -53,7 +53,12 @@ def to_micros(amount: Decimal | str | int) -> int:
 
 
 def from_micros(micros: int) -> Decimal:
-    return (Decimal(micros) / MICROS).normalize() if micros else Decimal(0)
+    """Micro-units as the shortest decimal amount: ``0.025``, and ``500`` (``normalize``
+    alone makes that ``5E+2``, which every ``str()`` of an amount showed)."""
+    if not micros:
+        return Decimal(0)
+    value = (Decimal(micros) / MICROS).normalize()
+    return value.quantize(Decimal(1)) if value.as_tuple().exponent > 0 else value
 
 
 def normalise_category(category: str | None) -> str:

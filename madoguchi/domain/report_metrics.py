@@ -509,6 +509,12 @@ def hour_start(at: datetime, tz: tzinfo | None = None) -> datetime:
     return (at - shift).replace(minute=0, second=0, microsecond=0) + shift
 
 
+def occupied(status: str, load: int) -> tuple[bool, bool]:
+    """Whether a stretch with presence ``status`` and ``load`` conversations handled
+    counts as available time, and as busy time (docs/metrics.md, occupancy)."""
+    return status == AVAILABLE or load > 0, load > 0
+
+
 def _add_span(
     out: dict[tuple[int, datetime], dict[str, float]],
     agent_id: int,
@@ -520,7 +526,7 @@ def _add_span(
 ) -> None:
     """Add ``start``–``end`` in state (status, load) to the agent's hours (split at each
     hour boundary of ``tz``'s clock)."""
-    available = status == AVAILABLE or load > 0
+    available, busy = occupied(status, load)
     if not available or end <= start:
         return
     at = start
@@ -530,7 +536,7 @@ def _add_span(
         seconds = (stop - at).total_seconds()
         row = out.setdefault((agent_id, hour), dict.fromkeys(OCCUPANCY_COUNTERS, 0.0))
         row["available_seconds"] += seconds
-        if load > 0:
+        if busy:
             row["busy_seconds"] += seconds
             if status != AVAILABLE:
                 row["away_busy_seconds"] += seconds

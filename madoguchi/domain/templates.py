@@ -37,6 +37,7 @@ __all__ = [
     "TemplateInvalid",
     "TemplateParameter",
     "TemplateProblem",
+    "TemplateShape",
     "canonical_values",
     "normalize_components",
     "parameter_format_of",
@@ -45,6 +46,7 @@ __all__ = [
     "resolve_values",
     "send_components",
     "template_parameters",
+    "template_shape",
     "validate_template",
 ]
 
@@ -698,6 +700,43 @@ def resolve_values(
     return resolved, unresolved
 
 
+# ----------------------------------------------------------------------------- shape
+
+
+@dataclass(frozen=True)
+class TemplateShape:
+    """What every send of one template shares, worked out once: its components with
+    Meta's enum values upper-cased, its parameters and whether they are named. A
+    campaign builds its template's sends from one shape instead of re-reading the
+    template for each recipient."""
+
+    components: list[dict[str, Any]]
+    params: list[TemplateParameter]
+    named: bool
+    category: str | None
+
+    def preview(self, values: Mapping[str, Any], *, use_examples: bool = False) -> Preview:
+        """``render_preview`` of this template."""
+        return _preview(self, values, use_examples)
+
+    def send_components(self, values: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """``send_components`` of this template."""
+        return _send_components(self, values)
+
+
+def template_shape(
+    components: Sequence[Mapping[str, Any]], category: str | None = None
+) -> TemplateShape:
+    """The shape of a template's sends (see ``TemplateShape``)."""
+    components = normalize_components(components)
+    return TemplateShape(
+        components=components,
+        params=template_parameters(components, category),
+        named=parameter_format_of(components) == "NAMED",
+        category=category,
+    )
+
+
 # ----------------------------------------------------------------------------- preview
 
 
@@ -718,8 +757,11 @@ def render_preview(
 ) -> Preview:
     """The message as the customer will see it; missing values stay ``{{…}}`` (or take
     the template's sample values when ``use_examples``) and are listed in ``missing``."""
-    components = normalize_components(components)
-    params = template_parameters(components, category)
+    return template_shape(components, category).preview(values, use_examples=use_examples)
+
+
+def _preview(shape: TemplateShape, values: Mapping[str, Any], use_examples: bool) -> Preview:
+    components, params, category = shape.components, shape.params, shape.category
     given = canonical_values(params, values)
     filled: dict[str, Any] = dict(given)
     missing: list[str] = []
@@ -808,8 +850,11 @@ def send_components(
     Raises ``MissingValues`` naming every required key without a value, and
     ``TemplateInvalid`` when a filled-in text breaks a limit (header 60, body 1024).
     """
-    components = normalize_components(components)
-    params = template_parameters(components, category)
+    return template_shape(components, category).send_components(values)
+
+
+def _send_components(shape: TemplateShape, values: Mapping[str, Any]) -> list[dict[str, Any]]:
+    params, category = shape.params, shape.category
     given = canonical_values(params, values)
     auth = _upper(category) == "AUTHENTICATION"
     if auth and "body.1" in given:
@@ -819,7 +864,7 @@ def send_components(
     missing = [p.key for p in params if p.required and p.key not in given]
     if missing:
         raise MissingValues(missing)
-    named = parameter_format_of(components) == "NAMED"
+    named = shape.named
 
     def text_param(p: TemplateParameter) -> dict[str, Any]:
         out: dict[str, Any] = {"type": "text", "text": str(given[p.key])}
@@ -828,7 +873,7 @@ def send_components(
         return out
 
     problems: list[TemplateProblem] = []
-    preview = render_preview(components, given, category=category)
+    preview = _preview(shape, given, use_examples=False)
     if preview.header and preview.header.get("type") == "text":
         problems.extend(_too_long(preview.header["text"], "header", LIMITS["header_text"]))
     problems.extend(_too_long(preview.body, "body", LIMITS["body"]))

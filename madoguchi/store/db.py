@@ -29,7 +29,7 @@ from pathlib import Path
 
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DisconnectionError, OperationalError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -117,7 +117,7 @@ def _open_raw_writer(url: str) -> sqlite3.Connection:
     return conn
 
 
-async def _begin_immediate_raw(conn: sqlite3.Connection) -> None:
+async def begin_immediate_raw(conn: sqlite3.Connection) -> None:
     """``_sqlite_begin_immediate`` for a plain connection: another process's lock is waited
     for with asyncio sleeps, never on the loop's thread."""
     deadline = time.monotonic() + WRITE_LOCK_WAIT_SECONDS
@@ -131,6 +131,22 @@ async def _begin_immediate_raw(conn: sqlite3.Connection) -> None:
                 raise
         await asyncio.sleep(delay)
         delay = min(delay * 2, RAW_WRITE_RETRY_MAX_SECONDS)
+
+
+@asynccontextmanager
+async def raw_write_transaction(conn: sqlite3.Connection) -> AsyncIterator[sqlite3.Connection]:
+    """A plain connection inside ``BEGIN IMMEDIATE`` (``begin_immediate_raw``), committed
+    on success and rolled back on any exception: the one discipline every raw write
+    (``Database.sqlite_write``, the journal's inbox) keeps."""
+    await begin_immediate_raw(conn)
+    try:
+        yield conn
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
+        raise
 
 
 class PriorityLock:
@@ -186,10 +202,43 @@ class PriorityLock:
         self.release()
 
 
+# PostgreSQL: a pooled connection idle at least this long is pinged before it is handed
+# out. SQLAlchemy's pool_pre_ping pinged at every checkout, and with asyncpg a ping is
+# three round trips (BEGIN, an empty statement, ROLLBACK): profiled under a burst, a
+# journal worker spent ~12 % of its CPU pinging connections it had used a millisecond
+# before (and PostgreSQL as much answering). A connection in steady use is known alive;
+# one that waited in the pool (where a restarted or failed-over server leaves it dead) is
+# checked, and a dead one replaced before anyone sees it.
+PING_IDLE_SECONDS = 1.0
+
+
+def _ping_when_idle(engine: AsyncEngine, idle_seconds: float) -> None:
+    @event.listens_for(engine.sync_engine, "checkin")
+    def _checked_in(dbapi_connection, record) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine.sync_engine, "checkout")
+    def _checked_out(dbapi_connection, record, proxy) -> None:
+        since = record.info.pop("idle_since", None)
+        if since is None or time.monotonic() - since < idle_seconds:
+            return  # just opened, or in steady use
+        try:
+            dbapi_connection.ping()
+        except Exception as exc:  # the pool opens a new connection and tries that
+            raise DisconnectionError("a pooled connection died while idle") from exc
+
+
 class Database:
     """One engine, its session factory, and the write discipline of its backend."""
 
-    def __init__(self, url: str, *, echo: bool = False, pool_size: int = 10) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        echo: bool = False,
+        pool_size: int = 10,
+        ping_idle_seconds: float = PING_IDLE_SECONDS,
+    ) -> None:
         self.url = url
         self.sqlite = is_sqlite(url)
         if self.sqlite:
@@ -220,8 +269,9 @@ class Database:
             event.listen(self._write_engine.sync_engine, "begin", _sqlite_begin_immediate)
         else:
             self.engine = create_async_engine(
-                url, echo=echo, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+                url, echo=echo, pool_size=pool_size, max_overflow=pool_size
             )
+            _ping_when_idle(self.engine, ping_idle_seconds)
             self._write_engine = None
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         self._write_sessions = async_sessionmaker(
@@ -229,6 +279,8 @@ class Database:
         )
         self._write_lock = PriorityLock() if self.sqlite else None
         self._raw_writer: sqlite3.Connection | None = None
+        self._inbox: str | None = None  # the journal's inbox, attached to the raw writer
+        self._inbox_attached = False
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
@@ -274,19 +326,44 @@ class Database:
         webhook journal's appends), where that machinery costs more than SQLite itself."""
         if not self.sqlite_write_available:
             raise RuntimeError("sqlite_write() is for SQLite database files")
+        async with self._write_lock, raw_write_transaction(self._raw_connection()) as conn:
+            yield conn
+
+    async def sqlite_statement(self, sql: str, params: tuple = ()) -> int:
+        """SQLite only: one write statement on ``sqlite_write()``'s connection as a
+        transaction of its own (autocommit); the rows it changed. Unlike ``BEGIN
+        IMMEDIATE``, which takes the write lock of every attached database, it locks only
+        the database it writes: a statement that reads the journal's inbox and writes the
+        journal leaves the inbox's writer (the web process) alone."""
+        if not self.sqlite_write_available:
+            raise RuntimeError("sqlite_statement() is for SQLite database files")
         async with self._write_lock:
-            if self._raw_writer is None:
-                self._raw_writer = _open_raw_writer(self.url)
-            conn = self._raw_writer
-            await _begin_immediate_raw(conn)
-            try:
-                yield conn
-                conn.execute("COMMIT")
-            except BaseException:
-                if conn.in_transaction:
-                    with contextlib.suppress(sqlite3.Error):
-                        conn.execute("ROLLBACK")
-                raise
+            conn = self._raw_connection()
+            deadline = time.monotonic() + WRITE_LOCK_WAIT_SECONDS
+            delay = 0.001
+            while True:
+                try:
+                    return conn.execute(sql, params).rowcount
+                except sqlite3.OperationalError as exc:
+                    if "locked" not in str(exc) or time.monotonic() > deadline:
+                        raise
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, RAW_WRITE_RETRY_MAX_SECONDS)
+
+    def _raw_connection(self) -> sqlite3.Connection:
+        if self._raw_writer is None:
+            self._raw_writer = _open_raw_writer(self.url)
+            self._inbox_attached = False
+        conn = self._raw_writer
+        if self._inbox is not None and not self._inbox_attached:
+            conn.execute("ATTACH DATABASE ? AS inbox", (self._inbox,))
+            self._inbox_attached = True
+        return conn
+
+    def attach_inbox(self, path: Path) -> None:
+        """``sqlite_write()``'s connection sees the webhook journal's inbox (a SQLite file
+        of its own, ``services.channel.journal_inbox``) as the schema ``inbox``."""
+        self._inbox = str(path)
 
     async def dispose(self) -> None:
         if self._raw_writer is not None:

@@ -29,16 +29,25 @@ async def upgrade(url: str, revision: str = "head") -> None:
     """Bring the database at ``url`` to ``revision`` (works inside a running event loop)."""
     if is_sqlite(url):
         _ensure_sqlite_dir(url)
+    await _run(url, command.upgrade, revision)
+
+
+async def downgrade(url: str, revision: str) -> None:
+    """Take the database at ``url`` back to ``revision`` (tests of a migration's data)."""
+    await _run(url, command.downgrade, revision)
+
+
+async def _run(url: str, action, revision: str) -> None:
     engine = create_async_engine(url)
     try:
         async with engine.begin() as connection:
 
-            def _upgrade(sync_connection) -> None:
+            def go(sync_connection) -> None:
                 config = alembic_config(url)
                 config.attributes["connection"] = sync_connection
-                command.upgrade(config, revision)
+                action(config, revision)
 
-            await connection.run_sync(_upgrade)
+            await connection.run_sync(go)
     finally:
         await engine.dispose()
 

@@ -148,11 +148,18 @@ class Connection:
 
 class Hub:
     def __init__(
-        self, db: Database, *, queue_limit: int = 256, heartbeat_seconds: float = 25.0
+        self,
+        db: Database,
+        *,
+        queue_limit: int = 256,
+        heartbeat_seconds: float = 25.0,
+        scope_check_seconds: float = 5.0,
     ) -> None:
         self.db = db
         self.queue_limit = queue_limit
         self.heartbeat_seconds = heartbeat_seconds
+        self.scope_check_seconds = scope_check_seconds
+        self._scope_checker: asyncio.Task | None = None
         self.instance = uuid.uuid4().hex[:12]
         self._staff: dict[int, set[Connection]] = {}
         self._agents: dict[int, dict[int, set[Connection]]] = {}
@@ -173,6 +180,7 @@ class Hub:
         the whole workspace), read once at connect."""
         conn = Connection(principal, self.queue_limit)
         ws = principal.workspace_id
+        first_staff = conn.staff and not self.has_staff(ws)
         if conn.staff and supervised is not None and principal.role == "supervisor":
             self._limited.setdefault(ws, {})[conn] = supervised
         elif conn.staff:
@@ -181,6 +189,10 @@ class Hub:
             self._agents.setdefault(ws, {}).setdefault(principal.user_id, set()).add(conn)
         # Anything else (an agent token bound to no user) is connected but sees no event.
         self._all.add(conn)
+        if first_staff and self.wallboard is not None:
+            # The first staff socket here: the board (not kept moving while nobody was
+            # told of it) is brought up to date now, so the next change is a delta from it.
+            self.wallboard.bring_up(ws)
         conn.push(
             frame_body(
                 {
@@ -357,6 +369,11 @@ class Hub:
 
     # ------------------------------------------------------------------ wallboard
 
+    def has_staff(self, workspace_id: int) -> bool:
+        """Whether a staff socket of the workspace is connected here: someone the
+        wallboard's changes go to (as deltas or nudges)."""
+        return workspace_id in self._staff or workspace_id in self._limited
+
     def scope_of(self, conn: Connection) -> frozenset[int] | None:
         """The queues a limited supervisor's socket may see (None: all)."""
         return (self._limited.get(conn.principal.workspace_id) or {}).get(conn)
@@ -471,15 +488,30 @@ class Hub:
     async def start(self) -> None:
         if self._ticker is None and self.heartbeat_seconds > 0:
             self._ticker = asyncio.create_task(self._heartbeat(), name="ws-heartbeat")
+        if self._scope_checker is None and self.scope_check_seconds > 0:
+            self._scope_checker = asyncio.create_task(self._check_scopes(), name="ws-scopes")
+
+    async def _check_scopes(self) -> None:
+        """Supervisors' queues re-read now and then: a change of a queue's supervisors
+        that no ``queue.settings`` event announced here (``madoguchi apply`` in a
+        deployment without Redis, a change made straight in the database) applies to the
+        sockets already open within ``scope_check_seconds``. Only workspaces with a
+        supervisor connected; a few rows each."""
+        while True:
+            await asyncio.sleep(self.scope_check_seconds)
+            for ws in {*self._staff, *self._limited}:
+                await self.rescope(ws)
 
     async def stop(self) -> None:
         for task in tuple(self._tasks):
             task.cancel()
-        if self._ticker is not None:
-            self._ticker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._ticker
-            self._ticker = None
+        for attribute in ("_ticker", "_scope_checker"):
+            task = getattr(self, attribute)
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+                setattr(self, attribute, None)
         for conn in tuple(self._all):
             conn.close(CLOSE_GOING_AWAY, "server shutting down")
 

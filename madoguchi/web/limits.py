@@ -6,15 +6,22 @@ read into memory. Limits: Meta's webhook 3 MiB; the media upload WhatsApp's larg
 plus room for the form; a campaign's audience CSV 32 MiB; every other route
 ``MADOGUCHI_MAX_REQUEST_BYTES`` (1 MiB).
 
-JSON nested deeper than Python's parser can follow is a ``400``, not a crash.
+JSON nested deeper than Python's parser can follow is a ``400``, not a crash. A request
+the database cannot hold (an id past 64 bits, a NUL character in a text on PostgreSQL) is
+a ``422`` naming what it can, and a validation error about ``NaN`` or ``Infinity`` (which
+Python's JSON parser reads) is answered like any other, not a crash while writing it.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import re
+from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError
 
@@ -125,6 +132,39 @@ def out_of_range() -> JSONResponse:
     )
 
 
+# How PostgreSQL refuses a NUL: in a text column, and in a JSON column's text.
+_NUL_REFUSED = (
+    'invalid byte sequence for encoding "UTF8": 0x00',
+    "unsupported Unicode escape sequence",
+)
+
+
+def nul_character(request: Request) -> JSONResponse:
+    """PostgreSQL's text cannot hold U+0000: the parameter that carries one is named (a
+    body's field cannot be told apart here, so it is the body's)."""
+    params = [*request.path_params.items(), *request.query_params.multi_items()]
+    field = next((name for name, value in params if "\x00" in str(value)), None)
+    where = f"`{field}`" if field else "a text in the request body"
+    detail = {
+        "code": "nul_character",
+        "message": f"{where} contains a NUL character (\\u0000), which text cannot hold",
+    }
+    if field:
+        detail["field"] = field
+    return JSONResponse({"detail": detail}, status_code=422)
+
+
+def _finite(value: Any) -> Any:
+    """``value`` with every NaN or infinity as its name (strict JSON has neither)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_finite(item) for item in value]
+    return value
+
+
 def install(app: FastAPI, max_request_bytes: int) -> None:
     app.add_middleware(BodyLimitMiddleware, max_request_bytes=max_request_bytes)
 
@@ -139,7 +179,15 @@ def install(app: FastAPI, max_request_bytes: int) -> None:
         message = str(exc.orig)
         if isinstance(exc.orig, OverflowError) or ("out of" in message and "range" in message):
             return out_of_range()
+        if any(sign in message for sign in _NUL_REFUSED):
+            return nul_character(request)
         raise exc
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        """FastAPI's own answer (each error's ``loc`` names the field), with a ``NaN`` the
+        client sent echoed as a string: the default answer failed to encode it (a 500)."""
+        return JSONResponse({"detail": _finite(jsonable_encoder(exc.errors()))}, status_code=422)
 
     @app.exception_handler(RecursionError)
     async def too_deep(request: Request, exc: RecursionError) -> JSONResponse:

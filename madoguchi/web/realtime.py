@@ -75,11 +75,12 @@ async def hub_running(app, runtime: Runtime) -> AsyncIterator[Hub]:
         runtime.db,
         queue_limit=settings.ws_send_queue,
         heartbeat_seconds=settings.ws_heartbeat_seconds,
+        scope_check_seconds=settings.scope_check_seconds,
     )
     hub.wallboard = runtime.wallboard
     app.state.hub = hub
     runtime.fanout.add_listener(hub.dispatch, hub.resync)
-    runtime.wallboard.subscribe(hub.dispatch)
+    runtime.wallboard.subscribe(hub.dispatch, hub.has_staff)
     await hub.start()
     try:
         yield hub

@@ -27,6 +27,7 @@ from madoguchi.whatsapp.updates import WebhookFormatError, parse_delivery
 router = APIRouter(tags=["webhooks"])
 
 PATH = "/webhooks/whatsapp"
+_ACCEPTED = {"received", "delivery_id"}
 MAX_BODY_BYTES = WEBHOOK_BYTES
 
 
@@ -161,7 +162,12 @@ class WebhookFastPath:
 
 
 def _json(value: dict) -> bytes:
-    """As ``JSONResponse`` renders it."""
+    """As ``JSONResponse`` renders it (the usual answer, two integers, formatted directly:
+    the same bytes for a fraction of ``json.dumps``'s cost)."""
+    if value.keys() == _ACCEPTED:
+        received, delivery_id = value["received"], value["delivery_id"]
+        if type(received) is int and type(delivery_id) is int:
+            return b'{"received":%d,"delivery_id":%d}' % (received, delivery_id)
     return json.dumps(
         value, ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":")
     ).encode("utf-8")

@@ -84,3 +84,47 @@ def test_summary_sections_and_what_is_left_open():
 
     empty = summarize(Facts())
     assert empty.wants == [] and empty.customer == "—" and empty.language == "en"
+
+
+def test_negative_words_and_intensifiers_read_as_a_customer_means_them():
+    """Known phrases a person reads as plainly negative (or positive): negation does not
+    reach across a sentence ("Still nothing. Terrible…" is not "not terrible"), complaints
+    said without a sentiment word count, and an intensifier makes a word stronger, never
+    turns it around ("super slow")."""
+    cases = {
+        "Still nothing. Terrible, awful service!": "negative",
+        "Nothing works. Terrible!": "negative",
+        "No reply. Awful.": "negative",
+        "Not good. Terrible.": "negative",
+        "Nothing arrived, useless.": "negative",
+        "Still nothing.": "negative",
+        "Never again.": "negative",
+        "So slow": "negative",
+        "Super slow delivery": "negative",
+        "Extremely disappointed": "negative",
+        "Nothing to worry about, all good": "positive",
+        "Not bad at all": "positive",
+        "No problem, thanks!": "positive",
+        "Super, thanks!": "positive",
+        "全然ダメ": "negative",
+        "ダメです": "negative",
+        "もう無理": "negative",
+        "使い物にならない": "negative",
+        "マジで最悪": "negative",
+        "超遅い": "negative",
+        "まだ何も来ない。最悪！": "negative",
+        "問題ありません": "positive",
+        "超助かりました！": "positive",
+    }
+    wrong = {t: analyze(t) for t, label in cases.items() if analyze(t).label != label}
+    assert not wrong
+    # An intensifier moves the score further the same way.
+    for plain, strong in (
+        ("Terrible service", "Really terrible service"),
+        ("Slow delivery", "Super slow delivery"),
+        ("遅い", "超遅い"),
+        ("最悪", "マジで最悪"),
+        ("遅いです", "極めて遅いです"),
+    ):
+        assert analyze(strong).score < analyze(plain).score < 0, (plain, strong)
+    assert analyze("超助かりました").score > analyze("助かりました").score > 0

@@ -11,6 +11,7 @@ from madoguchi.domain.pricing import (
     PMP_START,
     RateTable,
     SendFacts,
+    from_micros,
     normalise_category,
     price_from_meta,
     price_message,
@@ -161,3 +162,13 @@ def test_amounts_with_more_than_six_decimals_are_refused():
     assert to_micros("0.000001") == 1
     with pytest.raises(ValueError, match="six decimals"):
         to_micros("0.0000001")
+
+
+@pytest.mark.parametrize(
+    "amount, shown",
+    [("500", "500"), ("500.00", "500"), ("10", "10"), ("0.25", "0.25"), ("0.000001", "0.000001")],
+)
+def test_amounts_are_shown_without_an_exponent(amount, shown):
+    # a budget of 500 was shown as "5E+2" (Decimal.normalize), in the API and the alerts
+    assert str(from_micros(to_micros(amount))) == shown
+    assert str(from_micros(0)) == "0"

@@ -149,3 +149,18 @@ async def test_without_redis_local_delivery_goes_on_and_nothing_crashes(caplog):
     warnings = [r for r in caplog.records if r.name == "madoguchi.bus.redis_fanout"]
     # One warning per loop per outage (plus the queue overflow), not one per retry.
     assert len(warnings) <= 4
+
+
+async def test_a_process_outside_the_fan_out_publishes_to_every_process(redis_url):
+    """``madoguchi apply`` is no fan-out member: ``publish_once`` reaches the servers'."""
+    from madoguchi.bus.redis_fanout import publish_once
+    from madoguchi.domain.events import QueueSettingsChanged
+
+    prefix = f"test-{uuid.uuid4().hex[:8]}"
+    server, heard = await started(redis_url, prefix)
+    try:
+        await publish_once(redis_url, prefix, [QueueSettingsChanged(7, queue_id=3)])
+        await heard.wait_for(lambda: heard.events)
+        assert heard.events == [QueueSettingsChanged(7, queue_id=3)]
+    finally:
+        await server.stop()

@@ -115,4 +115,4 @@ async def audio_flows(line: PhoneLine, desk: Desk, sim_call_id: str, frames: int
         heard = sim["media"]["audible_frames_received"]
         return sim if heard >= frames and line.heard.audible_frames >= frames else None
 
-    return await eventually(check, within=30)
+    return await eventually(check)

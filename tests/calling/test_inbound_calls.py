@@ -49,7 +49,12 @@ async def test_customer_call_is_answered_in_the_agents_endpoint_and_audio_flows(
     assert call["offer_sdp"].startswith("v=0")
     # Ben is offline: the call does not ring for him, and he may not read it.
     assert (await desk.as_("ben", "GET", "/api/v1/calls")).json() == []
-    assert (await desk.as_("ben", "GET", f"/api/v1/calls/{call['id']}")).status_code == 404
+    hidden = await desk.as_("ben", "GET", f"/api/v1/calls/{call['id']}")
+    assert hidden.status_code == 404  # coded, like the calls' other refusals
+    assert hidden.json()["detail"] == {
+        "code": "not_found",
+        "message": f"call {call['id']} not found",
+    }
 
     line, accepted = await answer(desk, "aiko", call)
     assert accepted["status"] == "active"
@@ -81,6 +86,34 @@ async def test_customer_call_is_answered_in_the_agents_endpoint_and_audio_flows(
     again = await desk.as_("aiko", "POST", f"/api/v1/calls/{call['id']}/hangup")
     assert again.status_code == 409
     assert "already ended" in again.json()["detail"]["message"]
+
+
+async def test_the_agents_hang_up_stays_theirs_when_metas_terminate_is_processed_first(
+    desk, monkeypatch
+):
+    """Meta answers the business's terminate with a terminate webhook, which a busy
+    machine may process before the hang-up commits its own end (a full-suite run saw the
+    agent's hang-up recorded as ``customer_hung_up``). Here that order is made certain:
+    the hang-up's commit waits until the webhook has ended the call."""
+    await desk.presence("aiko")
+    sim = await desk.customer_calls(await desk.customer("819011110097"))
+    call = await desk.ringing_for("aiko")
+    await answer(desk, "aiko", call)
+    await desk.sim_call_becomes(sim["id"], "ongoing")
+    calls = desk.s.runtime.calls
+    finish = calls._finish
+
+    async def after_metas_terminate(*args):
+        await desk.call_becomes(call["id"], "ended")
+        return await finish(*args)
+
+    monkeypatch.setattr(calls, "_finish", after_metas_terminate)
+    r = await desk.as_("aiko", "POST", f"/api/v1/calls/{call['id']}/hangup")
+    assert r.status_code == 200, r.text
+    ended = (await desk.as_("admin", "GET", f"/api/v1/calls/{call['id']}")).json()
+    assert (ended["status"], ended["end_reason"]) == ("ended", "agent_hung_up")
+    assert ended["duration_seconds"] is not None
+    assert (await desk.sim_call(sim["id"]))["ended_by"] == "business"
 
 
 async def test_customer_hangs_up_an_answered_call(desk):

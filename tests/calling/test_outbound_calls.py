@@ -10,7 +10,7 @@ import pytest
 from madoguchi.simulator.webrtc import PhoneLine
 from tests.calling.kit import audio_flows, make_desk
 from tests.conftest import PHONE_NUMBER_ID, WA_TOKEN, start_sim_stack
-from tests.helpers import eventually
+from tests.helpers import eventually, reached_the_product
 
 
 @pytest.fixture
@@ -34,7 +34,7 @@ async def chat_with_aiko(desk, wa_id: str) -> tuple[dict, int]:
     r = await desk.s.sim_client.post(
         f"/_sim/customers/{customer['user_id']}/messages", json={"type": "text", "text": "hi"}
     )
-    assert r.json()["delivered"], r.text
+    await reached_the_product(desk.s.sim_client, r.json())
 
     async def offered():
         convs = (await desk.as_("aiko", "GET", "/api/v1/conversations")).json()
@@ -98,7 +98,7 @@ async def test_permission_asked_granted_then_the_agent_calls_and_audio_flows(des
             "response": "accept",
         },
     )
-    assert r.json()["delivered"], r.text
+    await reached_the_product(desk.s.sim_client, r.json())
 
     async def granted():
         state = await permission(desk, cid)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from madoguchi.services.campaigns.bulk import bulk_insert
+from madoguchi.store.bulk import bulk_insert
 from madoguchi.store.db import Database
 from madoguchi.store.models import Contact, Workspace
 from tests.conftest import seed_workspace
@@ -44,7 +44,7 @@ async def test_bulk_insert_fills_defaults_and_skips_unique_clashes(db_url):
 
 
 async def test_insert_returning_ids_and_bulk_update_by_id(db_url):
-    from madoguchi.services.campaigns.bulk import bulk_update, insert_returning_ids
+    from madoguchi.store.bulk import bulk_update, insert_returning_ids
 
     db = Database(db_url)
     try:

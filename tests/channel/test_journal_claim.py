@@ -25,7 +25,7 @@ from madoguchi.services.channel.webhook_journal import DeliveryProcessor, Journa
 from madoguchi.store.db import Database
 from madoguchi.store.models import Contact, Conversation, Message, WebhookDelivery
 from madoguchi.whatsapp.updates import parse_delivery
-from tests.conftest import _truncate, fixture_payload, seed_workspace
+from tests.conftest import fixture_payload, seed_workspace
 from tests.helpers import eventually
 
 
@@ -47,15 +47,6 @@ def key_of(body: bytes) -> str | None:
 
 async def append(journal: Journal, body: bytes) -> int:
     return await journal.append(body, 1, key_of(body))
-
-
-@pytest.fixture
-async def pg(postgres_database):
-    await _truncate(postgres_database)
-    database = Database(postgres_database)
-    await seed_workspace(database)
-    yield database
-    await database.dispose()
 
 
 def test_the_customer_key_is_the_bsuid_else_the_phone():

@@ -24,6 +24,7 @@ from madoguchi.store.db import Database
 from madoguchi.store.models import Message, WebhookDelivery
 from madoguchi.store.models.core import utcnow
 from tests.conftest import fixture_payload, seed_workspace
+from tests.helpers import eventually
 
 
 @pytest.fixture
@@ -191,6 +192,41 @@ async def test_processor_goes_on_while_acknowledgements_never_settle(db):
     try:
         await asyncio.wait_for(processor.wait_idle(), 30)
         assert await count(db, WebhookDelivery, WebhookDelivery.state == "done") == len(ids)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_a_stream_kept_up_with_is_taken_in_gathered_slices(db):
+    """Woken by each commit, the processor takes a first row after a lull at once, then
+    lets the rows that come while it waits gather into one slice (a slice costs the
+    same CPU whatever it holds), instead of a slice per row."""
+    journal = Journal(db)
+    processor = DeliveryProcessor(db, await published_into([]), ProcessorPolicy(gather_seconds=2.0))
+    journal.on_commit = processor.wake
+    slices: list[int] = []
+    take = processor.process_slice
+
+    async def counted() -> int:
+        handled = await take()
+        if handled:
+            slices.append(handled)
+        return handled
+
+    processor.process_slice = counted
+    task = asyncio.create_task(processor.run())
+    try:
+        await journal.append(text_delivery("wamid.G0"), 1)
+
+        async def first_taken():
+            return slices == [1]
+
+        await eventually(first_taken)  # at once, not after the gathering wait
+        for i in range(1, 5):  # one at a time, each commit waking the processor
+            await journal.append(text_delivery(f"wamid.G{i}"), 1)
+        await asyncio.wait_for(processor.wait_idle(), 30)
+        assert slices == [1, 4]
+        assert await count(db, WebhookDelivery, WebhookDelivery.state == "done") == 5
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)

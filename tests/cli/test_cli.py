@@ -24,17 +24,17 @@ whatsapp:
 
 @pytest.fixture
 def run(tmp_path):
-    env = {
+    base = {
         **os.environ,
         "MADOGUCHI_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}",
         "MADOGUCHI_SECRET_KEY": "cli-test-key",
         "ACME_TOKEN": "EAAG-cli",
     }
 
-    def go(*args: str) -> subprocess.CompletedProcess:
+    def go(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
         return subprocess.run(
             [sys.executable, "-m", "madoguchi.cli", *args],
-            env=env,
+            env={**base, **(env or {})},
             cwd=tmp_path,
             capture_output=True,
             text=True,
@@ -132,3 +132,69 @@ def test_a_command_before_migrate_says_what_to_do(run, args):
     assert result.returncode == 1, result.stderr
     assert "not migrated: run `madoguchi migrate`" in result.stderr
     assert "Traceback" not in result.stderr and len(result.stderr.splitlines()) <= 3
+
+
+def test_reports_seed_and_rebuild(run, tmp_path: Path):
+    """``madoguchi reports seed`` fills a workspace with conversations counted into the
+    rollups; ``madoguchi reports rebuild`` recounts them from the raw log to the same
+    sums."""
+    import sqlite3
+
+    assert run("migrate").returncode == 0
+    seeded = run("reports", "seed", "--conversations", "300", "--days", "2", "--workspace", "demo")
+    assert seeded.returncode == 0, seeded.stderr
+    assert "workspace demo: 300 conversations" in seeded.stdout
+
+    def sums() -> list:
+        with sqlite3.connect(tmp_path / "cli.db") as conn:
+            return [
+                conn.execute(
+                    f"SELECT count(*), sum(arrived), sum(answered), sum(handled), "
+                    f"sum(messages_in), sum(first_responses) FROM {table}"
+                ).fetchone()
+                for table in ("report_hourly", "report_hourly_queue", "report_daily_agent")
+            ]
+
+    before = sums()
+    assert before[0][1] > 200 and before[0][2] > 100 and before[0][4] > 200
+    assert before[1][1:] == before[0][1:]  # the per-queue rollup holds the same counts
+    rebuilt = run("reports", "rebuild")
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    assert "rebuilt the report rollups from" in rebuilt.stdout
+    assert sums() == before
+
+
+async def test_apply_tells_running_processes_through_redis_which_queues_changed(run, tmp_path):
+    """A server cannot see ``madoguchi apply``'s changes happen: with Redis configured the
+    command publishes ``queue.settings`` for each queue it created or changed (its
+    supervisors re-scope connected sockets at once), and nothing when nothing changed."""
+    import asyncio
+    import uuid
+
+    from madoguchi.domain.events import QueueSettingsChanged
+    from tests.bus.test_redis_fanout import REDIS_URL, started
+
+    prefix = f"test-{uuid.uuid4().hex[:8]}"
+    server, heard = await started(REDIS_URL, prefix)
+    config = tmp_path / "workspace.yaml"
+    config.write_text(
+        FILE.replace(
+            "whatsapp:",
+            "users:\n  - {email: sam@acme.test, name: Sam, role: supervisor}\n"
+            "queues:\n  - name: Sales\n    supervisors:\n      - {email: sam@acme.test}\n"
+            "whatsapp:",
+        )
+    )
+    extra = {"MADOGUCHI_REDIS_URL": REDIS_URL, "MADOGUCHI_REDIS_CHANNEL": prefix}
+    try:
+        assert (await asyncio.to_thread(run, "migrate")).returncode == 0
+        first = await asyncio.to_thread(run, "apply", str(config), env=extra)
+        assert first.returncode == 0, first.stderr
+        await heard.wait_for(lambda: heard.events)
+        [event] = heard.events
+        assert isinstance(event, QueueSettingsChanged) and event.queue_id > 0
+        again = await asyncio.to_thread(run, "apply", str(config), env=extra)
+        assert "no changes" in again.stdout
+        assert heard.events == [event]
+    finally:
+        await server.stop()

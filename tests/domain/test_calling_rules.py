@@ -5,6 +5,13 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from madoguchi.domain.calling import (
+    ACTIVE,
+    CONNECTING,
+    ENDED,
+    HANG_UP_REASONS,
+    MISSED,
+    RINGING,
+    hang_up_outcome,
     next_request_allowed_at,
     permission_holds,
     read_permission_reply,
@@ -57,3 +64,12 @@ def test_reply_rejected_and_other_content():
     assert read_permission_reply({"type": "button_reply", "button_reply": {}}) is None
     assert read_permission_reply({"type": "call_permission_reply"}) is None
     assert permission_holds("accepted", True, NOW - timedelta(days=1), NOW)
+
+
+def test_a_hang_up_by_the_business_ends_cancels_or_misses_the_call():
+    assert hang_up_outcome(ACTIVE, "inbound") == (ENDED, "agent_hung_up")
+    assert hang_up_outcome(ACTIVE, "outbound") == (ENDED, "agent_hung_up")
+    assert hang_up_outcome(CONNECTING, "outbound") == (ENDED, "cancelled")
+    assert hang_up_outcome(RINGING, "inbound") == (MISSED, "agent_hung_up")
+    # what marks a call as being hung up by the business until the hang-up commits
+    assert {"agent_hung_up", "cancelled"} == HANG_UP_REASONS

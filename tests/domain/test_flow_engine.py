@@ -382,3 +382,36 @@ def test_events_for_a_finished_or_non_waiting_run_change_nothing():
     assert run(definition, fe.Inbound("1"), done).steps == []
     busy = fe.RunState(node="Ask_Department", status="waiting", wait="http", seq=3)
     assert run(definition, fe.Inbound("1"), busy).steps == []
+
+
+def test_advance_leaves_the_given_state_and_its_nested_variables_untouched():
+    """The runner keeps the run's stored state until the walk's is committed: a walk
+    that changes variables (here an HTTP answer mapped over nested ones) works on a copy."""
+    api = {
+        "id": "Lookup",
+        "type": "http_request",
+        "method": "GET",
+        "url": "https://api.test/orders",
+        "timeout_seconds": 2,
+        "map": {"status": "order.status"},
+    }
+    set_ = {
+        "id": "Set",
+        "type": "set_variable",
+        "assignments": [{"variable": "tier", "value": "gold"}],
+    }
+    definition = flow(
+        api, set_, SUPPORT, edges=[("Lookup", "success", "Set"), ("Set", "next", "Support")]
+    )
+    nested = {"items": [{"sku": "A", "tags": ["x"]}], "n": 1}
+    first = run(definition, fe.Begin({"order": nested, "list": [1, [2]]}))
+    before = repr(first.state)
+    done = run(definition, fe.HttpResult(1, 200, {"order": {"status": "shipped"}}), first.state)
+    assert done.state.variables["tier"] == "gold" and done.state.variables["status"] == "shipped"
+    assert repr(first.state) == before and "tier" not in first.state.variables
+    copied = done.state.variables["order"]
+    assert copied == nested and copied is not nested
+    assert copied["items"][0] is not nested["items"][0]
+    assert copied["items"][0]["tags"] is not nested["items"][0]["tags"]
+    copied["items"][0]["tags"].append("y")
+    assert nested["items"][0]["tags"] == ["x"] and first.state.variables["list"] == [1, [2]]

@@ -13,6 +13,7 @@ from madoguchi.domain.templates import (
     resolve_values,
     send_components,
     template_parameters,
+    template_shape,
     validate_template,
 )
 
@@ -281,6 +282,21 @@ def test_send_components_in_metas_shape():
             ORDER_SHIPPED, {"header.1": "x" * 60, "body.1": "a", "body.2": "b", "button.0": "c"}
         )
     assert too_long.value.problems[0].field == "header"
+
+
+def test_one_shape_serves_many_sends_each_with_its_own_values():
+    """A campaign builds every recipient's send from one shape: each send carries its
+    own values, and a send that fails leaves the next one unaffected."""
+    shape = template_shape(NAMED)
+    first = {"first_name": "Hana", "discount": "30%", "button.1": "SAVE30"}
+    second = {"first_name": "Taro", "discount": "5%", "button.1": "SAVE5", "button.0": "STOP"}
+    with pytest.raises(MissingValues):
+        shape.send_components({"discount": "1%"})
+    assert shape.send_components(first) == send_components(NAMED, first)
+    assert shape.send_components(second) == send_components(NAMED, second)
+    assert shape.send_components(first)[0]["parameters"][0]["text"] == "Hana"
+    assert shape.send_components(second)[0]["parameters"][0]["text"] == "Taro"
+    assert shape.preview(second).body == render_preview(NAMED, second).body
 
 
 def test_media_header_and_authentication_sends():

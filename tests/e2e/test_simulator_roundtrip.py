@@ -14,7 +14,7 @@ from sqlalchemy import select, update
 
 from madoguchi.store.models import Message, OutboxEntry
 from tests.conftest import PHONE_NUMBER_ID, start_sim_stack
-from tests.helpers import eventually
+from tests.helpers import eventually, reached_the_product
 
 PNG = base64.b64decode(
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
@@ -30,9 +30,7 @@ async def customer(s, **fields) -> dict:
 async def customer_says(s, cust: dict, body: dict) -> dict:
     response = await s.sim_client.post(f"/_sim/customers/{cust['user_id']}/messages", json=body)
     assert response.status_code == 200, response.text
-    result = response.json()
-    assert result["delivered"], result
-    return result
+    return await reached_the_product(s.sim_client, response.json())
 
 
 async def conversation_of(s, wamid: str) -> dict:

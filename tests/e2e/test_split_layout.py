@@ -132,7 +132,7 @@ async def test_sigterm_stops_both_processes(split):
     async def gone() -> bool:
         return not alive(child)
 
-    await eventually(gone, within=30)
+    await eventually(gone)
 
 
 async def test_single_process_layout_has_no_child(db_url, tmp_path):

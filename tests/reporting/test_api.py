@@ -96,6 +96,23 @@ async def test_parameters_are_checked(api):
     assert weekly["group"] == "week" and 5 <= len(weekly["series"]) <= 6
 
 
+async def test_a_filter_naming_nothing_of_the_workspace_is_refused(api):
+    """An unknown queue, agent or number answered 200 with zeros (a mistyped id read as
+    a quiet day): refused like any other bad parameter, in JSON and CSV alike."""
+    world, get = api
+    for field in ("queue_id", "agent_id", "number_id"):
+        for path in ("/api/v1/reports/overview", "/api/v1/reports/agents/export.csv"):
+            refused = await get("boss", path, **{field: 999_999}, **CUSTOM)
+            assert refused.status_code == 422, refused.text
+            assert refused.json()["detail"]["field"] == field
+            assert "no " in refused.json()["detail"]["message"]
+    known = {"queue_id": world.support, "agent_id": world.a1, "number_id": world.number}
+    for field, value in known.items():
+        assert (
+            await get("boss", "/api/v1/reports/overview", **{field: value}, **CUSTOM)
+        ).is_success
+
+
 async def test_csv_has_a_bom_a_header_and_the_values(api):
     _, get = api
     for response in (
@@ -165,3 +182,96 @@ async def test_occupancy_over_the_api(api, db_url):
     assert tagged.json()["occupancy"]["shown"] is False
     assert "tag" in tagged.json()["occupancy"]["message"]
     assert (await get("agent", "/api/v1/reports/agents", **CUSTOM)).status_code == 403
+
+
+def _cell(value) -> str:
+    """A JSON value as the CSV writes it."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+async def test_every_report_downloads_as_csv_with_the_values_of_its_json(api, db_url):
+    """Each of the seven reports: UTF-8 with a BOM (a Japanese queue name survives), a
+    header, one line per row of the report (or per bucket when it has no rows) and a
+    total line, each cell the JSON report's value."""
+    from sqlalchemy import update
+
+    from madoguchi.store.db import Database
+    from madoguchi.store.models import Queue
+
+    world, get = api
+    db = Database(db_url)
+    try:
+        async with db.write() as s:
+            await s.execute(update(Queue).where(Queue.id == world.billing).values(name="請求窓口"))
+    finally:
+        await db.dispose()
+    for name in REPORTS:
+        body = (await get("boss", f"/api/v1/reports/{name}", **CUSTOM)).json()
+        response = await get("boss", f"/api/v1/reports/{name}/export.csv", **CUSTOM)
+        assert response.status_code == 200, (name, response.text)
+        assert response.headers["content-type"].startswith("text/csv"), name
+        disposition = response.headers["content-disposition"]
+        assert f'filename="{name}-2026-11-10-2026-11-10.csv"' in disposition, name
+        raw = response.content
+        assert raw.startswith(b"\xef\xbb\xbf"), name
+        lines = list(csv.DictReader(io.StringIO(raw.decode("utf-8-sig"))))
+        expected = body.get("rows") or body["series"]
+        assert len(lines) == len(expected) + 1, name
+        for line, row in zip(lines, expected, strict=False):
+            for key, value in row.items():
+                if not isinstance(value, (dict, list)):
+                    assert line[key] == _cell(value), (name, key)
+        total = lines[-1]
+        assert next(iter(total.values())) == "total", name
+        for key, value in body["totals"].items():
+            if not isinstance(value, (dict, list)):
+                assert total[key] == _cell(value), (name, key)
+    queues = (await get("boss", "/api/v1/reports/queues/export.csv", **CUSTOM)).content
+    by_queue = {r["queue"]: r for r in csv.DictReader(io.StringIO(queues.decode("utf-8-sig")))}
+    assert by_queue["請求窓口"]["arrived"] == "2" and by_queue["Support"]["arrived"] == "5"
+    csat = (await get("boss", "/api/v1/reports/csat/export.csv", **CUSTOM)).content
+    total = list(csv.DictReader(io.StringIO(csat.decode("utf-8-sig"))))[-1]
+    assert (total["asked"], total["answered"], total["score"]) == ("3", "2", "4.0")
+    templates = (await get("boss", "/api/v1/reports/templates/export.csv", **CUSTOM)).content
+    [promo, _] = list(csv.DictReader(io.StringIO(templates.decode("utf-8-sig"))))
+    assert (promo["template"], promo["category"], promo["sent"]) == ("promo", "marketing", "1")
+
+
+async def test_a_reports_other_tables_download_on_their_own(api):
+    """The CSAT and calls reports' per-agent tables, as CSV, each cell the JSON's; a table
+    the report does not have is refused with the ones it has."""
+    _, get = api
+    for name in ("csat", "calls"):
+        body = (await get("boss", f"/api/v1/reports/{name}", **CUSTOM)).json()
+        response = await get("boss", f"/api/v1/reports/{name}/export.csv", table="agents", **CUSTOM)
+        assert response.status_code == 200, response.text
+        assert f'filename="{name}-agents-2026-11-10' in response.headers["content-disposition"]
+        assert response.content.startswith(b"\xef\xbb\xbf")
+        lines = list(csv.DictReader(io.StringIO(response.content.decode("utf-8-sig"))))
+        assert len(lines) == len(body["agents"]), name  # no total line
+        for line, row in zip(lines, body["agents"], strict=True):
+            for key, value in row.items():
+                if not isinstance(value, (dict, list)):
+                    assert line[key] == _cell(value), (name, key)
+    csat = (await get("boss", "/api/v1/reports/csat", **CUSTOM)).json()
+    assert csat["agents"], "the hand-built world has answered CSAT questions per agent"
+    wrong = await get("boss", "/api/v1/reports/queues", format="csv", table="nope", **CUSTOM)
+    assert wrong.status_code == 422
+    assert "has no table 'nope'" in wrong.text and "rows" in wrong.text
+
+
+async def test_reports_are_documented_in_openapi(api):
+    _, get = api
+    schema = (await get("boss", "/openapi.json")).json()
+    for name in REPORTS:
+        for path in (f"/api/v1/reports/{name}", f"/api/v1/reports/{name}/export.csv"):
+            operation = schema["paths"][path]["get"]
+            assert operation["tags"] == ["reports"], path
+            assert operation.get("description") or operation.get("summary"), path
+            params = {p["name"] for p in operation["parameters"]}
+            assert {"period", "group", "from", "to", "queue_id", "agent_id", "number_id"} <= params
+            assert {"tag", "disposition", "business_hours"} <= params, path

@@ -1,25 +1,27 @@
 """A workspace in Asia/Kolkata (UTC+5:30): its days start at local midnight (18:30 UTC),
 not at the UTC hour holding it — the rollups' hours are the workspace's own (starting
-at :30 UTC), occupancy included; from the rollups and from a rebuild, both databases."""
+at :30 UTC), occupancy and the agents' days included; from the rollups and from a
+rebuild, both databases."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
+from sqlalchemy import select
 
 from madoguchi.domain.report_metrics import hour_start
 from madoguchi.services.reporting import occupancy, reports, rollups
 from madoguchi.store.db import Database
+from madoguchi.store.migrate import downgrade, upgrade
 from madoguchi.store.models import (
     AgentPresenceLog,
-    Contact,
-    Conversation,
     ConversationEvent,
     Queue,
+    ReportDailyAgent,
     User,
 )
-from tests.reporting.world import numbered_workspace
+from tests.reporting.world import new_conversation, numbered_workspace
 
 
 def t(hh: int, mm: int = 0, day: int = 10) -> datetime:
@@ -51,14 +53,7 @@ async def build(db) -> tuple[int, int]:
         await s.flush()
         # 23:50 local on the 10th, and 00:10 local on the 11th.
         for i, at in enumerate((t(18, 20), t(18, 40))):
-            contact = Contact(workspace_id=ws.id, wa_id=f"91{i}kol")
-            s.add(contact)
-            await s.flush()
-            c = Conversation(
-                workspace_id=ws.id, contact_id=contact.id, phone_number_id=number.id, created_at=at
-            )
-            s.add(c)
-            await s.flush()
+            c = await new_conversation(s, number, f"91{i}kol", at)
             s.add(
                 ConversationEvent(
                     workspace_id=ws.id,
@@ -105,3 +100,51 @@ async def test_days_start_at_local_midnight(db):
         assert [a["totals"]["available_seconds"] for a in agents] == [1800, 1800]
         await rollups.rebuild(db)
     assert await occupancy.catch_up(db) == 0
+
+
+async def test_an_agents_days_start_at_local_midnight(db, db_url):
+    """The agents report sums an agent's days (``report_daily_agent``), cut at the
+    workspace's midnight (18:30 UTC): Asha answers at 23:51 on the 10th and at 00:11 on
+    the 11th, local. From the rollups, from a rebuild, and from the migration that
+    brought the days (filled from the hourly rows)."""
+    workspace_id, agent = await build(db)
+    async with db.write() as s:
+        for cid, queue_id, at in (
+            await s.execute(
+                select(
+                    ConversationEvent.conversation_id,
+                    ConversationEvent.queue_id,
+                    ConversationEvent.at,
+                ).where(ConversationEvent.workspace_id == workspace_id)
+            )
+        ).all():
+            s.add(
+                ConversationEvent(
+                    workspace_id=workspace_id,
+                    conversation_id=cid,
+                    type="accepted",
+                    from_status="queued",
+                    to_status="active",
+                    queue_id=queue_id,
+                    agent_id=agent,
+                    at=at + timedelta(minutes=1),
+                    data={"wait_seconds": 60},
+                )
+            )
+    await rollups.catch_up(db)
+
+    async def answered() -> list[dict]:
+        return [
+            {r["agent"]: r["answered"] for r in (await day(db, workspace_id, "agents", d))["rows"]}
+            for d in (10, 11)
+        ]
+
+    assert await answered() == [{"Asha": 1}, {"Asha": 1}]
+    async with db.read() as session:
+        days = (await session.scalars(select(ReportDailyAgent.day))).all()
+    assert sorted(rollups.as_utc(d) for d in days) == [t(18, 30, day=9), t(18, 30)]
+    await rollups.rebuild(db)
+    assert await answered() == [{"Asha": 1}, {"Asha": 1}]
+    await downgrade(db_url, "0024")
+    await upgrade(db_url)
+    assert await answered() == [{"Asha": 1}, {"Asha": 1}]

@@ -9,10 +9,12 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
+from sqlalchemy import func, select
 
-from madoguchi.services.reporting import reports, rollups
-from madoguchi.services.reporting.seed import seed
+from madoguchi.services.reporting import occupancy, reports, rollups
+from madoguchi.services.reporting.seed import agents_for, seed
 from madoguchi.store.db import Database
+from madoguchi.store.models import ReportCursor, ReportOccupancy
 from tests.reporting.world import EXPECTED, build, t
 
 
@@ -69,6 +71,29 @@ async def test_each_figure_from_rollups_and_from_a_rebuild(db):
     again = await report(db, world, "queues", last=date(2026, 11, 11), group="hour")
     assert again == everything
     assert pick((await report(db, world))["totals"]) == EXPECTED
+
+
+async def test_the_raw_log_gives_the_figures_the_rollups_give(db):
+    """The third path: a filter the rollups do not keep (a tag every conversation has)
+    computes the same counters from the raw log: every figure, the series by hour, the
+    distributions, the heatmap and the per-queue rows equal the rollups'."""
+    from madoguchi.store.models import ConversationTag
+
+    world = await build(db)
+    async with db.write() as s:
+        for cid in world.conversations.values():
+            s.add(ConversationTag(workspace_id=world.workspace_id, conversation_id=cid, tag="all"))
+    await rollups.catch_up(db, batch=5)
+    raw = await report(db, world, tag="all")
+    assert pick(raw["totals"]) == EXPECTED
+    for name in ("overview", "queues"):
+        for group in ("hour", "day"):
+            kw = {"last": date(2026, 11, 11), "group": group}
+            rolled = await report(db, world, name, **kw)
+            from_log = await report(db, world, name, tag="all", **kw)
+            assert from_log["filters"]["tag"] == "all"
+            del rolled["filters"], from_log["filters"]
+            assert from_log == rolled, (name, group)
 
 
 async def test_rows_per_queue_and_agent_and_business_hours(db):
@@ -143,24 +168,44 @@ async def test_customer_satisfaction(db):
 
 
 async def test_seeded_conversations_count_as_the_worker_counts_them(db):
-    """The seeder counts its rows into the rollups itself; a rebuild from the raw log it
-    wrote gives the same report."""
+    """The seeder counts its rows into the rollups itself, occupancy hours included
+    (written, not computed by the report from the logs); a rebuild from the raw log it
+    wrote gives the same reports."""
     result = await seed(db, conversations=400, days=3, now=t(12), slug="seeded")
     assert result.conversations == 400 and result.events > 1000 and result.messages > 600
+    assert result.occupancy_hours == 60  # from the first working day (23:00 UTC) to 11:00
     async with db.read() as session:
-        q = await reports.make_query(
-            session, result.workspace_id, "queues", period="7d", group="hour", now=t(12)
+        written = await session.scalar(
+            select(func.count())
+            .select_from(ReportOccupancy)
+            .where(ReportOccupancy.workspace_id == result.workspace_id)
         )
-        seeded = await reports.build(session, q)
-    assert seeded["totals"]["arrived"] > 300 and seeded["totals"]["handled"] > 200
-    assert seeded["totals"]["first_responses"] > 200 and seeded["totals"]["bot_resolved"] > 10
+        cursor = await session.scalar(
+            select(ReportCursor.last_id).where(ReportCursor.source == occupancy.SOURCE)
+        )
+        queries = [
+            await reports.make_query(
+                session, result.workspace_id, name, period="7d", group="hour", now=t(12)
+            )
+            for name in ("queues", "agents")
+        ]
+        seeded = [await reports.build(session, q) for q in queries]
+    # A working day per agent for 3 days, in the rollup up to the seeder's last hour.
+    assert written > agents_for(400, 3) * 3 * 8
+    assert cursor == int(t(11).timestamp())
+    queues, agents = seeded
+    assert queues["totals"]["arrived"] > 300 and queues["totals"]["handled"] > 200
+    assert queues["totals"]["first_responses"] > 200 and queues["totals"]["bot_resolved"] > 10
+    assert len(agents["rows"]) == agents_for(400, 3)
+    assert agents["totals"]["busy_seconds"] > 0
+    assert 0 < agents["totals"]["occupancy_percent"] <= 100
     # The worker after the seeder finds nothing more to count (the cursors are past it).
     await rollups.catch_up(db)
     async with db.read() as session:
-        assert await reports.build(session, q) == seeded
+        assert [await reports.build(session, q) for q in queries] == seeded
     await rollups.rebuild(db, batch=700)
     async with db.read() as session:
-        assert await reports.build(session, q) == seeded
+        assert [await reports.build(session, q) for q in queries] == seeded
 
 
 async def test_flow_funnel(db):

@@ -3,7 +3,8 @@ known answers, on SQLite and PostgreSQL: written hour by hour by the rollups (wi
 one hour, so the open parts carry across), computed on the fly past the cursor, and
 rebuilt from the raw logs: all three agree. Edge cases: conversations open across an
 hour boundary and across the workspace's midnight, going away with a conversation still
-open, handling a conversation while signed out, two conversations at once."""
+open, handling a conversation while signed out, two conversations at once. Presence
+follows the last live session (signing out, a session running out)."""
 
 from __future__ import annotations
 
@@ -12,13 +13,12 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from sqlalchemy import select, update
 
+from madoguchi.domain.events import PresenceChanged
 from madoguchi.services.contact_center import presence
 from madoguchi.services.reporting import occupancy, reports, rollups
 from madoguchi.store.db import Database
 from madoguchi.store.models import (
     AgentPresenceLog,
-    Contact,
-    Conversation,
     ConversationEvent,
     Queue,
     QueueMember,
@@ -26,7 +26,7 @@ from madoguchi.store.models import (
     User,
     UserSession,
 )
-from tests.reporting.world import numbered_workspace
+from tests.reporting.world import new_conversation, numbered_workspace
 
 
 def t(hh: int, mm: int = 0, day: int = 10) -> datetime:
@@ -64,18 +64,7 @@ async def build(db: Database) -> dict:
         A, B = aoi.id, ben.id
         convs = {}
         for name in ("c1", "c2", "c3", "c4"):
-            contact = Contact(workspace_id=ws.id, wa_id=f"81{name}occ")
-            s.add(contact)
-            await s.flush()
-            c = Conversation(
-                workspace_id=ws.id,
-                contact_id=contact.id,
-                phone_number_id=number.id,
-                created_at=t(8),
-            )
-            s.add(c)
-            await s.flush()
-            convs[name] = c.id
+            convs[name] = (await new_conversation(s, number, f"81{name}occ", t(8))).id
 
         def ev(name, kind, at, agent=None, frm="active"):
             s.add(
@@ -251,3 +240,43 @@ async def test_presence_changes_and_signing_out_are_logged(db):
         ("away", "lunch", None),
         ("offline", None, presence.SIGNED_OUT),
     ]
+
+
+async def test_presence_follows_the_last_live_session(db):
+    """An agent whose last browser session runs out (not signed out) goes offline, logged
+    as ``session expired``; one still signed in elsewhere keeps their presence, and so
+    does one whose presence was set (through the API) after their sessions ended."""
+    w = await build(db)
+    now = datetime.now(UTC)
+    await presence.set_presence(db, w["ws"], w["ben"], "available")
+    await presence.set_presence(db, w["ws"], w["aoi"], "available")
+    async with db.write() as s:
+        for n, (user, hours) in enumerate(((w["ben"], 1), (w["ben"], 3), (w["aoi"], -1))):
+            s.add(
+                UserSession(
+                    workspace_id=w["ws"],
+                    user_id=user,
+                    token_hash=f"{n}" * 64,
+                    expires_at=now + timedelta(hours=hours),
+                )
+            )
+    # Ben's first session ran out, his second is live: nothing changes.
+    assert (await presence.expire_lapsed(db, now=now + timedelta(hours=2))).events == []
+    expired = await presence.expire_lapsed(db, now=now + timedelta(hours=4))
+    assert [(e.user_id, e.status) for e in expired.events if isinstance(e, PresenceChanged)] == [
+        (w["ben"], "offline")
+    ]
+    assert (await presence.get_presence(db, w["ws"], w["ben"])).status == "offline"
+    assert (await presence.get_presence(db, w["ws"], w["aoi"])).status == "available"
+    async with db.read() as s:
+        last = (
+            await s.execute(
+                select(AgentPresenceLog.status, AgentPresenceLog.reason)
+                .where(AgentPresenceLog.user_id == w["ben"])
+                .order_by(AgentPresenceLog.id.desc())
+                .limit(1)
+            )
+        ).one()
+    assert tuple(last) == ("offline", presence.SESSION_EXPIRED)
+    # Offline already: nothing more to do.
+    assert (await presence.expire_lapsed(db, now=now + timedelta(hours=5))).events == []

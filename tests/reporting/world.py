@@ -53,79 +53,29 @@ class World:
 async def build(db: Database, slug: str = "rep") -> World:
     w = World()
     async with db.write() as s:
-        ws = Workspace(slug=slug, name="Reports", timezone="Asia/Tokyo")
-        s.add(ws)
-        await s.flush()
+        ws, number = await numbered_workspace(s, slug, "Asia/Tokyo", name="Reports")
         w.workspace_id = ws.id
-        account = WhatsAppAccount(workspace_id=ws.id, waba_id=f"w{slug}", name="acc")
-        s.add(account)
-        await s.flush()
-        number = PhoneNumber(
-            workspace_id=ws.id,
-            account_id=account.id,
-            phone_number_id=f"p{slug}",
-            display_phone_number="1555",
-            access_token_encrypted="x",
-            access_token_fingerprint="x",
-        )
         support = Queue(workspace_id=ws.id, name="Support")
         weekdays = {d: [["09:00", "18:00"]] for d in ("mon", "tue", "wed", "thu", "fri")}
         billing = Queue(workspace_id=ws.id, name="Billing", timezone="Asia/Tokyo", hours=weekdays)
         a1 = User(workspace_id=ws.id, email=f"a1@{slug}.test", name="Aoi", role="agent")
         a2 = User(workspace_id=ws.id, email=f"a2@{slug}.test", name="Ben", role="agent")
-        s.add_all([number, support, billing, a1, a2])
+        s.add_all([support, billing, a1, a2])
         await s.flush()
         w.number, w.support, w.billing, w.a1, w.a2 = number.id, support.id, billing.id, a1.id, a2.id
         S, B, A1, A2 = support.id, billing.id, a1.id, a2.id
 
         async def conversation(name: str, created: datetime, **extra) -> Conversation:
-            contact = Contact(workspace_id=ws.id, wa_id=f"81{len(w.conversations)}{slug}")
-            s.add(contact)
-            await s.flush()
-            c = Conversation(
-                workspace_id=ws.id,
-                contact_id=contact.id,
-                phone_number_id=number.id,
-                created_at=created,
-                **extra,
-            )
-            s.add(c)
-            await s.flush()
+            wa_id = f"81{len(w.conversations)}{slug}"
+            c = await new_conversation(s, number, wa_id, created, **extra)
             w.conversations[name] = c.id
             return c
 
         def ev(c, kind, frm, to, at, queue=None, agent=None, wait=None, reason=None):
-            s.add(
-                ConversationEvent(
-                    workspace_id=ws.id,
-                    conversation_id=c.id,
-                    type=kind,
-                    from_status=frm,
-                    to_status=to,
-                    queue_id=queue,
-                    agent_id=agent,
-                    at=at,
-                    reason=reason,
-                    data={"wait_seconds": wait} if wait is not None else None,
-                )
-            )
+            s.add(step_row(c, kind, frm, to, at, queue, agent, wait, reason))
 
         def msg(c, direction, at, author=None, kind="text", category=None):
-            s.add(
-                Message(
-                    workspace_id=ws.id,
-                    conversation_id=c.id,
-                    direction=direction,
-                    type=kind,
-                    status="read",
-                    author_user_id=author,
-                    template_category=category,
-                    content={"template": {"name": "promo", "language": {"code": "ja"}}}
-                    if kind == "template"
-                    else {},
-                    created_at=at,
-                )
-            )
+            s.add(message_row(c, direction, at, author, kind, category))
 
         # C1: answered in 30 s, two replies, wrap-up, closed.
         c1 = await conversation("c1", t(1))
@@ -257,9 +207,12 @@ async def build(db: Database, slug: str = "rep") -> World:
     return w
 
 
-async def numbered_workspace(s, slug: str, timezone: str) -> tuple[Workspace, PhoneNumber]:
-    """A workspace with one connected number (for the smaller hand-built logs)."""
-    ws = Workspace(slug=slug, name=slug, timezone=timezone)
+async def numbered_workspace(
+    s, slug: str, timezone: str, name: str | None = None
+) -> tuple[Workspace, PhoneNumber]:
+    """A workspace with one connected number (``build``'s, and the smaller hand-built
+    logs')."""
+    ws = Workspace(slug=slug, name=name or slug, timezone=timezone)
     s.add(ws)
     await s.flush()
     account = WhatsAppAccount(workspace_id=ws.id, waba_id=f"w{slug}", name="acc")
@@ -276,6 +229,58 @@ async def numbered_workspace(s, slug: str, timezone: str) -> tuple[Workspace, Ph
     s.add(number)
     await s.flush()
     return ws, number
+
+
+def step_row(c, kind, frm, to, at, queue=None, agent=None, wait=None, reason=None):
+    """A row of the lifecycle log of conversation ``c`` (with its wait, when given)."""
+    return ConversationEvent(
+        workspace_id=c.workspace_id,
+        conversation_id=c.id,
+        type=kind,
+        from_status=frm,
+        to_status=to,
+        queue_id=queue,
+        agent_id=agent,
+        at=at,
+        reason=reason,
+        data={"wait_seconds": wait} if wait is not None else None,
+    )
+
+
+def message_row(c, direction, at, author=None, kind="text", category=None) -> Message:
+    """A message of conversation ``c`` (a template one names "promo")."""
+    return Message(
+        workspace_id=c.workspace_id,
+        conversation_id=c.id,
+        direction=direction,
+        type=kind,
+        status="read",
+        author_user_id=author,
+        template_category=category,
+        content={"template": {"name": "promo", "language": {"code": "ja"}}}
+        if kind == "template"
+        else {},
+        created_at=at,
+    )
+
+
+async def new_conversation(
+    s, number: PhoneNumber, wa_id: str, created: datetime, **extra
+) -> Conversation:
+    """A conversation with a contact of its own on ``number`` (flushed: it has its id)."""
+    contact = Contact(workspace_id=number.workspace_id, wa_id=wa_id)
+    s.add(contact)
+    await s.flush()
+    c = Conversation(
+        workspace_id=number.workspace_id,
+        contact_id=contact.id,
+        phone_number_id=number.id,
+        created_at=created,
+        **extra,
+    )
+    s.add(c)
+    await s.flush()
+    return c
 
 
 # The day 2026-11-10 in Tokyo (docs/metrics.md applied by hand).

@@ -8,6 +8,8 @@ import hashlib
 
 import pytest
 
+from tests.helpers import reached_the_product
+
 PNG = base64.b64decode(
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5E"
     "rkJggg=="
@@ -307,6 +309,22 @@ async def test_taps_on_buttons_lists_and_template_quick_replies(sim) -> None:
         json={"type": "button_reply", "message_wamid": menu, "button_id": "x"},
     )
     assert wrong.status_code == 422
+
+
+async def test_a_test_waits_for_the_retry_that_delivers_a_customers_message(sim) -> None:
+    """The first attempt failed (as one timing out on a busy machine would): the
+    suite's ``reached_the_product`` waits for the retry instead of failing."""
+    customer = await sim.new_customer()
+    sim.receiver.answers.extend([503])
+    said = await sim.says(customer, {"type": "text", "text": "hello?"})
+    assert said["delivered"] is False
+    assert await reached_the_product(sim.http, said) is said
+    answered = [
+        d.answered
+        for d in sim.receiver.deliveries
+        if _value(d).get("messages", [{}])[0].get("id") == said["wamid"]
+    ]
+    assert answered == [503, 200]
 
 
 async def test_retry_when_the_receiver_fails_then_recovers(sim) -> None:

@@ -161,6 +161,65 @@ async def test_a_barge_reaches_the_phone_signed_by_the_supervisor(cc):
     await aiko_live.ws.close()
 
 
+async def test_a_barge_follows_the_window_rules_a_template_once_it_closed(cc):
+    """Sent like the agent's reply: with the customer silent for 24 hours free text is
+    refused as the agent's is (``window_closed``); an approved template goes out."""
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy import update
+
+    from madoguchi.store.models import Conversation
+    from tests.e2e.test_templates_e2e import ORDER_UPDATE
+
+    customer, cid = await handled_by_aiko(cc)
+    async with cc.stack.runtime.db.write() as session:
+        await session.execute(
+            update(Conversation)
+            .where(Conversation.id == cid)
+            .values(last_inbound_at=datetime.now(UTC) - timedelta(hours=25))
+        )
+    before = len(await cc.sent_to_meta())
+    for who, path in (("sam", "barge"), ("aiko", "messages")):
+        refused = await cc.as_(
+            who, "POST", f"/api/v1/conversations/{cid}/{path}", json={"message": TEXT}
+        )
+        assert refused.status_code == 409, (who, refused.text)
+        assert refused.json()["detail"]["code"] == "window_closed"
+    assert len(await cc.sent_to_meta()) == before
+    created = await cc.as_("admin", "POST", "/api/v1/templates", json=ORDER_UPDATE)
+    assert created.status_code == 201, created.text
+
+    async def approved():
+        got = await cc.as_("admin", "GET", f"/api/v1/templates/{created.json()['id']}")
+        return got.json()["status"] == "APPROVED"
+
+    await eventually(approved)
+    template = {
+        "type": "template",
+        "template": {
+            "name": "order_update",
+            "language": {"code": "en_US"},
+            "components": [
+                {
+                    "type": "body",
+                    "parameters": [{"type": "text", "text": "Yui"}, {"type": "text", "text": "7"}],
+                }
+            ],
+        },
+    }
+    barged = await cc.as_(
+        "sam", "POST", f"/api/v1/conversations/{cid}/barge", json={"message": template}
+    )
+    assert barged.status_code == 202, barged.text
+    assert barged.json()["author_user_id"] == cc.users["sam"]
+
+    async def on_phone():
+        return [m for m in await cc.phone_thread(customer) if m["direction"] == "out"]
+
+    [out] = await eventually(on_phone)
+    assert "order 7 is on its way" in str(out)
+
+
 async def test_take_over_moves_the_conversation_and_the_customer_notices_nothing(cc):
     customer, cid = await handled_by_aiko(cc)
     aiko_live = await open_live(cc.stack.url, cc.tokens["aiko"])
@@ -270,8 +329,12 @@ async def test_who_may_supervise_agent_403_other_queues_supervisor_404(plain):
     for method, path, body in calls:
         response = await cc.as_("sam", method, path, json=body)
         assert response.status_code == 404, (method, path, response.text)
+        # Coded like these routes' other refusals, not a bare string.
+        assert response.json()["detail"]["code"] == "not_found", (method, path, response.text)
+        assert "not found" in response.json()["detail"]["message"]
     for path in (f"{conv}/monitors", f"{conv}/whispers"):
-        assert (await cc.as_("sam", "GET", path)).status_code == 404
+        hidden = await cc.as_("sam", "GET", path)
+        assert hidden.status_code == 404 and hidden.json()["detail"]["code"] == "not_found"
     # A workspace token (no person behind it) cannot act as a supervisor; an unknown
     # conversation is 404 for everyone.
     token = await cc.as_("admin", "POST", f"{conv}/whispers", json={"body": "ok"})

@@ -241,9 +241,14 @@ def test_kept_board_equals_a_recount_after_random_changes(seed):
         reader = boards.apply_delta(reader, delta)
         assert comparable(reader) == comparable(expected)
         mine = boards.cut(delta, LIMITED)
+        # Nothing about other queues: a removal names only a row the viewer holds.
+        assert set(mine["conversations_removed"]) <= {c["id"] for c in limited["conversations"]}
+        assert set(mine["agents_removed"]) <= {a["user_id"] for a in limited["agents"]}
+        assert set(mine["queues_removed"]) <= {q["id"] for q in limited["queues"]}
         limited = boards.apply_delta(limited, mine)
         assert comparable(limited) == comparable(wallboard.for_viewer(expected, LIMITED))
         assert all(c["queue_id"] in LIMITED for c in mine["conversations"])
+        assert all(LIMITED & set(a["queue_ids"]) for a in mine["agents"])
 
 
 def test_a_delta_names_only_what_changed():
@@ -265,3 +270,62 @@ def test_a_delta_names_only_what_changed():
         NOW,
     )
     assert boards.empty(again)
+
+
+def test_occupancy_moves_on_as_the_agents_state_counted_till_each_change():
+    """An agent's occupancy (read at whole reads) moves on at each change of their
+    presence or conversations handled, the time since counting as the state before did
+    (``report_metrics.occupied``: the reports' definition); the recount shows the same."""
+    world = World(random.Random(5))
+    agent = 10
+    world.presence[agent] = Presence("available", None, NOW)
+    board = boards.Board(world.structure())
+    board.apply(boards.Changes(occupancy={agent: (100.0, 40.0, NOW)}), NOW)
+    board.build_rows(NOW)
+
+    def occupancy(at):
+        return next(a for a in board.snapshot(at)["agents"] if a["user_id"] == agent)["occupancy"]
+
+    assert occupancy(NOW) == {
+        "available_seconds": 100,
+        "busy_seconds": 40,
+        "percent": 40.0,
+        "as_of": NOW.isoformat(),
+    }
+    # 60 s on, they accept a conversation: those 60 s were available, not busy.
+    later = NOW + timedelta(seconds=60)
+    world._conversation(900, "active", 1, assigned=agent)
+    delta = board.apply(boards.Changes(rows={900: world.row(900)}), later)
+    row = next(a for a in delta["agents"] if a["user_id"] == agent)
+    assert row["occupancy"] == {
+        "available_seconds": 160,
+        "busy_seconds": 40,
+        "percent": 25.0,
+        "as_of": later.isoformat(),
+    }
+    # 40 s on, they go away with it still theirs: those 40 s were available and busy.
+    away = later + timedelta(seconds=40)
+    world.presence[agent] = Presence("away", "break", away)
+    board.apply(boards.Changes(structure=world.structure()), away)
+    assert occupancy(away)["available_seconds"] == 200 and occupancy(away)["busy_seconds"] == 80
+    # A change that is not of their state (a reply) leaves the count where it was.
+    world.last_reply[agent] = away + timedelta(seconds=5)
+    board.apply(
+        boards.Changes(replies={agent: world.last_reply[agent]}), away + timedelta(seconds=5)
+    )
+    assert occupancy(away)["as_of"] == away.isoformat()
+    # A fresh read replaces it; a whole recount from the same facts shows the same.
+    board.apply(boards.Changes(occupancy={agent: (300.0, 90.0, away)}), away)
+    facts = world.whole()
+    facts.occupancy = {agent: (300.0, 90.0, away)}
+    recount = next(a for a in wallboard.assemble(facts, away)["agents"] if a["user_id"] == agent)
+    assert (
+        recount["occupancy"]
+        == occupancy(away)
+        == {
+            "available_seconds": 300,
+            "busy_seconds": 90,
+            "percent": 30.0,
+            "as_of": away.isoformat(),
+        }
+    )

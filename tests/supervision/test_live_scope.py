@@ -123,3 +123,75 @@ async def test_wallboard_nudges_reach_a_limited_supervisor_only_for_their_queues
     await sam.until("wallboard.changed")
     await sam.ws.close()
     await admin.ws.close()
+
+
+async def test_a_limited_supervisor_gets_no_removal_from_other_queues_after_the_first_board(
+    cc,
+):
+    """The process's first board is built when Sam (Sales only) connects; the first
+    deltas after it remove a Support conversation and a Support agent's row: the admin
+    is told, Sam gets no frame naming either."""
+    sales_id = await _supervise(cc, "Sales", ["sam@acme.test"])
+    support_conv = await cc.customer_writes("for Support")
+    await cc.wait_status(support_conv, "queued")
+    sam = await open_live(cc.stack.url, cc.tokens["sam"])
+    await sam.ws.send(json.dumps({"event": "wallboard.watch"}))
+    first = await sam.until("wallboard.snapshot")
+    assert [q["id"] for q in first["board"]["queues"]] == [sales_id]
+    admin = await open_live(cc.stack.url, cc.tokens["admin"])
+    await admin.ws.send(json.dumps({"event": "wallboard.watch"}))
+    await admin.until("wallboard.snapshot")
+    closed = await cc.as_("admin", "POST", f"/api/v1/conversations/{support_conv}/close", json={})
+    assert closed.status_code == 200, closed.text
+    delta = await admin.until("wallboard.delta")
+    assert support_conv in delta["conversations_removed"]
+    # Ben leaves Support (his only queue) and is no agent any more: his row goes.
+    support = await _queue_doc(cc, "Support")
+    support_id = support.pop("id")
+    support["members"] = [m for m in support["members"] if m["email"] != "ben@acme.test"]
+    assert (
+        await cc.as_("admin", "PUT", f"/api/v1/queues/{support_id}", json=support)
+    ).status_code == 200
+    frames = await _quiet(sam)
+    told = [f for f in frames if f["event"] == "wallboard.delta"]
+    assert all(
+        not f["conversations_removed"] and not f["agents_removed"] and not f["queues_removed"]
+        for f in told
+    ), told
+    assert not [f for f in frames if f.get("conversation_id") == support_conv], frames
+    await sam.ws.close()
+    await admin.ws.close()
+
+
+async def test_a_change_of_supervisors_by_madoguchi_apply_applies_to_connected_sockets(cc):
+    """``madoguchi apply`` runs in another process: without Redis no event reaches the
+    server, whose hub re-reads connected supervisors' queues (``scope_check_seconds``);
+    the file's change applies to Sam's open socket as the API's does."""
+    from madoguchi.security.secrets import SecretBox
+    from madoguchi.services.configuration.apply import apply_config
+    from tests.conftest import SECRET_KEY, WA_TOKEN
+    from tests.contact_center.test_routing import FILE
+
+    sam = await open_live(cc.stack.url, cc.tokens["sam"])
+    await sam.ws.send(json.dumps({"event": "wallboard.watch"}))
+    everything = await sam.until("wallboard.snapshot")
+    assert {q["name"] for q in everything["board"]["queues"]} == {"Support", "Sales"}
+    text = FILE.replace("{method}", "longest_idle").replace(
+        "      - {email: chie@acme.test}\n",
+        "      - {email: chie@acme.test}\n    supervisors:\n      - {email: sam@acme.test}\n",
+    )
+    applied = await apply_config(
+        cc.stack.runtime.db, SecretBox(SECRET_KEY), text, env={"WA_TOKEN": WA_TOKEN}
+    )
+    assert applied.changes == ["updated supervisors of queue Sales"]
+    sales_id = (await _queue_doc(cc, "Sales"))["id"]
+    assert applied.queues_changed == {sales_id}
+    told = await sam.until("resync")
+    assert told["reason"] == "scope changed"
+    await sam.ws.send(json.dumps({"event": "wallboard.watch"}))
+    mine = await sam.until("wallboard.snapshot")
+    assert [q["id"] for q in mine["board"]["queues"]] == [sales_id]
+    await cc.customer_writes("for Support")
+    frames = await _quiet(sam)
+    assert not [f for f in frames if "conversation_id" in f or f["event"].startswith("wall")]
+    await sam.ws.close()

@@ -13,8 +13,8 @@ from sqlalchemy import update
 
 from madoguchi.store.models import Conversation
 from tests.conftest import PHONE_NUMBER_ID
-from tests.helpers import eventually
-from tests.ui.conftest import ANA, BEN, screenshot, set_presence, sign_in
+from tests.helpers import eventually, reached_the_product
+from tests.ui.conftest import ANA, BEN, PAGE_CEILING_MS, screenshot, set_presence, sign_in
 
 
 async def sim_customer(stack, wa_id: str, name: str) -> dict:
@@ -28,7 +28,7 @@ async def customer_says(stack, customer: dict, text: str) -> None:
         f"/_sim/customers/{customer['user_id']}/messages", json={"type": "text", "text": text}
     )
     assert response.status_code == 200, response.text
-    assert response.json()["delivered"], response.json()
+    await reached_the_product(stack.sim_client, response.json())
 
 
 async def customer_thread(stack, customer: dict) -> list[dict]:
@@ -46,7 +46,7 @@ async def customer_received(stack, customer: dict, needle: str) -> dict:
                 return m
         return None
 
-    return await eventually(check, within=15)
+    return await eventually(check)
 
 
 def conversation_item(page, name: str):
@@ -62,7 +62,7 @@ async def test_guide_scenario_phone_to_agent_and_back(ui, browser):
 
     phone_context = await browser.new_context(viewport={"width": 1100, "height": 760})
     phone = await phone_context.new_page()
-    phone.set_default_timeout(15_000)
+    phone.set_default_timeout(PAGE_CEILING_MS)
     await phone.goto(ui.sim.url + "/")
     await phone.locator("#nc-phone").fill("+81 90 1234 5678")
     await phone.locator("#nc-name").fill("Taro Yamada")

@@ -9,6 +9,8 @@ from urllib.parse import urlsplit
 import pytest
 from playwright.async_api import expect
 
+from tests.ui.conftest import PAGE_CEILING_MS
+
 LOCAL_HOSTS = {"127.0.0.1", "localhost"}
 
 
@@ -17,7 +19,7 @@ async def offline_page(browser):
     returns the page and the requests (resource type, URL) it tried to send out."""
     context = await browser.new_context()
     page = await context.new_page()
-    page.set_default_timeout(15_000)
+    page.set_default_timeout(PAGE_CEILING_MS)
     outside: list[tuple[str, str]] = []
 
     async def route(route):

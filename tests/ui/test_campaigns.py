@@ -75,7 +75,7 @@ async def test_create_send_watch_and_export_a_campaign(ui, browser):
 
     await page.get_by_test_id("campaign-schedule").click()  # "Send now"
     status = page.get_by_test_id("campaign-status")
-    await expect(status).to_have_attribute("data-status", "finished", timeout=30_000)
+    await expect(status).to_have_attribute("data-status", "finished")
     await expect(page.get_by_test_id("count-delivered")).not_to_have_attribute("data-count", "0")
     await expect(page.get_by_test_id("recipient-row")).to_have_count(2)
     await screenshot(page, "campaign-progress.png")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from playwright.async_api import expect
 
-from tests.ui.conftest import ADMIN, ANA, set_presence, sign_in
+from tests.ui.conftest import ADMIN, ANA, PAGE_CEILING_MS, set_presence, sign_in
 from tests.ui.test_admin_and_flows import open_admin_page
 
 
@@ -28,7 +28,7 @@ async def test_agent_inserts_a_canned_response_by_shortcut(ui, browser):
     await set_presence(agent, "Available")
     phone_context = await browser.new_context(viewport={"width": 1100, "height": 760})
     phone = await phone_context.new_page()
-    phone.set_default_timeout(15_000)
+    phone.set_default_timeout(PAGE_CEILING_MS)
     await phone.goto(ui.sim.url + "/")
     await phone.locator("#nc-phone").fill("+81 90 5555 0000")
     await phone.locator("#nc-name").fill("Hanako Sato")

@@ -11,7 +11,7 @@ from playwright.async_api import expect
 from sqlalchemy import select, update
 
 from madoguchi.simulator.config import SeedTemplate
-from madoguchi.store.models import Conversation, MessageCost
+from madoguchi.store.models import Contact, Conversation, MessageCost
 from tests.billing.costing import SHEET, import_card
 from tests.helpers import eventually
 from tests.ui.conftest import ADMIN, ANA, ORDER_UPDATE, screenshot, set_presence, sign_in, ui_stack
@@ -78,10 +78,12 @@ async def sent_and_settled(shop, wa_id: str, name: str, template: str) -> None:
     customer = await sim_customer(shop, wa_id, name)
     await customer_says(shop, customer, "hello")
 
-    async def conversation():
+    async def conversation():  # this customer's, not the newest (theirs may not exist yet)
         async with shop.runtime.db.read() as session:
             return await session.scalar(
-                select(Conversation.id).order_by(Conversation.id.desc()).limit(1)
+                select(Conversation.id)
+                .join(Contact, Contact.id == Conversation.contact_id)
+                .where(Contact.wa_id == wa_id)
             )
 
     conversation_id = await eventually(conversation)

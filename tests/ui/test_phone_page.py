@@ -8,6 +8,7 @@ import base64
 
 from playwright.async_api import expect
 
+from tests.ui.conftest import PAGE_CEILING_MS
 from tests.ui.test_agent_desktop import customer_thread, sim_customer
 
 PNG = base64.b64decode(
@@ -19,7 +20,7 @@ async def test_reply_bar_closes_and_an_attachment_carries_its_caption(ui, browse
     customer = await sim_customer(ui, "819000000041", "Hana")
     context = await browser.new_context(viewport={"width": 1100, "height": 760})
     phone = await context.new_page()
-    phone.set_default_timeout(15_000)
+    phone.set_default_timeout(PAGE_CEILING_MS)
     await phone.goto(ui.sim.url + "/")
     await phone.get_by_text("Hana").first.click()
     await expect(phone.locator("#reply-bar")).to_be_hidden()  # nothing replied to yet

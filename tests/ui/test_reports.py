@@ -74,7 +74,7 @@ async def busy(tmp_path, sqlite_template):
             totals = r.json()["totals"]
             return totals if totals["arrived"] == 3 and totals["answered"] == 2 else None
 
-        await eventually(counted, within=30)
+        await eventually(counted)
         yield s
 
 

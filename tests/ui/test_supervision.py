@@ -5,10 +5,12 @@ who sees each of these live. Whispers never reach Meta; the barge reaches the ph
 
 from __future__ import annotations
 
+import re
+
 from playwright.async_api import expect
 from sqlalchemy import update
 
-from madoguchi.store.models import User
+from madoguchi.store.models import Queue, User
 from tests.access.people import add_user
 from tests.helpers import eventually
 from tests.ui.conftest import ANA, screenshot, set_presence, sign_in
@@ -57,6 +59,12 @@ async def test_supervisor_wallboard_monitor_whisper_barge_take_over(ui, browser)
             "agent-work"
         )
     ).to_contain_text("1 active")
+    # Her occupancy today (the agents report's figure) counts on live while she answers.
+    occupancy = sue.locator(
+        '[data-testid="wallboard-agent"][data-agent="Ana Agent"]'
+    ).get_by_test_id("agent-occupancy")
+    await expect(occupancy).to_have_text(re.compile(r"^\d+\.\d %$"))
+    await expect(occupancy).not_to_have_text(await occupancy.text_content())
     await screenshot(sue, "wallboard.png")
 
     # Monitor: Sue opens the conversation from the wallboard; Ana sees the indicator.
@@ -113,6 +121,19 @@ async def test_tv_mode_is_full_screen_without_navigation(ui, browser):
     await screenshot(sue, "wallboard-tv.png")
 
 
+async def test_the_wallboard_in_japanese(ui, browser):
+    await add_user(ui.runtime.db, SUE, "supervisor")
+    async with ui.runtime.db.write() as session:
+        await session.execute(update(User).where(User.email == SUE).values(locale="ja"))
+    sue = await sign_in(browser, ui, SUE)
+    await sue.goto(ui.url + "/wallboard")
+    await expect(sue.get_by_role("heading", name="ウォールボード")).to_be_visible()
+    agents = sue.get_by_test_id("wallboard-agents")
+    await expect(agents.get_by_role("columnheader", name="本日の稼働率")).to_be_visible()
+    await expect(agents.get_by_role("columnheader", name="最終返信")).to_be_visible()
+    await screenshot(sue, "wallboard-ja.png")
+
+
 async def test_agents_have_no_wallboard(ui, browser):
     ana = await sign_in(browser, ui, ANA)
     await expect(ana.get_by_role("button", name="Wallboard")).to_have_count(0)
@@ -167,3 +188,39 @@ async def test_deltas_applied_live_equal_a_fresh_load(ui, browser):
     await eventually(same)
     live = await sue.evaluate(_BOARD_STATE)
     assert any(status == "active" for _, status in live["conversations"])
+
+
+async def test_threshold_colours_and_filters(ui, browser):
+    """A wait past the queue's target turns red (queue row and conversation row); the
+    conversation list filters by queue, agent and status."""
+    async with ui.runtime.db.write() as session:
+        await session.execute(
+            update(Queue).where(Queue.name == "Support").values(service_level_seconds=2)
+        )
+    await add_user(ui.runtime.db, SUE, "supervisor")
+    sue = await sign_in(browser, ui, SUE)
+    await sue.get_by_role("button", name="Wallboard").click()
+    for phone, name in (("819000000051", "Mei"), ("819000000052", "Taro")):
+        customer = await sim_customer(ui, phone, name)
+        await customer_says(ui, customer, f"{name} waiting")
+    support = queue_row(sue, "Support")
+    await expect(support.get_by_test_id("q-waiting")).to_have_text("2")
+    # Past 2 s of waiting: red, in the queue's longest wait and on each waiting row.
+    await expect(support.get_by_test_id("q-longest")).to_have_attribute("data-over", "true")
+    rows = sue.get_by_test_id("wallboard-conversation")
+    await expect(rows.and_(sue.locator("[data-over]"))).to_have_count(2)
+
+    async def choose(label: str, option: str) -> None:
+        await sue.get_by_role("combobox", name=label).click()
+        await sue.get_by_role("option", name=option, exact=True).click()
+
+    await choose("Filter by queue", "Billing")
+    await expect(rows).to_have_count(0)
+    await choose("Filter by queue", "Support")
+    await expect(rows).to_have_count(2)
+    await choose("Filter by status", "Active")
+    await expect(rows).to_have_count(0)
+    await choose("Filter by status", "Waiting in queue")
+    await expect(rows).to_have_count(2)
+    await choose("Filter by agent", "Ana Agent")
+    await expect(rows).to_have_count(0)

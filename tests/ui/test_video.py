@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import re
 
-from tests.helpers import eventually
-from tests.ui.conftest import ANA, screenshot, set_presence, sign_in
+from tests.helpers import eventually, reached_the_product
+from tests.ui.conftest import ANA, PAGE_CEILING_MS, screenshot, set_presence, sign_in
 from tests.ui.test_calls import browser, sim_customer  # noqa: F401 (the media browser)
 
 # Both browsers run on this machine: keep their ICE checks on the loopback (the test
@@ -39,7 +39,7 @@ async def test_video_link_between_agent_and_customer(ui, browser):  # noqa: F811
         f"/_sim/customers/{mio['user_id']}/messages",
         json={"type": "text", "text": "Can you show me how to set it up?"},
     )
-    assert r.json()["delivered"]
+    await reached_the_product(ui.sim_client, r.json())
     await agent.get_by_test_id("offer-accept").click()
     await agent.get_by_test_id("chat-title").filter(has_text="Mio Video").wait_for()
 
@@ -59,7 +59,7 @@ async def test_video_link_between_agent_and_customer(ui, browser):  # noqa: F811
     context = await browser.new_context(viewport={"width": 1024, "height": 700})
     await context.add_init_script(LOOPBACK_ONLY)
     customer = await context.new_page()
-    customer.set_default_timeout(15_000)
+    customer.set_default_timeout(PAGE_CEILING_MS)
     await customer.goto(url)
     await customer.locator('body[data-state="live"]').wait_for()
     await agent.locator('[data-testid="video-room"][data-state="live"]').wait_for()
@@ -71,7 +71,7 @@ async def test_video_link_between_agent_and_customer(ui, browser):  # noqa: F811
         )
         return theirs > 20 and ours > 20
 
-    await eventually(video_both_ways, within=30)
+    await eventually(video_both_ways)
     await screenshot(agent, "video-agent.png")
     await agent.locator('[data-testid="video-entry"][data-video-status="live"]').wait_for()
 

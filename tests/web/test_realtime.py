@@ -40,8 +40,8 @@ class Live:
                 return frame
 
     async def until(self, event: str, within: float = TIMEOUT) -> dict:
-        async with asyncio.timeout(within):
-            while (frame := await self.next())["event"] != event:
+        async with asyncio.timeout(within):  # the deadline for the event, not per frame
+            while (frame := await self.next(within))["event"] != event:
                 pass
         return frame
 

@@ -8,7 +8,7 @@ import { useTranslation } from "react-i18next";
 import { api, ApiError } from "../api/client";
 import { formatDuration, formatTime, secondsSince } from "../format";
 import { navigate } from "../router";
-import { useWallboard, type AgentNow, type QueueNow, type Wallboard } from "./wallboard";
+import { occupancyNow, useWallboard, type AgentNow, type QueueNow, type Wallboard } from "./wallboard";
 
 const PRESENCE_COLOR: Record<string, string> = { available: "teal", away: "yellow", offline: "gray" };
 
@@ -82,7 +82,7 @@ function QueueTable({ queues, now }: { queues: QueueNow[]; now: number }) {
               <Table.Tr key={q.id} data-testid="wallboard-queue" data-queue={q.name}>
                 <Table.Td fw={600}>{q.name}</Table.Td>
                 <Table.Td data-testid="q-waiting">{q.waiting}</Table.Td>
-                <Table.Td c={wait > q.service_level_seconds ? "red" : undefined} data-over={wait > q.service_level_seconds || undefined}>
+                <Table.Td data-testid="q-longest" c={wait > q.service_level_seconds ? "red" : undefined} data-over={wait > q.service_level_seconds || undefined}>
                   {q.oldest_waiting_since ? formatDuration(wait) : "–"}
                 </Table.Td>
                 <Table.Td data-testid="q-offered">{q.offered}</Table.Td>
@@ -133,7 +133,7 @@ function AgentTable({ board, now, onChanged }: { board: Wallboard; now: number; 
       <Table striped withTableBorder data-testid="wallboard-agents">
         <Table.Thead>
           <Table.Tr>
-            {["agent", "presence", "work", "lastReply", "agentQueues", "steer"].map((k) => (
+            {["agent", "presence", "work", "occupancy", "lastReply", "agentQueues", "steer"].map((k) => (
               <Table.Th key={k}>{t(`wallboard.col.${k}`)}</Table.Th>
             ))}
           </Table.Tr>
@@ -165,6 +165,7 @@ function AgentTable({ board, now, onChanged }: { board: Wallboard; now: number; 
                   {t("wallboard.workLine", { offered: a.offered, active: a.active, wrapUp: a.wrap_up, capacity: a.capacity })}
                 </Text>
               </Table.Td>
+              <Table.Td data-testid="agent-occupancy">{percent(occupancyNow(a, now))}</Table.Td>
               <Table.Td>{a.last_reply_at ? t("wallboard.ago", { time: formatDuration(secondsSince(a.last_reply_at, now)) }) : "–"}</Table.Td>
               <Table.Td>
                 <Text size="xs">{a.queue_ids.map((id) => queueName.get(id) ?? `#${id}`).join(", ")}</Text>

@@ -45,6 +45,29 @@ export interface AgentNow {
   capacity: number;
   last_reply_at: string | null;
   queue_ids: number[];
+  occupancy: Occupancy | null;
+}
+
+// Occupancy today up to `as_of` (docs/metrics.md: busy ÷ available, as the agents report).
+export interface Occupancy {
+  available_seconds: number;
+  busy_seconds: number;
+  percent: number | null;
+  as_of: string;
+}
+
+// An agent's occupancy counted on from `as_of` to `now` as their state counts now
+// (available while available or handling a conversation, busy while handling one), so
+// it moves every second without asking the server; every change of their state comes
+// as a delta that moves `as_of` on.
+export function occupancyNow(a: AgentNow, now: number): number | null {
+  const o = a.occupancy;
+  if (!o) return null;
+  const handling = a.active + a.wrap_up;
+  const elapsed = Math.max(0, (now - Date.parse(o.as_of)) / 1000);
+  const available = o.available_seconds + (a.presence === "available" || handling > 0 ? elapsed : 0);
+  const busy = o.busy_seconds + (handling > 0 ? elapsed : 0);
+  return available > 0 ? Math.round((1000 * busy) / available) / 10 : null;
 }
 
 export interface ConversationNow {

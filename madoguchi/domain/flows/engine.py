@@ -19,6 +19,7 @@ spinning.
 from __future__ import annotations
 
 import copy
+import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -300,6 +301,27 @@ def http_call(node: HttpRequestWidget, variables: Mapping[str, Any], seq: int) -
     )
 
 
+def _copy_state(state: RunState) -> RunState:
+    """A copy the walk may change without touching ``state``. The variables are JSON
+    values (they are stored in a JSON column): copied as such, which costs a fraction of
+    ``copy.deepcopy`` (its memo and dispatch were ~5 % of a flow activation's CPU);
+    anything else in them is deep-copied all the same."""
+    return dataclasses.replace(state, variables=_copy_json(state.variables))
+
+
+_IMMUTABLE = (str, int, float, bool, type(None))
+
+
+def _copy_json(value: Any) -> Any:
+    if isinstance(value, _IMMUTABLE):
+        return value
+    if type(value) is dict:
+        return {k: v if isinstance(v, _IMMUTABLE) else _copy_json(v) for k, v in value.items()}
+    if type(value) is list:
+        return [v if isinstance(v, _IMMUTABLE) else _copy_json(v) for v in value]
+    return copy.deepcopy(value)
+
+
 # --------------------------------------------------------------------------- the walk
 
 
@@ -518,7 +540,7 @@ class _Walk:
 
 def advance(definition: FlowDefinition, state: RunState, event: Event, context: Context) -> Advance:
     """Feed ``event`` to a run; returns its new state (a copy) and what to do."""
-    walk = _Walk(definition, copy.deepcopy(state), context)
+    walk = _Walk(definition, _copy_state(state), context)
     current = walk.state
     if isinstance(event, Begin):
         walk.begin(event)

@@ -4,6 +4,11 @@ English: VADER (``vaderSentiment``), a maintained lexicon and rule analyser made
 social-media text, close to what customers type on WhatsApp; its lexicon gets a few words
 of customer service (late, refund, overcharged) and one rule it lacks: an expected event
 that did not happen ("my order still hasn't arrived", "it doesn't work") is a complaint.
+VADER reads a message as one run of words, so its negation ("nothing", "no" flip the
+next three words) would reach across a full stop: "Still nothing. Terrible, awful
+service!" read as "not terrible". Each sentence and clause is scored on its own and their
+raw sums added (what VADER itself adds up, before its normalisation), and "super" before a scored
+word is an intensifier ("super slow"), not praise.
 
 Japanese: the lexicon of ``ja_lexicon`` over SudachiPy's morphemes, with the rules the
 language needs: negation follows the predicate (届きません, 問題ありません), intensifiers
@@ -48,6 +53,10 @@ EN_LEXICON = {
     "unacceptable": -2.5,
     "ridiculous": -2.1,
     "waited": -0.8,
+    "slow": -1.4,
+    "slower": -1.4,
+    "unhelpful": -2.0,
+    "nightmare": -2.4,
     "waiting": -0.6,
     "charged": -0.4,
     "scam": -2.8,
@@ -89,9 +98,19 @@ _NOT_HAPPENED = re.compile(
 )
 _STILL_WAITING = re.compile(
     r"\b(?:still waiting|where is my|where's my|again and again|third time|fed up|"
-    r"second time|no one|nobody|charged twice|double charged)\b",
+    r"second time|no one|nobody|charged twice|double charged|still nothing|nothing yet|"
+    r"never again|no (?:reply|response|answer|update|news) (?:yet|still|at all)|"
+    r"still no (?:reply|response|answer|update|news|sign))\b",
     re.IGNORECASE,
 )
+# Sentences end at . ! ? ; or a line break, clauses at a comma; VADER's negation stays
+# inside one ("Nothing arrived, useless." is not "not useless").
+_CLAUSES = re.compile(r"(?<=[.!?;,。！？、，])\s+|\n+")
+# A clause opening with a contrast: what came before counts half (VADER's own "but" rule,
+# which no longer sees both sides once they are scored apart).
+_CONTRAST_EN = re.compile(r"^\W*(?:but|however|though|although|yet)\b", re.IGNORECASE)
+_SUPER = re.compile(r"\bsuper\s+(?=(\w+))", re.IGNORECASE)
+_ALPHA = 15.0  # VADER's normalisation constant: compound = sum / sqrt(sum² + alpha)
 
 _vader_lock = threading.Lock()
 _vader: SentimentIntensityAnalyzer | None = None
@@ -130,11 +149,29 @@ def _analyzer() -> SentimentIntensityAnalyzer:
 
 
 def _english(text: str) -> float:
-    score = _analyzer().polarity_scores(text or "")["compound"]
+    analyzer = _analyzer()
+    # "super" + a word VADER scores: an intensifier like "very" (VADER's boosters are
+    # module-wide, so the text is rewritten rather than the booster table changed).
+    phrased = _SUPER.sub(
+        lambda m: "very " if m.group(1).lower() in analyzer.lexicon else m.group(0), text or ""
+    )
+    raw = 0.0
+    for clause in _CLAUSES.split(phrased):
+        if clause.strip():
+            if _CONTRAST_EN.match(clause):
+                raw *= 0.5
+            raw += _raw(analyzer.polarity_scores(clause)["compound"])
+    score = raw / math.sqrt(raw * raw + _ALPHA)
     complaints = len(_NOT_HAPPENED.findall(text or "")) + len(_STILL_WAITING.findall(text or ""))
     if complaints:
         score = min(score, 0.0) - 0.35 * min(complaints, 2)
     return score
+
+
+def _raw(compound: float) -> float:
+    """VADER's sum of valences behind a compound score (the inverse of its normalising)."""
+    compound = max(-0.9999, min(0.9999, compound))
+    return compound * math.sqrt(_ALPHA / (1 - compound * compound))
 
 
 class _JapaneseLexicon:
@@ -203,7 +240,7 @@ def _japanese(text: str) -> float:
             i += 1
             continue
         factor = lex.intensifiers.get(m.lemma) or lex.intensifiers.get(m.surface)
-        if factor and m.pos[0] in ("副詞", "名詞", "形状詞"):
+        if factor and m.pos[0] in ("副詞", "名詞", "形状詞", "接頭辞"):
             boost *= factor
             i += 1
             continue

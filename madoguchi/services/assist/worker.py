@@ -55,12 +55,21 @@ class AssistWorker:
         self._idle = asyncio.Event()
         self._summaries: dict[int, int] = {}  # conversation id → workspace id
         self._after_id: int | None = None
+        # Summary requests come with the events of every process (the runtime feeds them
+        # from the realtime fan-out). ``managed``: the runtime runs this worker's loop in
+        # one process only (a layout's placement, the scaled mode's leader); then only
+        # that process, while its loop runs, keeps them — elsewhere they would wait
+        # forever. Unmanaged (workers off: tests drive ``work_once``), every one is kept.
+        self.managed = False
+        self._running = False
 
     def wake(self) -> None:
         self._idle.clear()
         self._wake.set()
 
     def refresh_summary(self, workspace_id: int, conversation_id: int) -> None:
+        if self.managed and not self._running:
+            return  # the process whose loop runs heard the same event and keeps it
         self._summaries[conversation_id] = workspace_id
         self.wake()
 
@@ -85,6 +94,14 @@ class AssistWorker:
         await self._idle.wait()
 
     async def run(self) -> None:
+        self._running = True
+        try:
+            await self._loop()
+        finally:
+            self._running = False
+            self._summaries.clear()  # another process leads now: it hears what comes next
+
+    async def _loop(self) -> None:
         while True:
             self._wake.clear()
             try:

@@ -3,9 +3,10 @@
 ``estimate_recipients`` is the one entry point for "how much will this send cost?" (the
 template sender, multi-recipient and campaign sends): it prices each recipient by the
 rules of ``domain.pricing`` with the card in force, the recipient's market and their
-service window with the number, and the month's volume so far (tiers). ``record_estimate``
-stores the estimate of a message as it is queued, beside which the actual cost is
-settled later from Meta's status webhooks.
+service window with the number, and the month's volume so far (tiers). ``estimate_values``
+prices a message about to be queued (refusing it if a hard-limit budget is spent); the
+queue stores it beside the message, and the actual cost is settled later from Meta's
+status webhooks.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from madoguchi.services.billing.budgets import enforce_hard_limit
 from madoguchi.services.billing.errors import BillingError
 from madoguchi.services.billing.rate_cards import table_in_force
 from madoguchi.services.templates.catalog import find_template, get_template
-from madoguchi.store.models import Contact, Conversation, Message, MessageCost, PhoneNumber
+from madoguchi.store.models import Contact, Conversation, MessageCost, PhoneNumber
 from madoguchi.store.models.core import as_utc
 from madoguchi.whatsapp.outbound import Recipient
 
@@ -45,12 +46,15 @@ __all__ = [
     "EstimateRefused",
     "MarketLine",
     "Recipient",
+    "count_volume",
     "estimate_contacts",
     "estimate_recipients",
     "estimate_values",
+    "price_columns",
     "recipients_of_contacts",
-    "record_estimate",
+    "send_facts",
     "template_category",
+    "windows_of",
 ]
 
 
@@ -168,7 +172,7 @@ async def _business_market(session: AsyncSession, phone_number_pk: int) -> str |
     return market_of_phone(display)
 
 
-def _facts(
+def send_facts(
     at: datetime,
     category: str | None,
     market: str | None,
@@ -176,6 +180,8 @@ def _facts(
     business_market: str | None,
     volumes: dict,
 ) -> SendFacts:
+    """What ``domain.pricing`` needs to price one send (the month's ``volumes`` so far
+    by market and category, for tiers)."""
     free_entry = window.basis == "free_entry_point" and window.is_open(at)
     return SendFacts(
         at=at,
@@ -188,14 +194,15 @@ def _facts(
     )
 
 
-def _count(volumes: dict, market: str | None, price: Price) -> None:
+def count_volume(volumes: dict, market: str | None, price: Price) -> None:
+    """Count a priced send forward in the month's ``volumes`` (the next one's tier)."""
     if price.billable and price.category in TIERED_CATEGORIES:
         key = (market, price.category)
         volumes[key] = volumes.get(key, 0) + 1
 
 
-async def _windows(
-    session: AsyncSession, contact_ids: list[int], phone_number_pk: int
+async def windows_of(
+    session: AsyncSession, phone_number_pk: int, contact_ids: Sequence[int]
 ) -> dict[int, ServiceWindow]:
     """Each contact's service window with the number (over all their conversations)."""
     if not contact_ids:
@@ -208,12 +215,26 @@ async def _windows(
             func.max(Conversation.window_closed_at),
         )
         .where(
-            Conversation.contact_id.in_(contact_ids),
+            Conversation.contact_id.in_(list(contact_ids)),
             Conversation.phone_number_id == phone_number_pk,
         )
         .group_by(Conversation.contact_id)
     )
     return {cid: service_window(*(as_utc(v) for v in values)) for cid, *values in rows.all()}
+
+
+def price_columns(price: Price, at: datetime) -> dict[str, Any]:
+    """A ``message_costs`` row's estimate columns for ``price`` (priced at ``at``)."""
+    return {
+        "rate_card_id": price.card_id,
+        "currency": price.currency,
+        "priced_at": at,
+        "estimated_category": price.category,
+        "estimated_billable": price.billable,
+        "estimated_type": price.type,
+        "estimated_model": price.pricing_model,
+        "estimated_micros": price.micros,
+    }
 
 
 async def _known_contacts(
@@ -250,15 +271,15 @@ async def _estimate(
     table: RateTable | None = await table_in_force(session, workspace_id, at)
     volumes = dict(await month_volumes(session, workspace_id, at))
     business_market = await _business_market(session, phone_number_pk)
-    windows = await _windows(session, [c.id for _, c in people if c is not None], phone_number_pk)
+    windows = await windows_of(session, phone_number_pk, [c.id for _, c in people if c])
     closed = ServiceWindow(None)
     lines: dict[str | None, MarketLine] = {}
     result: CostEstimate | None = None
     for market, contact in people:
         window = windows.get(contact.id, closed) if contact is not None else closed
-        facts = _facts(at, category, market, window, business_market, volumes)
+        facts = send_facts(at, category, market, window, business_market, volumes)
         price = price_message(facts, table)
-        _count(volumes, market, price)
+        count_volume(volumes, market, price)
         if result is None:
             result = CostEstimate(
                 price.category,
@@ -352,42 +373,9 @@ async def estimate_contacts(
     )
 
 
-async def record_estimate(
-    session: AsyncSession,
-    message: Message,
-    conversation: Conversation,
-    contact: Contact,
-    window: ServiceWindow,
-    *,
-    template_category: str | None,
-    template_name: str | None,
-    at: datetime,
-) -> MessageCost:
-    """Store the estimate of a message being queued (in the caller's transaction).
-
-    ``BillingError`` (``budget_exhausted``) when a hard-limit budget would be exceeded.
-    """
-    cost = MessageCost(
-        **await estimate_values(
-            session,
-            message.workspace_id,
-            message.id,
-            conversation,
-            contact,
-            window,
-            template_category=template_category,
-            template_name=template_name,
-            at=at,
-        )
-    )
-    session.add(cost)
-    return cost
-
-
 async def estimate_values(
     session: AsyncSession,
     workspace_id: int,
-    message_id: int,
     conversation: Conversation,
     contact: Contact,
     window: ServiceWindow,
@@ -396,8 +384,12 @@ async def estimate_values(
     template_name: str | None,
     at: datetime,
 ) -> dict[str, Any]:
-    """``record_estimate``'s row as column values, for a caller inserting many at once
-    (the budget is checked, and counted, all the same)."""
+    """The cost row of a message about to be queued, as column values but its
+    ``message_id`` (the caller adds it once the message is written, in its transaction).
+
+    Called before anything is written, since it refuses: ``BillingError``
+    (``budget_exhausted``) when a hard-limit budget would be exceeded (the price is then
+    counted against the budget and the month's volume, for the next send)."""
     market = market_of(contact.wa_id, contact.user_id)
     # Most sends are free-form replies, free under per-message pricing: no card to read.
     free_form = template_name is None and pricing_model_at(at) == "PMP"
@@ -419,27 +411,19 @@ async def estimate_values(
         )
     else:
         price = price_message(
-            _facts(at, template_category, market, window, business_market, volumes), table
+            send_facts(at, template_category, market, window, business_market, volumes), table
         )
-        _count(volumes, market, price)
     await enforce_hard_limit(session, workspace_id, price.micros, price.currency, at)
+    count_volume(volumes, market, price)  # a refused message is not in the month's volume
     return {
         "workspace_id": workspace_id,
-        "message_id": message_id,
         "conversation_id": conversation.id,
         "phone_number_id": conversation.phone_number_id,
         "queue_id": conversation.queue_id,
         "agent_id": conversation.assigned_agent_id or conversation.started_by_user_id,
         "template_name": template_name,
         "market": market,
-        "rate_card_id": price.card_id,
-        "currency": price.currency,
-        "priced_at": at,
-        "estimated_category": price.category,
-        "estimated_billable": price.billable,
-        "estimated_type": price.type,
-        "estimated_model": price.pricing_model,
-        "estimated_micros": price.micros,
+        **price_columns(price, at),
     }
 
 

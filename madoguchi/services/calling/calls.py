@@ -281,7 +281,13 @@ class CallDesk:
             now = now_utc()
             call.ended_at = event.end_time or event.timestamp or now
             failed = (event.status or "").upper() == "FAILED"
-            if call.status == rules.ACTIVE:
+            ours = call.end_reason in rules.HANG_UP_REASONS
+            if ours:
+                # The echo of our own terminate, processed before our hang-up committed.
+                call.status, call.end_reason = rules.hang_up_outcome(call.status, call.direction)
+                if call.duration_seconds is None and call.answered_at:
+                    call.duration_seconds = _seconds(call.answered_at, call.ended_at)
+            elif call.status == rules.ACTIVE:
                 call.status = rules.FAILED if failed and not call.answered_at else rules.ENDED
                 call.end_reason = call.end_reason or "customer_hung_up"
                 if call.duration_seconds is None and call.answered_at:
@@ -296,7 +302,7 @@ class CallDesk:
             await timeline.refresh_entry(session, call)
             events = [changed(call)]
         await self.publish(events)
-        if call.status == rules.MISSED:
+        if call.status == rules.MISSED and not ours:
             await self._callback_task(call)
 
     # ------------------------------------------------------------------ agents
@@ -397,15 +403,20 @@ class CallDesk:
         if call.status in rules.FINAL_STATUSES:
             raise CallRefused("ended", f"this call has already ended ({call.status})")
         number = await self._number_of(call)
+        status, reason = rules.hang_up_outcome(call.status, call.direction)
         if call.meta_call_id:
+            # Ours before Meta's terminate webhook can be processed (it may be, before
+            # ``_finish`` commits): ``_on_terminate`` then ends the call as our hang-up.
+            async with self.db.write(urgent=True) as session:
+                await session.execute(
+                    update(Call)
+                    .where(Call.id == call.id, Call.status.not_in(rules.FINAL_STATUSES))
+                    .values(end_reason=reason)
+                )
             try:
                 await self._action(number, {"call_id": call.meta_call_id, "action": "terminate"})
             except (MetaApiError, GraphTransportError) as exc:
                 log.warning("call %s: terminate failed: %s", call.id, exc)
-        reason = "agent_hung_up"
-        status = rules.ENDED if call.status == rules.ACTIVE else rules.MISSED
-        if call.direction == "outbound" and call.status != rules.ACTIVE:
-            status, reason = rules.ENDED, "cancelled"
         return await self._finish(workspace_id, call_id, status, reason)
 
     async def _finish(self, workspace_id: int, call_id: int, status: str, reason: str) -> Call:

@@ -28,8 +28,8 @@ from madoguchi.services.campaigns.audience_csv import (
     RowProblem,
     normalize_phone,
 )
-from madoguchi.services.campaigns.bulk import bulk_insert
 from madoguchi.services.channel.contacts import resolve_contact
+from madoguchi.store.bulk import bulk_insert
 from madoguchi.store.db import Database
 from madoguchi.store.models import (
     Campaign,

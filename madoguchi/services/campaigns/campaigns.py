@@ -10,6 +10,7 @@ someone to send to.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -128,6 +129,13 @@ async def _resolve(session: AsyncSession, workspace_id: int, spec: CampaignSpec)
                     f"values.{key}: 'from' reads row.<column> or contact.<field>, not {source!r}",
                     field=f"values.{key}",
                 )
+        elif isinstance(value, list) or (isinstance(value, float) and not math.isfinite(value)):
+            # A list would be sent as its Python text, a NaN could not be shown again.
+            raise CampaignError(
+                "invalid_value",
+                f"values.{key}: a text, a number, a media object or {{'from': …}}, not {value!r}",
+                field=f"values.{key}",
+            )
     return {
         "name": name,
         "phone_number_id": number.id,

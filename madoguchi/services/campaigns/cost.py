@@ -25,28 +25,30 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from madoguchi.domain.markets import market_of, market_of_phone
 from madoguchi.domain.pricing import (
-    TIERED_CATEGORIES,
     Price,
-    SendFacts,
     from_micros,
     normalise_category,
     price_message,
     pricing_model_at,
 )
-from madoguchi.domain.service_window import ServiceWindow, service_window
+from madoguchi.domain.service_window import ServiceWindow
 from madoguchi.services.billing.budgets import enforce_hard_limit
-from madoguchi.services.billing.estimates import month_volumes
+from madoguchi.services.billing.estimates import (
+    count_volume,
+    month_volumes,
+    price_columns,
+    send_facts,
+    windows_of,
+)
 from madoguchi.services.billing.rate_cards import table_in_force
-from madoguchi.services.campaigns.bulk import bulk_insert
+from madoguchi.store.bulk import bulk_insert
 from madoguchi.store.models import (
     Campaign,
     CampaignRecipient,
-    Conversation,
     MessageCost,
     MessageTemplate,
     PhoneNumber,
 )
-from madoguchi.store.models.core import as_utc
 
 SLICE = 5_000
 FRESH = timedelta(hours=1)
@@ -84,42 +86,12 @@ class _Pricer:
         return self.table.currency if self.table else None
 
     def price(self, market: str | None, window: ServiceWindow) -> Price:
-        facts = SendFacts(
-            at=self.at,
-            template_category=self.category,
-            market=market,
-            window_open=window.is_open(self.at),
-            free_entry_point_open=window.basis == "free_entry_point" and window.is_open(self.at),
-            business_market=self.business_market,
-            monthly_volume=self.volumes.get((market, normalise_category(self.category)), 0),
+        facts = send_facts(
+            self.at, self.category, market, window, self.business_market, self.volumes
         )
         price = price_message(facts, self.table)
-        if price.billable and price.category in TIERED_CATEGORIES:
-            key = (market, price.category)
-            self.volumes[key] = self.volumes.get(key, 0) + 1
+        count_volume(self.volumes, market, price)
         return price
-
-
-async def windows_of(
-    session: AsyncSession, number_pk: int, contact_ids: Sequence[int]
-) -> dict[int, ServiceWindow]:
-    """Each contact's service window with the number (over all their conversations)."""
-    if not contact_ids:
-        return {}
-    rows = await session.execute(
-        select(
-            Conversation.contact_id,
-            func.max(Conversation.last_inbound_at),
-            func.max(Conversation.free_entry_point_at),
-            func.max(Conversation.window_closed_at),
-        )
-        .where(
-            Conversation.contact_id.in_(list(contact_ids)),
-            Conversation.phone_number_id == number_pk,
-        )
-        .group_by(Conversation.contact_id)
-    )
-    return {cid: service_window(*(as_utc(v) for v in values)) for cid, *values in rows.all()}
 
 
 CLOSED = ServiceWindow(None)
@@ -269,14 +241,7 @@ async def record_slice(
                 "agent_id": campaign.created_by_user_id,
                 "template_name": template_name,
                 "market": market,
-                "rate_card_id": price.card_id,
-                "currency": price.currency,
-                "priced_at": at,
-                "estimated_category": price.category,
-                "estimated_billable": price.billable,
-                "estimated_type": price.type,
-                "estimated_model": price.pricing_model,
-                "estimated_micros": price.micros,
+                **price_columns(price, at),
             }
         )
     # The slice as a whole against a hard-limit budget (BillingError: nothing is queued).

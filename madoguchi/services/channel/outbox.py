@@ -19,7 +19,7 @@ from madoguchi.domain.events import MessageQueued
 from madoguchi.domain.message_status import MessageStatus as Status
 from madoguchi.services.access import visibility
 from madoguchi.services.billing.errors import BillingError
-from madoguchi.services.billing.estimates import estimate_values, record_estimate
+from madoguchi.services.billing.estimates import estimate_values
 from madoguchi.services.channel.conversation_threads import find_open_conversation
 from madoguchi.services.channel.service_window import (
     carry_window,
@@ -147,6 +147,22 @@ async def queue_message(
             body = build_send_body(message, recipient_of(contact), reply_wamid)
         except ValueError as exc:
             raise OutboundRefused("no_recipient", str(exc)) from exc
+        # What it will cost, kept beside what Meta later says it cost (billing). Priced
+        # before anything is written: a hard-limit budget's refusal must leave nothing
+        # behind in a caller's transaction that goes on and commits (a flow step).
+        try:
+            cost = await estimate_values(
+                session,
+                workspace_id,
+                conversation,
+                contact,
+                window,
+                template_category=template_category,
+                template_name=message.template.name if is_template else None,
+                at=now,
+            )
+        except BillingError as exc:  # a hard-limit budget is spent
+            raise OutboundRefused(exc.code, exc.message, exc.status) from exc
         stored = Message(
             workspace_id=workspace_id,
             conversation_id=conversation.id,
@@ -163,20 +179,7 @@ async def queue_message(
         )
         session.add(stored)
         await session.flush()
-        # What it will cost, kept beside what Meta later says it cost (billing).
-        try:
-            await record_estimate(
-                session,
-                stored,
-                conversation,
-                contact,
-                window,
-                template_category=template_category,
-                template_name=message.template.name if is_template else None,
-                at=now,
-            )
-        except BillingError as exc:  # a hard-limit budget is spent
-            raise OutboundRefused(exc.code, exc.message, exc.status) from exc
+        session.add(MessageCost(**cost, message_id=stored.id))
         session.add(
             OutboxEntry(
                 workspace_id=workspace_id,
@@ -234,7 +237,7 @@ async def queue_messages(
     windows = await window_facts_many(
         session, {(contact.id, c.phone_number_id) for c, contact, _ in items}
     )
-    accepted: list[tuple[int, Conversation, Contact, OutboundMessage, dict, object]] = []
+    accepted: list[tuple[int, Conversation, Contact, OutboundMessage, dict, dict]] = []
     for index, (conversation, contact, message) in enumerate(items):
         if conversation.phone_number_id in disconnected:
             results[index] = OutboundRefused(*_DISCONNECTED)
@@ -261,7 +264,23 @@ async def queue_messages(
         except ValueError as exc:
             results[index] = OutboundRefused("no_recipient", str(exc))
             continue
-        accepted.append((index, conversation, contact, message, body, window))
+        # Priced before anything is written (free-form replies: nothing to read, a
+        # hard-limit budget checked all the same): a refused item stores nothing.
+        try:
+            cost = await estimate_values(
+                session,
+                conversation.workspace_id,
+                conversation,
+                contact,
+                window,
+                template_category=None,
+                template_name=None,
+                at=now,
+            )
+        except BillingError as exc:
+            results[index] = OutboundRefused(exc.code, exc.message, exc.status)
+            continue
+        accepted.append((index, conversation, contact, message, body, cost))
     if not accepted:
         return results  # type: ignore[return-value]
     rows = [
@@ -279,25 +298,10 @@ async def queue_messages(
     ]
     ids = await _insert_messages(session, rows)
     outbox, costs = [], []
-    for (index, conversation, contact, _, body, window), message_id in zip(
+    for (index, conversation, contact, _, body, cost), message_id in zip(
         accepted, ids, strict=True
     ):
-        try:  # free-form replies: nothing to read, a hard-limit budget checked all the same
-            costs.append(
-                await estimate_values(
-                    session,
-                    conversation.workspace_id,
-                    message_id,
-                    conversation,
-                    contact,
-                    window,
-                    template_category=None,
-                    template_name=None,
-                    at=now,
-                )
-            )
-        except BillingError as exc:  # nothing of this batch is stored: the caller retries
-            raise OutboundRefused(exc.code, exc.message, exc.status) from exc
+        costs.append({**cost, "message_id": message_id})
         outbox.append(
             {
                 "workspace_id": conversation.workspace_id,

@@ -2,10 +2,12 @@
 
 - Priority: within a number, rows go by ``priority`` (0 for agents and flows, more for
   campaigns) and then in id order; campaign rows never fill the last ``RESERVE`` of a
-  number's sends in flight (and less while the event loop is late: ``lag_pacer``), and
-  an agent's row goes to the head of the number's send window, and its outcome is
+  number's sends in flight (and less while the event loop is late or the webhook
+  journal behind: ``lag_pacer``), and an agent's row goes to the head of the number's
+  send window, and its outcome is
   committed on its own ahead of campaign rows accepted at the same time, so an agent's
-  reply never waits behind a broadcast's backlog. On SQLite the claim that follows a
+  reply never waits behind a broadcast's backlog (nor behind a campaign's outcomes being
+  committed: agents' outcomes have a recorder of their own). On SQLite the claim that follows a
   newly queued message and the commits of agents' outcomes are urgent writes: served
   before the campaign feeder's slices and the status batches waiting for the one writer.
 - Claiming: due rows are moved to ``sending`` in a short transaction (``FOR UPDATE SKIP
@@ -14,6 +16,12 @@
   is claimed for separately, so a long backlog on a slow number never holds up another
   number's sends. Only about a second's worth of sends is claimed at a time, so a crash
   leaves few rows in doubt.
+- In flight means waiting for the number's send window or for Meta's answer: a row that
+  has its answer leaves the number's share at once, before its outcome is committed, so
+  the pace of SQLite's single writer (shared with the campaign feeder and the status
+  webhooks) never sets the pace of sending. Outcomes waiting for their commit are bounded
+  too: while a number has a share's worth of them, no more of its campaign rows are
+  claimed (the database catches up first; agents' rows still are).
 - Limits: each number has a moving-window limiter (never more than its rate in any one
   second, the way Meta counts); each recipient is paced against the pair rate limit;
   messages to one recipient leave in order.
@@ -30,6 +38,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -41,10 +50,13 @@ from sqlalchemy import exists, select, update
 
 from madoguchi.domain.events import Event, MessageStatusChanged
 from madoguchi.domain.message_status import MessageStatus as Status
+from madoguchi.keyed_locks import KeyedLocks
 from madoguchi.services.channel.ingest import attach_early_statuses
 from madoguchi.services.channel.lag_pacer import LagPacer
+from madoguchi.services.channel.pair_windows import PairWindows
 from madoguchi.services.channel.send_window import SendWindow
-from madoguchi.store.models import Message, OutboxEntry, PhoneNumber
+from madoguchi.store.models import Message, OutboxEntry, PhoneNumber, WebhookDelivery
+from madoguchi.store.models.core import as_utc
 from madoguchi.whatsapp.errors import GraphTransportError, MetaApiError
 
 if TYPE_CHECKING:
@@ -66,8 +78,6 @@ DEFAULT_RATE = 80  # messages/s, Meta's default throughput for a number
 MIN_SHARE = 32
 # The part of a number's share that rows of lower priority (campaigns) never take.
 RESERVE = 0.25
-# Pair rate: short bursts are tolerated, about one message per 6 s is the sustained pace.
-PAIR_RATE = ((45, 6.0), (60, 360.0))
 AMBIGUOUS_MESSAGE = (
     "The connection to WhatsApp broke while sending; the message may or may not have been "
     "delivered, so it was not sent again. Check with the customer before resending."
@@ -94,31 +104,21 @@ class _Claimed:
     body: dict
     attempts: int
     priority: int = 0
+    released: bool = False  # out of the number's share (Meta answered, or never sent)
 
 
 class _Windows:
-    """The send windows of every number and of every (number, recipient) pair."""
-
-    PRUNE_AT = 10_000
+    """The send windows of every number, and the pace of every (number, recipient) pair."""
 
     def __init__(self) -> None:
         self._numbers: dict[int, SendWindow] = {}
-        self._pairs: dict[tuple[int, str], tuple[SendWindow, ...]] = {}
+        self.pairs = PairWindows()
 
     def number(self, number_id: int, per_second: int) -> SendWindow:
         window = self._numbers.get(number_id)
         if window is None or window.limit != per_second:
             window = self._numbers[number_id] = SendWindow(per_second)
         return window
-
-    def pair(self, number_id: int, recipient_key: str) -> tuple[SendWindow, ...]:
-        key = (number_id, recipient_key)
-        windows = self._pairs.get(key)
-        if windows is None:
-            if len(self._pairs) >= self.PRUNE_AT:
-                self._pairs = {k: w for k, w in self._pairs.items() if not all(x.idle for x in w)}
-            windows = self._pairs[key] = tuple(SendWindow(n, s) for n, s in PAIR_RATE)
-        return windows
 
 
 class Sender:
@@ -150,14 +150,24 @@ class Sender:
         self.backoff_scale = backoff_scale  # tests shorten Meta's suggested delays
         self._wake = asyncio.Event()
         self._windows = _Windows()
-        self._recipient_locks: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        # A recipient's lock and how many sends hold or wait for it (dropped at none: a
+        # campaign's 100,000 recipients left 100,000 locks behind).
+        self._recipient_locks = KeyedLocks()
         self._rates: dict[int, int] = {}
         self._in_flight: dict[int, int] = defaultdict(int)
         self._background: dict[int, int] = defaultdict(int)  # of which priority > 0
+        # Answered by Meta, outcome not committed yet (out of the share, see the module doc).
+        self._recording: dict[int, int] = defaultdict(int)
+        self._held_back: set[int] = set()  # numbers not claimed for while they catch up
         self.pacer = LagPacer()
         self._tokens: dict[tuple[int, str], str] = {}
-        self._accepted: list[tuple[_Claimed, str, asyncio.Future]] = []
-        self._recorder: asyncio.Task | None = None
+        # Accepted sends waiting for their commit, and the task committing them: agents'
+        # and flows' (True) apart from campaigns' (False), see ``_record_success``.
+        self._accepted: dict[bool, list[tuple[_Claimed, str, asyncio.Future]]] = {
+            True: [],
+            False: [],
+        }
+        self._recorders: dict[bool, asyncio.Task | None] = {True: None, False: None}
         self._tasks: set[asyncio.Task] = set()
         self._dispatched: set[int] = set()  # outbox ids whose Graph call has started
         self._handed_back: list[int] = []  # claimed, stopped before their Graph call
@@ -172,11 +182,26 @@ class Sender:
 
     async def run(self) -> None:
         await self.recover(startup=True)
-        watcher = asyncio.create_task(self.pacer.watch())
+        watcher = asyncio.create_task(self.pacer.watch(self.journal_lag))
         try:
             await self._claim_loop()
         finally:
             watcher.cancel()
+
+    async def journal_lag(self) -> float:
+        """How long the webhook journal's oldest delivery waiting for its first processing
+        has waited (seconds; 0 when none does): the campaigns' pace follows it
+        (``lag_pacer``). One seek in the journal's pending index."""
+        async with self.db.read() as session:
+            oldest = await session.scalar(
+                select(WebhookDelivery.received_at)
+                .where(WebhookDelivery.state == "pending", WebhookDelivery.attempts == 0)
+                .order_by(WebhookDelivery.id)
+                .limit(1)
+            )
+        if oldest is None:
+            return 0.0
+        return max(0.0, (datetime.now(UTC) - as_utc(oldest)).total_seconds())
 
     async def _claim_loop(self) -> None:
         while True:
@@ -218,19 +243,26 @@ class Sender:
             raise
         finally:
             self._dispatched.discard(row.outbox_id)
-            self._in_flight[row.number_id] -= 1
-            if row.priority > 0:
-                self._background[row.number_id] -= 1
-            # Wake the claimer when a batch fits again (not on every completion: at
-            # 1,000 sends/s a claim per completion was a write transaction per send).
-            room = self._room(row.number_id)
-            batch = self._batch(row.number_id)
-            if room == batch or not self._in_flight[row.number_id]:
-                self.wake(urgent=False)
-            elif row.priority > 0:
-                cap = self._cap(row.number_id)
-                if cap - self._background[row.number_id] == min(batch, cap):
-                    self.wake(urgent=False)  # room for a batch of a campaign's rows again
+            self._release(row)
+
+    def _release(self, row: _Claimed) -> None:
+        """The row leaves its number's share (once): Meta has answered, or it never
+        went. Wakes the claimer when a batch fits again (not on every completion: at
+        1,000 sends/s a claim per completion was a write transaction per send)."""
+        if row.released:
+            return
+        row.released = True
+        self._in_flight[row.number_id] -= 1
+        if row.priority > 0:
+            self._background[row.number_id] -= 1
+        room = self._room(row.number_id)
+        batch = self._batch(row.number_id)
+        if room == batch or not self._in_flight[row.number_id]:
+            self.wake(urgent=False)
+        elif row.priority > 0:
+            cap = self._cap(row.number_id)
+            if cap - self._background[row.number_id] == min(batch, cap):
+                self.wake(urgent=False)  # room for a batch of a campaign's rows again
 
     async def stop(self) -> int:
         """Stop the sends in flight (the claim loop is the runtime's task) and hand the
@@ -241,8 +273,8 @@ class Sender:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        if self._recorder is not None:
-            await asyncio.gather(self._recorder, return_exceptions=True)
+        recorders = [task for task in self._recorders.values() if task is not None]
+        await asyncio.gather(*recorders, return_exceptions=True)
         ids, self._handed_back = self._handed_back, []
         if ids:
             async with self.db.write() as session:
@@ -366,8 +398,13 @@ class Sender:
 
     def _cap(self, number_id: int) -> int:
         """How many rows of lower priority a number may have in flight: never the last
-        ``RESERVE`` of its share, and less while the event loop is late (``LagPacer``)."""
-        return self.pacer.part(self.share(number_id) - int(self.share(number_id) * RESERVE))
+        ``RESERVE`` of its share, and less while the event loop is late (``LagPacer``);
+        none while a share's worth of its outcomes wait for their commit."""
+        share = self.share(number_id)
+        if self._recording[number_id] >= share:
+            self._held_back.add(number_id)
+            return 0
+        return self.pacer.part(share - int(share * RESERVE))
 
     def _within_reserve(self, number_id: int, rows: list) -> list:
         """Rows of lower priority (campaigns) fill at most ``1 - RESERVE`` of the number's
@@ -400,16 +437,44 @@ class Sender:
         outcome is written after they are released, so the database write never eats
         into a number's rate.
         """
-        lock = self._recipient_locks[f"{row.number_id}:{row.recipient_key}"]
-        burst, sustained = self._windows.pair(row.number_id, row.recipient_key)
+        pair = (row.number_id, row.recipient_key)
         number = self._windows.number(row.number_id, self._rates.get(row.number_id, DEFAULT_RATE))
         failure: MetaApiError | GraphTransportError | None = None
-        async with lock, burst.slot(), sustained.slot(), number.slot(first=not row.priority):
-            self._dispatched.add(row.outbox_id)
+        async with self._recipient_turn(pair):
+            wait = self._windows.pairs.wait_seconds(pair, time.monotonic())
+            if wait > 0:
+                await asyncio.sleep(wait)
             try:
-                sent = await self.graph.send_message(row.phone_number_id, row.token, row.body)
-            except (MetaApiError, GraphTransportError) as exc:
-                failure = exc
+                async with number.slot(first=not row.priority):
+                    self._dispatched.add(row.outbox_id)
+                    try:
+                        sent = await self.graph.send_message(
+                            row.phone_number_id, row.token, row.body
+                        )
+                    except (MetaApiError, GraphTransportError) as exc:
+                        failure = exc
+            finally:
+                if row.outbox_id in self._dispatched:  # it may have reached Meta: it counts
+                    self._windows.pairs.ended(pair, time.monotonic())
+        self._release(row)
+        self._recording[row.number_id] += 1
+        try:
+            return await self._record(row, failure, sent if failure is None else None)
+        finally:
+            self._recording[row.number_id] -= 1
+            if (
+                row.number_id in self._held_back
+                and self._recording[row.number_id] <= self.share(row.number_id) // 2
+            ):
+                self._held_back.discard(row.number_id)
+                self.wake(urgent=False)  # the database caught up: campaign rows again
+
+    def _recipient_turn(self, pair: tuple[int, str]):
+        """The recipient's lock: messages to one recipient leave one at a time, in order."""
+        return self._recipient_locks.hold(pair)
+
+    async def _record(self, row: _Claimed, failure, sent) -> str:
+        """Commit the outcome of one answered (or failed) send; returns the row's state."""
         if isinstance(failure, MetaApiError):
             return await self._record_error(
                 row, failure.retryable, failure.code, failure.agent_message, failure
@@ -421,16 +486,23 @@ class Sender:
         return await self._record_success(row, sent.wamid)
 
     async def _record_success(self, row: _Claimed, wamid: str) -> str:
-        """Record an accepted send; accepted sends arriving together share one commit."""
+        """Record an accepted send; accepted sends arriving together share one commit.
+
+        Agents' and flows' sends have a recorder of their own: an agent's reply is not done
+        until it is recorded, and must not wait for a campaign's batch that is itself
+        waiting for SQLite's writer; its commit is an urgent write, served before the
+        campaign's batch (PostgreSQL commits both at once)."""
+        urgent = not row.priority
         future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-        self._accepted.append((row, wamid, future))
-        if self._recorder is None or self._recorder.done():
-            self._recorder = asyncio.create_task(self._record_accepted())
+        self._accepted[urgent].append((row, wamid, future))
+        recorder = self._recorders[urgent]
+        if recorder is None or recorder.done():
+            self._recorders[urgent] = asyncio.create_task(self._record_accepted(urgent))
         return await future
 
-    async def _record_accepted(self) -> None:
-        while self._accepted:
-            batch = self._next_record_batch()
+    async def _record_accepted(self, urgent: bool) -> None:
+        while self._accepted[urgent]:
+            batch, self._accepted[urgent] = self._accepted[urgent], []
             try:
                 events = await self._commit_accepted(batch)
             except Exception as exc:
@@ -444,17 +516,6 @@ class Sender:
             for _, _, future in batch:
                 if not future.done():
                     future.set_result("done")
-
-    def _next_record_batch(self) -> list[tuple[_Claimed, str, asyncio.Future]]:
-        """The accepted sends to record next: agents' and flows' on their own when
-        campaign rows wait beside them (a small commit first: an agent's reply is not
-        done until it is recorded, and need not wait for a broadcast's batch), else all."""
-        urgent = [a for a in self._accepted if not a[0].priority]
-        if urgent and len(urgent) < len(self._accepted):
-            self._accepted = [a for a in self._accepted if a[0].priority]
-            return urgent
-        batch, self._accepted = self._accepted, []
-        return batch
 
     async def _commit_accepted(self, batch: list[tuple[_Claimed, str, asyncio.Future]]) -> list:
         now = datetime.now(UTC)

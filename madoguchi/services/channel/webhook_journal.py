@@ -42,9 +42,11 @@ from madoguchi.services.channel.ingest import (
     status_only,
 )
 from madoguchi.services.channel.journal_claim import claim_pending, keys_of_row
+from madoguchi.services.channel.journal_inbox import Inbox
 from madoguchi.store.db import Database
 from madoguchi.store.models import RejectedUpdateRecord, WebhookDelivery
 from madoguchi.store.models.core import utcnow
+from madoguchi.store.pg_bell import RING_JOURNAL
 from madoguchi.whatsapp.updates import parse_delivery
 
 log = logging.getLogger(__name__)
@@ -52,6 +54,12 @@ log = logging.getLogger(__name__)
 PENDING, DONE, FAILED = "pending", "done", "failed"
 STATUSES, MESSAGES = "statuses", "messages"  # the kinds of deliveries ingested together
 EARLY_STATUS_MINUTES = 10  # how far back the sweep looks for statuses that came too early
+# A unit of deliveries ingested together holds at most about this many updates: Meta
+# groups up to 100 statuses in a delivery, and 32 such deliveries in one unit were one
+# write transaction of ~3,000 statuses, holding SQLite's writer (an agent's reply being
+# queued, claimed, recorded) and the event loop for a third of a second and more. The
+# slice's deadline is checked between units only.
+UNIT_UPDATES = 200
 
 
 _APPEND = insert(WebhookDelivery.__table__).returning(
@@ -84,6 +92,9 @@ class Journal:
         # Told when deliveries start waiting for their commit (True) and when none does
         # any more (False): the split layout's processor, in another process, gives way.
         self.on_busy: Callable[[bool], None] | None = None
+        # The split layout on SQLite: appends go to the inbox, a file of their own that no
+        # processing transaction locks (``journal_inbox``); the processor moves them here.
+        self.inbox: Inbox | None = None
         self._second = 0  # the whole monotonic second being counted
         self._this_second = 0
         self._last_second = 0
@@ -146,7 +157,11 @@ class Journal:
     async def _commit(self, batch: list[_Queued]) -> None:
         # The columns' own defaults fill the rest (state pending, counters 0, received_at).
         try:
-            if self.db.sqlite_write_available:
+            if self.inbox is not None:
+                ids = await self.inbox.append(
+                    [(body, count, key) for body, count, _, key in batch], _SQLITE_TIME(utcnow())
+                )
+            elif self.db.sqlite_write_available:
                 ids = await self._commit_sqlite(batch)
             else:
                 rows = [
@@ -157,6 +172,8 @@ class Journal:
                     connection = await session.connection()  # Core: no ORM bulk machinery
                     result = await connection.execute(_APPEND, rows)
                     ids = list(result.scalars())
+                    # Other processes' processors hear of the rows at the commit.
+                    await connection.execute(RING_JOURNAL)
         except Exception as exc:  # nothing in the batch is stored: every caller hears so
             log.exception("committing %d webhook deliveries failed", len(batch))
             for _, _, future, _ in batch:
@@ -170,6 +187,11 @@ class Journal:
                 future.set_result(delivery_id)
         if self.on_commit is not None:
             self.on_commit()
+        if self.inbox is not None:
+            try:
+                await self.inbox.trim_if_due()
+            except Exception:  # the moved rows stay a little longer; nothing is lost
+                log.exception("trimming the journal's inbox failed")
 
     async def _commit_sqlite(self, batch: list[_Queued]) -> list:
         """One transaction of plain inserts: a fraction of the CPU of a SQLAlchemy session
@@ -186,6 +208,8 @@ class Journal:
     async def close(self) -> None:
         if self._writer is not None:
             await asyncio.gather(self._writer, return_exceptions=True)
+        if self.inbox is not None:
+            self.inbox.close()
 
 
 @dataclass
@@ -216,7 +240,15 @@ class ProcessorPolicy:
     batch: int = 64
     max_attempts: int = 5
     retry_base_seconds: float = 2.0
-    sweep_seconds: float = 1.0  # look for due retries and rows of other processes
+    # Idle, look again this often: for due retries, and (PostgreSQL) for rows whose ring
+    # (store.pg_bell) was missed.
+    sweep_seconds: float = 1.0
+    # After a slice that took every row there was (fewer than its claim), wait this long
+    # before the next: a slice costs ~10 ms of CPU whatever it holds (the claim, the
+    # commit, each event handler's reads once per batch), so a stream taken as it comes,
+    # a few rows a slice, cost 2-4 ms per message against ~0.7 in full slices. 0: take
+    # each row at once (one process, where the acknowledgements' waits batch it).
+    gather_seconds: float = 0.0
 
 
 class DeliveryProcessor:
@@ -238,7 +270,10 @@ class DeliveryProcessor:
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()  # set by run() once it finds nothing to do
         self._claim = self.policy.claim
+        self._caught_up = False  # the last slice claimed fewer rows than it could
         self._rejected: dict[int, list] = {}  # delivery id -> its updates that did not parse
+        # Before each slice: bring in rows appended elsewhere (the inbox's, journal_inbox).
+        self.feed: Callable[[], Awaitable[int]] | None = None
 
     def wake(self) -> None:
         self._idle.clear()
@@ -263,6 +298,14 @@ class DeliveryProcessor:
             if processed:
                 await asyncio.sleep(self._rest(time.thread_time() - started))
                 await self._let_acknowledgements_through()
+                if self._caught_up and self.policy.gather_seconds:
+                    # Rows arrive as a stream and this slice took all of them: let the
+                    # next ones gather (a first row after a lull is taken at once).
+                    await asyncio.sleep(self.policy.gather_seconds)
+                continue
+            if self._wake.is_set():
+                # Woken while the slice claimed (a row committed, a ring heard): what
+                # woke it may not have been visible to that claim. Not idle: look again.
                 continue
             self._idle.set()
             with contextlib.suppress(TimeoutError):
@@ -305,8 +348,11 @@ class DeliveryProcessor:
         policy = self.policy
         events: list[Event] = []
         handled = 0
+        claim = self._claim
+        if self.feed is not None:
+            await self.feed()
         async with self.db.write() as session:
-            rows = await self.select_rows(session, self._claim)
+            rows = await self.select_rows(session, claim)
             deadline = time.thread_time() + policy.slice_seconds
             batched = 0
             held: set[str] = set()  # customers whose row failed: their later rows wait
@@ -332,6 +378,11 @@ class DeliveryProcessor:
                         held.update(keys_of_row(row))
                         continue
                     events.extend(result.events)
+            if not self.db.sqlite and handled and (len(rows) >= claim or handled < len(rows)):
+                # Rows are left (beyond this claim, or claimed but not reached): at the
+                # commit, other processes that found their customers held look again.
+                await session.execute(RING_JOURNAL)
+        self._caught_up = len(rows) < claim and handled == len(rows)
         self._claim = policy.batch if rows and batched == len(rows) else policy.claim
         if events:  # together: handlers subscribed for many read once for all of them
             await self.publish(events)
@@ -421,10 +472,14 @@ def _kind(updates: list | None, bad: list) -> str | None:
 
 
 def _units(
-    rows: Sequence[WebhookDelivery], batch: int, rejected: dict | None = None
+    rows: Sequence[WebhookDelivery],
+    batch: int,
+    rejected: dict | None = None,
+    max_updates: int = UNIT_UPDATES,
 ) -> Iterator[tuple[str | None, list[tuple]]]:
     """Rows in id order as units of work: runs of status-only deliveries and runs of
-    message-only deliveries (up to ``batch`` each) together, any other delivery alone,
+    message-only deliveries (up to ``batch`` each, holding no more than ``max_updates``
+    updates unless one delivery alone has more) together, any other delivery alone,
     each unit with its kind (None: alone). Each row comes with its parsed updates, or
     None when it does not parse (the endpoint parsed the bytes before committing them,
     so that means a parser change since: reported as a failure).
@@ -433,6 +488,7 @@ def _units(
     stops early does not parse the other rows it claimed)."""
     run: list[tuple] = []
     run_kind: str | None = None
+    run_updates = 0
     for row in rows:
         bad: list = []
         try:
@@ -442,14 +498,16 @@ def _units(
         if bad and rejected is not None:
             rejected[row.id] = bad  # stored beside the row by _process: it goes alone
         kind = _kind(updates, bad)
-        if run and (kind != run_kind or len(run) == batch):
+        size = len(updates or ())
+        if run and (kind != run_kind or len(run) == batch or run_updates + size > max_updates):
             yield (run_kind if len(run) > 1 else None), run
-            run = []
+            run, run_updates = [], 0
         if kind is None:
             yield None, [(row, updates)]
             continue
         run_kind = kind
         run.append((row, updates))
+        run_updates += size
     if run:
         yield (run_kind if len(run) > 1 else None), run
 

@@ -143,6 +143,10 @@ class ConfigFile(_Strict):
 @dataclass
 class ApplyResult:
     changes: list[str] = field(default_factory=list)
+    workspace_id: int | None = None
+    # Queues created or changed (settings, members, supervisors): running processes are
+    # told (``queue.settings``) so supervisors' sockets are re-scoped live.
+    queues_changed: set[int] = field(default_factory=set)
 
     @property
     def changed(self) -> bool:
@@ -301,6 +305,7 @@ async def apply_config(
                 result.changes.append(f"created workspace {workspace.slug}")
             else:
                 _sync(workspace, declared, f"workspace {workspace.slug}", result.changes)
+            result.workspace_id = workspace.id
             problems: list[tuple[str, str]] = []
             await _apply_users(session, workspace.id, config.users, result, problems)
             queue_ids = await _apply_queues(session, workspace.id, config.queues, result, problems)
@@ -375,7 +380,7 @@ async def apply_config(
             if dry_run:
                 raise _DryRun
     except _DryRun:
-        pass
+        result.queues_changed.clear()  # nothing was changed
     return result
 
 
@@ -437,6 +442,8 @@ async def _apply_queues(
         except QueueError as exc:
             problems.append((f"queues[{q}].{exc.field}", exc.message))
             continue
+        if changes or spec.name in created:
+            result.queues_changed.add(queue.id)
         if spec.name in created:  # its settings are part of "created queue …"
             changes = [
                 c

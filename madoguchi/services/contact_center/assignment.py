@@ -148,6 +148,13 @@ async def waiting_count(session: AsyncSession, queue_id: int) -> int:
     )
 
 
+async def queue_changed(session: AsyncSession, workspace_id: int, queue_id: int) -> QueueChanged:
+    """The event that tells boards and desktops a queue's new waiting count."""
+    return QueueChanged(
+        workspace_id=workspace_id, queue_id=queue_id, waiting=await waiting_count(session, queue_id)
+    )
+
+
 async def place_in_queue(
     session: AsyncSession,
     conversation: Conversation,
@@ -219,13 +226,7 @@ async def place_in_queue(
             {"queue_id": queue.id},
         )
     if count_waiting:  # (enqueue_many counts each queue once, at the end)
-        outcome.events.append(
-            QueueChanged(
-                workspace_id=queue.workspace_id,
-                queue_id=queue.id,
-                waiting=await waiting_count(session, queue.id),
-            )
-        )
+        outcome.events.append(await queue_changed(session, queue.workspace_id, queue.id))
     return queue
 
 
@@ -356,13 +357,7 @@ async def enqueue_many(
         if plain:
             await _queue_plain(session, plain, reason, now)
         for queue_id, workspace_id in landed_in.items():
-            outcome.events.append(
-                QueueChanged(
-                    workspace_id=workspace_id,
-                    queue_id=queue_id,
-                    waiting=await waiting_count(session, queue_id),
-                )
-            )
+            outcome.events.append(await queue_changed(session, workspace_id, queue_id))
     return outcome, set(landed_in)
 
 
@@ -551,13 +546,7 @@ async def offer_next(
             ]
         if not outcome.events:
             return None
-        outcome.events.append(
-            QueueChanged(
-                workspace_id=queue.workspace_id,
-                queue_id=queue.id,
-                waiting=await waiting_count(session, queue.id),
-            )
-        )
+        outcome.events.append(await queue_changed(session, queue.workspace_id, queue.id))
     return outcome
 
 
@@ -632,13 +621,7 @@ async def _offer(
         )
     )
     if announce:
-        outcome.events.append(
-            QueueChanged(
-                workspace_id=queue.workspace_id,
-                queue_id=queue.id,
-                waiting=await waiting_count(session, queue.id),
-            )
-        )
+        outcome.events.append(await queue_changed(session, queue.workspace_id, queue.id))
 
 
 async def _try_offer_to(
@@ -677,6 +660,7 @@ async def accept(db: Database, workspace_id: int, conversation_id: int, agent_id
                 "taken by someone else)"
             )
         now = now_utc()
+        waited = await wait_data(session, conversation, now)  # (before assigned_at is set)
         conversation.assigned_agent_id = agent_id
         conversation.offered_agent_id = None
         conversation.assigned_at = now
@@ -690,19 +674,40 @@ async def accept(db: Database, workspace_id: int, conversation_id: int, agent_id
             Step.ACCEPT,
             actor_id=agent_id,
             agent_id=agent_id,
-            data=wait_data(conversation, now),
+            data=waited,
             at=now,
             outcome=outcome,
         )
     return outcome
 
 
-def wait_data(conversation: Conversation, now: datetime) -> dict | None:
+async def wait_data(
+    session: AsyncSession, conversation: Conversation, now: datetime
+) -> dict | None:
     """How long the customer waited in the queue until now, for the step that ends the
-    wait (answered or abandoned): the raw fact of the service-level figures."""
+    wait (answered or abandoned): the raw fact of the service-level figures.
+
+    The wait runs from the queue time (``queued_at``), or from the moment a person who
+    had answered handed the conversation back (re-queued as they went offline, or
+    transferred to a named agent): the customer was being served until then. Such a
+    hand-back keeps ``queued_at`` (the conversation's place in the queue), so it is read
+    from the lifecycle log — only for a conversation someone had answered
+    (``assigned_at``), not on a first answer.
+    """
     if conversation.queued_at is None:
         return None
-    return {"wait_seconds": round(max(0.0, (now - conversation.queued_at).total_seconds()), 3)}
+    since = conversation.queued_at
+    if conversation.assigned_at is not None:
+        handed_back = await session.scalar(
+            select(func.max(ConversationEvent.at)).where(
+                ConversationEvent.conversation_id == conversation.id,
+                ConversationEvent.from_status == Status.ACTIVE,
+                ConversationEvent.type.in_((Step.REQUEUE, Step.TRANSFER)),
+            )
+        )
+        if handed_back is not None and handed_back > since:
+            since = handed_back
+    return {"wait_seconds": round(max(0.0, (now - since).total_seconds()), 3)}
 
 
 async def decline(
@@ -926,7 +931,7 @@ async def _end(
     conversation.closed_at = now
     conversation.closed_reason = reason or step.value
     waited = (
-        wait_data(conversation, now)
+        await wait_data(session, conversation, now)
         if conversation.status in (Status.QUEUED, Status.OFFERED)
         else None
     )

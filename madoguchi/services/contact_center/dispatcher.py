@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
@@ -24,7 +25,7 @@ from madoguchi.domain.events import (
 )
 from madoguchi.domain.lifecycle import TERMINAL, Status
 from madoguchi.domain.route_back import route_back_target
-from madoguchi.services.contact_center import assignment
+from madoguchi.services.contact_center import assignment, presence
 from madoguchi.services.contact_center.assignment import Outcome
 from madoguchi.services.scheduling import timers
 from madoguchi.services.scheduling.timers import TimerWorker
@@ -34,6 +35,7 @@ from madoguchi.store.models import Conversation, PhoneNumber, Queue, Timer
 log = logging.getLogger(__name__)
 
 SWEEP_SECONDS = 2.0
+PRESENCE_CHECK_SECONDS = 30.0
 MAX_OFFERS_PER_KICK = 500
 
 
@@ -241,9 +243,15 @@ class RoutingEngine:
         return made
 
     async def run(self) -> None:
+        checked = 0.0
         while True:
             try:
                 await self.sweep()
+                # Agents whose last browser session ran out go offline (their work is
+                # requeued): nobody is offered conversations no one sees.
+                if time.monotonic() - checked >= PRESENCE_CHECK_SECONDS:
+                    checked = time.monotonic()
+                    await self.publish(await presence.expire_lapsed(self.db))
             except Exception:
                 log.exception("routing sweep failed")
             await asyncio.sleep(SWEEP_SECONDS)

@@ -4,8 +4,9 @@ directory of colleagues anyone may read to pick a transfer target."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from madoguchi.domain.calling import ACTIVE, CONNECTING
@@ -116,6 +117,44 @@ async def sign_out(db: Database, workspace_id: int, user_id: int) -> Outcome:
     if status in (None, "offline") or other_session is not None:
         return Outcome()
     return await set_presence(db, workspace_id, user_id, "offline", reason=SIGNED_OUT)
+
+
+SESSION_EXPIRED = "session expired"
+
+
+async def expire_lapsed(db: Database, *, now: datetime | None = None) -> Outcome:
+    """Presence follows the last live session: an agent whose last browser session ran
+    out (``SESSION_TTL`` unused: a laptop closed, a browser left without signing out) is
+    offline like one who signed out (logged with the reason ``session expired``; their
+    live work goes back to its queues), instead of staying available for offers nobody
+    sees. Only a session still live when the presence was last set counts: presence set
+    through the API alone (no browser session since) stays as it is."""
+    now = now or now_utc()
+    sessions = UserSession
+    live = select(sessions.id).where(
+        sessions.user_id == AgentPresence.user_id,
+        sessions.revoked_at.is_(None),
+        sessions.expires_at > now,
+    )
+    lapsed = select(sessions.id).where(
+        sessions.user_id == AgentPresence.user_id,
+        sessions.revoked_at.is_(None),
+        sessions.expires_at <= now,
+        sessions.expires_at > AgentPresence.changed_at,
+    )
+    async with db.read() as session:
+        found = (
+            await session.execute(
+                select(AgentPresence.workspace_id, AgentPresence.user_id).where(
+                    AgentPresence.status != "offline", ~exists(live), exists(lapsed)
+                )
+            )
+        ).all()
+    outcome = Outcome()
+    for workspace_id, user_id in found:
+        done = await set_presence(db, workspace_id, user_id, "offline", reason=SESSION_EXPIRED)
+        outcome.events.extend(done.events)
+    return outcome
 
 
 async def get_presence(db: Database, workspace_id: int, user_id: int) -> AgentPresence | None:

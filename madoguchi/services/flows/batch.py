@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import make_transient_to_detached
 
-from madoguchi.domain.events import Event, MessageReceived, QueueChanged
+from madoguchi.domain.events import Event, MessageReceived
 from madoguchi.domain.flows import engine as fe
 from madoguchi.domain.lifecycle import Status, Step
 from madoguchi.domain.route_back import route_back_target
@@ -295,13 +295,7 @@ async def _batch(runner: FlowRunner, events: list[MessageReceived]) -> set[int]:
         await _insert_added(session, (ConversationEvent, MessageCost))
         await session.flush()  # the conversations' new state, before they are counted
         for queue_id, workspace_id in landed.items():
-            after_events.append(
-                QueueChanged(
-                    workspace_id=workspace_id,
-                    queue_id=queue_id,
-                    waiting=await assignment.waiting_count(session, queue_id),
-                )
-            )
+            after_events.append(await assignment.queue_changed(session, workspace_id, queue_id))
         for item in items:
             steps_taken += len(item.result.steps)
             if item.run.status not in fe.ACTIVE:

@@ -28,8 +28,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -47,6 +46,7 @@ from madoguchi.domain.flows.definition import BusinessHoursWidget
 from madoguchi.domain.lifecycle import Status, Step
 from madoguchi.domain.route_back import route_back_target
 from madoguchi.http_transport import pooled_transport
+from madoguchi.keyed_locks import KeyedLocks
 from madoguchi.security.secrets import SecretBox
 from madoguchi.services.assist import intent
 from madoguchi.services.channel.outbox import OutboundRefused, queue_message
@@ -133,7 +133,7 @@ class FlowRunner:
         self.timers = timers
         self.kick_queue = kick_queue  # the routing engine offers what a flow queued
         self._versions: dict[int, _Version] = {}  # published versions never change
-        self._locks: dict[int, list] = {}
+        self._locks = KeyedLocks()
         self._http: httpx.AsyncClient | None = None
         self._left: set[int] = set()  # conversations whose run this process just ended
         self.steps_taken = 0  # widgets gone through by this process (benchmarks read it)
@@ -355,38 +355,13 @@ class FlowRunner:
 
     # ------------------------------------------------------------------ activations
 
-    @asynccontextmanager
-    async def _serialised(self, conversation_id: int) -> AsyncIterator[None]:
-        entry = self._locks.get(conversation_id)
-        if entry is None:
-            entry = self._locks[conversation_id] = [asyncio.Lock(), 0]
-        entry[1] += 1
-        try:
-            async with entry[0]:
-                yield
-        finally:
-            entry[1] -= 1
-            if entry[1] == 0:
-                self._locks.pop(conversation_id, None)
-
     async def try_hold(self, conversation_id: int) -> bool:
         """Take the conversation's activation lock if it is free (without waiting);
         ``release`` gives it back. (A batch takes the conversations nobody is busy with.)"""
-        entry = self._locks.get(conversation_id)
-        if entry is not None and entry[0].locked():
-            return False
-        if entry is None:
-            entry = self._locks[conversation_id] = [asyncio.Lock(), 0]
-        entry[1] += 1
-        await entry[0].acquire()  # free (checked above): taken without waiting
-        return True
+        return await self._locks.try_hold(conversation_id)
 
     def release(self, conversation_id: int) -> None:
-        entry = self._locks[conversation_id]
-        entry[0].release()
-        entry[1] -= 1
-        if entry[1] == 0:
-            self._locks.pop(conversation_id, None)
+        self._locks.release(conversation_id)
 
     def left_flows(self, conversation_ids: set[int], *, done: bool = False) -> None:
         """Conversations whose run just ended here: their own lifecycle events need no
@@ -402,7 +377,7 @@ class FlowRunner:
         """One transaction: lock the conversation, let ``begin`` pick the run and the
         engine event, walk; then the after-commit work (and the HTTP chain)."""
         after = _After(workspace_id, conversation_id, budget=budget)
-        async with self._serialised(conversation_id), self.db.write() as session:
+        async with self._locks.hold(conversation_id), self.db.write() as session:
             conversation = await session.scalar(
                 select(Conversation)
                 .where(

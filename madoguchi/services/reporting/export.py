@@ -1,7 +1,8 @@
 """A report as CSV: UTF-8 with a byte-order mark (so Excel, in Japanese too, reads it as
 UTF-8), one header row, then one line per row of the report (per queue, agent, widget,
 template…), or per bucket of the series when the report has no rows, then a ``total``
-line with the totals.
+line with the totals. A report's other tables (the CSAT and calls reports' per-agent
+``agents``, any report's ``series``) download on their own, without a total line.
 """
 
 from __future__ import annotations
@@ -21,15 +22,29 @@ def _cell(value: Any) -> Any:
     return value
 
 
-def report_csv(report: dict[str, Any]) -> str:
+def tables(report: dict[str, Any]) -> list[str]:
+    """The tables of ``report`` a CSV can be made of: its lists of flat rows."""
+    return [
+        key
+        for key, value in report.items()
+        if isinstance(value, list) and all(isinstance(line, dict) for line in value)
+    ]
+
+
+def report_csv(report: dict[str, Any], table: str | None = None) -> str:
     rows = report.get("rows")
-    if rows:
+    if table is not None:
+        lines = report.get(table) or []
+        first = next(iter(lines[0])) if lines else "bucket"
+        totals: dict[str, Any] = {}
+    elif rows:
         lines = rows
         first = next(iter(rows[0]))
+        totals = report.get("totals") or {}
     else:
         lines = report.get("series") or []
         first = "bucket"
-    totals = report.get("totals") or {}
+        totals = report.get("totals") or {}
     columns: list[str] = []
     for line in [*lines, totals]:
         for key, value in line.items():

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from madoguchi.domain.lifecycle import ANSWERING_STEPS
@@ -245,6 +245,17 @@ async def reset(session: AsyncSession) -> None:
     """Forget every occupancy hour (a rebuild; the cursor is reset with the others)."""
     await session.execute(delete(ReportOccupancy))
     await session.execute(delete(ReportOpenPart))
+
+
+async def rewrite(db: Database, *, now: datetime | None = None) -> int:
+    """Write every occupancy hour again from the first logged presence change (after
+    rows were added into hours already written, as the seeder does); the hours written."""
+    async with db.write() as session:
+        await reset(session)
+        await session.execute(
+            update(ReportCursor).where(ReportCursor.source == SOURCE).values(last_id=0, last_txid=0)
+        )
+    return await catch_up(db, now=now)
 
 
 async def hours(

@@ -34,6 +34,7 @@ from madoguchi.domain.report_metrics import (
     occupancy_figures,
 )
 from madoguchi.services.reporting import occupancy, rollups
+from madoguchi.services.reporting.filters import unknown_filter
 from madoguchi.store.models import (
     Call,
     Conversation,
@@ -44,6 +45,7 @@ from madoguchi.store.models import (
     Message,
     Queue,
     QueueMember,
+    ReportDailyAgent,
     ReportHourly,
     ReportHourlyQueue,
     User,
@@ -195,6 +197,15 @@ async def make_query(
     first, last = resolve_period(period, now or datetime.now(UTC), tz, start, end)
     if group == "hour" and (last - first).days > 31:
         raise ReportError("group", "group by hour covers at most 31 days; pick day or coarser")
+    unknown = await unknown_filter(
+        session,
+        workspace_id,
+        queue_id=filters.get("queue_id"),
+        agent_id=filters.get("agent_id"),
+        number_id=filters.get("number_id"),
+    )
+    if unknown is not None:
+        raise ReportError(*unknown)
     return Query(
         workspace_id=workspace_id,
         report=report,
@@ -220,17 +231,22 @@ def _sums(table):
 async def grouped(session: AsyncSession, q: Query, dim: str) -> dict[Any, Totals]:
     """Summed counters of the period by ``dim`` (``hour``, ``queue_id``, ``agent_id``,
     ``number_id``), filters applied. Without an agent or number in the question the
-    per-queue rollups answer (far fewer rows)."""
+    per-queue rollups answer (far fewer rows); per agent (or with an agent, not by hour),
+    without a number, the per-agent days (a period is whole local days)."""
     if q.tag is not None or q.disposition is not None:
         return await _grouped_raw(session, q, dim)
     fine = dim in ("agent_id", "number_id") or q.agent_id is not None or q.number_id is not None
-    table = (ReportHourly if fine else ReportHourlyQueue).__table__
+    by_day = fine and dim != "hour" and dim != "number_id" and q.number_id is None
+    if by_day:
+        table = ReportDailyAgent.__table__
+        when = table.c.day
+    else:
+        table = (ReportHourly if fine else ReportHourlyQueue).__table__
+        when = table.c.hour
     column = table.c[dim]
     query = (
         select(column, *_sums(table))
-        .where(
-            table.c.workspace_id == q.workspace_id, table.c.hour >= q.start, table.c.hour < q.end
-        )
+        .where(table.c.workspace_id == q.workspace_id, when >= q.start, when < q.end)
         .group_by(column)
     )
     if dim == "agent_id":

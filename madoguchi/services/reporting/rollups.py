@@ -16,6 +16,10 @@ ended, so all its rows are visible and none can come later. The cursor holds (tx
 transaction left open holds the rollups back until it ends (nothing is skipped).
 SQLite has one writer: ids commit in order and the id alone is the cursor.
 
+Each batch adds its counters to three tables: ``report_hourly`` (every dimension),
+``report_hourly_queue`` (per queue: most reports) and ``report_daily_agent`` (what names
+an agent, per local day of the workspace: the agents report).
+
 ``rebuild`` empties the rollups and reads both sources again from the start (``madoguchi
 reports rebuild``): after a change of a queue's service-level target, short-abandon
 threshold or business hours, which are applied when a row is counted.
@@ -31,7 +35,7 @@ from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import delete, literal, select, text, tuple_, update
@@ -61,6 +65,7 @@ from madoguchi.store.models import (
     Message,
     Queue,
     ReportCursor,
+    ReportDailyAgent,
     ReportHourly,
     ReportHourlyQueue,
     Workspace,
@@ -73,6 +78,7 @@ BATCH = 5_000
 SWEEP_SECONDS = 5.0
 KEY = ("workspace_id", "hour", "queue_id", "agent_id", "number_id", "in_hours")
 QUEUE_KEY = ("workspace_id", "hour", "queue_id", "in_hours")
+DAY_KEY = ("workspace_id", "day", "queue_id", "agent_id", "in_hours")
 _UPSERT_ROWS = 5_000  # rows per executemany
 
 
@@ -385,31 +391,59 @@ def _message(row) -> MessageFact:
     )
 
 
+@functools.lru_cache(maxsize=20_000)
+def day_of(hour: datetime, zone: ZoneInfo) -> datetime:
+    """The UTC instant of the local midnight that starts ``hour``'s day in ``zone``
+    (as ``reports.local_midnight`` starts a report's period)."""
+    return datetime.combine(hour.astimezone(zone).date(), time(0), tzinfo=zone).astimezone(UTC)
+
+
 async def apply(session: AsyncSession, deltas: Deltas, *, sqlite: bool) -> None:
-    """Add ``deltas`` to the hourly rows, and their sums per queue to the per-queue rows
-    (insert, or add to the row already there): one single-row upsert compiled once and
-    executed for every key (executemany)."""
+    """Add ``deltas`` to the hourly rows, their sums per queue to the per-queue rows and
+    those naming an agent per local day to the per-agent rows (insert, or add to the row
+    already there): one single-row upsert compiled once per table and executed for every
+    key (executemany)."""
     by_queue: dict[tuple, dict[str, float]] = defaultdict(dict)
+    by_agent_day: dict[tuple, dict[str, float]] = defaultdict(dict)
+    zones = {
+        workspace_id: zone_of(name)
+        for workspace_id, name in await session.execute(select(Workspace.id, Workspace.timezone))
+    }
     values = []
     for key, counts in deltas.rows.items():
         if not counts:
             continue
         row = dict(zip(KEY, key, strict=True))
         coarse = by_queue[(key[0], key[1], key[2], key[5])]
+        daily = None
+        if key[3]:
+            day = day_of(key[1], zones.get(key[0]) or zone_of(None))
+            daily = by_agent_day[(key[0], day, key[2], key[3], key[5])]
         for name in COUNTERS:
             value = counts.get(name, 0)
             row[name] = value
             if value:
                 coarse[name] = coarse.get(name, 0) + value
+                if daily is not None:
+                    daily[name] = daily.get(name, 0) + value
         values.append(row)
-    coarse_values = []
-    for key, counts in by_queue.items():
-        row = dict(zip(QUEUE_KEY, key, strict=True))
+    await _upsert(session, ReportHourly.__table__, KEY, values, sqlite)
+    await _upsert(
+        session, ReportHourlyQueue.__table__, QUEUE_KEY, _rows(QUEUE_KEY, by_queue), sqlite
+    )
+    await _upsert(
+        session, ReportDailyAgent.__table__, DAY_KEY, _rows(DAY_KEY, by_agent_day), sqlite
+    )
+
+
+def _rows(key: tuple, sums: dict[tuple, dict[str, float]]) -> list[dict]:
+    out = []
+    for values, counts in sums.items():
+        row = dict(zip(key, values, strict=True))
         for name in COUNTERS:
             row[name] = counts.get(name, 0)
-        coarse_values.append(row)
-    await _upsert(session, ReportHourly.__table__, KEY, values, sqlite)
-    await _upsert(session, ReportHourlyQueue.__table__, QUEUE_KEY, coarse_values, sqlite)
+        out.append(row)
+    return out
 
 
 @functools.cache
@@ -557,6 +591,7 @@ async def rebuild(db: Database, *, batch: int = 20_000, progress=None) -> int:
     async with db.write() as session:
         await session.execute(delete(ReportHourly))
         await session.execute(delete(ReportHourlyQueue))
+        await session.execute(delete(ReportDailyAgent))
         await occupancy.reset(session)
         await session.execute(update(ReportCursor).values(last_id=0, last_txid=0))
     total = 0

@@ -13,6 +13,11 @@ them, the cursors moved past them, in one transaction per chunk of 20,000
 conversations; the rollups must be current before (``catch_up`` runs first), and no
 server should be writing conversations to the database meanwhile. ``madoguchi reports rebuild``
 recounts everything from the raw log if in doubt.
+
+Occupancy needs the agents' presence: a new workspace gets agents enough for the
+conversations (``agents_for``) and a working day each in the presence log, and the
+occupancy hours are written again at the end (``occupancy.rewrite``): its rollup is
+agents × hours, as large as a contact center of that size would have.
 """
 
 from __future__ import annotations
@@ -34,7 +39,7 @@ from madoguchi.domain.report_metrics import (
     remember,
     step_contributions,
 )
-from madoguchi.services.reporting import rollups
+from madoguchi.services.reporting import occupancy, rollups
 from madoguchi.store.db import Database
 from madoguchi.store.models import (
     AgentPresenceLog,
@@ -51,7 +56,8 @@ from madoguchi.store.models import (
 )
 
 QUEUES = ("Support", "Billing", "Sales", "Returns", "VIP")
-AGENTS = 20
+AGENTS = 20  # at least
+PER_AGENT_DAY = 80  # conversations an agent handles in a working day (chat: several at once)
 CONTACTS = 50_000
 CHUNK = 20_000
 
@@ -73,10 +79,18 @@ class SeedResult:
     events: int
     messages: int
     rollup_rows: int
+    occupancy_hours: int = 0
+
+
+def agents_for(conversations: int, days: int) -> int:
+    """Agents enough for ``conversations`` over ``days`` at ``PER_AGENT_DAY`` each (at
+    least ``AGENTS``): the occupancy rollup grows with agents × hours, so a seeded
+    database is as large there as a contact center taking that many would be."""
+    return max(AGENTS, -(-conversations // (days * PER_AGENT_DAY)))
 
 
 async def _setup(
-    db: Database, slug: str, timezone: str, contacts_wanted: int
+    db: Database, slug: str, timezone: str, contacts_wanted: int, agents_wanted: int
 ) -> tuple[int, list[int], list[int], list[int], list[int]]:
     async with db.write() as s:
         ws = await s.scalar(select(Workspace).where(Workspace.slug == slug))
@@ -101,12 +115,12 @@ async def _setup(
             weekdays = {d: [["09:00", "18:00"]] for d in ("mon", "tue", "wed", "thu", "fri")}
             for name in QUEUES:
                 s.add(Queue(workspace_id=ws.id, name=name, timezone=timezone, hours=weekdays))
-            for a in range(AGENTS):
+            for a in range(agents_wanted):
                 s.add(
                     User(
                         workspace_id=ws.id,
                         email=f"agent{a}@{slug}.seed",
-                        name=f"Agent {a:02d}",
+                        name=f"Agent {a:03d}",
                         role="agent",
                     )
                 )
@@ -172,11 +186,20 @@ async def seed(
     timezone: str = "Asia/Tokyo",
     now: datetime | None = None,
     random_seed: int = 16,
+    agents: int | None = None,
+    write_occupancy: bool = True,
     progress: Callable[[int], None] | None = None,
 ) -> SeedResult:
+    """``agents``: created with a new workspace (default ``agents_for``); an existing
+    workspace keeps its own. ``write_occupancy=False`` leaves the occupancy hours to the
+    caller (the benchmark times writing them)."""
     await rollups.catch_up(db)
-    workspace_id, numbers, queue_ids, agents, contacts = await _setup(
-        db, slug, timezone, min(CONTACTS, max(1, conversations))
+    workspace_id, numbers, queue_ids, agent_ids, contacts = await _setup(
+        db,
+        slug,
+        timezone,
+        min(CONTACTS, max(1, conversations)),
+        agents or agents_for(conversations, days),
     )
     rng = random.Random(random_seed)
     now = (now or datetime.now(UTC)).replace(microsecond=0)
@@ -201,9 +224,9 @@ async def seed(
                 created = start + timedelta(seconds=rng.random() * span)
             number = numbers[conversation_id % len(numbers)]
             queue = queue_ids[rng.randrange(len(queue_ids))]
-            agent = agents[rng.randrange(len(agents))]
+            agent = agent_ids[rng.randrange(len(agent_ids))]
             steps, messages, conv = _story(
-                rng, conversation_id, created, queue, agent, queue_ids, agents
+                rng, conversation_id, created, queue, agent, queue_ids, agent_ids
             )
             conv_rows.append(
                 {
@@ -301,8 +324,10 @@ async def seed(
         messages_made += len(message_rows)
         if progress is not None:
             progress(made)
-    await _presence(db, workspace_id, agents, start, now)
-    return SeedResult(workspace_id, made, events_made, messages_made, rollup_rows)
+    await _presence(db, workspace_id, agent_ids, start, now)
+    # The new conversations fall into hours whose occupancy may be written already.
+    hours = await occupancy.rewrite(db, now=now) if write_occupancy else 0
+    return SeedResult(workspace_id, made, events_made, messages_made, rollup_rows, hours)
 
 
 _XID = "SELECT pg_current_xact_id()::text::bigint"

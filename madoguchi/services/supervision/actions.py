@@ -373,7 +373,7 @@ async def take_over(db: Database, principal: Principal, conversation_id: int) ->
         was_queued = conversation.status == Status.QUEUED
         now = now_utc()
         waited = (
-            wait_data(conversation, now)
+            await wait_data(session, conversation, now)
             if conversation.status in (Status.QUEUED, Status.OFFERED)
             else None
         )

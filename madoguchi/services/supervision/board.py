@@ -26,6 +26,7 @@ from datetime import datetime
 from typing import Any
 
 from madoguchi.domain.lifecycle import Status
+from madoguchi.domain.report_metrics import occupied
 from madoguchi.domain.service_metrics import PeriodTally
 from madoguchi.services.supervision.wallboard import (
     DEFAULT_CAPACITY,
@@ -34,6 +35,7 @@ from madoguchi.services.supervision.wallboard import (
     _iso,
     _since,
     _view,
+    occupancy_view,
     outcome_of,
 )
 
@@ -49,6 +51,8 @@ class Changes:
     rows: dict[int, Any] = field(default_factory=dict)  # conversation -> row (None: closed)
     replies: dict[int, datetime] = field(default_factory=dict)  # person -> last reply
     log: list = field(default_factory=list)  # today's lifecycle rows since the last read
+    # People's occupancy today read anew (``wallboard.read_occupancy``; None: not read).
+    occupancy: dict[int, tuple[float, float, datetime]] | None = None
 
 
 def _holding(row) -> tuple[int, str] | None:
@@ -91,6 +95,9 @@ class Board:
         self.queue_rows: dict[int, dict[str, Any]] = {}
         self.agent_rows: dict[int, dict[str, Any]] = {}
         self.log_read_at: datetime | None = None
+        # Occupancy today per person: (available s, busy s, as of), moved on at each
+        # change of their state (presence, conversations handled) as it counted till then.
+        self.occupancy: dict[int, tuple[float, float, datetime]] = {}
         self.load: Changes | None = None  # a whole read not applied yet
         self._was_queue: dict[int, int | None] = {}  # this apply's conversations' queues before
         self._index()
@@ -199,7 +206,35 @@ class Board:
             ),
             "last_reply_at": _iso(self.last_reply.get(u.id)),
             "queue_ids": sorted(mine),
+            "occupancy": occupancy_view(self.occupancy.get(u.id)),
         }
+
+    def _occupancy_state(self, user_id: int) -> tuple[str, int]:
+        """An agent's presence and the conversations they handle (active, wrap-up)."""
+        p = self.structure.presence.get(user_id)
+        held = self.held.get(user_id)
+        return (
+            p.status if p is not None else "offline",
+            (held["active"] + held["wrap_up"]) if held else 0,
+        )
+
+    def _move_occupancy(self, user_id: int, before: dict[str, Any], now: datetime) -> None:
+        """The agent's state changed from their row ``before``: the time since their
+        occupancy's ``as of`` counts as that state did (the browser's count till now)."""
+        anchor = self.occupancy.get(user_id)
+        if anchor is None:
+            return
+        state = (before["presence"], before["active"] + before["wrap_up"])
+        if state == self._occupancy_state(user_id):
+            return
+        available, busy, at = anchor
+        elapsed = max(0.0, (now - at).total_seconds())
+        counts_available, counts_busy = occupied(*state)
+        self.occupancy[user_id] = (
+            available + (elapsed if counts_available else 0.0),
+            busy + (elapsed if counts_busy else 0.0),
+            now,
+        )
 
     def _conversation_row(self, conversation_id: int) -> dict[str, Any]:
         return {
@@ -249,6 +284,11 @@ class Board:
             if self.last_reply.get(user_id) != at:
                 self.last_reply[user_id] = at
                 agents.add(user_id)
+        if changes.occupancy is not None:
+            for user_id in self.occupancy.keys() | changes.occupancy.keys():
+                if self.occupancy.get(user_id) != changes.occupancy.get(user_id):
+                    agents.add(user_id)
+            self.occupancy = dict(changes.occupancy)
         for row in changes.log:
             if row.id in self.counted:
                 continue
@@ -376,6 +416,8 @@ class Board:
                 if self.agent_rows.pop(user_id, None) is not None:
                     removed_agents.append(user_id)
                 continue
+            if before is not None:
+                self._move_occupancy(user_id, before, now)
             row = self._agent_row(u)
             self.agent_rows[user_id] = row
             if before != row:

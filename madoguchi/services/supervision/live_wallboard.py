@@ -95,6 +95,8 @@ class _Workspace:
         "dirty",
         "people",
         "full_at",
+        "whole_asked",
+        "whole_read",
         "pending",
         "running",
         "wanted",
@@ -114,6 +116,11 @@ class _Workspace:
         self.dirty: set[int] = set()
         self.people: set[int] = set()
         self.full_at = -1e9
+        # Whole reads asked for (``resync``) and the last one an update read after: a
+        # number, not a time, so an update already reading when one is asked cannot
+        # count for it (it read the database before the change that was asked about).
+        self.whole_asked = 0
+        self.whole_read = 0
         self.pending: asyncio.TimerHandle | None = None
         self.running: asyncio.Task | None = None
         self.wanted = 0  # events noticed
@@ -142,6 +149,7 @@ class WallboardFeed:
         self.full_every = full_every
         self._spaces: dict[int, _Workspace] = {}
         self._subscribers: list[Deliver] = []
+        self._watching: dict[Deliver, Callable[[int], bool] | None] = {}
         self._tasks: set[asyncio.Task] = set()
         self.computed = 0  # updates applied (tests and the benchmark read these)
         self.full_reads = 0
@@ -158,20 +166,38 @@ class WallboardFeed:
 
     # ------------------------------------------------------------------ events in
 
-    def subscribe(self, deliver: Deliver) -> None:
+    def subscribe(self, deliver: Deliver, watching: Callable[[int], bool] | None = None) -> None:
         """``deliver`` (a hub) receives each ``BoardDelta``; it sends the deltas to the
-        sockets watching and ``wallboard.changed`` nudges to other staff sockets."""
+        sockets watching and ``wallboard.changed`` nudges to other staff sockets.
+        ``watching(workspace_id)`` says whether it has anyone to tell of that workspace's
+        changes now (None: always): a board nobody is told of is not kept moving."""
         self._subscribers.append(deliver)
+        self._watching[deliver] = watching
 
     def unsubscribe(self, deliver: Deliver) -> None:
         if deliver in self._subscribers:
             self._subscribers.remove(deliver)
+        self._watching.pop(deliver, None)
+
+    def watched(self, workspace_id: int) -> bool:
+        """Whether some subscriber has someone to tell of this workspace's changes. When
+        none has, events only mark what they touched (cheap: an inbound burst with no
+        supervisor connected costs no board updates); a read (``current``) catches up
+        from those marks, and the next event after someone connects moves it live."""
+        return any(w is None or w(workspace_id) for w in self._watching.values())
 
     async def notice(self, event: Event) -> None:
         """A fan-out listener: an event happened somewhere in the workspace."""
         if isinstance(event, _IGNORED):
             return
         space = self._space(event.workspace_id)
+        if space.board is None and space.running is None:
+            # No board (yet, or dropped): the next update reads everything anyway, so
+            # there is nothing to mark (and nothing grows while nobody reads it).
+            space.wanted += 1
+            if self.watched(event.workspace_id):
+                self._schedule(event.workspace_id, space)
+            return
         conversation_id = getattr(event, "conversation_id", None)
         if conversation_id is not None:
             space.dirty.add(conversation_id)
@@ -183,15 +209,30 @@ class WallboardFeed:
             space.structural = True
         if len(space.dirty) > MAX_DIRTY:
             space.board = None
+            if space.running is None:
+                space.dirty.clear()
+                space.people.clear()
         self.touch(event.workspace_id)
 
     def touch(self, workspace_id: int) -> None:
-        """Something changed: an update within ``interval`` (if anyone reads the board or
-        is told of its changes)."""
+        """Something changed: an update within ``interval`` if anyone is told of the
+        board's changes (``watched``); otherwise the next read (``current``) runs it."""
         space = self._space(workspace_id)
         space.wanted += 1
-        if space.board is not None or self._subscribers:
+        if self.watched(workspace_id):
             self._schedule(workspace_id, space)
+
+    def bring_up(self, workspace_id: int) -> None:
+        """Someone is now told of this board's changes (the first staff socket): bring
+        it up to the events noticed so far at once, so every later event is a delta from
+        a board they could have been shown (a process's first board nudges nobody)."""
+        space = self._space(workspace_id)
+        space.wanted += 1
+        if space.pending is not None:
+            space.pending.cancel()
+            space.pending = None
+        if space.running is None:
+            self._start(workspace_id)
 
     def _schedule(self, workspace_id: int, space: _Workspace) -> None:
         if space.pending is not None or space.running is not None:
@@ -213,7 +254,7 @@ class WallboardFeed:
     def resync(self, reason: str) -> None:
         """Events may have been missed: every board is read whole again."""
         for workspace_id, space in self._spaces.items():
-            space.full_at = -1e9
+            space.whole_asked += 1
             self.touch(workspace_id)
 
     async def stop(self) -> None:
@@ -238,7 +279,7 @@ class WallboardFeed:
             space.board = None
         finally:
             space.running = None
-        if space.wanted > space.done and (space.board is not None or self._subscribers):
+        if space.wanted > space.done and self.watched(workspace_id):
             self._schedule(workspace_id, space)
 
     async def _advance(self, workspace_id: int, space: _Workspace) -> None:
@@ -246,6 +287,8 @@ class WallboardFeed:
         started = time.monotonic()
         space.last_start = started
         wanted = space.wanted
+        asked = space.whole_asked
+        whole_due = asked > space.whole_read or started - space.full_at >= self.full_every
         now = datetime.now(UTC)
         dirty, space.dirty = space.dirty, set()
         people, space.people = space.people, set()
@@ -258,7 +301,7 @@ class WallboardFeed:
             board is None
             or space.structural
             or started - space.structure_at >= STRUCTURE_EVERY
-            or started - space.full_at >= self.full_every
+            or whole_due
         )
         try:
             async with self.db.read() as session:
@@ -282,8 +325,10 @@ class WallboardFeed:
                     changes = await self._read_changes(
                         session, workspace_id, board, structure, dirty, people, now
                     )
-                if not same_day or started - space.full_at >= self.full_every:
+                if not same_day or whole_due:
                     fresh = await self._read_all(session, workspace_id, structure, now)
+                    if changes is not None:  # the kept board takes the same occupancy
+                        changes.occupancy = fresh.load.occupancy
         except BaseException:
             space.board = None  # what the events named is lost: read all next time
             space.structural = True
@@ -291,6 +336,7 @@ class WallboardFeed:
         delta = await asyncio.to_thread(self._move, board, changes, fresh, now)
         if fresh is not None:
             space.full_at = started
+            space.whole_read = asked
             self.full_reads += 1
             space.board = fresh
         else:
@@ -361,8 +407,9 @@ class WallboardFeed:
         }
         replies = await wallboard.read_last_replies(session, people)
         log_rows = await wallboard.read_log(session, workspace_id, structure.midnight)
+        occupancy = await wallboard.read_occupancy(session, workspace_id, structure, now)
         fresh = boards.Board(structure)
-        fresh.load = boards.Changes(rows=rows, replies=replies, log=log_rows)
+        fresh.load = boards.Changes(rows=rows, replies=replies, log=log_rows, occupancy=occupancy)
         fresh.log_read_at = now
         return fresh
 

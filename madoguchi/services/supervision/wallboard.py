@@ -6,7 +6,8 @@ conversation, the most urgent first (waiting customers by longest wait, then the
 age), so a reader that wants only the first few gets the ones that matter. The live
 figures are counted from the open conversations and the agents' presence; today's come
 from the lifecycle log through ``domain.service_metrics`` (the definitions reports
-share, docs/metrics.md). "Today" is the workspace's day.
+share, docs/metrics.md), and each agent's occupancy today from the reports' own
+occupancy rollups and logs (``read_occupancy``). "Today" is the workspace's day.
 
 A snapshot is the whole workspace; ``for_viewer`` cuts it down to the queues a
 supervisor may see. Times are returned as instants, so a browser keeps its clocks
@@ -26,6 +27,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from madoguchi.domain.lifecycle import ANSWERING_STEPS, OPEN_STATUSES, Status, Step
+from madoguchi.domain.report_metrics import occupancy_figures
 from madoguchi.domain.service_metrics import (
     Outcome,
     day_bounds,
@@ -96,6 +98,8 @@ class Facts:
     arrived: dict[int, int] = field(default_factory=dict)
     counted: set[int] = field(default_factory=set)  # today's log rows already counted
     log_read_at: datetime | None = None
+    # Each person's occupancy today: (seconds available, seconds busy, as of when).
+    occupancy: dict[int, tuple[float, float, datetime]] = field(default_factory=dict)
 
     def frozen(self) -> Facts:
         """A copy whose containers the caller may read while this one keeps changing
@@ -108,6 +112,7 @@ class Facts:
             outcomes={q: list(v) for q, v in self.outcomes.items()},
             arrived=dict(self.arrived),
             counted=set(),
+            occupancy=dict(self.occupancy),
         )
 
 
@@ -309,6 +314,41 @@ async def load_last_replies(
     facts.last_reply.update(await read_last_replies(session, user_ids))
 
 
+async def read_occupancy(
+    session: AsyncSession, workspace_id: int, structure: Facts, now: datetime
+) -> dict[int, tuple[float, float, datetime]]:
+    """Every person's occupancy today up to ``now``, as the agents report counts it (the
+    same rollups and logs: ``services/reporting/occupancy.py``); none yet: zero."""
+    from madoguchi.services.reporting.occupancy import summed
+
+    by_agent, _ = await summed(session, workspace_id, structure.midnight, now, now=now)
+    out = {}
+    for u in structure.users:
+        counts = by_agent.get(u.id) or {}
+        out[u.id] = (
+            counts.get("available_seconds") or 0.0,
+            counts.get("busy_seconds") or 0.0,
+            now,
+        )
+    return out
+
+
+def occupancy_view(anchor: tuple[float, float, datetime] | None) -> dict[str, Any] | None:
+    """An agent's occupancy today as the wallboard lists it: seconds available and busy
+    up to ``as_of`` and their ratio (docs/metrics.md, occupancy). Browsers add the time
+    since ``as_of`` as the agent's presence and conversations count it now."""
+    if anchor is None:
+        return None
+    available, busy, at = anchor
+    figures = occupancy_figures({"available_seconds": available, "busy_seconds": busy})
+    return {
+        "available_seconds": figures["available_seconds"],
+        "busy_seconds": figures["busy_seconds"],
+        "percent": figures["occupancy_percent"],
+        "as_of": _iso(at),
+    }
+
+
 async def read_log(session: AsyncSession, workspace_id: int, since: datetime) -> list:
     """The lifecycle log's rows from ``since`` that today's figures count (arrivals,
     answers, abandons of a queue), oldest first."""
@@ -396,6 +436,7 @@ async def load_all(session: AsyncSession, workspace_id: int, now: datetime) -> F
     await load_conversations(session, workspace_id, facts)
     await load_last_replies(session, facts)
     await load_today(session, workspace_id, facts, now)
+    facts.occupancy = await read_occupancy(session, workspace_id, facts, now)
     return facts
 
 
@@ -492,6 +533,7 @@ def assemble(facts: Facts, now: datetime) -> dict[str, Any]:
                 "capacity": max((capacity_of[q] for q in mine), default=DEFAULT_CAPACITY),
                 "last_reply_at": _iso(last_reply.get(u.id)),
                 "queue_ids": sorted(mine),
+                "occupancy": occupancy_view(facts.occupancy.get(u.id)),
             }
         )
 

@@ -33,8 +33,9 @@ from madoguchi.domain.templates import (
     MissingValues,
     TemplateInvalid,
     TemplateProblem,
+    TemplateShape,
     resolve_values,
-    send_components,
+    template_shape,
     validate_template,
 )
 from madoguchi.security.secrets import SecretBox
@@ -682,11 +683,15 @@ def build_template_message(
     context: Mapping[str, Any],
     *,
     field_prefix: str = "template.values",
+    shape: TemplateShape | None = None,
 ) -> TemplateMessage:
-    """A send of a stored template with its parameters filled from values and context."""
+    """A send of a stored template with its parameters filled from values and context
+    (``shape``: the row's ``template_shape``, when the caller sends it many times)."""
     resolved, unresolved = resolve_values(values, context)
+    if shape is None:
+        shape = template_shape(row.components or [], row.category)
     try:
-        components = send_components(row.components or [], resolved, category=row.category)
+        components = shape.send_components(resolved)
     except MissingValues as exc:
         keys = sorted(set(exc.keys) | set(unresolved))
         raise TemplateServiceError(

@@ -187,6 +187,9 @@ class ConversationEvent(Base):
     __tablename__ = "conversation_events"
     __table_args__ = (
         Index("ix_conversation_events_conv_at", "conversation_id", "id"),
+        # A workspace's steps of a time range (the occupancy of the hours in progress):
+        # without it SQLite picks the workspace index and reads the workspace's whole log.
+        Index("ix_conversation_events_ws_at", "workspace_id", "at"),
         Index(
             "ix_conversation_events_txid",
             "txid",

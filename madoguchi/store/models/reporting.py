@@ -21,6 +21,7 @@ from madoguchi.store.models.core import Base, IdType, UTCDateTime
 
 __all__ = [
     "ReportCursor",
+    "ReportDailyAgent",
     "ReportHourly",
     "ReportHourlyQueue",
     "ReportOccupancy",
@@ -81,6 +82,39 @@ class ReportHourlyQueue(Base):
     workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
     hour: Mapped[datetime] = mapped_column(UTCDateTime)
     queue_id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"))
+    in_hours: Mapped[bool] = mapped_column(Boolean)
+    for _name in COUNTERS:
+        locals()[_name] = mapped_column(
+            Float if _name in FLOAT_COUNTERS else Integer, nullable=False, default=0
+        )
+    del _name
+
+
+class ReportDailyAgent(Base):
+    """The counters that name an agent per workspace × day × queue × agent × business
+    hours (no number): what the agents report sums per agent. ``day`` is the UTC instant
+    of the workspace's local midnight that starts the day (as a report's period starts),
+    taken with the workspace's zone when a row is counted. A month of a large contact
+    center is a tenth of ``report_hourly``'s rows here (an agent's day, not each hour)."""
+
+    __tablename__ = "report_daily_agent"
+    __table_args__ = (
+        Index(
+            "ux_report_daily_agent_key",
+            "workspace_id",
+            "day",
+            "queue_id",
+            "agent_id",
+            "in_hours",
+            unique=True,
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
+    day: Mapped[datetime] = mapped_column(UTCDateTime)
+    queue_id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"))
+    agent_id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"))
     in_hours: Mapped[bool] = mapped_column(Boolean)
     for _name in COUNTERS:
         locals()[_name] = mapped_column(

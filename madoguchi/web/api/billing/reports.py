@@ -17,6 +17,7 @@ from madoguchi.services.access.tokens import Principal
 from madoguchi.services.audit.record import Target, record
 from madoguchi.services.billing import budgets
 from madoguchi.services.billing.errors import BillingError
+from madoguchi.services.billing.rate_cards import normal_currency
 from madoguchi.services.billing.reports import ReportQuery, cost_report, report_csv
 from madoguchi.services.billing.settlement import settle_costs
 from madoguchi.store.models import MessageCost, Workspace
@@ -27,8 +28,11 @@ router = APIRouter(prefix="/api/v1", tags=["billing"])
 MAX_DAYS = 731
 
 
-def _problem(code: str, message: str, status: int = 422) -> HTTPException:
-    return HTTPException(status, {"code": code, "message": message})
+def _problem(code: str, message: str, status: int = 422, field: str | None = None) -> HTTPException:
+    detail = {"code": code, "message": message}
+    if field:
+        detail["field"] = field
+    return HTTPException(status, detail)
 
 
 class ReportParams(BaseModel):
@@ -64,6 +68,11 @@ def report_params(
     market: str | None = Query(None, description="ISO country code, e.g. JP"),
     template: str | None = Query(None, description="Template name"),
 ) -> ReportParams:
+    if currency is not None:
+        try:
+            currency = normal_currency(currency)
+        except BillingError as exc:
+            raise _problem(exc.code, exc.message, field="currency") from exc
     return ReportParams.model_validate(
         {
             "from": start,
@@ -92,9 +101,11 @@ async def _report(runtime: Runtime, principal: Principal, p: ReportParams):
         end = p.end or today
         start = p.start or end - timedelta(days=29)
         if start > end:
-            raise _problem("invalid_period", "`from` is after `to`")
+            raise _problem("invalid_period", "`from` is after `to`", field="from")
         if (end - start).days >= MAX_DAYS:
-            raise _problem("invalid_period", f"a report covers at most {MAX_DAYS} days")
+            raise _problem(
+                "invalid_period", f"a report covers at most {MAX_DAYS} days", field="from"
+            )
         query = ReportQuery(
             start=start,
             end=end,
@@ -263,8 +274,12 @@ async def put_budget(
     templates that would go over it are refused."""
     try:
         monthly = to_micros(Decimal(body.monthly))
-    except (InvalidOperation, ValueError):
-        raise _problem("invalid_budget", f"{body.monthly!r} is not an amount") from None
+    except (InvalidOperation, ValueError, OverflowError):  # OverflowError: "Infinity"
+        monthly = None
+    if monthly is None or monthly.bit_length() > 63:  # a BIGINT of micro-units
+        raise _problem(
+            "invalid_budget", f"{body.monthly!r} is not an amount", field="monthly"
+        ) from None
     try:
         async with runtime.db.write() as session:
             before = _budget_fields(await budgets.get_budget(session, principal.workspace_id))
@@ -284,7 +299,8 @@ async def put_budget(
                 _budget_fields(budget),
             )
     except BillingError as exc:
-        raise _problem(exc.code, exc.message, exc.status) from exc
+        field = {"invalid_budget": "monthly", "invalid_currency": "currency"}.get(exc.code)
+        raise _problem(exc.code, exc.message, exc.status, field) from exc
     async with runtime.db.read() as session:
         return (await budgets.budget_state(session, principal.workspace_id)).to_dict()
 

@@ -22,10 +22,11 @@ from madoguchi.services.calling import number_settings, permissions, video
 from madoguchi.services.calling.errors import CallRefused
 from madoguchi.store.models import Call, Contact, Conversation
 from madoguchi.web.api.contact_center.common import user_id_of, visible_conversation
+from madoguchi.web.coded_errors import CodedErrors
 from madoguchi.web.deps import admin_only, any_role, get_runtime
 from madoguchi.web.scope import visible_conversation_row
 
-router = APIRouter(prefix="/api/v1", tags=["calling"])
+router = APIRouter(prefix="/api/v1", tags=["calling"], route_class=CodedErrors)
 
 # An SDP of a WebRTC audio session is a few kilobytes; anything far larger is not one.
 MAX_SDP = 64_000

@@ -312,8 +312,12 @@ async def add_tagged_contacts(
     runtime: Runtime = Depends(get_runtime),
 ):
     """Add the contacts whose conversations carry any of these tags."""
-    campaign, marketing = await _draft(runtime, principal, campaign_id)
     tags = [t.strip() for t in body.tags if t.strip()]
+    if not tags:
+        raise HTTPException(
+            422, {"code": "invalid_tags", "field": "tags", "message": "name at least one tag"}
+        )
+    campaign, marketing = await _draft(runtime, principal, campaign_id)
     report = await audience.import_tags(runtime.db, campaign, tags, marketing=marketing)
     out = report.as_dict()
     await _keep_report(runtime, principal, campaign_id, out, source="tags: " + ", ".join(tags))

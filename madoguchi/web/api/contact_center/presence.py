@@ -4,6 +4,7 @@ load for supervisors, and the colleague directory anyone may read to transfer.""
 from __future__ import annotations
 
 from dataclasses import asdict
+from typing import Literal
 
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
@@ -31,7 +32,9 @@ router = APIRouter(prefix="/api/v1", tags=["contact center"])
 
 
 class PresenceIn(BaseModel):
-    status: str = Field(description="offline | available | away")
+    """A presence to set (yours, or an agent's by a supervisor: both routes take this)."""
+
+    status: Literal["offline", "available", "away"]  # presence.PRESENCE
     away_reason: str | None = Field(None, max_length=100)
 
 

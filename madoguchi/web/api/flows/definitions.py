@@ -7,11 +7,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Response
 from pydantic import BaseModel, Field
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from madoguchi.runtime import Runtime
 from madoguchi.services.access.tokens import Principal
@@ -49,6 +52,19 @@ class DefinitionIn(BaseModel):
 
 def _http(exc: FlowError) -> HTTPException:
     return HTTPException(exc.status, exc.detail())
+
+
+@asynccontextmanager
+async def _flow(
+    runtime: Runtime, principal: Principal, flow_id: int, *, write: bool = False
+) -> AsyncIterator[tuple[AsyncSession, Flow]]:
+    """The caller's flow ``flow_id`` in a read (or write) transaction; a ``FlowError``
+    (here or in the block: a missing flow, a refused change) is answered as HTTP."""
+    try:
+        async with runtime.db.write() if write else runtime.db.read() as session:
+            yield session, await definitions.get_flow(session, principal.workspace_id, flow_id)
+    except FlowError as exc:
+        raise _http(exc) from exc
 
 
 async def _detail(session, flow: Flow) -> dict[str, Any]:
@@ -163,12 +179,8 @@ async def get_flow(
     principal: Principal = Depends(supervisor),
     runtime: Runtime = Depends(get_runtime),
 ):
-    try:
-        async with runtime.db.read() as session:
-            flow = await definitions.get_flow(session, principal.workspace_id, flow_id)
-            return await _detail(session, flow)
-    except FlowError as exc:
-        raise _http(exc) from exc
+    async with _flow(runtime, principal, flow_id) as (session, flow):
+        return await _detail(session, flow)
 
 
 @router.put("/flows/{flow_id}")
@@ -179,36 +191,28 @@ async def update_flow(
     runtime: Runtime = Depends(get_runtime),
 ):
     """Save the draft (published versions never change)."""
-    try:
-        async with runtime.db.write() as session:
-            flow = await definitions.get_flow(session, principal.workspace_id, flow_id)
-            before = _summary(flow)
-            await definitions.update_draft(
-                session,
-                flow,
-                name=body.name,
-                description=body.description,
-                definition=body.definition,
-                secrets=runtime.secrets,
-            )
-            after = _summary(flow)
-            await record(session, principal, "flow.save", _target(flow), before, after)
-            return await _detail(session, flow)
-    except FlowError as exc:
-        raise _http(exc) from exc
+    async with _flow(runtime, principal, flow_id, write=True) as (session, flow):
+        before = _summary(flow)
+        await definitions.update_draft(
+            session,
+            flow,
+            name=body.name,
+            description=body.description,
+            definition=body.definition,
+            secrets=runtime.secrets,
+        )
+        after = _summary(flow)
+        await record(session, principal, "flow.save", _target(flow), before, after)
+        return await _detail(session, flow)
 
 
 @router.delete("/flows/{flow_id}", status_code=204)
 async def delete_flow(
     flow_id: int, principal: Principal = Depends(admin), runtime: Runtime = Depends(get_runtime)
 ):
-    try:
-        async with runtime.db.write() as session:
-            flow = await definitions.get_flow(session, principal.workspace_id, flow_id)
-            await record(session, principal, "flow.delete", _target(flow), _summary(flow), None)
-            await definitions.delete_flow(session, flow)
-    except FlowError as exc:
-        raise _http(exc) from exc
+    async with _flow(runtime, principal, flow_id, write=True) as (session, flow):
+        await record(session, principal, "flow.delete", _target(flow), _summary(flow), None)
+        await definitions.delete_flow(session, flow)
     return Response(status_code=204)
 
 
@@ -236,18 +240,14 @@ async def publish_flow(
 ):
     """Validate the draft and publish it as the next version. New conversations start on
     it; conversations already in the flow finish on the version they started with."""
-    try:
-        async with runtime.db.write() as session:
-            flow = await definitions.get_flow(session, principal.workspace_id, flow_id)
-            before = _summary(flow)
-            version = await definitions.publish(session, flow, user_id=principal.user_id)
-            after = _summary(flow)
-            await record(session, principal, "flow.publish", _target(flow), before, after)
-            out = definitions.version_out(version)
-            out["numbers"] = await definitions.bound_numbers(session, flow)
-            return out
-    except FlowError as exc:
-        raise _http(exc) from exc
+    async with _flow(runtime, principal, flow_id, write=True) as (session, flow):
+        before = _summary(flow)
+        version = await definitions.publish(session, flow, user_id=principal.user_id)
+        after = _summary(flow)
+        await record(session, principal, "flow.publish", _target(flow), before, after)
+        out = definitions.version_out(version)
+        out["numbers"] = await definitions.bound_numbers(session, flow)
+        return out
 
 
 @router.post("/flows/{flow_id}/unbind")
@@ -255,14 +255,10 @@ async def unbind_flow(
     flow_id: int, principal: Principal = Depends(admin), runtime: Runtime = Depends(get_runtime)
 ):
     """New conversations on its numbers stop starting this flow (until the next publish)."""
-    try:
-        async with runtime.db.write() as session:
-            flow = await definitions.get_flow(session, principal.workspace_id, flow_id)
-            await definitions.unbind(session, flow)
-            await record(session, principal, "flow.unbind", _target(flow), None, _summary(flow))
-            return await definitions.flow_summary(session, flow)
-    except FlowError as exc:
-        raise _http(exc) from exc
+    async with _flow(runtime, principal, flow_id, write=True) as (session, flow):
+        await definitions.unbind(session, flow)
+        await record(session, principal, "flow.unbind", _target(flow), None, _summary(flow))
+        return await definitions.flow_summary(session, flow)
 
 
 @router.get("/flows/{flow_id}/versions")
@@ -272,12 +268,8 @@ async def list_versions(
     runtime: Runtime = Depends(get_runtime),
 ):
     """Published versions, newest first: when, by whom, and which one is live."""
-    try:
-        async with runtime.db.read() as session:
-            flow = await definitions.get_flow(session, principal.workspace_id, flow_id)
-            return await definitions.published_versions(session, flow)
-    except FlowError as exc:
-        raise _http(exc) from exc
+    async with _flow(runtime, principal, flow_id) as (session, flow):
+        return await definitions.published_versions(session, flow)
 
 
 @router.get("/flows/{flow_id}/versions/{number}")
@@ -287,12 +279,8 @@ async def get_version(
     principal: Principal = Depends(supervisor),
     runtime: Runtime = Depends(get_runtime),
 ):
-    try:
-        async with runtime.db.read() as session:
-            flow = await definitions.get_flow(session, principal.workspace_id, flow_id)
-            return definitions.version_out(await definitions.get_version(session, flow, number))
-    except FlowError as exc:
-        raise _http(exc) from exc
+    async with _flow(runtime, principal, flow_id) as (session, flow):
+        return definitions.version_out(await definitions.get_version(session, flow, number))
 
 
 class RestoreIn(BaseModel):
@@ -312,21 +300,17 @@ async def restore_version(
 ):
     """Copy a published version into the draft (nothing is published); answers the flow
     with its new draft and the draft's problems."""
-    try:
-        async with runtime.db.write() as session:
-            flow = await definitions.get_flow(session, principal.workspace_id, flow_id)
-            before = _summary(flow)
-            await definitions.restore_version(
-                session,
-                flow,
-                number,
-                expected_updated_at=body.expected_updated_at if body else None,
-            )
-            after = {**_summary(flow), "restored_version": number}
-            await record(session, principal, "flow.restore", _target(flow), before, after)
-            return await _detail(session, flow)
-    except FlowError as exc:
-        raise _http(exc) from exc
+    async with _flow(runtime, principal, flow_id, write=True) as (session, flow):
+        before = _summary(flow)
+        await definitions.restore_version(
+            session,
+            flow,
+            number,
+            expected_updated_at=body.expected_updated_at if body else None,
+        )
+        after = {**_summary(flow), "restored_version": number}
+        await record(session, principal, "flow.restore", _target(flow), before, after)
+        return await _detail(session, flow)
 
 
 @router.get("/flows/{flow_id}/export")
@@ -336,16 +320,12 @@ async def export_flow(
     principal: Principal = Depends(supervisor),
     runtime: Runtime = Depends(get_runtime),
 ):
-    try:
-        async with runtime.db.read() as session:
-            flow = await definitions.get_flow(session, principal.workspace_id, flow_id)
-            definition = flow.draft
-            if version is not None:
-                row = await definitions.get_version(session, flow, version)
-                definition = row.definition
-            document = definitions.export_document(flow, definition, version)
-    except FlowError as exc:
-        raise _http(exc) from exc
+    async with _flow(runtime, principal, flow_id) as (session, flow):
+        definition = flow.draft
+        if version is not None:
+            row = await definitions.get_version(session, flow, version)
+            definition = row.definition
+        document = definitions.export_document(flow, definition, version)
     filename = f"{flow.name}{f'-v{version}' if version else ''}.json".replace('"', "")
     return Response(
         content=_json(document),
@@ -355,8 +335,6 @@ async def export_flow(
 
 
 def _json(document: dict) -> bytes:
-    import json
-
     return json.dumps(document, ensure_ascii=False, indent=2).encode()
 
 
@@ -368,12 +346,8 @@ async def flow_funnel(
 ):
     """How many runs are at (or stopped at) each widget, by version and status: where
     customers leave the flow."""
-    try:
-        async with runtime.db.read() as session:
-            flow = await definitions.get_flow(session, principal.workspace_id, flow_id)
-            return await definitions.funnel(session, flow)
-    except FlowError as exc:
-        raise _http(exc) from exc
+    async with _flow(runtime, principal, flow_id) as (session, flow):
+        return await definitions.funnel(session, flow)
 
 
 @router.get("/conversations/{conversation_id}/flow")

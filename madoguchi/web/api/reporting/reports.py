@@ -16,7 +16,7 @@ from madoguchi.runtime import Runtime
 from madoguchi.services.access.tokens import Principal
 from madoguchi.services.access.visibility import supervised_queue_ids
 from madoguchi.services.reporting import reports
-from madoguchi.services.reporting.export import report_csv
+from madoguchi.services.reporting.export import report_csv, tables
 from madoguchi.web.deps import get_runtime, supervisor_or_admin
 
 router = APIRouter(prefix="/api/v1/reports", tags=["reports"])
@@ -91,10 +91,28 @@ async def _report(name: str, runtime: Runtime, principal: Principal, params: Rep
         return await reports.build(session, query)
 
 
-def _csv(name: str, body: dict) -> Response:
-    filename = f"{name}-{body['period']['from']}-{body['period']['to']}.csv"
+TABLE = Query(
+    None,
+    description="CSV of another table of the report than its rows (e.g. `agents` of the "
+    "csat and calls reports, `series`), without a total line.",
+    max_length=40,
+)
+
+
+def _csv(name: str, body: dict, table: str | None) -> Response:
+    if table is not None and table not in tables(body):
+        raise HTTPException(
+            422,
+            {
+                "field": "table",
+                "message": f"The {name} report has no table {table!r}; "
+                f"it has: {', '.join(tables(body))}.",
+            },
+        )
+    suffix = f"-{table}" if table else ""
+    filename = f"{name}{suffix}-{body['period']['from']}-{body['period']['to']}.csv"
     return Response(
-        report_csv(body),
+        report_csv(body, table),
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )
@@ -104,20 +122,22 @@ def _register(name: str) -> None:
     async def report(
         params: ReportParams = Depends(),
         format: Literal["json", "csv"] = Query("json"),
+        table: str | None = TABLE,
         principal: Principal = Depends(supervisor_or_admin),
         runtime: Runtime = Depends(get_runtime),
     ):
         body = await _report(name, runtime, principal, params)
         if format == "csv":
-            return _csv(name, body)
+            return _csv(name, body, table)
         return Response(json.dumps(body, separators=(",", ":")), media_type="application/json")
 
     async def export(
         params: ReportParams = Depends(),
+        table: str | None = TABLE,
         principal: Principal = Depends(supervisor_or_admin),
         runtime: Runtime = Depends(get_runtime),
     ):
-        return _csv(name, await _report(name, runtime, principal, params))
+        return _csv(name, await _report(name, runtime, principal, params), table)
 
     router.add_api_route(
         f"/{name}",

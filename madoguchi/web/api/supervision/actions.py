@@ -18,11 +18,13 @@ from madoguchi.services.access.tokens import Principal
 from madoguchi.services.supervision import actions, steering
 from madoguchi.services.supervision.actions import Done, SupervisionError
 from madoguchi.web.api.contact_center.common import state_of, visible_conversation
+from madoguchi.web.api.contact_center.presence import PresenceIn
+from madoguchi.web.coded_errors import CodedErrors
 from madoguchi.web.deps import any_role, get_runtime, supervisor_or_admin
 from madoguchi.web.schemas import ConversationOut, MessageOut
 from madoguchi.whatsapp.outbound import OutboundValidationError, validate_outbound
 
-router = APIRouter(prefix="/api/v1", tags=["supervision"])
+router = APIRouter(prefix="/api/v1", tags=["supervision"], route_class=CodedErrors)
 
 
 class WhisperIn(BaseModel):
@@ -33,11 +35,6 @@ class BargeIn(BaseModel):
     message: dict[str, Any] = Field(
         description='A Cloud API message object, e.g. {"type": "text", "text": {"body": "Hi"}}'
     )
-
-
-class PresenceIn(BaseModel):
-    status: str = Field(description="offline | available | away")
-    away_reason: str | None = Field(None, max_length=100)
 
 
 async def _run(runtime: Runtime, coro) -> Done:

@@ -16,6 +16,7 @@ from madoguchi.domain.lifecycle import OPEN_STATUSES
 from madoguchi.runtime import Runtime
 from madoguchi.services.access.tokens import Principal
 from madoguchi.services.access.visibility import supervised_queue_ids
+from madoguchi.services.reporting.filters import unknown_filter
 from madoguchi.services.supervision.live_wallboard import page
 from madoguchi.services.supervision.wallboard import for_viewer
 from madoguchi.web.deps import get_runtime, supervisor_or_admin
@@ -47,6 +48,12 @@ async def get_wallboard(
         )
     async with runtime.db.read() as session:
         allowed = await supervised_queue_ids(session, principal)
+        unknown = await unknown_filter(
+            session, principal.workspace_id, queue_id=queue_id, agent_id=agent_id
+        )
+    if unknown is not None:
+        field, message = unknown
+        raise HTTPException(422, {"field": field, "message": message})
     if allowed is None and queue_id is None and agent_id is None and status is None:
         # The common read (admins, unlimited supervisors): one rendering for all of them.
         body = await runtime.wallboard.rendered(principal.workspace_id, limit)

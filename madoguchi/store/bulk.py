@@ -1,4 +1,5 @@
-"""Bulk writes for campaigns' volumes (100,000 recipients, a thousand sends a second).
+"""Bulk writes for campaigns' volumes (100,000 recipients, a thousand sends a second, and
+the three status webhooks that come back for each send).
 
 On SQLite the parameters go to the driver's ``executemany`` as plain tuples, each
 column's bind processor applied once per value and Python-side defaults (such as
