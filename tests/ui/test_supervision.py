@@ -59,12 +59,12 @@ async def test_supervisor_wallboard_monitor_whisper_barge_take_over(ui, browser)
             "agent-work"
         )
     ).to_contain_text("1 active")
-    # Her occupancy today (the agents report's figure) counts on live while she answers.
+    # Her occupancy today is the agents report's figure (checked live below, once she is
+    # available with nothing to do: while she answers it may already read 100.0 %).
     occupancy = sue.locator(
         '[data-testid="wallboard-agent"][data-agent="Ana Agent"]'
     ).get_by_test_id("agent-occupancy")
     await expect(occupancy).to_have_text(re.compile(r"^\d+\.\d %$"))
-    await expect(occupancy).not_to_have_text(await occupancy.text_content())
     await screenshot(sue, "wallboard.png")
 
     # Monitor: Sue opens the conversation from the wallboard; Ana sees the indicator.
@@ -105,6 +105,27 @@ async def test_supervisor_wallboard_monitor_whisper_barge_take_over(ui, browser)
     thread = (await ui.sim_client.get(f"/_sim/customers/{yui['user_id']}/thread")).json()
     outgoing = [m for m in thread["messages"] if m["direction"] == "out"]
     assert len(outgoing) == 2  # Ana's reply and the barge; the take-over sent nothing
+
+    # Ana is still available, now with nothing to handle: her occupancy falls live,
+    # every second, with no event from the server.
+    await sue.get_by_role("button", name="Wallboard").click()
+    occupancy = sue.locator(
+        '[data-testid="wallboard-agent"][data-agent="Ana Agent"]'
+    ).get_by_test_id("agent-occupancy")
+    await expect(occupancy).to_have_text(re.compile(r"^\d+\.\d %$"))
+    before = percent_of(await occupancy.text_content())
+    assert before > 0
+
+    async def fallen():
+        return percent_of(await occupancy.text_content()) < before
+
+    await eventually(fallen)
+
+
+def percent_of(text: str | None) -> float:
+    """The number in a wallboard percentage cell ("93.5 %")."""
+    assert text is not None
+    return float(text.replace("%", "").strip())
 
 
 async def test_tv_mode_is_full_screen_without_navigation(ui, browser):
