@@ -80,6 +80,13 @@ async def test_create_send_watch_and_export_a_campaign(ui, browser):
     await expect(page.get_by_test_id("recipient-row")).to_have_count(2)
     await screenshot(page, "campaign-progress.png")
 
+    # Statuses keep coming after the campaign finished: a customer reads it, and the open
+    # page shows it without being reloaded.
+    await expect(page.get_by_test_id("count-read")).to_have_attribute("data-count", "0")
+    opened = await ui.sim_client.post("/_sim/customers/819012340001/open")
+    assert opened.status_code == 200 and opened.json()["read"], opened.text
+    await expect(page.get_by_test_id("count-read")).to_have_attribute("data-count", "1")
+
     async with page.expect_download() as download_info:
         await page.get_by_test_id("campaign-export").click()
     download = await download_info.value

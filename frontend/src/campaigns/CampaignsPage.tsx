@@ -42,6 +42,14 @@ const STATUS_COLOR: Record<CampaignStatus, string> = {
   stopped: "red",
 };
 const LIVE: CampaignStatus[] = ["scheduled", "sending", "paused"];
+
+/** How often an open campaign page reads the campaign again (ms), or null for never. */
+function refreshInterval(campaign: Campaign): number | null {
+  if (LIVE.includes(campaign.status)) return 1500;
+  if (campaign.status === "draft") return null;
+  const counts = campaign.progress.counts;
+  return counts.sent + counts.accepted > 0 ? 5000 : 30000;
+}
 const SHOWN_COUNTS = ["pending", "queued", "sent", "delivered", "read", "failed", "replied", "opted_out"] as const;
 
 function errorText(err: unknown): string {
@@ -266,12 +274,16 @@ function CampaignDetail({ id }: { id: number }) {
   useEffect(() => {
     void load();
   }, [id]);
+  // Sending is followed closely. Statuses (delivered, read) and replies keep coming after
+  // the last message is sent, so a finished or stopped campaign is still refreshed while the page is
+  // open: often while messages await delivery, slowly once none do.
+  const refreshEvery = campaign === null ? null : refreshInterval(campaign);
   const live = campaign !== null && LIVE.includes(campaign.status);
   useEffect(() => {
-    if (!live) return;
-    const timer = window.setInterval(() => void load(), 1500);
+    if (refreshEvery === null) return;
+    const timer = window.setInterval(() => void load(), refreshEvery);
     return () => window.clearInterval(timer);
-  }, [live, id]);
+  }, [refreshEvery, id]);
 
   async function act(action: "pause" | "resume" | "stop") {
     if (action === "stop" && !window.confirm(t("campaigns.confirmStop"))) return;
