@@ -5,8 +5,11 @@ audit log, and who may do it (agent 403, supervisor of another queue 404)."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
+from madoguchi.services.supervision.board import apply_delta
 from tests.contact_center.test_routing import make_cc
 from tests.helpers import eventually
 from tests.supervision.sim_cc import make_sim_cc
@@ -267,13 +270,28 @@ async def test_steering_agents_from_the_wallboard(cc):
     assert released.status_code == 200 and released.json()["released"] == [cid]
     await cc.wait_status(cid, "queued")
     assert ("declined", cc.users["sam"], "queued") in await steps(cc, cid)
-    # Signed out of Support, Ben leaves its members.
+    # Signed out of Support, Ben leaves its members, and the watched wallboard's row for
+    # him loses the queue live.
     support = (await _queue_doc(cc, "Support"))["id"]
+    watching = await open_live(cc.stack.url, cc.tokens["sam"])
+    await watching.ws.send(json.dumps({"event": "wallboard.watch"}))
+    held = (await watching.until("wallboard.snapshot"))["board"]
     out = await cc.as_("sam", "DELETE", f"{ben}/queues/{support}")
     assert out.status_code == 200
     assert (await cc.as_("sam", "DELETE", f"{ben}/queues/{support}")).status_code == 404
     doc = await _queue_doc(cc, "Support")
     assert [m["email"] for m in doc["members"]] == ["aiko@acme.test"]
+
+    async def ben_left_support_on_the_board():
+        nonlocal held
+        frame = await watching.next()
+        if frame["event"] == "wallboard.delta":
+            held = apply_delta(held, frame)
+        ben_now = next(a for a in held["agents"] if a["user_id"] == cc.users["ben"])
+        return support not in ben_now["queue_ids"]
+
+    await eventually(ben_left_support_on_the_board)
+    await watching.ws.close()
     # Aiko is made available from the wallboard and gets the waiting conversation.
     aiko = f"/api/v1/supervision/agents/{cc.users['aiko']}"
     assert (

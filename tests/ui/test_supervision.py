@@ -245,3 +245,41 @@ async def test_threshold_colours_and_filters(ui, browser):
     await expect(rows).to_have_count(2)
     await choose("Filter by agent", "Ana Agent")
     await expect(rows).to_have_count(0)
+
+
+async def test_steering_an_agent_with_the_wallboard_buttons(ui, browser):
+    await add_user(ui.runtime.db, SUE, "supervisor")
+    sue = await sign_in(browser, ui, SUE)
+    ana = await sign_in(browser, ui, ANA)
+    await sue.get_by_role("button", name="Wallboard").click()
+    ana_row = sue.locator('[data-testid="wallboard-agent"][data-agent="Ana Agent"]')
+    support = queue_row(sue, "Support")
+
+    # Sue makes Ana available from the wallboard; Ana's own desktop follows, live.
+    await ana_row.get_by_label("Presence of Ana Agent").click()
+    await sue.get_by_role("option", name="Available", exact=True).click()
+    await expect(ana.get_by_test_id("presence-select")).to_have_value("Available")
+
+    # A customer writes: the conversation is offered to Ana.
+    yui = await sim_customer(ui, "819000000041", "Yui")
+    await customer_says(ui, yui, "Is my order shipped?")
+    await expect(ana.get_by_test_id("offer-accept")).to_be_visible()
+    await expect(ana_row.get_by_test_id("agent-work")).to_contain_text("1 offered")
+
+    # Sue sends her away and releases her offer: it leaves Ana's desktop and waits again.
+    await ana_row.get_by_label("Presence of Ana Agent").click()
+    await sue.get_by_role("option", name="Away", exact=True).click()
+    await expect(ana.get_by_test_id("presence-select")).to_have_value("Away")
+    await ana_row.get_by_role("button", name="Release offers").click()
+    await expect(ana.get_by_test_id("offer-accept")).to_have_count(0)
+    await expect(support.get_by_test_id("q-waiting")).to_have_text("1")
+    await expect(ana_row.get_by_role("button", name="Release offers")).to_be_disabled()
+
+    # …and signs her out of Support: the queue leaves her row and the queue's members.
+    await expect(ana_row).to_contain_text("Support")
+    await ana_row.get_by_role("button", name="Sign out of queue ▾").click()
+    await sue.get_by_role("menuitem", name="Support").click()
+    await expect(ana_row).not_to_contain_text("Support")
+    queues = (await ui.api("GET", "/api/v1/queues")).json()
+    members = next(q for q in queues if q["name"] == "Support")["members"]
+    assert "ana@acme.test" not in [m["email"] for m in members]

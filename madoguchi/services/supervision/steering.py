@@ -11,7 +11,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from madoguchi.domain.events import QueueChanged
+from madoguchi.domain.events import QueueChanged, QueueSettingsChanged
 from madoguchi.domain.lifecycle import Status, Step
 from madoguchi.services.access.tokens import Principal
 from madoguchi.services.access.visibility import supervised_queue_ids
@@ -153,6 +153,10 @@ async def sign_out_of_queue(
                 queue_id=queue_id,
                 waiting=await assignment.waiting_count(session, queue_id),
             )
+        )
+        # The members changed: wallboards re-read them, limited sockets are re-scoped.
+        done.events.append(
+            QueueSettingsChanged(workspace_id=principal.workspace_id, queue_id=queue_id)
         )
         done.result = {"user_id": agent_id, "queue_id": queue_id}
     return done
