@@ -49,15 +49,7 @@ async def test_a_change_of_supervisors_applies_to_connected_sockets(cc):
     assert {q["name"] for q in everything["board"]["queues"]} == {"Support", "Sales"}
 
     sales_id = await _supervise(cc, "Sales", ["sam@acme.test"])
-    told = await sam.until("resync")
-    assert told["reason"] == "scope changed"
-    await sam.ws.send(json.dumps({"event": "wallboard.watch"}))
-    mine = await sam.until("wallboard.snapshot")
-    assert [q["id"] for q in mine["board"]["queues"]] == [sales_id]
-    # A Support customer is now none of Sam's business, on this very socket.
-    await cc.customer_writes("for Support")
-    frames = await _quiet(sam)
-    assert not [f for f in frames if "conversation_id" in f or f["event"].startswith("wall")]
+    await _rescoped_to_sales_only(cc, sam, sales_id)
 
     # Taken off the queue's supervisors again: everything, live.
     await _supervise(cc, "Sales", [])
@@ -186,6 +178,13 @@ async def test_a_change_of_supervisors_by_madoguchi_apply_applies_to_connected_s
     assert applied.changes == ["updated supervisors of queue Sales"]
     sales_id = (await _queue_doc(cc, "Sales"))["id"]
     assert applied.queues_changed == {sales_id}
+    await _rescoped_to_sales_only(cc, sam, sales_id)
+    await sam.ws.close()
+
+
+async def _rescoped_to_sales_only(cc, sam, sales_id: int) -> None:
+    """Sam's open socket is told its scope changed, watches again and sees only Sales; a
+    Support customer is then none of Sam's business, on this very socket."""
     told = await sam.until("resync")
     assert told["reason"] == "scope changed"
     await sam.ws.send(json.dumps({"event": "wallboard.watch"}))
@@ -194,4 +193,3 @@ async def test_a_change_of_supervisors_by_madoguchi_apply_applies_to_connected_s
     await cc.customer_writes("for Support")
     frames = await _quiet(sam)
     assert not [f for f in frames if "conversation_id" in f or f["event"].startswith("wall")]
-    await sam.ws.close()
