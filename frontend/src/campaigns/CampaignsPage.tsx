@@ -275,8 +275,8 @@ function CampaignDetail({ id }: { id: number }) {
     void load();
   }, [id]);
   // Sending is followed closely. Statuses (delivered, read) and replies keep coming after
-  // the last message is sent, so a finished or stopped campaign is still refreshed while the page is
-  // open: often while messages await delivery, slowly once none do.
+  // the last message is sent, so a finished or stopped campaign is still refreshed while
+  // the page is open: often while messages await delivery, slowly once none do.
   const refreshEvery = campaign === null ? null : refreshInterval(campaign);
   const live = campaign !== null && LIVE.includes(campaign.status);
   useEffect(() => {

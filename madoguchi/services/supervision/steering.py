@@ -154,7 +154,7 @@ async def sign_out_of_queue(
                 waiting=await assignment.waiting_count(session, queue_id),
             )
         )
-        # The members changed: wallboards re-read them, limited sockets are re-scoped.
+        # The members changed: watched wallboards re-read them (the small tables) now.
         done.events.append(
             QueueSettingsChanged(workspace_id=principal.workspace_id, queue_id=queue_id)
         )
