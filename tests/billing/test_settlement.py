@@ -122,6 +122,45 @@ async def test_conversation_based_history_is_priced_by_its_own_rules(stack):
     assert (row.actual_model, row.actual_micros, row.actual_type) == ("CBP", 109700, "regular")
 
 
+async def test_delivered_without_pricing_keeps_the_estimate(stack):
+    await import_card(stack)
+    await approve_templates(stack)
+    conversation = await customer_writes(stack)
+    sale = await queued(stack, conversation, "spring_sale", "wamid.NOPRICE")
+    await status(stack, "wamid.NOPRICE", "delivered")
+    assert await stack.runtime.costs.settle_all() == 1
+    row = (await costs(stack))[sale]
+    assert (row.settlement, row.actual_billable, row.actual_micros) == (
+        "no_pricing",
+        row.estimated_billable,
+        row.estimated_micros,
+    )
+    assert (row.actual_category, row.actual_type, row.actual_model) == (
+        row.estimated_category,
+        row.estimated_type,
+        row.estimated_model,
+    )
+    assert row.estimated_micros == 109700 and row.settled_at is not None
+
+
+async def test_a_tier_counts_the_costs_settled_before_it_in_the_same_batch(stack):
+    # In the service window our estimate says a utility template is free; Meta says
+    # billable. The second message's tier must count the first as Meta billed it, which
+    # is only known once the first is settled (earlier in the same batch).
+    await import_card(stack, "market,tier_from,utility\nJP,0,0.0106\nJP,1,0.009\n")
+    await approve_templates(stack)
+    conversation = await customer_writes(stack)
+    first = await queued(stack, conversation, "order_shipped", "wamid.TIER1")
+    second = await queued(stack, conversation, "order_shipped", "wamid.TIER2")
+    billed = {**PAID, "category": "utility"}
+    for wamid in ("wamid.TIER1", "wamid.TIER2"):
+        await status(stack, wamid, "delivered", pricing=billed)
+    assert await stack.runtime.costs.settle_all() == 2
+    rows = await costs(stack)
+    assert (rows[first].estimated_billable, rows[second].estimated_billable) == (False, False)
+    assert (rows[first].actual_micros, rows[second].actual_micros) == (10600, 9000)
+
+
 async def test_settled_by_the_running_product_against_the_simulator(s):  # noqa: F811
     await import_card(s)
     await approved(s, SPRING_SALE)

@@ -23,6 +23,7 @@ from madoguchi.domain.message_status import MessageStatus as Status
 from madoguchi.domain.pricing import TIERED_CATEGORIES, RateTable, price_from_meta
 from madoguchi.services.billing.estimates import month_volumes
 from madoguchi.services.billing.rate_cards import table_of
+from madoguchi.store.bulk import bulk_update
 from madoguchi.store.db import Database
 from madoguchi.store.models import Message, MessageCost, RateCard
 from madoguchi.store.models.core import as_utc
@@ -40,25 +41,55 @@ async def settle_costs(
     limit: int = BATCH,
     now: datetime | None = None,
 ) -> int:
-    """Settle up to ``limit`` costs whose message was delivered or failed; how many."""
+    """Settle up to ``limit`` costs whose message was delivered or failed; how many.
+
+    Read and written with plain statements (no ORM objects): a campaign settles a
+    thousand messages a second, and loading each message whole (its content and other
+    JSON columns decoded) and flushing each cost one UPDATE at a time was a tenth of the
+    processing process's CPU at that pace."""
     now = now or datetime.now(UTC)
+    c = MessageCost
     query = (
-        select(MessageCost, Message)
-        .join(Message, Message.id == MessageCost.message_id)
+        select(
+            c.id, c.workspace_id, c.market, c.priced_at, c.currency,
+            c.estimated_category, c.estimated_billable, c.estimated_type,
+            c.estimated_model, c.estimated_micros,
+            Message.pricing, Message.status, Message.timestamp,
+        )
+        .join(Message, Message.id == c.message_id)
         .where(
-            MessageCost.settled_at.is_(None),
+            c.settled_at.is_(None),
             or_(Message.status.in_(SETTLED_STATUSES), Message.status == Status.FAILED),
         )
-        .order_by(MessageCost.id)
+        .order_by(c.id)
         .limit(limit)
-    )
+    )  # fmt: skip
     if workspace_id is not None:
-        query = query.where(MessageCost.workspace_id == workspace_id)
+        query = query.where(c.workspace_id == workspace_id)
     rows = (await session.execute(query)).all()
     cards = _Cards(session)
-    for cost, message in rows:
-        await _settle(session, cost, message, now, cards)
+    written = _Settled(session)
+    for row in rows:
+        written.add(row.id, await _settle(session, row, now, cards, written))
+    await written.flush()
     return len(rows)
+
+
+class _Settled:
+    """Settled costs waiting to be written: one executemany per set of columns."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+        self._rows: dict[tuple[str, ...], list[dict]] = {}
+
+    def add(self, cost_id: int, values: dict) -> None:
+        self._rows.setdefault(tuple(values), []).append({"id": cost_id, **values})
+
+    async def flush(self) -> None:
+        """Write what is waiting (before a query that counts settled costs, too)."""
+        rows, self._rows = self._rows, {}
+        for part in rows.values():
+            await bulk_update(self.session, MessageCost.__table__, part)
 
 
 class _Cards:
@@ -87,43 +118,54 @@ class _Cards:
         return None
 
 
-async def _settle(
-    session: AsyncSession, cost: MessageCost, message: Message, now, cards: _Cards
-) -> None:
-    cost.settled_at = now
-    if not message.pricing:
-        if message.status == Status.FAILED:
-            cost.settlement = "failed"
-            cost.actual_billable = False
-            cost.actual_category = cost.estimated_category
-            cost.actual_micros = 0
+async def _settle(session: AsyncSession, row, now, cards: _Cards, written: _Settled) -> dict:
+    """What one cost's row becomes once settled (``row``: the cost's columns and its
+    message's pricing, status and send time)."""
+    if not row.pricing:
+        if row.status == Status.FAILED:
+            settled = {
+                "settlement": "failed",
+                "actual_billable": False,
+                "actual_category": row.estimated_category,
+                "actual_micros": 0,
+            }
         else:  # delivered, but Meta sent no pricing: the estimate stands
-            cost.settlement = "no_pricing"
-            cost.actual_billable = cost.estimated_billable
-            cost.actual_category = cost.estimated_category
-            cost.actual_micros = cost.estimated_micros
-        cost.actual_type = cost.estimated_type
-        cost.actual_model = cost.estimated_model
-        return
-    sent_at = message.timestamp or cost.priced_at
-    table = await cards.table_at(cost.workspace_id, sent_at)
+            settled = {
+                "settlement": "no_pricing",
+                "actual_billable": row.estimated_billable,
+                "actual_category": row.estimated_category,
+                "actual_micros": row.estimated_micros,
+            }
+        return {
+            "settled_at": now,
+            **settled,
+            "actual_type": row.estimated_type,
+            "actual_model": row.estimated_model,
+        }
+    sent_at = row.timestamp or row.priced_at
+    table = await cards.table_at(row.workspace_id, sent_at)
     volume = 0
-    category = str(message.pricing.get("category") or "").lower()
+    category = str(row.pricing.get("category") or "").lower()
     if table is not None and category in TIERED_CATEGORIES:
-        tiers = table.rates.get((cost.market or "*", category)) or []
+        tiers = table.rates.get((row.market or "*", category)) or []
         if len(tiers) > 1:  # only a tiered rate needs the month's volume
-            volumes = await month_volumes(session, cost.workspace_id, cost.priced_at)
-            volume = volumes.get((cost.market, category), 0)
-    price = price_from_meta(message.pricing, cost.market, table, volume)
-    cost.settlement = "delivered" if message.status != Status.FAILED else "failed"
-    cost.actual_billable = price.billable and message.status != Status.FAILED
-    cost.actual_category = price.category
-    cost.actual_type = price.type
-    cost.actual_model = price.pricing_model
-    cost.actual_micros = price.micros if cost.actual_billable else 0
-    if cost.currency is None and table is not None:
-        cost.currency = table.currency
-        cost.rate_card_id = table.card_id
+            await written.flush()  # the costs settled before this one count
+            volumes = await month_volumes(session, row.workspace_id, row.priced_at)
+            volume = volumes.get((row.market, category), 0)
+    price = price_from_meta(row.pricing, row.market, table, volume)
+    billable = price.billable and row.status != Status.FAILED
+    settled = {
+        "settled_at": now,
+        "settlement": "delivered" if row.status != Status.FAILED else "failed",
+        "actual_billable": billable,
+        "actual_category": price.category,
+        "actual_type": price.type,
+        "actual_model": price.pricing_model,
+        "actual_micros": price.micros if billable else 0,
+    }
+    if row.currency is None and table is not None:
+        settled |= {"currency": table.currency, "rate_card_id": table.card_id}
+    return settled
 
 
 AfterSettle = Callable[[], Awaitable[None]]
