@@ -19,6 +19,8 @@ from sqlalchemy import Table, bindparam, func, select, update
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession
 
+_NOTHING = object()
+
 
 def _params(table: Table, dialect, keys: list[str], rows: list[dict[str, Any]], fixed=()) -> list:
     converted = [
@@ -26,13 +28,20 @@ def _params(table: Table, dialect, keys: list[str], rows: list[dict[str, Any]], 
         for i, k in enumerate(keys)
         if (p := table.c[k].type._cached_bind_processor(dialect)) is not None
     ]
+    # A value shared by the rows (the batch's ``now``, a status) is converted once: each
+    # column remembers the last object it converted.
+    last_in: list[Any] = [_NOTHING] * len(keys)
+    last_out: list[Any] = [None] * len(keys)
     get = operator.itemgetter(*keys)
     params = []
     for row in rows:
         values = get(row)
         values = list(values) if len(keys) > 1 else [values]
         for i, p in converted:
-            values[i] = p(values[i])
+            value = values[i]
+            if value is not last_in[i]:
+                last_in[i], last_out[i] = value, p(value)
+            values[i] = last_out[i]
         params.append((*values, *fixed))
     return params
 

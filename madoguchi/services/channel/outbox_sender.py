@@ -55,6 +55,7 @@ from madoguchi.services.channel.ingest import attach_early_statuses
 from madoguchi.services.channel.lag_pacer import LagPacer
 from madoguchi.services.channel.pair_windows import PairWindows
 from madoguchi.services.channel.send_window import SendWindow
+from madoguchi.store.bulk import bulk_update
 from madoguchi.store.models import Message, OutboxEntry, PhoneNumber, WebhookDelivery
 from madoguchi.store.models.core import as_utc
 from madoguchi.whatsapp.errors import GraphTransportError, MetaApiError
@@ -522,16 +523,19 @@ class Sender:
         events: list[Event] = []
         urgent = any(not row.priority for row, _, _ in batch)
         async with self.db.write(urgent=urgent) as session:
-            # Bulk updates by primary key: one executemany per table for the whole batch.
-            await session.execute(
-                update(OutboxEntry),
+            # Updates by primary key, one executemany per table for the whole batch, with
+            # plain statements (the ORM's bulk update was a few percent of a campaign).
+            await bulk_update(
+                session,
+                OutboxEntry.__table__,
                 [
                     {"id": row.outbox_id, "state": "done", "finished_at": now, "last_error": None}
                     for row, _, _ in batch
                 ],
             )
-            await session.execute(
-                update(Message),
+            await bulk_update(
+                session,
+                Message.__table__,
                 [
                     {
                         "id": row.message_id,
