@@ -20,7 +20,7 @@ from pathlib import Path
 
 from fastapi import FastAPI, Request
 
-from madoguchi.gc_tuning import freeze_startup_heap
+from madoguchi.gc_tuning import freeze_startup_heap, freeze_survivors_of_full_collections
 from madoguchi.simulator.app import create_app
 from madoguchi.simulator.config import SimulatorConfig
 
@@ -39,4 +39,5 @@ def app() -> FastAPI:
     # Before the Graph API's catch-all routes, which would otherwise answer this path.
     application.router.routes.insert(0, application.router.routes.pop())
     freeze_startup_heap()  # as `madoguchi simulator` does
+    freeze_survivors_of_full_collections()
     return application

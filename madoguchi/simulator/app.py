@@ -11,7 +11,7 @@ from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
 
-from madoguchi.gc_tuning import freeze_startup_heap
+from madoguchi.gc_tuning import freeze_startup_heap, freeze_survivors_of_full_collections
 
 from . import call_control, control, graph_api, phone, signup
 from .config import SimulatorConfig
@@ -70,4 +70,5 @@ def run(
     """Serve the simulator with uvicorn until interrupted."""
     application = create_app(config)
     freeze_startup_heap()
+    freeze_survivors_of_full_collections()
     uvicorn.run(application, host=host, port=port, log_level=log_level)
