@@ -67,6 +67,9 @@ CHILD_NICE = 5
 # file itself), while acknowledgements are flowing: short slices (units of 4, ~2 ms).
 CHILD_BATCH = 64
 CHILD_BATCH_UNDER_ACKS = 4
+# With a backlog a slice may take three times its 8 ms (``ProcessorPolicy.behind_factor``):
+# the web process's writes (an agent's reply) wait for at most ~25 ms of it.
+CHILD_BEHIND_FACTOR = 3.0
 # Between two slices the processor waits until no acknowledgement waits for its commit,
 # for at most this long: under a flood of webhooks it then holds SQLite's lock for ~2 ms
 # in 200 (the acknowledgements keep the writer), and works the backlog off in the lulls
@@ -343,13 +346,18 @@ def child_policy(policy):
         policy,
         yield_factor=0.0,
         slice_seconds=0.008,
+        behind_factor=CHILD_BEHIND_FACTOR,
         batch=CHILD_BATCH,
         claim=CHILD_BATCH,
         ack_wait_seconds=CHILD_ACK_WAIT_SECONDS,
         gather_seconds=CHILD_GATHER_SECONDS,
     )
     under_acks = dataclasses.replace(
-        calm, slice_seconds=0.002, batch=CHILD_BATCH_UNDER_ACKS, claim=CHILD_BATCH_UNDER_ACKS
+        calm,
+        slice_seconds=0.002,
+        behind_factor=1.0,
+        batch=CHILD_BATCH_UNDER_ACKS,
+        claim=CHILD_BATCH_UNDER_ACKS,
     )
     return calm, under_acks
 
