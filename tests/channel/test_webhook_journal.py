@@ -322,26 +322,26 @@ def test_cli_lists_and_retries_failed_deliveries(tmp_path):
     assert "no deliveries in state failed" in cli("deliveries", "list", "--state", "failed").stdout
 
 
+async def one_unit_slices(db, deliveries: int, behind_factor: float) -> DeliveryProcessor:
+    """A processor whose slice budget ends after its first unit (each delivery alone in
+    its unit) unless it is behind, over ``deliveries`` pending rows."""
+    journal = Journal(db)
+    for n in range(deliveries):
+        await journal.append(text_delivery(f"wamid.SLICE{n}"), 1)
+    await journal.close()
+    policy = ProcessorPolicy(claim=64, batch=1, slice_seconds=1e-9, behind_factor=behind_factor)
+    return DeliveryProcessor(db, await published_into([]), policy)
+
+
 async def test_a_slice_after_one_that_left_rows_behind_runs_longer(db):
     """With a backlog the processor takes a larger share of its process: a slice that
     follows one which left rows pending may run ``behind_factor`` times as long."""
-    journal = Journal(db)
-    for n in range(6):
-        await journal.append(text_delivery(f"wamid.BEHIND{n}"), 1)
-    await journal.close()
-    # Each delivery alone in its unit; the first slice's budget ends after one unit.
-    policy = ProcessorPolicy(claim=64, batch=1, slice_seconds=1e-9, behind_factor=1e12)
-    processor = DeliveryProcessor(db, await published_into([]), policy)
+    processor = await one_unit_slices(db, 6, behind_factor=1e12)
     assert await processor.process_slice() == 1  # not known to be behind: one unit
     assert await processor.process_slice() == 5  # behind: the rest in one slice
     assert await count(db, WebhookDelivery, WebhookDelivery.state == "pending") == 0
 
 
-async def test_without_a_backlog_a_slice_keeps_its_budget(db):
-    journal = Journal(db)
-    for n in range(3):
-        await journal.append(text_delivery(f"wamid.KEEP{n}"), 1)
-    await journal.close()
-    policy = ProcessorPolicy(claim=64, batch=1, slice_seconds=1e-9, behind_factor=1.0)
-    processor = DeliveryProcessor(db, await published_into([]), policy)
+async def test_without_a_backlog_factor_a_slice_keeps_its_budget(db):
+    processor = await one_unit_slices(db, 3, behind_factor=1.0)
     assert [await processor.process_slice() for _ in range(3)] == [1, 1, 1]
