@@ -111,9 +111,15 @@ async def test_tidy_up_lays_a_messy_flow_out_again(ui, browser):
     await expect(page.get_by_test_id("flow-save")).to_be_enabled()
     await eventually(laid_out_ok(page))
     await page.get_by_test_id("flow-save").click()
+
+    # The button is disabled while the save is on its way too (it shows it loading), so
+    # the draft is read until the save has landed: six widgets, six places.
+    async def saved_apart() -> bool:
+        saved = (await ui.api("GET", f"/api/v1/flows/{flow_id}")).json()["draft"]["nodes"]
+        return len({(n["position"]["x"], n["position"]["y"]) for n in saved}) == 6
+
+    await eventually(saved_apart)
     await expect(page.get_by_test_id("flow-save")).to_be_disabled()
-    saved = (await ui.api("GET", f"/api/v1/flows/{flow_id}")).json()["draft"]["nodes"]
-    assert len({(n["position"]["x"], n["position"]["y"]) for n in saved}) == 6
 
 
 def laid_out_ok(page):
