@@ -14,20 +14,13 @@ processed only moves its cost into a backlog that grows without end — with the
 own messages queued in it behind the statuses (an agent sees a customer's message late),
 and, when the campaign stops, a minute of catching up (docs/benchmarks.md, Campaigns).
 So a journal whose oldest waiting delivery is ``JOURNAL_LATE`` old is late too: the
-campaign sends at the pace its statuses are processed. Its lag is cut for at most once
-per ``JOURNAL_LATE``: the age of the oldest waiting delivery falls only as the backlog in
-front of it is worked off, so it still reads late for a while after a cut that was
-enough. Cutting at every sample meanwhile took a campaign from all of its part to 2 %
-in under two seconds for one short backlog (then 2.5 s to give it back: a quarter of a
-second's sends lost, measured at 1,000 sends/s).
+campaign sends at the pace its statuses are processed.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import math
-import time
 from collections.abc import Awaitable, Callable
 
 log = logging.getLogger(__name__)
@@ -48,18 +41,13 @@ class LagPacer:
         self.fraction = 1.0
         self.lag = 0.0
         self.journal_lag = 0.0
-        self._journal_cut_at = -math.inf  # when the journal's lag last cut the part
 
-    def observe(self, lag: float, journal_lag: float = 0.0, now: float | None = None) -> float:
+    def observe(self, lag: float, journal_lag: float = 0.0) -> float:
         """Take one sample of the loop's lag and of the journal's (seconds); returns the
-        background fraction now (``now``: a monotonic time, for tests)."""
-        now = time.monotonic() if now is None else now
+        background fraction now."""
         self.lag, self.journal_lag = lag, journal_lag
-        journal_cut = journal_lag > JOURNAL_LATE and now - self._journal_cut_at >= JOURNAL_LATE
-        if lag > LATE or journal_cut:
+        if lag > LATE or journal_lag > JOURNAL_LATE:
             self.fraction = max(FLOOR, self.fraction / 2)
-            if journal_cut:
-                self._journal_cut_at = now
         elif lag < ON_TIME and journal_lag < JOURNAL_ON_TIME:
             self.fraction = min(1.0, self.fraction + 0.1)
         return self.fraction
