@@ -21,7 +21,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import distinct, exists, func, or_, select
+from sqlalchemy import exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from madoguchi.domain.pricing import FREE_CUSTOMER_SERVICE
@@ -108,7 +108,8 @@ async def agents_used_last_day(session: AsyncSession, number_pk: int, now: datet
     campaign_message = exists().where(CampaignRecipient.message_id == MessageCost.message_id)
     contacts = set(
         await session.scalars(
-            select(distinct(Conversation.contact_id))
+            select(Conversation.contact_id)
+            .distinct()
             .select_from(MessageCost)
             .join(Conversation, Conversation.id == MessageCost.conversation_id)
             .where(
