@@ -4,6 +4,7 @@ and a dropped live connection."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import re
 from datetime import UTC, datetime, timedelta
@@ -252,6 +253,61 @@ async def test_reconnect_fetches_missed_messages_once(ui, browser):
     await expect(inbound.nth(2)).to_contain_text("third")
     await customer_says(ui, sora, "fourth")
     await expect(inbound).to_have_count(4)
+
+
+async def test_a_message_sent_while_the_history_loads_is_kept(ui, browser):
+    """A message the agent sends (or receives) while the conversation's history is still
+    on its way shows once the history lands, though that answer was read before it."""
+    agent = await sign_in(browser, ui, ANA)
+    await set_presence(agent, "Available")
+    rin = await sim_customer(ui, "819000000009", "Rin")
+    await customer_says(ui, rin, "is my parcel lost?")
+    await agent.get_by_test_id("offer-accept").click()
+    await expect(agent.get_by_test_id("messages")).to_contain_text("parcel lost")
+
+    read = asyncio.Event()
+    release = asyncio.Event()
+
+    async def hold_first_history(route):
+        if route.request.method != "GET" or read.is_set():
+            await route.continue_()
+            return
+        answer = await route.fetch()  # the history as it is now, before the send
+        read.set()
+        await release.wait()
+        await route.fulfill(response=answer)
+
+    await agent.route(re.compile(r"/conversations/\d+/messages\?limit=500"), hold_first_history)
+    await agent.reload()
+    if not await agent.get_by_test_id("chat-title").count():
+        await conversation_item(agent, "Rin").click()
+    await expect(agent.get_by_test_id("chat-title")).to_have_text("Rin")
+    await asyncio.wait_for(read.wait(), timeout=60)
+    # The page's live events, seen after the desktop's own handler has had them.
+    await agent.evaluate(
+        "() => { window.seen = [];"
+        " window.madoguchiLive.subscribe({onEvent: (e) => window.seen.push(e)}); }"
+    )
+    composer = agent.get_by_test_id("composer-input")
+    await composer.fill("Sent before the history came")
+    async with agent.expect_response(
+        lambda r: r.request.method == "POST" and r.url.endswith("/messages")
+    ) as sending:
+        await composer.press("Enter")
+    sent = await sending.value
+    assert sent.status == 202
+    # Its live events (queued, sent, delivered) all come before the history does.
+    await agent.wait_for_function(
+        "id => window.seen.some((e) => e.event === 'message.status' && e.message_id === id"
+        " && e.status === 'delivered')",
+        arg=(await sent.json())["id"],
+    )
+    release.set()
+
+    messages = agent.get_by_test_id("messages")
+    await expect(messages).to_contain_text("parcel lost")
+    ours = agent.locator('[data-testid="message"][data-direction="outbound"]')
+    await expect(ours.filter(has_text="Sent before the history came")).to_have_count(1)
 
 
 PNG = base64.b64decode(

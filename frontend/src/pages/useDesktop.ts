@@ -132,7 +132,16 @@ export function useDesktop(selectedId: number | null, { myId, onOffer, onNote }:
     [putConversation, dropConversation],
   );
 
+  // Messages sent or received while a conversation's first load is on its way (its answer
+  // may predate them): kept here and added when that load lands, never dropped.
+  const early = useRef(new Map<number, Message[]>());
+
   const putMessage = useCallback((m: Message) => {
+    const id = m.conversation_id;
+    if (!stateRef.current.messages[id] && inflight.current.has(id)) {
+      early.current.set(id, [...(early.current.get(id) ?? []), m]);
+      return;
+    }
     setState((s) => ({
       ...s,
       messages: s.messages[m.conversation_id]
@@ -176,19 +185,24 @@ export function useDesktop(selectedId: number | null, { myId, onOffer, onNote }:
       return running;
     }
     const run = (async () => {
+      const known = stateRef.current.messages[id];
+      // Pages follow the last row read, not the newest message held: one that arrived
+      // live in between must not make the next page skip older ones.
+      let after = known?.length ? known[known.length - 1].id : null;
       try {
         for (;;) {
-          const known = stateRef.current.messages[id];
-          const after = known?.length ? known[known.length - 1].id : null;
           const rows = await api.get<Message[]>(
             `/conversations/${id}/messages?limit=500${after ? `&after_id=${after}` : ""}`,
           );
-          setState((s) => ({ ...s, messages: { ...s.messages, [id]: mergeMessages(s.messages[id], rows) } }));
+          const arrived = [...rows, ...(early.current.get(id) ?? [])];
+          early.current.delete(id);
+          setState((s) => ({ ...s, messages: { ...s.messages, [id]: mergeMessages(s.messages[id], arrived) } }));
           stateRef.current = {
             ...stateRef.current,
-            messages: { ...stateRef.current.messages, [id]: mergeMessages(stateRef.current.messages[id], rows) },
+            messages: { ...stateRef.current.messages, [id]: mergeMessages(stateRef.current.messages[id], arrived) },
           };
-          rows.forEach(watchMedia);
+          arrived.forEach(watchMedia);
+          if (rows.length) after = rows[rows.length - 1].id;
           if (rows.length < 500 && !again.current.has(id)) break;
           again.current.delete(id);
         }
@@ -196,6 +210,7 @@ export function useDesktop(selectedId: number | null, { myId, onOffer, onNote }:
         // the conversation is gone from view (transferred away); the list update says so
       } finally {
         inflight.current.delete(id);
+        early.current.delete(id);
       }
     })();
     inflight.current.set(id, run);
