@@ -4,7 +4,6 @@ and a dropped live connection."""
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import re
 from datetime import UTC, datetime, timedelta
@@ -16,6 +15,7 @@ from madoguchi.store.models import Conversation
 from tests.conftest import PHONE_NUMBER_ID
 from tests.helpers import eventually, reached_the_product
 from tests.ui.conftest import ANA, BEN, PAGE_CEILING_MS, screenshot, set_presence, sign_in
+from tests.ui.held_reads import HeldRead
 
 
 async def sim_customer(stack, wa_id: str, name: str) -> dict:
@@ -52,6 +52,18 @@ async def customer_received(stack, customer: dict, needle: str) -> dict:
 
 def conversation_item(page, name: str):
     return page.get_by_test_id("conversation-item").filter(has_text=name)
+
+
+async def two_conversations(ui, agent, first: tuple, second: tuple) -> int:
+    """The agent (available) accepts a conversation from each ``(wa_id, name, text)``
+    customer; the first one's id."""
+    await set_presence(agent, "Available")
+    for wa_id, name, text in (first, second):
+        await customer_says(ui, await sim_customer(ui, wa_id, name), text)
+        await agent.get_by_test_id("offer-accept").click()
+    await expect(agent.get_by_test_id("conversation-item")).to_have_count(2)
+    listed = (await ui.api("GET", "/api/v1/conversations")).json()
+    return next(c["id"] for c in listed if c["contact"]["profile_name"] == first[1])
 
 
 async def test_guide_scenario_phone_to_agent_and_back(ui, browser):
@@ -265,24 +277,12 @@ async def test_a_message_sent_while_the_history_loads_is_kept(ui, browser):
     await agent.get_by_test_id("offer-accept").click()
     await expect(agent.get_by_test_id("messages")).to_contain_text("parcel lost")
 
-    read = asyncio.Event()
-    release = asyncio.Event()
-
-    async def hold_first_history(route):
-        if route.request.method != "GET" or read.is_set():
-            await route.continue_()
-            return
-        answer = await route.fetch()  # the history as it is now, before the send
-        read.set()
-        await release.wait()
-        await route.fulfill(response=answer)
-
-    await agent.route(re.compile(r"/conversations/\d+/messages\?limit=500"), hold_first_history)
+    history = await HeldRead(agent, r"/conversations/\d+/messages\?limit=500").install()
     await agent.reload()
     if not await agent.get_by_test_id("chat-title").count():
         await conversation_item(agent, "Rin").click()
     await expect(agent.get_by_test_id("chat-title")).to_have_text("Rin")
-    await asyncio.wait_for(read.wait(), timeout=60)
+    await history.taken()
     # The page's live events, seen after the desktop's own handler has had them.
     await agent.evaluate(
         "() => { window.seen = [];"
@@ -302,12 +302,55 @@ async def test_a_message_sent_while_the_history_loads_is_kept(ui, browser):
         " && e.status === 'delivered')",
         arg=(await sent.json())["id"],
     )
-    release.set()
+    await history.release()
 
     messages = agent.get_by_test_id("messages")
     await expect(messages).to_contain_text("parcel lost")
     ours = agent.locator('[data-testid="message"][data-direction="outbound"]')
     await expect(ours.filter(has_text="Sent before the history came")).to_have_count(1)
+
+
+async def test_side_panel_notes_belong_to_the_conversation_shown(ui, browser):
+    """The notes of a conversation left before its notes arrived never show on the next
+    one, and a note saved while a conversation's notes load is kept when they land."""
+    agent = await sign_in(browser, ui, ANA)
+    kai_id = await two_conversations(
+        ui, agent, ("819000000010", "Kai", "my card was declined"), ("819000000011", "Mio", "hi")
+    )
+    noted = await ui.api(
+        "POST", f"/api/v1/conversations/{kai_id}/notes", json={"body": "Card issuer blocks it"}
+    )
+    assert noted.status_code == 201, noted.text
+
+    await conversation_item(agent, "Mio").click()  # Kai's read comes after the hold is set
+    await expect(agent.get_by_test_id("chat-title")).to_have_text("Mio")
+    kai_notes = await HeldRead(agent, rf"/conversations/{kai_id}/notes$").install()
+    notes = agent.get_by_test_id("notes")
+    await conversation_item(agent, "Kai").click()
+    await expect(agent.get_by_test_id("chat-title")).to_have_text("Kai")
+    await kai_notes.taken()
+    await conversation_item(agent, "Mio").click()
+    await expect(agent.get_by_test_id("chat-title")).to_have_text("Mio")
+    await agent.get_by_label("Add a note").fill("Wants the family plan")
+    await agent.get_by_role("button", name="Save note").click()
+    await expect(notes).to_contain_text("Wants the family plan")
+    await kai_notes.release()  # Kai's notes land with Mio's panel shown
+    await expect(notes).to_contain_text("Wants the family plan")
+    await expect(notes).not_to_contain_text("Card issuer")
+
+    # Back to Kai: a note saved while Kai's notes load is there when they land (the
+    # note's own live event re-reads them meanwhile; that newer read passes).
+    kai_notes.arm()
+    await conversation_item(agent, "Kai").click()
+    await expect(agent.get_by_test_id("chat-title")).to_have_text("Kai")
+    await kai_notes.taken()
+    await agent.get_by_label("Add a note").fill("Offered a bank transfer")
+    await agent.get_by_role("button", name="Save note").click()
+    await expect(notes).to_contain_text("Card issuer blocks it")  # from the newer read
+    await kai_notes.release()
+    await expect(notes).to_contain_text("Offered a bank transfer")
+    await expect(notes).to_contain_text("Card issuer blocks it")
+    await expect(notes).not_to_contain_text("family plan")
 
 
 PNG = base64.b64decode(

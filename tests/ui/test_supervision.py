@@ -11,14 +11,16 @@ from playwright.async_api import expect
 from sqlalchemy import update
 
 from madoguchi.store.models import Queue, User
-from tests.access.people import add_user
+from tests.access.people import add_token, add_user
 from tests.helpers import eventually
 from tests.ui.conftest import ANA, screenshot, set_presence, sign_in
+from tests.ui.held_reads import HeldRead
 from tests.ui.test_agent_desktop import (
     conversation_item,
     customer_received,
     customer_says,
     sim_customer,
+    two_conversations,
 )
 
 SUE = "sue@acme.test"
@@ -283,3 +285,38 @@ async def test_steering_an_agent_with_the_wallboard_buttons(ui, browser):
     queues = (await ui.api("GET", "/api/v1/queues")).json()
     members = next(q for q in queues if q["name"] == "Support")["members"]
     assert "ana@acme.test" not in [m["email"] for m in members]
+
+
+async def test_a_whisper_shows_only_on_its_own_conversation(ui, browser):
+    """An agent who leaves a conversation before its whispers arrive never sees them on
+    the next one; back on it, they are there."""
+    ana = await sign_in(browser, ui, ANA)
+    kou_id = await two_conversations(
+        ui,
+        ana,
+        ("819000000032", "Kou", "the app will not open"),
+        ("819000000033", "Emi", "where do I send the form?"),
+    )
+    sue_id = await add_user(ui.runtime.db, SUE, "supervisor")
+    _, sue_token = await add_token(ui.runtime.db, "supervisor", user_id=sue_id)
+    coached = await ui.client.post(
+        f"/api/v1/conversations/{kou_id}/whispers",
+        json={"body": "Ask for the version"},
+        headers={"Authorization": f"Bearer {sue_token}"},
+    )
+    assert coached.status_code == 201, coached.text
+
+    await conversation_item(ana, "Emi").click()  # Kou's read comes after the hold is set
+    await expect(ana.get_by_test_id("chat-title")).to_have_text("Emi")
+    whispers = await HeldRead(ana, rf"/conversations/{kou_id}/whispers$").install()
+    await conversation_item(ana, "Kou").click()
+    await expect(ana.get_by_test_id("chat-title")).to_have_text("Kou")
+    await whispers.taken()
+    await conversation_item(ana, "Emi").click()
+    await expect(ana.get_by_test_id("chat-title")).to_have_text("Emi")
+    await expect(ana.get_by_test_id("messages")).to_contain_text("send the form")
+    await whispers.release()  # Kou's whispers land with Emi's conversation shown
+    await expect(ana.get_by_test_id("whisper")).to_have_count(0)
+
+    await conversation_item(ana, "Kou").click()
+    await expect(ana.get_by_test_id("whisper")).to_contain_text("Ask for the version")

@@ -1,4 +1,4 @@
-import { useEffect, useState } from "react";
+import { useEffect, useRef, useState } from "react";
 import { Badge, Button, Divider, Group, Stack, TagsInput, Text, Textarea, Title, UnstyledButton } from "@mantine/core";
 import { useTranslation } from "react-i18next";
 import { api, ApiError } from "../api/client";
@@ -15,15 +15,34 @@ interface Props {
 export function SidePanel({ conversation: c, noteTick, onOpen }: Props) {
   const { t } = useTranslation();
   const [history, setHistory] = useState<Conversation[]>([]);
-  const [notes, setNotes] = useState<Note[]>([]);
+  // Notes are kept with the conversation they belong to: an answer about the conversation
+  // shown before never lands on this one, and a note saved while they load is not lost.
+  const [noteList, setNoteList] = useState<{ conversationId: number; rows: Note[] }>({ conversationId: c.id, rows: [] });
+  const notes = noteList.conversationId === c.id ? noteList.rows : [];
+  // Tags changed here or live since a read started make that read's answer stale.
+  const tagChanges = useRef(0);
   const [tags, setTags] = useState<string[]>([]);
   const [draft, setDraft] = useState("");
   const [error, setError] = useState<string | null>(null);
   const [csat, setCsat] = useState<ConversationCsat | null>(c.csat ?? null);
 
+  // An answer about a conversation no longer shown is dropped (its effect was cleaned up).
   useEffect(() => {
-    api.get<Conversation[]>(`/contacts/${c.contact.id}/conversations`).then(setHistory).catch(() => setHistory([]));
-    api.get<{ tags: string[] }>(`/conversations/${c.id}/tags`).then((r) => setTags(r.tags)).catch(() => setTags([]));
+    let stale = false;
+    tagChanges.current += 1; // what was asked about the conversation shown before is stale
+    const changes = tagChanges.current;
+    const current = () => !stale && tagChanges.current === changes;
+    api
+      .get<Conversation[]>(`/contacts/${c.contact.id}/conversations`)
+      .then((rows) => !stale && setHistory(rows))
+      .catch(() => !stale && setHistory([]));
+    api
+      .get<{ tags: string[] }>(`/conversations/${c.id}/tags`)
+      .then((r) => current() && setTags(r.tags))
+      .catch(() => current() && setTags([]));
+    return () => {
+      stale = true;
+    };
   }, [c.id, c.contact.id, c.status]);
 
   // The CSAT question is asked as the conversation closes; its answer may come later.
@@ -33,22 +52,40 @@ export function SidePanel({ conversation: c, noteTick, onOpen }: Props) {
       setCsat(null);
       return;
     }
+    let stale = false;
     api
       .get<Conversation>(`/conversations/${c.id}`)
-      .then((full) => setCsat(full.csat ?? null))
-      .catch(() => setCsat(null));
+      .then((full) => !stale && setCsat(full.csat ?? null))
+      .catch(() => !stale && setCsat(null));
+    return () => {
+      stale = true;
+    };
   }, [c.id, c.status, csatTick]);
 
   // Tags changed by a colleague (or in another tab) show at once; so does a CSAT answer.
   useLive({
     onEvent: (e) => {
-      if (e.event === "conversation.tags" && e.conversation_id === c.id && Array.isArray(e.tags)) setTags(e.tags as string[]);
+      if (e.event === "conversation.tags" && e.conversation_id === c.id && Array.isArray(e.tags)) {
+        tagChanges.current += 1;
+        setTags(e.tags as string[]);
+      }
       if ((e.event === "csat.answered" || e.event === "csat.requested") && e.conversation_id === c.id) setCsatTick((n) => n + 1);
     },
   });
 
   useEffect(() => {
-    api.get<Note[]>(`/conversations/${c.id}/notes`).then(setNotes).catch(() => setNotes([]));
+    let stale = false;
+    const id = c.id;
+    api
+      .get<Note[]>(`/conversations/${id}/notes`)
+      .then((rows) => {
+        if (stale) return;
+        setNoteList((s) => ({ conversationId: id, rows: s.conversationId === id ? mergeNotes(s.rows, rows) : rows }));
+      })
+      .catch(() => undefined);
+    return () => {
+      stale = true;
+    };
   }, [c.id, noteTick]);
 
   async function addNote(event: React.FormEvent) {
@@ -56,8 +93,9 @@ export function SidePanel({ conversation: c, noteTick, onOpen }: Props) {
     if (!draft.trim()) return;
     setError(null);
     try {
-      const note = await api.post<Note>(`/conversations/${c.id}/notes`, { body: draft.trim() });
-      setNotes((n) => (n.some((x) => x.id === note.id) ? n : [...n, note]));
+      const id = c.id;
+      const note = await api.post<Note>(`/conversations/${id}/notes`, { body: draft.trim() });
+      setNoteList((s) => ({ conversationId: id, rows: s.conversationId === id ? mergeNotes(s.rows, [note]) : [note] }));
       setDraft("");
     } catch (err) {
       setError(err instanceof ApiError ? err.message : String(err));
@@ -65,9 +103,13 @@ export function SidePanel({ conversation: c, noteTick, onOpen }: Props) {
   }
 
   async function saveTags(next: string[]) {
+    tagChanges.current += 1;
+    const change = tagChanges.current;
     setTags(next);
     try {
-      setTags((await api.put<{ tags: string[] }>(`/conversations/${c.id}/tags`, { tags: next })).tags);
+      const saved = await api.put<{ tags: string[] }>(`/conversations/${c.id}/tags`, { tags: next });
+      // unless the panel moved on (another conversation, or a newer change) meanwhile
+      if (tagChanges.current === change) setTags(saved.tags);
     } catch (err) {
       setError(err instanceof ApiError ? err.message : String(err));
     }
@@ -169,6 +211,13 @@ export function SidePanel({ conversation: c, noteTick, onOpen }: Props) {
       </Stack>
     </Stack>
   );
+}
+
+/** Notes are only ever added: the union of two reads, oldest first. */
+function mergeNotes(held: Note[], incoming: Note[]): Note[] {
+  const byId = new Map(held.map((n) => [n.id, n]));
+  for (const n of incoming) byId.set(n.id, n);
+  return [...byId.values()].sort((x, y) => x.id - y.id);
 }
 
 function Field({ label, value }: { label: string; value: string | null }) {

@@ -1,6 +1,6 @@
 // Supervision inside a conversation. Everyone sees who is monitoring it and the whispers
 // written to them; supervisors and admins also monitor, whisper, barge in and take over.
-import { useCallback, useEffect, useState } from "react";
+import { useCallback, useEffect, useRef, useState } from "react";
 import { Badge, Button, Group, Paper, Stack, Text, TextInput } from "@mantine/core";
 import { notifications } from "@mantine/notifications";
 import { useTranslation } from "react-i18next";
@@ -51,12 +51,26 @@ export function SupervisionBar({
   const [who, setWho] = useState<Map<number, string>>(new Map());
   const [text, setText] = useState("");
 
+  // Reads overlap (events, actions, a conversation switch): only the newest one's answers
+  // are shown, whatever order they arrive in.
+  const reads = useRef(0);
   const load = useCallback(() => {
-    void api.get<MonitorRow[]>(`/conversations/${id}/monitors`).then(setMonitors).catch(() => setMonitors([]));
-    void api.get<WhisperRow[]>(`/conversations/${id}/whispers`).then(setWhispers).catch(() => setWhispers([]));
+    const read = ++reads.current;
+    const newest = () => reads.current === read;
+    void api
+      .get<MonitorRow[]>(`/conversations/${id}/monitors`)
+      .then((rows) => newest() && setMonitors(rows))
+      .catch(() => newest() && setMonitors([]));
+    void api
+      .get<WhisperRow[]>(`/conversations/${id}/whispers`)
+      .then((rows) => newest() && setWhispers(rows))
+      .catch(() => newest() && setWhispers([]));
   }, [id]);
 
   useEffect(() => {
+    // another conversation: nothing of the one shown before stays while its own loads
+    setMonitors([]);
+    setWhispers([]);
     load();
     void colleagueNames().then(setWho);
   }, [load]);
