@@ -260,12 +260,29 @@ async def test_processor_rests_only_under_a_heavy_stream(db):
 
 
 async def test_journal_counts_arrivals_per_second(db):
-    journal = Journal(db)
+    """The rate is the last whole second's count, or this second's if higher; a second
+    with no arrival after them brings it to 0 (a clock of the test's own, so a slow commit
+    on a busy machine changes nothing)."""
+    now = [100.2]
+    journal = Journal(db, clock=lambda: now[0])
     assert journal.arrival_rate() == 0
     await asyncio.gather(*(journal.append(text_delivery(f"wamid.R{i}"), 1) for i in range(30)))
-    assert journal.arrival_rate() >= 15  # 30 in one second, or split over two
-    await asyncio.sleep(2.1)
+    assert journal.arrival_rate() == 30  # this second
+    now[0] = 100.9
+    await asyncio.gather(*(journal.append(text_delivery(f"wamid.S{i}"), 1) for i in range(10)))
+    assert journal.arrival_rate() == 40
+    now[0] = 101.1
+    assert journal.arrival_rate() == 40  # the last whole second
+    await asyncio.gather(*(journal.append(text_delivery(f"wamid.T{i}"), 1) for i in range(45)))
+    assert journal.arrival_rate() == 45  # this one, higher
+    now[0] = 102.5
+    assert journal.arrival_rate() == 45  # the last whole second again
+    await journal.append(text_delivery("wamid.U0"), 1)
+    assert journal.arrival_rate() == 45
+    now[0] = 104.0  # a second with no arrival in between
     assert journal.arrival_rate() == 0
+    await journal.append(text_delivery("wamid.V0"), 1)
+    assert journal.arrival_rate() == 1  # the quiet second before does not count
 
 
 async def test_journal_commit_failure_is_reported_to_every_waiter(tmp_path):

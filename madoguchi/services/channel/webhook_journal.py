@@ -84,8 +84,15 @@ _Queued = tuple[bytes, int, "asyncio.Future[int]", "str | None"]
 class Journal:
     """Appends deliveries; each caller waits for the commit that holds its row."""
 
-    def __init__(self, db: Database, metrics=None, max_batch: int = 256) -> None:
+    def __init__(
+        self,
+        db: Database,
+        metrics=None,
+        max_batch: int = 256,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.db = db
+        self._clock = clock  # seconds, for the arrival rate
         self.metrics = metrics
         self.max_batch = max_batch
         self.on_commit: Callable[[], None] | None = None
@@ -118,7 +125,7 @@ class Journal:
         return await future
 
     def _count_arrival(self) -> None:
-        second = int(time.monotonic())
+        second = int(self._clock())
         if second != self._second:
             self._last_second = self._this_second if second == self._second + 1 else 0
             self._this_second = 0
@@ -127,7 +134,7 @@ class Journal:
 
     def arrival_rate(self) -> float:
         """Deliveries per second recently (the last whole second, or this one if higher)."""
-        second = int(time.monotonic())
+        second = int(self._clock())
         if second == self._second:
             return float(max(self._last_second, self._this_second))
         if second == self._second + 1:
