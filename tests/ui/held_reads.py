@@ -22,7 +22,7 @@ class HeldRead:
         self._armed = True
         self._taken = asyncio.Event()
         self._released = asyncio.Event()
-        self._handed = asyncio.Event()
+        self._request = None
 
     async def install(self) -> HeldRead:
         await self.page.route(self.pattern, self._route)
@@ -30,7 +30,7 @@ class HeldRead:
 
     def arm(self) -> None:
         """Hold the next matching read (after the previous one was released)."""
-        for event in (self._taken, self._released, self._handed):
+        for event in (self._taken, self._released):
             event.clear()
         self._armed = True
 
@@ -40,20 +40,23 @@ class HeldRead:
             return
         self._armed = False
         answer = await route.fetch()  # the server's answer as of now
+        self._request = route.request
         self._taken.set()
         await self._released.wait()
         await route.fulfill(response=answer)
-        self._handed.set()
 
     async def taken(self) -> None:
         """The page asked, and the server has answered (the page has not seen it yet)."""
         await asyncio.wait_for(self._taken.wait(), timeout=WAIT_SECONDS)
 
     async def release(self) -> None:
-        """Hand the answer over and wait until the page's own callbacks have had it (the
-        response delivered, then two animation frames)."""
-        self._released.set()
-        await asyncio.wait_for(self._handed.wait(), timeout=WAIT_SECONDS)
+        """Hand the answer over and wait until the page's own callbacks have had it: the
+        browser has read the whole answer, then a task and two animation frames later."""
+        async with self.page.expect_event(
+            "requestfinished", lambda r: r is self._request, timeout=WAIT_SECONDS * 1000
+        ):
+            self._released.set()
         await self.page.evaluate(
-            "() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)))"
+            "() => new Promise((r) => setTimeout(() =>"
+            " requestAnimationFrame(() => requestAnimationFrame(r)), 0))"
         )

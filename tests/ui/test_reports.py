@@ -16,6 +16,7 @@ from madoguchi.services.access.tokens import create_token
 from madoguchi.store.models import Conversation, User
 from tests.helpers import eventually
 from tests.ui.conftest import ADMIN, ANA, PASSWORD, screenshot, set_presence, sign_in, ui_stack
+from tests.ui.held_reads import HeldRead
 from tests.ui.test_agent_desktop import customer_says, customer_thread, sim_customer
 
 SUPERVISOR = "sue@acme.test"
@@ -260,3 +261,24 @@ async def test_csat_set_on_a_queue_asked_at_close_and_shown_on_the_conversation(
     score = admin.get_by_test_id("reports-distribution-score")
     await expect(score.locator(".recharts-bar-rectangle").first).to_be_visible()
     await screenshot(admin, "reports-csat.png")
+
+
+async def test_the_period_on_screen_is_the_last_one_picked(ui, browser):
+    """A report's answer for a period picked before lands after the one for the period
+    picked last: the page keeps showing the last one."""
+    page = await sign_in(browser, ui, ADMIN)
+    await page.get_by_role("button", name="Reports").click()
+    body = page.get_by_test_id("reports-body")
+    await expect(body).to_have_attribute("data-group", "day")
+    picker = page.get_by_test_id("reports-period-picker")
+    last_7 = await body.get_attribute("data-period-from")
+    today = await HeldRead(page, r"/reports/overview\?period=today&").install()
+    await picker.get_by_text("Today", exact=True).click()
+    await today.taken()
+    await picker.get_by_text("Last 30 days").click()
+    await expect(body).not_to_have_attribute("data-period-from", last_7)  # today's is held
+    last_30 = await body.get_attribute("data-period-from")
+    assert last_30 != await body.get_attribute("data-period-to")
+    await today.release()  # today's answer lands last
+    await expect(body).to_have_attribute("data-period-from", last_30)
+    await expect(page.locator("[data-testid=reports-page]:not([data-loading])")).to_have_count(1)

@@ -1,4 +1,4 @@
-import { useCallback, useEffect, useMemo, useState } from "react";
+import { useCallback, useEffect, useMemo, useRef, useState } from "react";
 import {
   Alert,
   Button,
@@ -93,15 +93,20 @@ export function ReportsPage({ path }: { path: string }) {
     api.get<PhoneNumber[]>("/phone-numbers").then(setNumbers).catch(() => setNumbers([]));
   }, []);
 
+  // Filters change faster than reports answer: only the newest read's answer is shown
+  // (an older one landing last showed the period asked for before).
+  const reads = useRef(0);
   const load = useCallback((report: ReportName, f: Filters) => {
     if (f.period === "custom" && (!f.from || !f.to)) return;
+    const read = ++reads.current;
+    const newest = () => reads.current === read;
     setLoading(true);
     setError(null);
     api
       .get<ReportBody>(`/reports/${report}?${reportQuery(f)}`)
-      .then((r) => setBody(r))
-      .catch((err) => setError(err instanceof ApiError ? err.message : String(err)))
-      .finally(() => setLoading(false));
+      .then((r) => newest() && setBody(r))
+      .catch((err) => newest() && setError(err instanceof ApiError ? err.message : String(err)))
+      .finally(() => newest() && setLoading(false));
   }, []);
 
   useEffect(() => {
