@@ -6,6 +6,7 @@ from __future__ import annotations
 from playwright.async_api import expect
 
 from tests.ui.conftest import ADMIN, sign_in
+from tests.ui.held_reads import HeldRead
 from tests.ui.test_admin_and_flows import open_admin_page
 
 CSRF = {"X-Requested-With": "madoguchi"}
@@ -37,3 +38,29 @@ async def test_an_admin_reads_who_changed_what(ui, browser):
     await page.get_by_test_id("language-select").click()
     await page.get_by_role("option", name="日本語").click()
     await expect(page.get_by_role("heading", name="監査ログ")).to_be_visible()
+
+
+async def test_the_rows_shown_are_those_of_the_filters_on_screen(ui, browser):
+    """The answer for a filter left before lands last: the rows stay those of the filter
+    on screen."""
+    page = await sign_in(browser, ui, ADMIN)
+    status = await page.evaluate(
+        """fetch('/api/v1/workspace', {method: 'PATCH', headers: {'Content-Type':
+        'application/json', 'X-Requested-With': 'madoguchi'}, body: JSON.stringify({name:
+        'ACME Care'})}).then((r) => r.status)"""
+    )
+    assert status == 200
+    await open_admin_page(page, "Audit log")
+    rows = page.get_by_test_id("audit-log").locator("tbody tr")
+    await expect(rows.filter(has_text="Changed workspace")).to_have_count(1)
+
+    flows = await HeldRead(page, r"/audit-log\?.*target_type=flow").install()
+    await page.get_by_role("combobox", name="Object").click()
+    await page.get_by_role("option", name="Flow").click()
+    await flows.taken()
+    await page.get_by_role("combobox", name="Object").click()
+    async with page.expect_request_finished(lambda r: "target_type=workspace" in r.url):
+        await page.get_by_role("option", name="Workspace", exact=True).click()
+    await expect(rows.filter(has_text="Changed workspace")).to_have_count(1)
+    await flows.release()  # the flows' answer (no rows) lands last
+    await expect(rows.filter(has_text="Changed workspace")).to_have_count(1)

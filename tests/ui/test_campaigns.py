@@ -11,6 +11,7 @@ from playwright.async_api import expect
 
 from tests.conftest import WABA_ID
 from tests.ui.conftest import ADMIN, screenshot, sign_in
+from tests.ui.held_reads import HeldRead
 
 CSV = (
     "\ufeffphone,name,order_no\n"
@@ -129,3 +130,28 @@ async def test_schedule_and_stop_a_campaign_in_japanese(ui, browser):
         await page.get_by_test_id("campaign-export").click()
     content = (await (await download_info.value).path()).read_bytes().decode("utf-8-sig")
     assert {r["status"] for r in csv.DictReader(io.StringIO(content))} == {"stopped"}
+
+
+async def test_a_refresh_answered_after_stop_does_not_bring_the_campaign_back(ui, browser):
+    """The page refreshes a scheduled campaign while it is open; a refresh read before
+    the stop and answered after it leaves the campaign shown as stopped."""
+    await _prepare(ui)
+    page = await sign_in(browser, ui, ADMIN)
+    await _draft(page, name="Reminders", nav="Campaigns", create="Create draft", queue="Support")
+    await _audience_and_values(page, "Customer's name")
+    await page.get_by_text("At a time").click()
+    await page.get_by_test_id("schedule-at").fill("2099-04-01T09:00")
+    await page.get_by_test_id("campaign-schedule").click()
+    status = page.get_by_test_id("campaign-status")
+    await expect(status).to_have_attribute("data-status", "scheduled")
+
+    refresh = await HeldRead(page, r"/campaigns/\d+$").install()
+    await refresh.taken()  # the page's next refresh: read while still scheduled
+    page.once("dialog", lambda dialog: dialog.accept())
+    await page.get_by_test_id("campaign-stop").click()
+    await expect(status).to_have_attribute("data-status", "stopped")
+    await refresh.release()
+    # Read at once: the old answer, had it been shown, would only be corrected by the next
+    # refresh (seconds later).
+    assert await status.get_attribute("data-status") == "stopped"
+    await expect(page.get_by_test_id("count-pending")).to_have_attribute("data-count", "0")

@@ -1,4 +1,4 @@
-import { useEffect, useState } from "react";
+import { useEffect, useRef, useState } from "react";
 import { Button, Code, Group, Select, Table, Text, TextInput, Title } from "@mantine/core";
 import { useTranslation } from "react-i18next";
 import { api } from "../api/client";
@@ -84,16 +84,24 @@ export function AuditPage() {
     return `/audit-log?${params.toString()}`;
   }
 
-  const load = () =>
+  // The filters change faster than the log answers: only answers for the filters on
+  // screen are shown (a read for the filters before, landing last, listed its rows).
+  const reads = useRef(0);
+  const load = () => {
+    const read = ++reads.current;
     void api.get<AuditEntry[]>(query()).then((rows) => {
+      if (reads.current !== read) return;
       setEntries(rows);
       setMore(rows.length === PAGE);
     });
+  };
 
   async function older() {
+    const read = reads.current;
     const last = entries[entries.length - 1];
     const rows = await api.get<AuditEntry[]>(query(last?.id));
-    setEntries([...entries, ...rows]);
+    if (reads.current !== read) return; // the filters changed meanwhile
+    setEntries((shown) => [...shown, ...rows.filter((r) => !shown.some((e) => e.id === r.id))]);
     setMore(rows.length === PAGE);
   }
 

@@ -1,4 +1,4 @@
-import { useEffect, useState } from "react";
+import { useEffect, useRef, useState } from "react";
 import {
   Alert,
   Anchor,
@@ -262,14 +262,20 @@ function CampaignDetail({ id }: { id: number }) {
   const [preview, setPreview] = useState<CampaignPreview | null>(null);
   const [error, setError] = useState<string | null>(null);
 
-  const load = () =>
-    campaignsApi
+  // Refreshes overlap with the buttons: only the newest read or action answer is shown
+  // (a refresh started before "Pause" and answered after it showed "sending" again).
+  const reads = useRef(0);
+  const load = () => {
+    const read = ++reads.current;
+    return campaignsApi
       .get(id)
       .then((c) => {
+        if (reads.current !== read) return;
         setCampaign(c);
         if (c.status === "draft") void campaignsApi.preview(id).then(setPreview).catch(() => setPreview(null));
       })
-      .catch((err) => setError(errorText(err)));
+      .catch((err) => reads.current === read && setError(errorText(err)));
+  };
 
   useEffect(() => {
     void load();
@@ -288,8 +294,11 @@ function CampaignDetail({ id }: { id: number }) {
   async function act(action: "pause" | "resume" | "stop") {
     if (action === "stop" && !window.confirm(t("campaigns.confirmStop"))) return;
     setError(null);
+    ++reads.current; // refreshes started before or during the action are older than it
     try {
-      setCampaign(await campaignsApi.action(id, action));
+      const changed = await campaignsApi.action(id, action);
+      ++reads.current;
+      setCampaign(changed);
     } catch (err) {
       setError(errorText(err));
     }
