@@ -15,6 +15,7 @@ from madoguchi.store.models import Contact, Conversation, MessageCost
 from tests.billing.costing import SHEET, import_card
 from tests.helpers import eventually
 from tests.ui.conftest import ADMIN, ANA, ORDER_UPDATE, screenshot, set_presence, sign_in, ui_stack
+from tests.ui.held_reads import HeldRead
 from tests.ui.test_agent_desktop import conversation_item, customer_says, sim_customer
 
 SPRING_SALE = SeedTemplate(
@@ -178,3 +179,22 @@ async def test_admins_are_alerted_when_the_budget_is_reached(shop, browser):
     await expect(admin.get_by_text("WhatsApp budget: 100 % reached")).to_be_visible()
     await admin.reload()
     await expect(spent).to_contain_text("$0.2194 of $0.15 (146.3 %)")
+
+
+async def test_the_breakdown_is_the_one_last_picked(ui, browser):
+    """The cost report's answer for a breakdown left before lands last: the page keeps
+    the one picked last, its column named after it."""
+    admin = await sign_in(browser, ui, ADMIN)
+    await admin.get_by_role("button", name="Costs").click()
+    breakdown = admin.get_by_test_id("costs-breakdown")
+    await expect(breakdown).to_have_attribute("data-by", "category")
+    by_market = await HeldRead(admin, r"/costs/report\?.*by=market").install()
+    await admin.get_by_test_id("costs-by").click()
+    await admin.get_by_role("option", name="Market").click()
+    await by_market.taken()
+    await admin.get_by_test_id("costs-by").click()
+    await admin.get_by_role("option", name="Queue").click()
+    await expect(breakdown).to_have_attribute("data-by", "queue")
+    await by_market.release()  # the market answer lands last
+    await expect(breakdown).to_have_attribute("data-by", "queue")
+    await expect(breakdown.get_by_role("columnheader").first).to_have_text("Queue")

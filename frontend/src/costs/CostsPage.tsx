@@ -1,4 +1,4 @@
-import { useCallback, useEffect, useState } from "react";
+import { useCallback, useEffect, useRef, useState } from "react";
 import { Alert, Button, Card, Group, Select, SimpleGrid, Stack, Table, Text, TextInput, Title } from "@mantine/core";
 import { useTranslation } from "react-i18next";
 import { Bar, BarChart, CartesianGrid, Legend, ResponsiveContainer, Tooltip, XAxis, YAxis } from "recharts";
@@ -34,16 +34,22 @@ export function CostsPage() {
   const [report, setReport] = useState<CostReport | null>(null);
   const [error, setError] = useState<string | null>(null);
 
+  // Filters change faster than the report answers: only the newest read's answer is shown
+  // (an older one landing last showed the grouping asked for before).
+  const reads = useRef(0);
   const load = useCallback(
     (f: Filters) => {
+      const read = ++reads.current;
       setError(null);
       api
         .get<CostReport>(`/costs/report?${query(f)}`)
         .then((r) => {
+          if (reads.current !== read) return;
           setReport(r);
-          if (!f.from || !f.to) setFilters({ ...f, from: r.from, to: r.to });
+          // the dates the server chose, unless the person changed the filters meanwhile
+          if (!f.from || !f.to) setFilters((now) => (now.from || now.to ? now : { ...now, from: r.from, to: r.to }));
         })
-        .catch((err) => setError(err instanceof ApiError ? err.message : String(err)));
+        .catch((err) => reads.current === read && setError(err instanceof ApiError ? err.message : String(err)));
     },
     [],
   );
@@ -53,7 +59,7 @@ export function CostsPage() {
   function change(patch: Partial<Filters>) {
     const next = { ...filters, ...patch };
     setFilters(next);
-    if (next.from && next.to) load(next);
+    if (Boolean(next.from) === Boolean(next.to)) load(next); // both dates, or the default period
   }
 
   const currency = report?.currency ?? null;
@@ -157,10 +163,10 @@ export function CostsPage() {
               </BarChart>
             </ResponsiveContainer>
           </Card>
-          <Table striped data-testid="costs-breakdown">
+          <Table striped data-testid="costs-breakdown" data-by={report.by} data-group={report.group}>
             <Table.Thead>
               <Table.Tr>
-                <Table.Th>{t(`costs.dimensions.${filters.by}`)}</Table.Th>
+                <Table.Th>{t(`costs.dimensions.${report.by}`)}</Table.Th>
                 <Table.Th>{t("costs.messages")}</Table.Th>
                 <Table.Th>{t("costs.billable")}</Table.Th>
                 <Table.Th>{t("costs.estimated")}</Table.Th>
