@@ -1,6 +1,6 @@
 // "Upgrade to voice" in a conversation's header: call the customer when they allowed
 // it, or ask their permission (and show where that stands).
-import { useCallback, useEffect, useState } from "react";
+import { useCallback, useEffect, useRef, useState } from "react";
 import { Button, Tooltip } from "@mantine/core";
 import { useTranslation } from "react-i18next";
 import { api, ApiError } from "../api/client";
@@ -20,11 +20,16 @@ interface Props {
 export function CallButton({ conversation, canAct, onCall, onCallBusy, messagesTick, onError }: Props) {
   const { t } = useTranslation();
   const [permission, setPermission] = useState<CallPermission | null>(null);
+  // Only the newest read is shown: an answer about the conversation shown before (or an
+  // older read of this one) must not offer or withhold a call here.
+  const reads = useRef(0);
   const load = useCallback(async () => {
+    const read = ++reads.current;
     try {
-      setPermission(await api.get<CallPermission>(`/conversations/${conversation.id}/call-permission`));
+      const answer = await api.get<CallPermission>(`/conversations/${conversation.id}/call-permission`);
+      if (reads.current === read) setPermission(answer);
     } catch {
-      setPermission(null);
+      if (reads.current === read) setPermission(null);
     }
   }, [conversation.id]);
   useEffect(() => {

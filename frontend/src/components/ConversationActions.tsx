@@ -107,11 +107,15 @@ function TransferForm({
   // Everyone may read the directory (no e-mails); room is measured against the
   // conversation's queue, where a transfer to a person lands.
   useEffect(() => {
+    let stale = false; // an answer for the queue shown before, or an older re-read
     const query = conversation.queue_id ? `?queue_id=${conversation.queue_id}` : "";
     api
       .get<Colleague[]>(`/agents/directory${query}`)
-      .then(setColleagues)
-      .catch(() => setColleagues(null));
+      .then((rows) => !stale && setColleagues(rows))
+      .catch(() => !stale && setColleagues(null));
+    return () => {
+      stale = true;
+    };
   }, [conversation.queue_id, reread]);
 
   const myId = me.user?.id ?? null;
@@ -208,11 +212,18 @@ function CloseForm({
   const [reason, setReason] = useState("");
 
   useEffect(() => {
+    // Another conversation's queue: none of its codes stay while this one's load.
+    setCodes([]);
+    setDisposition(null);
     if (!conversation.queue_id) return;
+    let stale = false;
     api
       .get<Queue>(`/queues/${conversation.queue_id}`)
-      .then((q) => setCodes(q.dispositions.map((d) => ({ value: d.code, label: d.label }))))
-      .catch(() => setCodes([]));
+      .then((q) => !stale && setCodes(q.dispositions.map((d) => ({ value: d.code, label: d.label }))))
+      .catch(() => !stale && setCodes([]));
+    return () => {
+      stale = true;
+    };
   }, [conversation.queue_id]);
 
   return (
