@@ -308,6 +308,8 @@ async def test_a_message_sent_while_the_history_loads_is_kept(ui, browser):
     await expect(messages).to_contain_text("parcel lost")
     ours = agent.locator('[data-testid="message"][data-direction="outbound"]')
     await expect(ours.filter(has_text="Sent before the history came")).to_have_count(1)
+    # …with the status its events brought while the history was on its way.
+    await expect(ours.get_by_test_id("ticks")).to_have_attribute("aria-label", "Delivered")
 
 
 async def test_side_panel_notes_belong_to_the_conversation_shown(ui, browser):

@@ -194,8 +194,12 @@ export function useDesktop(selectedId: number | null, { myId, onOffer, onNote }:
           const rows = await api.get<Message[]>(
             `/conversations/${id}/messages?limit=500${after ? `&after_id=${after}` : ""}`,
           );
-          const arrived = [...rows, ...(early.current.get(id) ?? [])];
+          const held = early.current.get(id) ?? [];
           early.current.delete(id);
+          // Their statuses may have moved on meanwhile, unseen: the next page (after the
+          // last row read) brings them again as they are now.
+          if (held.length) again.current.add(id);
+          const arrived = [...rows, ...held];
           setState((s) => ({ ...s, messages: { ...s.messages, [id]: mergeMessages(s.messages[id], arrived) } }));
           stateRef.current = {
             ...stateRef.current,
