@@ -11,6 +11,7 @@ from playwright.async_api import expect
 
 from tests.conftest import PHONE_NUMBER_ID
 from tests.ui.conftest import ADMIN, screenshot, sign_in
+from tests.ui.held_reads import HeldRead
 from tests.ui.test_admin_and_flows import node
 from tests.ui.test_agent_desktop import customer_received, customer_says, sim_customer
 
@@ -179,3 +180,24 @@ async def test_open_a_past_version_and_restore_it_as_the_draft(ui, browser):
     await rows.first.get_by_test_id("version-restore").click()
     await page.get_by_test_id("restore-confirm").click()
     await expect(node(page, "Welcome")).to_contain_text(DRAFT_WELCOME)
+
+
+async def test_a_stopped_test_stays_stopped(ui, browser):
+    """The panel follows a waiting test by polling; a poll read before Stop and answered
+    after it does not show the test as waiting again."""
+    page, flow_id = await open_flow(ui, browser)
+    await page.get_by_test_id("flow-test").click()
+    panel = page.get_by_test_id("test-panel")
+    await panel.get_by_label("Test customer").fill("+81 90 0000 0021")
+    state = panel.get_by_test_id("test-state")
+    poll = await HeldRead(page, rf"/flows/{flow_id}/test\?id=").install()
+    await panel.get_by_test_id("test-start").click()
+    await expect(state).to_have_attribute("data-state", "waiting")
+    await poll.taken()  # read while the test waits
+    await panel.get_by_test_id("test-stop").click()
+    await expect(panel.get_by_test_id("test-stop")).to_have_count(0)
+    stopped = await state.get_attribute("data-state") if await state.count() else None
+    await poll.release()
+    # Read at once: a stale answer shown would only be corrected by a later poll, if ever.
+    assert (await state.get_attribute("data-state") if await state.count() else None) == stopped
+    assert stopped != "waiting"
