@@ -1,7 +1,8 @@
-import { useEffect, useRef, useState } from "react";
+import { useEffect, useState } from "react";
 import { Button, Code, Group, Select, Table, Text, TextInput, Title } from "@mantine/core";
 import { useTranslation } from "react-i18next";
 import { api } from "../api/client";
+import { useNewest } from "../api/newest";
 import type { User } from "../api/types";
 import { formatDateTime } from "../format";
 
@@ -84,23 +85,23 @@ export function AuditPage() {
     return `/audit-log?${params.toString()}`;
   }
 
-  // The filters change faster than the log answers: only answers for the filters on
-  // screen are shown (a read for the filters before, landing last, listed its rows).
-  const reads = useRef(0);
+  // The filters change faster than the log answers (a read for the filters before,
+  // landing last, listed its rows).
+  const reads = useNewest();
   const load = () => {
-    const read = ++reads.current;
+    const newest = reads.begin();
     void api.get<AuditEntry[]>(query()).then((rows) => {
-      if (reads.current !== read) return;
+      if (!newest()) return;
       setEntries(rows);
       setMore(rows.length === PAGE);
     });
   };
 
   async function older() {
-    const read = reads.current;
+    const unchanged = reads.since();
     const last = entries[entries.length - 1];
     const rows = await api.get<AuditEntry[]>(query(last?.id));
-    if (reads.current !== read) return; // the filters changed meanwhile
+    if (!unchanged()) return; // the filters changed meanwhile
     setEntries((shown) => [...shown, ...rows.filter((r) => !shown.some((e) => e.id === r.id))]);
     setMore(rows.length === PAGE);
   }

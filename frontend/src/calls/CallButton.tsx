@@ -1,9 +1,10 @@
 // "Upgrade to voice" in a conversation's header: call the customer when they allowed
 // it, or ask their permission (and show where that stands).
-import { useCallback, useEffect, useRef, useState } from "react";
+import { useCallback, useEffect, useState } from "react";
 import { Button, Tooltip } from "@mantine/core";
 import { useTranslation } from "react-i18next";
 import { api, ApiError } from "../api/client";
+import { useNewest } from "../api/newest";
 import type { CallPermission, Conversation } from "../api/types";
 import { formatDateTime } from "../format";
 
@@ -20,18 +21,18 @@ interface Props {
 export function CallButton({ conversation, canAct, onCall, onCallBusy, messagesTick, onError }: Props) {
   const { t } = useTranslation();
   const [permission, setPermission] = useState<CallPermission | null>(null);
-  // Only the newest read is shown: an answer about the conversation shown before (or an
-  // older read of this one) must not offer or withhold a call here.
-  const reads = useRef(0);
+  // An answer about the conversation shown before (or an older read of this one) must not
+  // offer or withhold a call here.
+  const reads = useNewest();
   const load = useCallback(async () => {
-    const read = ++reads.current;
+    const newest = reads.begin();
     try {
       const answer = await api.get<CallPermission>(`/conversations/${conversation.id}/call-permission`);
-      if (reads.current === read) setPermission(answer);
+      if (newest()) setPermission(answer);
     } catch {
-      if (reads.current === read) setPermission(null);
+      if (newest()) setPermission(null);
     }
-  }, [conversation.id]);
+  }, [conversation.id, reads]);
   useEffect(() => {
     void load();
   }, [load, messagesTick]);

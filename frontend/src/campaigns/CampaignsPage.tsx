@@ -1,4 +1,4 @@
-import { useEffect, useRef, useState } from "react";
+import { useEffect, useState } from "react";
 import {
   Alert,
   Anchor,
@@ -20,6 +20,7 @@ import {
 } from "@mantine/core";
 import { useTranslation } from "react-i18next";
 import { ApiError, api } from "../api/client";
+import { useNewest } from "../api/newest";
 import {
   RECIPIENT_STATUSES,
   campaignsApi,
@@ -262,19 +263,19 @@ function CampaignDetail({ id }: { id: number }) {
   const [preview, setPreview] = useState<CampaignPreview | null>(null);
   const [error, setError] = useState<string | null>(null);
 
-  // Refreshes overlap with the buttons: only the newest read or action answer is shown
-  // (a refresh started before "Pause" and answered after it showed "sending" again).
-  const reads = useRef(0);
+  // Refreshes overlap with the buttons (a refresh started before "Pause" and answered
+  // after it showed "sending" again).
+  const reads = useNewest();
   const load = () => {
-    const read = ++reads.current;
+    const newest = reads.begin();
     return campaignsApi
       .get(id)
       .then((c) => {
-        if (reads.current !== read) return;
+        if (!newest()) return;
         setCampaign(c);
         if (c.status === "draft") void campaignsApi.preview(id).then(setPreview).catch(() => setPreview(null));
       })
-      .catch((err) => reads.current === read && setError(errorText(err)));
+      .catch((err) => newest() && setError(errorText(err)));
   };
 
   useEffect(() => {
@@ -294,10 +295,10 @@ function CampaignDetail({ id }: { id: number }) {
   async function act(action: "pause" | "resume" | "stop") {
     if (action === "stop" && !window.confirm(t("campaigns.confirmStop"))) return;
     setError(null);
-    ++reads.current; // refreshes started before or during the action are older than it
+    reads.begin(); // refreshes started before or during the action are older than it
     try {
       const changed = await campaignsApi.action(id, action);
-      ++reads.current;
+      reads.begin();
       setCampaign(changed);
     } catch (err) {
       setError(errorText(err));

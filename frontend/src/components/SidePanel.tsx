@@ -1,7 +1,8 @@
-import { useEffect, useRef, useState } from "react";
+import { useEffect, useState } from "react";
 import { Badge, Button, Divider, Group, Stack, TagsInput, Text, Textarea, Title, UnstyledButton } from "@mantine/core";
 import { useTranslation } from "react-i18next";
 import { api, ApiError } from "../api/client";
+import { useNewest } from "../api/newest";
 import type { Conversation, ConversationCsat, Note } from "../api/types";
 import { formatDateTime } from "../format";
 import { useLive } from "../live";
@@ -20,7 +21,7 @@ export function SidePanel({ conversation: c, noteTick, onOpen }: Props) {
   const [noteList, setNoteList] = useState<{ conversationId: number; rows: Note[] }>({ conversationId: c.id, rows: [] });
   const notes = noteList.conversationId === c.id ? noteList.rows : [];
   // Tags changed here or live since a read started make that read's answer stale.
-  const tagChanges = useRef(0);
+  const tagChanges = useNewest();
   const [tags, setTags] = useState<string[]>([]);
   const [draft, setDraft] = useState("");
   const [error, setError] = useState<string | null>(null);
@@ -29,9 +30,8 @@ export function SidePanel({ conversation: c, noteTick, onOpen }: Props) {
   // An answer about a conversation no longer shown is dropped (its effect was cleaned up).
   useEffect(() => {
     let stale = false;
-    tagChanges.current += 1; // what was asked about the conversation shown before is stale
-    const changes = tagChanges.current;
-    const current = () => !stale && tagChanges.current === changes;
+    const newest = tagChanges.begin(); // what was asked about the one shown before is stale
+    const current = () => !stale && newest();
     api
       .get<Conversation[]>(`/contacts/${c.contact.id}/conversations`)
       .then((rows) => !stale && setHistory(rows))
@@ -66,7 +66,7 @@ export function SidePanel({ conversation: c, noteTick, onOpen }: Props) {
   useLive({
     onEvent: (e) => {
       if (e.event === "conversation.tags" && e.conversation_id === c.id && Array.isArray(e.tags)) {
-        tagChanges.current += 1;
+        tagChanges.begin();
         setTags(e.tags as string[]);
       }
       if ((e.event === "csat.answered" || e.event === "csat.requested") && e.conversation_id === c.id) setCsatTick((n) => n + 1);
@@ -103,13 +103,12 @@ export function SidePanel({ conversation: c, noteTick, onOpen }: Props) {
   }
 
   async function saveTags(next: string[]) {
-    tagChanges.current += 1;
-    const change = tagChanges.current;
+    const newest = tagChanges.begin();
     setTags(next);
     try {
       const saved = await api.put<{ tags: string[] }>(`/conversations/${c.id}/tags`, { tags: next });
       // unless the panel moved on (another conversation, or a newer change) meanwhile
-      if (tagChanges.current === change) setTags(saved.tags);
+      if (newest()) setTags(saved.tags);
     } catch (err) {
       setError(err instanceof ApiError ? err.message : String(err));
     }

@@ -1,8 +1,9 @@
-import { useCallback, useEffect, useRef, useState } from "react";
+import { useCallback, useEffect, useState } from "react";
 import { Alert, Button, Card, Group, Select, SimpleGrid, Stack, Table, Text, TextInput, Title } from "@mantine/core";
 import { useTranslation } from "react-i18next";
 import { Bar, BarChart, CartesianGrid, Legend, ResponsiveContainer, Tooltip, XAxis, YAxis } from "recharts";
 import { ApiError, api } from "../api/client";
+import { useNewest } from "../api/newest";
 import { useSession } from "../session";
 import { BudgetPanel } from "./BudgetPanel";
 import { RateCardsPanel } from "./RateCardsPanel";
@@ -34,24 +35,24 @@ export function CostsPage() {
   const [report, setReport] = useState<CostReport | null>(null);
   const [error, setError] = useState<string | null>(null);
 
-  // Filters change faster than the report answers: only the newest read's answer is shown
-  // (an older one landing last showed the grouping asked for before).
-  const reads = useRef(0);
+  // Filters change faster than the report answers (an older answer landing last showed
+  // the grouping asked for before).
+  const reads = useNewest();
   const load = useCallback(
     (f: Filters) => {
-      const read = ++reads.current;
+      const newest = reads.begin();
       setError(null);
       api
         .get<CostReport>(`/costs/report?${query(f)}`)
         .then((r) => {
-          if (reads.current !== read) return;
+          if (!newest()) return;
           setReport(r);
           // the dates the server chose, unless the person changed the filters meanwhile
           if (!f.from || !f.to) setFilters((now) => (now.from || now.to ? now : { ...now, from: r.from, to: r.to }));
         })
-        .catch((err) => reads.current === read && setError(err instanceof ApiError ? err.message : String(err)));
+        .catch((err) => newest() && setError(err instanceof ApiError ? err.message : String(err)));
     },
-    [],
+    [reads],
   );
 
   useEffect(() => load(filters), []); // eslint-disable-line react-hooks/exhaustive-deps

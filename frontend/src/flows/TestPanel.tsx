@@ -2,10 +2,11 @@
 // binds the saved draft to one test customer for a while, without publishing it; the
 // panel then follows the run (GET /flows/{id}/test, every second) and the editor
 // highlights the widget it is at. The server checks everything; this shows what it says.
-import { useEffect, useRef, useState } from "react";
+import { useEffect, useState } from "react";
 import { Alert, Anchor, Badge, Button, Group, Select, Stack, Text, TextInput, Title } from "@mantine/core";
 import { useTranslation } from "react-i18next";
 import { api, ApiError } from "../api/client";
+import { useNewest } from "../api/newest";
 import type { PhoneNumber } from "../api/types";
 import { formatClock, formatTime } from "../format";
 import type { FlowTest, Problem } from "./model";
@@ -41,14 +42,11 @@ export function TestPanel({ flowId, flowNumbers, labelOf, beforeStart, onProblem
 
   // Every change of the test shown counts: a read asked before the last change (a poll
   // in flight when Stop or Start was pressed) is answered too late to be shown.
-  const changes = useRef(0);
+  const changes = useNewest();
   const show = (next: FlowTest | null) => {
-    changes.current += 1;
+    changes.begin();
     setTest(next);
     onTest(next);
-  };
-  const showIfUnchanged = (asked: number, next: FlowTest | null) => {
-    if (changes.current === asked) show(next);
   };
 
   useEffect(() => {
@@ -59,9 +57,9 @@ export function TestPanel({ flowId, flowNumbers, labelOf, beforeStart, onProblem
       setNumber((current) => current ?? ordered[0]?.phone_number_id ?? null);
     });
     // A test already under way (another tab, a reload) is picked up where it is.
-    const asked = changes.current;
+    const unchanged = changes.since();
     void api.get<FlowTest | null>(`/flows/${flowId}/test`).then((latest) => {
-      if (!latest || latest.state === "expired" || changes.current !== asked) return;
+      if (!latest || latest.state === "expired" || !unchanged()) return;
       show(latest);
       setNumber(latest.phone_number_id);
       setCustomer(latest.customer.match(/^\d+$/) ? `+${latest.customer}` : latest.customer);
@@ -74,10 +72,10 @@ export function TestPanel({ flowId, flowNumbers, labelOf, beforeStart, onProblem
   useEffect(() => {
     if (!live || !test) return;
     const timer = window.setInterval(() => {
-      const asked = changes.current;
+      const unchanged = changes.since();
       api
         .get<FlowTest | null>(`/flows/${flowId}/test?id=${test.id}`)
-        .then((next) => next && showIfUnchanged(asked, next))
+        .then((next) => next && unchanged() && show(next))
         .catch(() => undefined);
     }, POLL_MS);
     return () => window.clearInterval(timer);
@@ -92,7 +90,7 @@ export function TestPanel({ flowId, flowNumbers, labelOf, beforeStart, onProblem
       return;
     }
     setBusy(true);
-    changes.current += 1; // what is being read now is older than this start
+    changes.begin(); // what is being read now is older than this start
     try {
       show(await api.post<FlowTest>(`/flows/${flowId}/test`, { phone_number_id: number ?? "", customer }));
     } catch (err) {
@@ -112,7 +110,7 @@ export function TestPanel({ flowId, flowNumbers, labelOf, beforeStart, onProblem
 
   async function stop() {
     setBusy(true);
-    changes.current += 1; // what is being read now is older than this stop
+    changes.begin(); // what is being read now is older than this stop
     try {
       show(await api.del<FlowTest | null>(`/flows/${flowId}/test`));
     } catch (err) {

@@ -1,4 +1,4 @@
-import { useCallback, useEffect, useMemo, useRef, useState } from "react";
+import { useCallback, useEffect, useMemo, useState } from "react";
 import {
   Alert,
   Button,
@@ -30,6 +30,7 @@ import {
   YAxis,
 } from "recharts";
 import { ApiError, api } from "../api/client";
+import { useNewest } from "../api/newest";
 import type { Agent, PhoneNumber, Queue } from "../api/types";
 import { navigate } from "../router";
 import { Heatmap } from "./Heatmap";
@@ -93,13 +94,12 @@ export function ReportsPage({ path }: { path: string }) {
     api.get<PhoneNumber[]>("/phone-numbers").then(setNumbers).catch(() => setNumbers([]));
   }, []);
 
-  // Filters change faster than reports answer: only the newest read's answer is shown
-  // (an older one landing last showed the period asked for before).
-  const reads = useRef(0);
+  // Filters change faster than reports answer (an older answer landing last showed the
+  // period asked for before).
+  const reads = useNewest();
   const load = useCallback((report: ReportName, f: Filters) => {
     if (f.period === "custom" && (!f.from || !f.to)) return;
-    const read = ++reads.current;
-    const newest = () => reads.current === read;
+    const newest = reads.begin();
     setLoading(true);
     setError(null);
     api
@@ -107,7 +107,7 @@ export function ReportsPage({ path }: { path: string }) {
       .then((r) => newest() && setBody(r))
       .catch((err) => newest() && setError(err instanceof ApiError ? err.message : String(err)))
       .finally(() => newest() && setLoading(false));
-  }, []);
+  }, [reads]);
 
   useEffect(() => {
     setPicked(null);

@@ -1,10 +1,11 @@
 // Supervision inside a conversation. Everyone sees who is monitoring it and the whispers
 // written to them; supervisors and admins also monitor, whisper, barge in and take over.
-import { useCallback, useEffect, useRef, useState } from "react";
+import { useCallback, useEffect, useState } from "react";
 import { Badge, Button, Group, Paper, Stack, Text, TextInput } from "@mantine/core";
 import { notifications } from "@mantine/notifications";
 import { useTranslation } from "react-i18next";
 import { api, ApiError } from "../api/client";
+import { useNewest } from "../api/newest";
 import type { Conversation, Message } from "../api/types";
 import { formatClock } from "../format";
 import { useLive } from "../live";
@@ -53,10 +54,9 @@ export function SupervisionBar({
 
   // Reads overlap (events, actions, a conversation switch): only the newest one's answers
   // are shown, whatever order they arrive in.
-  const reads = useRef(0);
+  const reads = useNewest();
   const load = useCallback(() => {
-    const read = ++reads.current;
-    const newest = () => reads.current === read;
+    const newest = reads.begin();
     void api
       .get<MonitorRow[]>(`/conversations/${id}/monitors`)
       .then((rows) => newest() && setMonitors(rows))
@@ -65,7 +65,7 @@ export function SupervisionBar({
       .get<WhisperRow[]>(`/conversations/${id}/whispers`)
       .then((rows) => newest() && setWhispers(rows))
       .catch(() => newest() && setWhispers([]));
-  }, [id]);
+  }, [id, reads]);
 
   useEffect(() => {
     // another conversation: nothing of the one shown before stays while its own loads
