@@ -9,9 +9,9 @@ import re
 from datetime import UTC, datetime, timedelta
 
 from playwright.async_api import expect
-from sqlalchemy import update
+from sqlalchemy import select, update
 
-from madoguchi.store.models import Conversation
+from madoguchi.store.models import Conversation, Message
 from tests.conftest import PHONE_NUMBER_ID
 from tests.helpers import eventually, reached_the_product
 from tests.ui.conftest import ANA, BEN, PAGE_CEILING_MS, screenshot, set_presence, sign_in
@@ -283,25 +283,7 @@ async def test_a_message_sent_while_the_history_loads_is_kept(ui, browser):
         await conversation_item(agent, "Rin").click()
     await expect(agent.get_by_test_id("chat-title")).to_have_text("Rin")
     await history.taken()
-    # The page's live events, seen after the desktop's own handler has had them.
-    await agent.evaluate(
-        "() => { window.seen = [];"
-        " window.madoguchiLive.subscribe({onEvent: (e) => window.seen.push(e)}); }"
-    )
-    composer = agent.get_by_test_id("composer-input")
-    await composer.fill("Sent before the history came")
-    async with agent.expect_response(
-        lambda r: r.request.method == "POST" and r.url.endswith("/messages")
-    ) as sending:
-        await composer.press("Enter")
-    sent = await sending.value
-    assert sent.status == 202
-    # Its live events (queued, sent, delivered) all come before the history does.
-    await agent.wait_for_function(
-        "id => window.seen.some((e) => e.event === 'message.status' && e.message_id === id"
-        " && e.status === 'delivered')",
-        arg=(await sent.json())["id"],
-    )
+    await send_and_see_it_delivered(agent, "Sent before the history came")
     await history.release()
 
     messages = agent.get_by_test_id("messages")
@@ -310,6 +292,69 @@ async def test_a_message_sent_while_the_history_loads_is_kept(ui, browser):
     await expect(ours.filter(has_text="Sent before the history came")).to_have_count(1)
     # …with the status its events brought while the history was on its way.
     await expect(ours.get_by_test_id("ticks")).to_have_attribute("aria-label", "Delivered")
+
+
+async def send_and_see_it_delivered(agent, text: str) -> None:
+    """The agent sends ``text``; returns once the page has had its live events up to
+    "delivered" (they come while a test holds the conversation's history back)."""
+    # The page's live events, seen after the desktop's own handler has had them.
+    await agent.evaluate(
+        "() => { window.seen = [];"
+        " window.madoguchiLive.subscribe({onEvent: (e) => window.seen.push(e)}); }"
+    )
+    composer = agent.get_by_test_id("composer-input")
+    await composer.fill(text)
+    async with agent.expect_response(
+        lambda r: r.request.method == "POST" and r.url.endswith("/messages")
+    ) as sending:
+        await composer.press("Enter")
+    sent = await sending.value
+    assert sent.status == 202
+    await agent.wait_for_function(
+        "id => window.seen.some((e) => e.event === 'message.status' && e.message_id === id"
+        " && e.status === 'delivered')",
+        arg=(await sent.json())["id"],
+    )
+
+
+async def test_a_long_history_loads_whole_around_a_message_sent_meanwhile(ui, browser):
+    """A history longer than a page, with a message sent while its first page is on its
+    way: every older message is read too (the next page follows the last row read, not
+    the newer message sent meanwhile)."""
+    agent = await sign_in(browser, ui, ANA)
+    await set_presence(agent, "Available")
+    yuna = await sim_customer(ui, "819000000012", "Yuna")
+    await customer_says(ui, yuna, "message 0")
+    await agent.get_by_test_id("offer-accept").click()
+    await expect(agent.get_by_test_id("messages")).to_contain_text("message 0")
+    async with ui.runtime.db.write() as session:
+        conversation = await session.scalar(select(Conversation))
+        session.add_all(
+            Message(
+                workspace_id=conversation.workspace_id,
+                conversation_id=conversation.id,
+                direction="inbound",
+                type="text",
+                status="received",
+                text=f"message {i}",
+                content={"type": "text", "text": {"body": f"message {i}"}},
+            )
+            for i in range(1, 620)
+        )
+
+    first_page = await HeldRead(agent, r"/conversations/\d+/messages\?limit=500$").install()
+    await agent.reload()
+    if not await agent.get_by_test_id("chat-title").count():
+        await conversation_item(agent, "Yuna").click()
+    await first_page.taken()
+    await send_and_see_it_delivered(agent, "Sent while the first page came")
+    await first_page.release()
+
+    inbound = agent.locator('[data-testid="message"][data-direction="inbound"]')
+    await expect(inbound).to_have_count(620)
+    await expect(inbound.nth(500)).to_contain_text("message 500")
+    ours = agent.locator('[data-testid="message"][data-direction="outbound"]')
+    await expect(ours).to_have_count(1)
 
 
 async def test_side_panel_notes_belong_to_the_conversation_shown(ui, browser):
